@@ -1,0 +1,53 @@
+# Einblick: `make run` sets up and serves the portal; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FLASK := $(BIN)/flask --app wsgi
+MO_FILES := translations/de/LC_MESSAGES/messages.mo translations/en/LC_MESSAGES/messages.mo
+
+.PHONY: run test lint install translations extract migrate demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy=false -d translations -l $* 2>/dev/null || $(BIN)/pybabel compile -d translations -l $*
+
+translations: $(MO_FILES)
+
+# Re-extract message ids after changing texts; then translate translations/de.
+extract: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python scripts/fill_english_catalogue.py
+
+migrate: install translations
+	$(FLASK) db upgrade
+
+demo: migrate
+	$(FLASK) demo load
+
+run: demo
+	@echo ""
+	@echo "  Einblick is running: open http://localhost:5000"
+	@echo "  (use localhost, not 127.0.0.1: passkeys need a host name)"
+	@echo ""
+	EINBLICK_ENV=$${EINBLICK_ENV:-development} $(FLASK) run --host 127.0.0.1 --port 5000
+
+test: install translations
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install translations
+	@echo "No benchmarks yet: the first measured budget comes with the export issue."
+
+clean:
+	rm -rf $(VENV) .pytest_cache

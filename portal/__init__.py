@@ -1,0 +1,7 @@
+"""The client portal blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("portal", __name__)
+
+from portal import account, auth, home  # noqa: E402,F401  (views register on bp)

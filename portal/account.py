@@ -1,0 +1,154 @@
+"""The client's account: profile, security (TOTP, recovery codes, password, sessions)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField, SubmitField
+from wtforms.validators import Length
+
+from portal import bp
+from portal.guards import client_required, fresh_required
+from shared.auth import login_flow, ratelimits, recovery, sessions, totp
+from shared.auth.forms import ChangePasswordForm, ConfirmForm, ReauthForm, TotpSetupForm
+from shared.extensions import limiter
+from shared.services import accounts
+
+TOTP_SETUP_KEY = "totp_setup_secret"
+
+
+class ProfileForm(FlaskForm):
+    full_name = StringField(
+        _l("Full name (optional)"),
+        validators=[Length(max=200)],
+        description=_l("Only needed when a service asks for it."),
+        render_kw={"autocomplete": "name"},
+    )
+    submit = SubmitField(_l("Save"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@client_required
+def account():
+    client = current_user.client
+    form = ProfileForm(data={"full_name": client.full_name})
+    if form.validate_on_submit():
+        accounts.update_profile(client=client, full_name=form.full_name.data)
+        flash(_("Saved."), "success")
+        return redirect(url_for("portal.account"))
+    return render_template("portal/account.html", form=form, client=client)
+
+
+@bp.get("/account/security")
+@client_required
+def security():
+    return render_template(
+        "auth/security.html",
+        area="portal",
+        remaining_codes=recovery.remaining(current_user),
+        end_sessions_form=ConfirmForm(),
+        disable_form=ConfirmForm(),
+        codes_form=ConfirmForm(),
+    )
+
+
+@bp.route("/account/security/totp", methods=["GET", "POST"])
+@client_required
+@fresh_required
+@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"])
+def totp_setup():
+    if current_user.has_totp:
+        return redirect(url_for("portal.security"))
+    secret = session.get(TOTP_SETUP_KEY) or accounts.begin_totp_setup()
+    session[TOTP_SETUP_KEY] = secret
+    form = TotpSetupForm()
+    if form.validate_on_submit():
+        try:
+            codes = accounts.enable_totp(account=current_user, secret=secret, code=form.code.data)
+        except accounts.WrongCode:
+            form.code.errors.append(_("This code is not right. Check the time on your phone "
+                                      "and enter the code currently shown."))
+        else:
+            session.pop(TOTP_SETUP_KEY, None)
+            return render_template("auth/recovery_codes.html", codes=codes, area="portal",
+                                   first_time=True)
+    uri = totp.provisioning_uri(
+        secret=secret, account_name=current_user.email, issuer="Einblick"
+    )
+    return render_template(
+        "auth/totp_setup.html", form=form, secret=secret, qr_svg=totp.qr_svg(uri), area="portal"
+    )
+
+
+@bp.post("/account/security/totp/off")
+@client_required
+@fresh_required
+def totp_disable():
+    if ConfirmForm().validate_on_submit():
+        accounts.disable_totp(account=current_user)
+        flash(_("Two-step sign-in is off."), "success")
+    return redirect(url_for("portal.security"))
+
+
+@bp.post("/account/security/recovery-codes")
+@client_required
+@fresh_required
+def recovery_codes():
+    if not ConfirmForm().validate_on_submit() or not current_user.has_totp:
+        return redirect(url_for("portal.security"))
+    codes = recovery.new_codes(current_user)
+    return render_template("auth/recovery_codes.html", codes=codes, area="portal",
+                           first_time=False)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@client_required
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                account=current_user, current=form.current.data, new=form.password.data
+            )
+        except accounts.WrongPassword:
+            form.current.errors.append(_("This is not your current password."))
+        except accounts.WeakPassword as exc:
+            form.password.errors.extend(exc.problems)
+        else:
+            flash(_("Your password is changed. You were signed out on all other devices."),
+                  "success")
+            return redirect(url_for("portal.security"))
+    return render_template("auth/change_password.html", form=form, area="portal")
+
+
+@bp.post("/account/sessions/end-others")
+@client_required
+def end_other_sessions():
+    if ConfirmForm().validate_on_submit():
+        count = sessions.end_all(current_user, except_current=True)
+        flash(_("Signed out on all other devices (%(n)d sessions ended).", n=count), "success")
+    return redirect(url_for("portal.security"))
+
+
+@bp.route("/account/confirm", methods=["GET", "POST"])
+@client_required
+@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"])
+def reauth():
+    form = ReauthForm()
+    next_url = login_flow.safe_next(request.args.get("next")) or url_for("portal.security")
+    if form.validate_on_submit():
+        try:
+            accounts.reauthenticate(
+                account=current_user, password=form.password.data, code=form.code.data
+            )
+        except accounts.WrongPassword:
+            form.password.errors.append(_("This is not your password."))
+        except accounts.WrongCode:
+            form.code.errors.append(_("This code is not right or was already used."))
+        else:
+            return redirect(next_url)
+    return render_template("auth/reauth.html", form=form, area="portal")

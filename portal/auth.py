@@ -1,0 +1,159 @@
+"""Registration, email confirmation, sign-in, sign-out and password reset for clients."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SubmitField
+from flask_login import current_user
+
+from portal import bp
+from shared.auth import login_flow, ratelimits, sessions, tokens
+from shared.auth.forms import (
+    ConfirmForm,
+    LoginForm,
+    NewPasswordForm,
+    ResetRequestForm,
+    SecondFactorForm,
+    email_field,
+    new_password_field,
+)
+from shared.extensions import limiter
+from shared.models.accounts import CLIENT
+from shared.services import accounts
+
+
+class RegisterForm(FlaskForm):
+    email = email_field()
+    password = new_password_field(_l("Password"))
+    submit = SubmitField(_l("Create account"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+@limiter.limit(ratelimits.MAIL_SENDING, methods=["POST"], key_func=ratelimits.submitted_email_key)
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            accounts.register_client(
+                email=form.email.data, password=form.password.data, locale=str(get_locale())
+            )
+        except accounts.WeakPassword as exc:
+            form.password.errors.extend(exc.problems)
+        else:
+            return render_template("portal/check_email.html", purpose="register")
+    return render_template("portal/register.html", form=form)
+
+
+@bp.get("/confirm/<token>")
+def confirm(token: str):
+    try:
+        accounts.confirm_email(token=token)
+    except tokens.TokenInvalid:
+        return render_template("portal/link_invalid.html"), 400
+    flash(_("Thank you, your email address is confirmed. You can sign in now."), "success")
+    return redirect(url_for("portal.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+@limiter.limit(
+    ratelimits.PER_ACCOUNT_FAILURES,
+    methods=["POST"],
+    key_func=ratelimits.submitted_email_key,
+    deduct_when=ratelimits.only_failures,
+)
+def login():
+    form = LoginForm()
+    next_url = login_flow.safe_next(request.args.get("next"))
+    if form.validate_on_submit():
+        result = accounts.authenticate(
+            email=form.email.data, password=form.password.data, kind=CLIENT
+        )
+        if result.account is None:
+            ratelimits.mark_failure()
+            form.password.errors.append(_("Email address or password is not right."))
+        elif result.unconfirmed:
+            flash(
+                _("Please confirm your email address first: open the link we emailed you. "
+                  "You can ask for a new link by registering again."),
+                "warning",
+            )
+        elif result.needs_second_factor:
+            login_flow.begin(result.account, next_url=next_url)
+            return redirect(url_for("portal.login_second_factor"))
+        else:
+            sessions.start(result.account, second_factor=False)
+            return redirect(next_url or url_for("portal.account"))
+    return render_template("auth/login.html", form=form, area="portal")
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.pending_account_key)
+def login_second_factor():
+    account = login_flow.pending_account(CLIENT)
+    if account is None:
+        flash(_("Please sign in again."), "info")
+        return redirect(url_for("portal.login"))
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        try:
+            accounts.verify_second_factor(account=account, code=form.code.data)
+        except accounts.WrongCode:
+            form.code.errors.append(
+                _("This code is not right or was already used. Wait for the next code.")
+            )
+        else:
+            next_url = login_flow.pending_next()
+            sessions.start(account, second_factor=True)
+            return redirect(next_url or url_for("portal.account"))
+    return render_template("auth/second_factor.html", form=form, area="portal")
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        sessions.end_current()
+        flash(_("You are signed out."), "success")
+        return redirect(url_for("portal.login"))
+    if not current_user.is_authenticated:
+        return redirect(url_for("portal.login"))
+    return render_template("auth/logout.html", form=form, area="portal")
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+@limiter.limit(ratelimits.MAIL_SENDING, methods=["POST"], key_func=ratelimits.submitted_email_key)
+def reset_request():
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(email=form.email.data, kind=CLIENT)
+        return render_template("portal/check_email.html", purpose="reset")
+    return render_template("auth/reset_request.html", form=form, area="portal")
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+def reset_password(token: str):
+    try:
+        tokens.peek(token, tokens.RESET_PASSWORD)
+    except tokens.TokenInvalid:
+        return render_template("portal/link_invalid.html"), 400
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(token=token, new=form.password.data)
+        except accounts.WeakPassword as exc:
+            form.password.errors.extend(exc.problems)
+        except tokens.TokenInvalid:
+            return render_template("portal/link_invalid.html"), 400
+        else:
+            sessions.end_current()
+            flash(_("Your new password is saved. Please sign in."), "success")
+            return redirect(url_for("portal.login"))
+    return render_template("auth/reset_password.html", form=form, area="portal")

@@ -1,0 +1,40 @@
+"""Access checks for portal views."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from shared.auth import sessions
+
+
+def client_required(view):
+    """The view needs a signed-in client (a staff account is not a client)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            flash(_("Please sign in to continue."), "info")
+            return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
+        if not current_user.is_client:
+            flash(_("You are signed in with a staff account. The portal is for clients."),
+                  "warning")
+            return redirect(url_for("staff.home"))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def fresh_required(view):
+    """The view changes something sensitive: the log-in must have been confirmed recently."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not sessions.is_fresh(current_user):
+            return redirect(url_for("portal.reauth", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,36 @@
+"""Start page and the language switch."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal import bp
+from shared.auth.login_flow import safe_next
+from shared.config import SUPPORTED_LOCALES
+from shared.i18n import LANG_COOKIE
+from shared.services import accounts
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+@bp.get("/")
+def index():
+    if current_user.is_authenticated and current_user.is_client:
+        return redirect(url_for("portal.account"))
+    return render_template("portal/index.html")
+
+
+@bp.get("/language/<code>")
+def language(code: str):
+    """Switch language; remembered in a cookie and, when signed in, on the account."""
+    target = safe_next(request.args.get("next")) or url_for("portal.index")
+    response = redirect(target)
+    if code in SUPPORTED_LOCALES:
+        response.set_cookie(
+            LANG_COOKIE, code, max_age=ONE_YEAR, samesite="Lax", httponly=True,
+            secure=request.is_secure,
+        )
+        if current_user.is_authenticated:
+            accounts.set_locale(account=current_user, locale=code)
+    return response

@@ -1,0 +1,1 @@
+"""Einblick's shared package: app factory, models, crypto, auth, audit, i18n."""

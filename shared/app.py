@@ -1,0 +1,255 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event, inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from shared import crypto
+from shared.config import Config
+from shared.extensions import babel, csrf, db, limiter, login_manager
+from shared.i18n import LANGUAGE_NAMES, select_locale, text_direction
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SQLITE_BUSY_TIMEOUT_MS = 5000
+FINGERPRINT_KEY = "index-key-fingerprint"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class AppState:
+    """What the app keeps in ``app.extensions["einblick"]``."""
+
+    def __init__(self, config: Config, keyring: crypto.Keyring) -> None:
+        self.config = config
+        self.keyring = keyring
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app: config, database, keys, extensions, both blueprints, CLI."""
+    config = config or Config.from_env()
+    config.validate()
+    Path(config.instance_path).mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        "einblick",
+        instance_path=config.instance_path,
+        template_folder=str(PACKAGE_DIR / "templates"),
+        static_folder=str(PACKAGE_DIR / "static"),
+    )
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=config.sqlalchemy_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        TESTING=config.env == "test",
+    )
+    db.init_app(app)
+
+    with app.app_context():
+        has_data = _database_has_data_keys()
+    loaded = crypto.load_keys(
+        master_keys=config.master_keys,
+        index_key=config.index_key,
+        secret_key=config.secret_key,
+        instance_path=config.instance_path,
+        may_generate=not has_data and not config.production,
+    )
+    app.extensions["einblick"] = AppState(config, loaded.keyring)
+    secure = config.cookies_secure
+    app.config.update(
+        SECRET_KEY=loaded.secret_key,
+        SESSION_COOKIE_NAME="__Host-einblick" if secure else "einblick",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=config.session_absolute_hours * 3600,
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the session, which ends on its own
+        RATELIMIT_STORAGE_URI=config.ratelimit_storage_uri,
+        RATELIMIT_ENABLED=config.ratelimit_enabled,
+        RATELIMIT_HEADERS_ENABLED=False,
+        BABEL_DEFAULT_LOCALE="de",
+        BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE_DIR.parent / "translations"),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    with app.app_context():
+        check_keys_match_database()
+
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # our server-side sessions do this job
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+    _register_user_loader()
+    _register_blueprints(app)
+    _register_hooks(app)
+    _register_errors(app)
+
+    from shared.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _database_has_data_keys() -> bool:
+    """Whether encrypted data already exists (then keys must never be generated anew)."""
+    try:
+        if not inspect(db.engine).has_table("data_keys"):
+            return False
+        from shared.models.keys import DataKey
+
+        return db.session.scalar(select(DataKey.id).limit(1)) is not None
+    finally:
+        db.session.remove()
+
+
+def check_keys_match_database() -> None:
+    """Refuse to start with keys that cannot read the data already stored."""
+    from shared.models.base import current_keyring
+    from shared.models.keys import AppMeta, DataKey
+
+    try:
+        if not inspect(db.engine).has_table("app_meta"):
+            return
+        keyring = current_keyring()
+        stored = db.session.get(AppMeta, FINGERPRINT_KEY)
+        if stored is None:
+            db.session.add(AppMeta(key=FINGERPRINT_KEY, value=keyring.fingerprint()))
+            try:
+                db.session.commit()
+            except IntegrityError:  # another worker wrote it first
+                db.session.rollback()
+                stored = db.session.get(AppMeta, FINGERPRINT_KEY)
+        if stored is not None and stored.value != keyring.fingerprint():
+            raise crypto.KeyConfigError(
+                "The index key (EINBLICK_INDEX_KEY or instance/keys.json) is not the one this "
+                "database was written with. Configure the original key."
+            )
+        for kek_id in db.session.scalars(select(DataKey.kek_id).distinct()).all():
+            sample = db.session.scalar(select(DataKey).where(DataKey.kek_id == kek_id).limit(1))
+            try:
+                sample.plaintext()
+            except crypto.DecryptionFailed as exc:
+                raise crypto.KeyConfigError(
+                    f"Master key {kek_id!r} is configured but wrong: it does not open the data "
+                    "keys wrapped under it. Configure the original key."
+                ) from exc
+    finally:
+        db.session.remove()
+
+
+def _register_user_loader() -> None:
+    from shared.auth import sessions
+
+    login_manager.user_loader(sessions.load)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal import bp as portal_bp
+    from staff import bp as staff_bp
+
+    app.register_blueprint(portal_bp)
+    app.register_blueprint(staff_bp, url_prefix="/staff")
+
+
+def _register_hooks(app: Flask) -> None:
+    @app.context_processor
+    def inject_layout() -> dict:
+        locale = str(get_locale() or "de")
+        return {
+            "current_locale": locale,
+            "text_direction": text_direction(locale),
+            "language_names": LANGUAGE_NAMES,
+            "organisation_name": app.extensions["einblick"].config.organisation_name,
+        }
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+        )
+        if app.extensions["einblick"].config.cookies_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+        if request.endpoint != "static":
+            # Pages may show personal data: never keep them in a shared cache or history.
+            headers["Cache-Control"] = "no-store"
+            headers["Vary"] = "Cookie, Accept-Language"
+        return response
+
+
+def _register_errors(app: Flask) -> None:
+    def page(status: int, title: str, message: str):
+        return (
+            render_template("error.html", title=title, message=message, status=status),
+            status,
+        )
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error):
+        return page(
+            400,
+            _("The form has expired"),
+            _("For your security, forms stop working after a while. Please go back, reload "
+              "the page and try again."),
+        )
+
+    @app.errorhandler(403)
+    def forbidden(_error):
+        return page(403, _("Not allowed"), _("You do not have access to this page."))
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return page(404, _("Page not found"), _("There is no page at this address."))
+
+    @app.errorhandler(405)
+    def method_not_allowed(_error):
+        return page(405, _("Not possible"), _("This page cannot be used like that."))
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        return page(413, _("Too large"), _("What you sent is too large."))
+
+    @app.errorhandler(429)
+    def too_many(_error):
+        return page(
+            429,
+            _("Too many attempts"),
+            _("There were too many attempts. For your safety, please wait a few minutes and "
+              "try again."),
+        )
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        db.session.rollback()
+        return page(
+            500,
+            _("Something went wrong"),
+            _("Sorry, something went wrong on our side. Nothing you entered was shared. "
+              "Please try again in a moment."),
+        )
+

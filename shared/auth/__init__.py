@@ -1,0 +1,1 @@
+"""Authentication: passwords, TOTP, recovery codes, single-use tokens, sessions."""

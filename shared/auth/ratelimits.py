@@ -1,0 +1,34 @@
+"""Rate-limit keys and rules. State lives in the limiter's storage (memory or Redis)."""
+
+from __future__ import annotations
+
+from flask import g, request
+from flask_limiter.util import get_remote_address
+
+from shared.auth import login_flow
+from shared.models.base import current_keyring
+
+PER_ADDRESS = "30 per minute; 300 per hour"
+PER_ACCOUNT_FAILURES = "10 per 15 minutes"
+SECOND_FACTOR = "5 per 5 minutes"
+MAIL_SENDING = "5 per 15 minutes"
+
+
+def submitted_email_key() -> str:
+    """The blind index of the submitted address, so attempts count per account."""
+    email = (request.form.get("email") or "").strip()
+    if not email:
+        return "no-email:" + get_remote_address()
+    return "email:" + current_keyring().blind_index("ratelimit.email", email).hex()
+
+
+def pending_account_key() -> str:
+    return "second-factor:" + (login_flow.pending_key() or get_remote_address())
+
+
+def mark_failure() -> None:
+    g.auth_failed = True
+
+
+def only_failures(_response) -> bool:
+    return bool(g.get("auth_failed"))

@@ -1,0 +1,127 @@
+"""The data catalogue: every column that holds personal data, and why we keep it.
+
+The "my data" page, the export and the retention purge are generated from this table.
+``tests/shared/test_catalogue.py`` fails when a model gains a column that is neither
+declared here as personal nor listed as technical, so transparency is complete by
+construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+# Storage forms a personal column may take. Plain storage is allowed only for values that
+# reveal nothing on their own (a language code, a timestamp).
+ENCRYPTED = "encrypted"
+BLIND_INDEX = "blind-index"
+HASHED = "hashed"
+PLAIN = "plain"
+
+# Categories (the "my data" page groups by these).
+ACCOUNT = "account"
+CONTACT = "contact"
+SECURITY = "security"
+
+CLIENT_ROLES = ("client",)
+
+
+@dataclass(frozen=True)
+class Entry:
+    column: str  # "table.column"
+    category: str
+    label: object
+    purpose: object
+    legal_basis: object
+    retention: object
+    retention_days_after_end: int | None  # None: kept while the account exists
+    visible_to: tuple[str, ...]
+    source: object
+    storage: str
+
+
+_ACCOUNT_PURPOSE = _l("To let you sign in and to reach you about your account.")
+_CONTRACT = _l("Art. 6(1)(b) GDPR (providing the portal you signed up for)")
+_SECURITY_PURPOSE = _l("To protect your account against misuse.")
+_SECURITY_BASIS = _l("Art. 6(1)(c) and Art. 32 GDPR (security of processing)")
+_WHILE_ACCOUNT = _l("Deleted when you delete your account.")
+_FROM_YOU = _l("Entered by you")
+_FROM_STAFF = _l("Entered by the organisation")
+_FROM_SYSTEM = _l("Recorded by the system")
+
+ENTRIES: tuple[Entry, ...] = (
+    Entry("accounts.email", CONTACT, _l("Email address"), _ACCOUNT_PURPOSE, _CONTRACT,
+          _WHILE_ACCOUNT, None, ("client", "admin", "caseworker", "reception"), _FROM_YOU,
+          ENCRYPTED),
+    Entry("accounts.email_bidx", CONTACT, _l("Search key of your email address"),
+          _l("To find your account when you sign in, without decrypting every account."),
+          _CONTRACT, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, BLIND_INDEX),
+    Entry("accounts.email_confirmed_at", ACCOUNT, _l("Email address confirmed on"),
+          _ACCOUNT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, ("client", "admin"),
+          _FROM_SYSTEM, PLAIN),
+    Entry("accounts.password_hash", SECURITY, _l("Password (stored only as an Argon2id hash)"),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_YOU, HASHED),
+    Entry("accounts.password_changed_at", SECURITY, _l("Password last changed"),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",),
+          _FROM_SYSTEM, PLAIN),
+    Entry("accounts.totp_secret", SECURITY, _l("Authenticator app secret"), _SECURITY_PURPOSE,
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, ENCRYPTED),
+    Entry("accounts.totp_enabled_at", SECURITY, _l("Authenticator app turned on"),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",),
+          _FROM_SYSTEM, PLAIN),
+    Entry("accounts.totp_last_step", SECURITY, _l("Last authenticator code used (time step)"),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN),
+    Entry("accounts.locale", ACCOUNT, _l("Preferred language"),
+          _l("To show the portal and send emails in your language."), _CONTRACT,
+          _WHILE_ACCOUNT, None, ("client", "admin", "caseworker", "reception"), _FROM_YOU,
+          PLAIN),
+    Entry("recovery_codes.code_hash", SECURITY, _l("Recovery codes (stored only as hashes)"),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, HASHED),
+    Entry("recovery_codes.used_at", SECURITY, _l("Recovery code used on"), _SECURITY_PURPOSE,
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",), _FROM_SYSTEM, PLAIN),
+    Entry("user_sessions.created_at", SECURITY, _l("Signed-in sessions"), _SECURITY_PURPOSE,
+          _SECURITY_BASIS, _l("Deleted when you sign out, or after 12 hours."), None,
+          ("client",), _FROM_SYSTEM, PLAIN),
+    Entry("user_sessions.last_seen_at", SECURITY, _l("Last activity of a session"),
+          _SECURITY_PURPOSE, _SECURITY_BASIS,
+          _l("Deleted when you sign out, or after 12 hours."), None, ("client",),
+          _FROM_SYSTEM, PLAIN),
+    Entry("clients.full_name", CONTACT, _l("Full name"),
+          _l("To address you and to find your file."), _CONTRACT, _WHILE_ACCOUNT, None,
+          ("client", "admin", "caseworker", "reception"), _FROM_YOU, ENCRYPTED),
+    Entry("client_name_tokens.token_bidx", CONTACT, _l("Search keys of your name"),
+          _l("So staff can find your file by name without decrypting every file."),
+          _CONTRACT, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, BLIND_INDEX),
+    Entry("staff_members.name", CONTACT, _l("Staff member's name"),
+          _l("To show clients who worked on their file."),
+          _l("Art. 6(1)(b) GDPR (employment)"), _l("Deleted when the staff account is removed."),
+          None, ("client", "admin", "caseworker", "reception"), _FROM_STAFF, ENCRYPTED),
+)
+
+BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
+
+# Columns that hold no personal data: keys, references, technical state.
+TECHNICAL: frozenset[str] = frozenset(
+    {
+        "accounts.id", "accounts.kind", "accounts.data_key_id", "accounts.created_at",
+        "account_tokens.id", "account_tokens.account_id", "account_tokens.purpose",
+        "account_tokens.token_hash", "account_tokens.created_at", "account_tokens.expires_at",
+        "account_tokens.used_at",
+        "app_meta.key", "app_meta.value",
+        "clients.id", "clients.data_key_id", "clients.account_id", "clients.created_at",
+        "clients.updated_at",
+        "client_name_tokens.id", "client_name_tokens.client_id",
+        "data_keys.id", "data_keys.kek_id", "data_keys.wrapped_key", "data_keys.created_at",
+        "data_keys.rewrapped_at",
+        "recovery_codes.id", "recovery_codes.account_id", "recovery_codes.created_at",
+        "staff_members.id", "staff_members.account_id", "staff_members.data_key_id",
+        "staff_members.role", "staff_members.active", "staff_members.created_at",
+        "user_sessions.id", "user_sessions.account_id", "user_sessions.token_hash",
+        "user_sessions.authenticated_at", "user_sessions.second_factor_at",
+    }
+)
+
+
+def entries_for(category: str) -> list[Entry]:
+    return [entry for entry in ENTRIES if entry.category == category]

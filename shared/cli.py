@@ -1,0 +1,162 @@
+"""Command-line interface: ``flask db``, ``flask demo``, ``flask staff``, ``flask keys``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from shared.extensions import db
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def upgrade_database(revision: str = "head") -> None:
+    """Apply migrations to the app's database (needs an app context)."""
+    from shared.app import check_keys_match_database
+
+    alembic_command.upgrade(alembic_config(), revision)
+    check_keys_match_database()
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(db_group)
+    app.cli.add_command(demo_group)
+    app.cli.add_command(staff_group)
+    app.cli.add_command(keys_group)
+
+
+@click.group("db", help="Database migrations.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Apply all migrations.")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    upgrade_database(revision)
+    click.echo("Database is up to date.")
+
+
+@db_group.command("downgrade", help="Revert to a revision.")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    alembic_command.downgrade(alembic_config(), revision)
+
+
+@db_group.command("revision", help="Create a migration from the model changes.")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    alembic_command.revision(alembic_config(), message=message, autogenerate=True)
+
+
+@click.group("demo", help="Demo data for trying the portal.")
+def demo_group() -> None:
+    pass
+
+
+@demo_group.command("load", help="Create the demo accounts listed in the README.")
+def demo_load() -> None:
+    from shared.services import demo
+
+    config = current_app.extensions["einblick"].config
+    if config.production:
+        click.echo("Refusing to load demo data when EINBLICK_ENV=production.", err=True)
+        sys.exit(1)
+    for line in demo.load():
+        click.echo(line)
+
+
+@click.group("staff", help="Staff accounts.")
+def staff_group() -> None:
+    pass
+
+
+@staff_group.command("create", help="Create a staff member and email an invitation link.")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "caseworker", "reception"]))
+@click.option("--name", default=None, help="Name shown to clients, e.g. 'A. Schmidt'.")
+@click.option("--locale", default="de", type=click.Choice(["de", "en"]))
+def staff_create(email: str, role: str, name: str | None, locale: str) -> None:
+    from shared.services import staff
+    from shared.validation import InvalidEmail, normalise_email
+
+    try:
+        email = normalise_email(email)
+        staff.create_staff(email=email, role=role, name=name, locale=locale)
+    except InvalidEmail as exc:
+        raise click.BadParameter(str(exc), param_hint="--email") from exc
+    except staff.StaffExists as exc:
+        raise click.ClickException("A staff member with this email address exists.") from exc
+    click.echo(f"Created {role}; the invitation link was emailed (valid 72 hours).")
+
+
+@click.group("keys", help="Encryption keys.")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("rotate", help="Re-wrap every data key under a new (or the active) KEK.")
+@click.option(
+    "--retire/--keep-old",
+    default=True,
+    help="With the key file: drop KEKs no data key uses any more (default).",
+)
+def keys_rotate(retire: bool) -> None:
+    from shared import crypto
+    from shared.models.keys import DataKey
+
+    state = current_app.extensions["einblick"]
+    config = state.config
+    key_file = None
+    if not config.master_keys:
+        key_file = crypto.key_file_path(config.instance_path)
+        new_id = crypto.add_kek_to_key_file(key_file)
+        state.keyring = crypto.load_keys(
+            master_keys=None,
+            index_key=None,
+            secret_key=None,
+            instance_path=config.instance_path,
+            may_generate=False,
+        ).keyring
+        click.echo(f"New key-encryption key {new_id} is active.")
+    else:
+        click.echo(
+            f"Re-wrapping under {state.keyring.active_kek_id}, the first key in "
+            "EINBLICK_MASTER_KEYS."
+        )
+    changed = 0
+    total = 0
+    batch = 500
+    last_id = None
+    while True:
+        stmt = select(DataKey).order_by(DataKey.id).limit(batch)
+        if last_id is not None:
+            stmt = stmt.where(DataKey.id > last_id)
+        rows = db.session.scalars(stmt).all()
+        if not rows:
+            break
+        for row in rows:
+            changed += row.rewrap()
+            total += 1
+        last_id = rows[-1].id
+        db.session.commit()
+        db.session.expunge_all()
+    click.echo(f"Re-wrapped {changed} of {total} data keys.")
+    if key_file is not None and retire:
+        in_use = set(db.session.scalars(select(DataKey.kek_id).distinct()).all())
+        in_use.add(state.keyring.active_kek_id)
+        retired = crypto.retire_keks_in_key_file(key_file, in_use)
+        if retired:
+            click.echo(f"Retired keys: {', '.join(retired)}")

@@ -1,0 +1,119 @@
+"""Typed configuration: defaults, overridden from EINBLICK_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+SUPPORTED_LOCALES = ("de", "en")
+DEFAULT_LOCALE = "de"
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the configuration cannot work; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the app can be told. Tests build one directly; production reads the env."""
+
+    env: str = "development"  # development | production | test
+    instance_path: str = str(Path(__file__).resolve().parent.parent / "instance")
+    database_url: str | None = None  # None: SQLite file under instance/
+    secret_key: str | None = None  # None: from the instance key file
+    master_keys: str | None = None  # "id:base64key,id:base64key", the first is active
+    index_key: str | None = None  # base64 key for blind indexes
+    ratelimit_storage_uri: str = "memory://"
+    ratelimit_enabled: bool = True
+    smtp_url: str | None = None  # None: write .eml files to instance/outbox/
+    mail_from: str = "Einblick <no-reply@localhost>"
+    base_url: str = "http://localhost:5000"
+    organisation_name: str = "Einblick"
+    client_idle_minutes: int = 30
+    staff_idle_minutes: int = 15
+    session_absolute_hours: int = 12
+    step_up_minutes: int = 5
+    reset_token_hours: int = 1
+    confirm_token_hours: int = 48
+    invitation_token_hours: int = 72
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+    secure_cookies: bool | None = None  # None: secure unless env == development
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.env != "development"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # psycopg 3 is the driver we pin; accept the common short spellings.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix):]
+            return url
+        return "sqlite:///" + str(Path(self.instance_path) / "einblick.sqlite3")
+
+    def with_(self, **changes) -> Config:
+        """A copy with some values changed (tests use it)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        """Read EINBLICK_* variables (and DATABASE_URL) over the defaults, validating types."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            key = "EINBLICK_" + f.name.upper()
+            if key not in environ:
+                continue
+            raw = environ[key]
+            values[f.name] = _parse(f.name, f.type, raw)
+        if environ.get("DATABASE_URL"):
+            values["database_url"] = environ["DATABASE_URL"]
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.env not in ("development", "production", "test"):
+            raise ConfigError(
+                f"EINBLICK_ENV must be development, production or test, not {self.env!r}"
+            )
+        if self.production and not (self.master_keys and self.secret_key and self.index_key):
+            raise ConfigError(
+                "In production set EINBLICK_MASTER_KEYS, EINBLICK_INDEX_KEY and "
+                "EINBLICK_SECRET_KEY; keys are never generated on a production start."
+            )
+        if self.production and self.ratelimit_storage_uri.startswith("memory"):
+            raise ConfigError(
+                "In production set EINBLICK_RATELIMIT_STORAGE_URI (e.g. redis://host:6379): "
+                "memory storage does not work across several workers."
+            )
+
+
+def _parse(name: str, type_: object, raw: str):
+    type_name = str(type_)
+    try:
+        if "bool" in type_name:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if "int" in type_name:
+            return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"EINBLICK_{name.upper()} has an invalid value") from exc
+    return raw

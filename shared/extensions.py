@@ -1,0 +1,19 @@
+"""Flask extensions, created without an app and bound in create_app."""
+
+from __future__ import annotations
+
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+
+from shared.models.base import Base
+
+db = SQLAlchemy(model_class=Base)
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+# The client address lives only in the limiter's storage (memory or Redis), never in the DB.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -1,0 +1,126 @@
+"""Log-ins: accounts, their server-side sessions, single-use tokens and recovery codes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.models.base import Base, UTCDateTime, encrypted, new_id, utcnow
+from shared.models.keys import DataKey
+
+CLIENT = "client"
+STAFF = "staff"
+
+
+class Account(Base):
+    """A log-in. A client account belongs to a Client; a staff account to a StaffMember."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("kind", "email_bidx"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key: Mapped[DataKey] = relationship(lazy="joined")
+    email_ciphertext: Mapped[bytes] = mapped_column("email", LargeBinary)
+    email_bidx: Mapped[bytes] = mapped_column(LargeBinary(32))
+    email = encrypted(blind_index=True)
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_secret_ciphertext: Mapped[bytes | None] = mapped_column("totp_secret", LargeBinary)
+    totp_secret = encrypted()
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Account {self.id} {self.kind}>"
+
+    # Flask-Login: the session's token is the "user id", so ending the session row ends the
+    # login everywhere that cookie is replayed (see shared.auth.sessions).
+    session_token = None  # set per request by shared.auth.sessions
+    current_session = None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def is_client(self) -> bool:
+        return self.kind == CLIENT
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == STAFF
+
+    @property
+    def has_totp(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.has_totp
+
+
+class UserSession(Base):
+    """A server-side session: the cookie holds a random token, the row holds its hash."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    second_factor_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class AccountToken(Base):
+    """A single-use emailed link token (confirm email, reset password, staff invitation)."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RecoveryCode(Base):
+    """A single-use second-factor recovery code, stored as a keyed hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

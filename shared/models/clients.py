@@ -1,0 +1,51 @@
+"""Clients: the data subjects. An account holder is a client; later, children are too."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, LargeBinary
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+
+from shared.models.accounts import Account
+from shared.models.base import Base, UTCDateTime, encrypted, new_id, utcnow
+from shared.models.keys import DataKey
+
+
+class Client(Base):
+    """A data subject with its own data key; ``account`` is set when they log in themselves."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key: Mapped[DataKey] = relationship(lazy="joined")
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id"), unique=True
+    )
+    account: Mapped[Account | None] = relationship(backref=backref("client", uselist=False))
+    full_name_ciphertext: Mapped[bytes | None] = mapped_column("full_name", LargeBinary)
+    full_name = encrypted()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    name_tokens: Mapped[list[ClientNameToken]] = relationship(
+        cascade="all, delete-orphan", back_populates="client"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Client {self.id}>"
+
+
+class ClientNameToken(Base):
+    """Blind index of one token of a client's name, for exact-token search without decrypting."""
+
+    __tablename__ = "client_name_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    token_bidx: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    client: Mapped[Client] = relationship(back_populates="name_tokens")

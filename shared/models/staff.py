@@ -1,0 +1,36 @@
+"""Staff members: an account with a role. A staff account is never a client."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+
+from shared.models.accounts import Account
+from shared.models.base import Base, UTCDateTime, encrypted, new_id, utcnow
+from shared.models.keys import DataKey
+
+ADMIN = "admin"
+CASEWORKER = "caseworker"
+RECEPTION = "reception"
+ROLES = (ADMIN, CASEWORKER, RECEPTION)
+
+
+class StaffMember(Base):
+    __tablename__ = "staff_members"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), unique=True)
+    account: Mapped[Account] = relationship(backref=backref("staff_member", uselist=False), lazy="joined")
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key: Mapped[DataKey] = relationship(lazy="joined")
+    role: Mapped[str] = mapped_column(String(16))
+    name_ciphertext: Mapped[bytes | None] = mapped_column("name", LargeBinary)
+    name = encrypted()
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<StaffMember {self.id} {self.role}>"

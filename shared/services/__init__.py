@@ -1,0 +1,1 @@
+"""Domain logic: functions with keyword-only arguments that raise named errors."""

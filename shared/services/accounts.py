@@ -1,0 +1,278 @@
+"""Client accounts: registration, confirmation, log-in, passwords, TOTP, profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from shared import mail
+from shared.auth import passwords, recovery, sessions, tokens, totp
+from shared.extensions import db
+from shared.models.accounts import CLIENT, Account
+from shared.models.base import current_keyring, utcnow
+from shared.models.clients import Client, ClientNameToken
+from shared.models.keys import DataKey
+
+
+class AccountError(Exception):
+    """Base for errors a view turns into a message."""
+
+
+class WeakPassword(AccountError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("weak password")
+        self.problems = problems
+
+
+class WrongPassword(AccountError):
+    """The current password given to confirm a change is wrong."""
+
+
+class WrongCode(AccountError):
+    """A TOTP or recovery code did not match (or was used before)."""
+
+
+@dataclass
+class LoginResult:
+    account: Account | None
+    needs_second_factor: bool = False
+    unconfirmed: bool = False
+
+
+def _config():
+    return current_app.extensions["einblick"].config
+
+
+def find_account(*, email: str, kind: str) -> Account | None:
+    bidx = current_keyring().blind_index("accounts.email", email)
+    return db.session.scalar(
+        select(Account).where(Account.kind == kind).where(Account.email_bidx == bidx)
+    )
+
+
+def check_new_password(password: str, *, email: str | None = None) -> None:
+    inputs = (email or "", (email or "").split("@")[0], "einblick")
+    problems = passwords.password_problems(password, user_inputs=inputs)
+    if problems:
+        raise WeakPassword(problems)
+
+
+def register_client(*, email: str, password: str, locale: str) -> None:
+    """Create an unconfirmed client account and email a confirmation link.
+
+    If the address is already registered, the owner gets a note instead; the caller shows
+    the same page either way, so registration does not reveal who has an account.
+    """
+    check_new_password(password, email=email)
+    existing = find_account(email=email, kind=CLIENT)
+    if existing is not None:
+        passwords.hash_password(password)  # same work either way
+        _send_already_registered(existing)
+        return
+    data_key = DataKey.generate()
+    account = Account(kind=CLIENT, data_key=data_key, locale=locale)
+    account.email = email
+    account.password_hash = passwords.hash_password(password)
+    account.password_changed_at = utcnow()
+    client = Client(data_key=data_key, account=account)
+    db.session.add_all([data_key, account, client])
+    try:
+        db.session.flush()
+    except IntegrityError:  # registered concurrently by a second request
+        db.session.rollback()
+        return
+    token = tokens.issue(account, tokens.CONFIRM_EMAIL, hours=_config().confirm_token_hours)
+    db.session.commit()
+    mail.send(
+        to=email,
+        subject=_l("Confirm your email address"),
+        template="confirm_email",
+        locale=locale,
+        token=token,
+    )
+
+
+def _send_already_registered(account: Account) -> None:
+    if account.email_confirmed_at is None:
+        token = tokens.issue(account, tokens.CONFIRM_EMAIL, hours=_config().confirm_token_hours)
+        db.session.commit()
+        mail.send(
+            to=account.email,
+            subject=_l("Confirm your email address"),
+            template="confirm_email",
+            locale=account.locale,
+            token=token,
+        )
+        return
+    mail.send(
+        to=account.email,
+        subject=_l("Someone tried to register with your address"),
+        template="already_registered",
+        locale=account.locale,
+    )
+
+
+def confirm_email(*, token: str) -> Account:
+    account = tokens.consume(token, tokens.CONFIRM_EMAIL)
+    account.email_confirmed_at = account.email_confirmed_at or utcnow()
+    db.session.commit()
+    return account
+
+
+def authenticate(*, email: str, password: str, kind: str) -> LoginResult:
+    """Check email and password; says whether a second factor must follow."""
+    account = find_account(email=email, kind=kind)
+    if account is None:
+        passwords.verify_password(None, password)
+        return LoginResult(None)
+    if not passwords.verify_password(account.password_hash, password):
+        return LoginResult(None)
+    if passwords.needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_password(password)
+        db.session.commit()
+    if kind == CLIENT and account.email_confirmed_at is None:
+        return LoginResult(account, unconfirmed=True)
+    return LoginResult(account, needs_second_factor=account.has_second_factor)
+
+
+def verify_second_factor(*, account: Account, code: str) -> None:
+    """Accept a TOTP code or a recovery code; raises WrongCode."""
+    if recovery.looks_like_recovery_code(code):
+        if recovery.consume(account, code):
+            return
+        raise WrongCode
+    if not totp.verify_and_consume(account, code):
+        raise WrongCode
+
+
+def reauthenticate(*, account: Account, password: str, code: str | None) -> None:
+    """Step-up: the password again, and the second factor if the account has one."""
+    if not passwords.verify_password(account.password_hash, password):
+        raise WrongPassword
+    if account.has_second_factor:
+        verify_second_factor(account=account, code=code or "")
+    sessions.renew(account, second_factor=account.has_second_factor)
+
+
+def change_password(*, account: Account, current: str, new: str) -> None:
+    """Needs the current password; ends every other session of the account."""
+    if not passwords.verify_password(account.password_hash, current):
+        raise WrongPassword
+    check_new_password(new, email=account.email)
+    account.password_hash = passwords.hash_password(new)
+    account.password_changed_at = utcnow()
+    db.session.commit()
+    sessions.end_all(account, except_current=True)
+    sessions.renew(account)
+    mail.send(
+        to=account.email,
+        subject=_l("Your password was changed"),
+        template="password_changed",
+        locale=account.locale,
+    )
+
+
+def request_password_reset(*, email: str, kind: str) -> None:
+    """Email a reset link if the account exists; silent otherwise (no enumeration)."""
+    account = find_account(email=email, kind=kind)
+    if account is None:
+        return
+    token = tokens.issue(account, tokens.RESET_PASSWORD, hours=_config().reset_token_hours)
+    db.session.commit()
+    mail.send(
+        to=account.email,
+        subject=_l("Reset your password"),
+        template="reset_password",
+        locale=account.locale,
+        token=token,
+        staff=account.is_staff,
+    )
+
+
+def reset_password(*, token: str, new: str) -> Account:
+    """Set a new password from a reset link. Ends all sessions; the user then logs in,
+    so a second factor still applies."""
+    account = tokens.peek(token, tokens.RESET_PASSWORD)
+    check_new_password(new, email=account.email)
+    account = tokens.consume(token, tokens.RESET_PASSWORD)
+    account.password_hash = passwords.hash_password(new)
+    account.password_changed_at = utcnow()
+    # A reset link proves control of the address.
+    account.email_confirmed_at = account.email_confirmed_at or utcnow()
+    db.session.commit()
+    sessions.end_all(account, except_current=False)
+    mail.send(
+        to=account.email,
+        subject=_l("Your password was changed"),
+        template="password_changed",
+        locale=account.locale,
+    )
+    return account
+
+
+def begin_totp_setup() -> str:
+    """A new secret for the enrolment form (kept in the session until confirmed)."""
+    return totp.new_secret()
+
+
+def enable_totp(*, account: Account, secret: str, code: str) -> list[str]:
+    """Turn TOTP on once the user proves their app shows the right code; returns the
+    recovery codes to show once."""
+    step = totp.matching_step(secret, code)
+    if step is None:
+        raise WrongCode
+    account.totp_secret = secret
+    account.totp_enabled_at = utcnow()
+    account.totp_last_step = step
+    db.session.commit()
+    sessions.mark_second_factor(account)
+    codes = recovery.new_codes(account)
+    mail.send(
+        to=account.email,
+        subject=_l("Two-step sign-in is on"),
+        template="totp_enabled",
+        locale=account.locale,
+    )
+    return codes
+
+
+def disable_totp(*, account: Account) -> None:
+    """Turn TOTP off; its recovery codes die with it."""
+    account.totp_secret = None
+    account.totp_enabled_at = None
+    account.totp_last_step = None
+    recovery.delete_all(account)
+    db.session.commit()
+    mail.send(
+        to=account.email,
+        subject=_l("Two-step sign-in is off"),
+        template="totp_disabled",
+        locale=account.locale,
+    )
+
+
+def set_locale(*, account: Account, locale: str) -> None:
+    account.locale = locale
+    db.session.commit()
+
+
+def update_profile(*, client: Client, full_name: str | None) -> None:
+    """Save the client's name and its search tokens."""
+    full_name = (full_name or "").strip() or None
+    client.full_name = full_name
+    client.name_tokens.clear()
+    keyring = current_keyring()
+    for token in sorted(set(name_tokens(full_name or ""))):
+        client.name_tokens.append(
+            ClientNameToken(token_bidx=keyring.blind_index("clients.name_token", token))
+        )
+    client.updated_at = utcnow()
+    db.session.commit()
+
+
+def name_tokens(name: str) -> list[str]:
+    return [part for part in name.replace("-", " ").split() if len(part) >= 2]

@@ -1,0 +1,67 @@
+"""Demo data: the accounts listed in the README's "Try it" section."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from shared.auth import passwords
+from shared.extensions import db
+from shared.models.accounts import CLIENT, Account
+from shared.models.base import utcnow
+from shared.models.clients import Client
+from shared.models.keys import DataKey
+from shared.services import accounts, staff
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    password: str
+    totp_secret: str | None
+    role: str | None  # None: a client
+    name: str
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount("admin@example.org", "demo-admin-Lindenbaum-42", "JBSWY3DPEHPK3PXPADMINAAA",
+                "admin", "Anna Admin"),
+    DemoAccount("caseworker@example.org", "demo-case-Kastanie-42", "JBSWY3DPEHPK3PXPCASEAAAA",
+                "caseworker", "A. Schmidt"),
+    DemoAccount("reception@example.org", "demo-front-Ahornblatt-42", "JBSWY3DPEHPK3PXPFRONTAAA",
+                "reception", "R. Yilmaz"),
+    DemoAccount("mia@example.org", "demo-client-Sonnenblume-42", None, None, "Mia Demir"),
+    DemoAccount("jonas@example.org", "demo-client-Regenbogen-42", "JBSWY3DPEHPK3PXPJONASAAA",
+                None, "Jonas Weber"),
+)
+
+
+def load() -> Iterator[str]:
+    """Create the demo accounts that do not exist yet (safe to run again)."""
+    for demo in DEMO_ACCOUNTS:
+        if demo.role:
+            if staff.find_staff(email=demo.email) is not None:
+                yield f"exists: {demo.email}"
+                continue
+            member, _ = staff.create_staff(
+                email=demo.email, role=demo.role, name=demo.name, invite=False
+            )
+            account = member.account
+        else:
+            if accounts.find_account(email=demo.email, kind=CLIENT) is not None:
+                yield f"exists: {demo.email}"
+                continue
+            data_key = DataKey.generate()
+            account = Account(kind=CLIENT, data_key=data_key, locale="de")
+            account.email = demo.email
+            client = Client(data_key=data_key, account=account)
+            db.session.add_all([data_key, account, client])
+            accounts.update_profile(client=client, full_name=demo.name)
+        account.password_hash = passwords.hash_password(demo.password)
+        account.password_changed_at = utcnow()
+        account.email_confirmed_at = utcnow()
+        if demo.totp_secret:
+            account.totp_secret = demo.totp_secret
+            account.totp_enabled_at = utcnow()
+        db.session.commit()
+        yield f"created: {demo.email} ({demo.role or 'client'})"

@@ -1,0 +1,132 @@
+"""Staff sign-in, invitation acceptance and mandatory second-factor set-up."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from shared.auth import login_flow, ratelimits, sessions, tokens, totp
+from shared.auth.forms import ConfirmForm, LoginForm, NewPasswordForm, SecondFactorForm
+from shared.auth.forms import TotpSetupForm
+from shared.extensions import limiter
+from shared.models.accounts import STAFF
+from shared.services import accounts, staff
+from staff import bp
+
+TOTP_SETUP_KEY = "staff_totp_setup_secret"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+@limiter.limit(
+    ratelimits.PER_ACCOUNT_FAILURES,
+    methods=["POST"],
+    key_func=ratelimits.submitted_email_key,
+    deduct_when=ratelimits.only_failures,
+)
+def login():
+    form = LoginForm()
+    next_url = login_flow.safe_next(request.args.get("next"))
+    if form.validate_on_submit():
+        result = accounts.authenticate(
+            email=form.email.data, password=form.password.data, kind=STAFF
+        )
+        member = result.account.staff_member if result.account else None
+        if member is None or not member.active:
+            ratelimits.mark_failure()
+            form.password.errors.append(_("Email address or password is not right."))
+        elif result.needs_second_factor:
+            login_flow.begin(result.account, next_url=next_url)
+            return redirect(url_for("staff.login_second_factor"))
+        else:
+            sessions.start(result.account, second_factor=False)
+            return redirect(url_for("staff.setup_second_factor"))
+    return render_template("auth/login.html", form=form, area="staff")
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.pending_account_key)
+def login_second_factor():
+    account = login_flow.pending_account(STAFF)
+    if account is None:
+        flash(_("Please sign in again."), "info")
+        return redirect(url_for("staff.login"))
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        try:
+            accounts.verify_second_factor(account=account, code=form.code.data)
+        except accounts.WrongCode:
+            form.code.errors.append(
+                _("This code is not right or was already used. Wait for the next code.")
+            )
+        else:
+            next_url = login_flow.pending_next()
+            sessions.start(account, second_factor=True)
+            return redirect(next_url or url_for("staff.home"))
+    return render_template("auth/second_factor.html", form=form, area="staff")
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        sessions.end_current()
+        flash(_("You are signed out."), "success")
+        return redirect(url_for("staff.login"))
+    if not current_user.is_authenticated:
+        return redirect(url_for("staff.login"))
+    return render_template("auth/logout.html", form=form, area="staff")
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+def invitation(token: str):
+    try:
+        account = staff.invitation_account(token=token)
+    except tokens.TokenInvalid:
+        return render_template("portal/link_invalid.html", area="staff"), 400
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            account = staff.accept_invitation(token=token, password=form.password.data)
+        except accounts.WeakPassword as exc:
+            form.password.errors.extend(exc.problems)
+        except tokens.TokenInvalid:
+            return render_template("portal/link_invalid.html", area="staff"), 400
+        else:
+            sessions.start(account, second_factor=False)
+            flash(_("Your password is set. Now set up your second factor."), "success")
+            return redirect(url_for("staff.setup_second_factor"))
+    return render_template("staff/invitation.html", form=form, email=account.email)
+
+
+@bp.route("/setup/second-factor", methods=["GET", "POST"])
+@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"])
+def setup_second_factor():
+    if current_user.has_second_factor:
+        if sessions.has_second_factor_in_session(current_user):
+            return redirect(url_for("staff.home"))
+        # The factor exists but this session has not proved it: sign in properly.
+        sessions.end_current()
+        return redirect(url_for("staff.login"))
+    secret = session.get(TOTP_SETUP_KEY) or accounts.begin_totp_setup()
+    session[TOTP_SETUP_KEY] = secret
+    form = TotpSetupForm()
+    if form.validate_on_submit():
+        try:
+            codes = accounts.enable_totp(account=current_user, secret=secret, code=form.code.data)
+        except accounts.WrongCode:
+            form.code.errors.append(_("This code is not right. Check the time on your phone "
+                                      "and enter the code currently shown."))
+        else:
+            session.pop(TOTP_SETUP_KEY, None)
+            return render_template("auth/recovery_codes.html", codes=codes, area="staff",
+                                   first_time=True)
+    uri = totp.provisioning_uri(
+        secret=secret, account_name=current_user.email, issuer="Einblick Staff"
+    )
+    return render_template(
+        "auth/totp_setup.html", form=form, secret=secret, qr_svg=totp.qr_svg(uri), area="staff",
+        mandatory=True,
+    )

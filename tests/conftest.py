@@ -1,0 +1,296 @@
+"""Fixtures: an app per test on a database migrated once per run (SQLite or PostgreSQL),
+an outbox reader, factories for clients and staff, and an ``auth`` helper that signs in
+through the real forms."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import create_engine, text
+
+from shared import crypto
+from shared.app import create_app
+from shared.config import Config
+from shared.extensions import db
+
+TEST_KEYS = {
+    "master_keys": "test1:" + crypto.b64encode(b"\x01" * 32),
+    "index_key": crypto.b64encode(b"\x02" * 32),
+    "secret_key": "test-secret-key-not-for-production",
+}
+
+
+def postgres_requested() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith("postgres")
+
+
+def create_postgres_database(base_url: str) -> str:
+    """A fresh database on the server in DATABASE_URL, so runs never collide."""
+    name = "einblick_test_" + uuid.uuid4().hex[:12]
+    url = Config(database_url=base_url).sqlalchemy_url
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres_database(url: str) -> None:
+    base, name = url.rsplit("/", 1)
+    engine = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def fresh_database_url(tmp_path_factory):
+    """Factory: a new empty database URL (a file for SQLite, a database for PostgreSQL)."""
+    created: list[str] = []
+
+    def make() -> str:
+        if postgres_requested():
+            url = create_postgres_database(os.environ["DATABASE_URL"])
+            created.append(url)
+            return url
+        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "einblick.sqlite3")
+
+    yield make
+    for url in created:
+        drop_postgres_database(url)
+
+
+def make_config(instance_path: Path, database_url: str, **overrides) -> Config:
+    return Config(
+        env="test",
+        instance_path=str(instance_path),
+        database_url=database_url,
+        base_url="http://localhost",
+        **TEST_KEYS,
+    ).with_(**overrides)
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_database_url, tmp_path_factory):
+    """The run's shared database, migrated once with Alembic."""
+    from shared.cli import upgrade_database
+
+    url = fresh_database_url()
+    app = create_app(make_config(tmp_path_factory.mktemp("migrate"), url))
+    with app.app_context():
+        upgrade_database()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def config_overrides() -> dict:
+    """Override in a test module to change the app's configuration."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, tmp_path, config_overrides):
+    app = create_app(make_config(tmp_path / "instance", database_url, **config_overrides))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# -- outbox ------------------------------------------------------------------------------
+class Outbox:
+    def __init__(self, app) -> None:
+        self.folder = Path(app.instance_path) / "outbox"
+
+    def messages(self) -> list[EmailMessage]:
+        if not self.folder.exists():
+            return []
+        return [
+            email.message_from_bytes(path.read_bytes(), policy=default_policy)
+            for path in sorted(self.folder.glob("*.eml"))
+        ]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages() if m["To"] == address]
+
+    def last_to(self, address: str) -> EmailMessage:
+        messages = self.to(address)
+        assert messages, f"no email to {address}"
+        return messages[-1]
+
+    def link(self, address: str, path_prefix: str) -> str:
+        """The path of the link starting with ``path_prefix`` in the last email to address."""
+        body = self.last_to(address).get_content()
+        match = re.search(r"https?://[^/\s]+(" + re.escape(path_prefix) + r"[^\s]*)", body)
+        assert match, f"no {path_prefix} link in: {body}"
+        return match.group(1)
+
+
+@pytest.fixture
+def outbox(app) -> Outbox:
+    return Outbox(app)
+
+
+# -- forms -------------------------------------------------------------------------------
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+def submit(client, url: str, data: dict, *, form_url: str | None = None, **kwargs):
+    """Open the page with the form, then post it with its CSRF token (as a browser would)."""
+    page = client.get(form_url or url)
+    assert page.status_code == 200, (form_url or url, page.status_code)
+    payload = {"csrf_token": csrf_token(page.get_data(as_text=True)), **data}
+    return client.post(url, data=payload, **kwargs)
+
+
+@pytest.fixture
+def totp_clock(monkeypatch):
+    """Move the TOTP clock forward one step at a time instead of waiting 30 s."""
+    import time
+
+    from shared.auth import totp
+
+    class Clock:
+        def __init__(self) -> None:
+            self.now = time.time()
+
+        def advance(self, seconds: float = totp.STEP_SECONDS) -> None:
+            self.now += seconds
+
+        def code(self, secret: str) -> str:
+            return pyotp.TOTP(secret).at(self.now)
+
+    clock = Clock()
+    monkeypatch.setattr(totp, "clock", lambda: clock.now)
+    return clock
+
+
+# -- factories ---------------------------------------------------------------------------
+STRONG_PASSWORD = "violet-harbour-lantern-92"
+
+
+@dataclass
+class Person:
+    email: str
+    password: str
+    totp_secret: str | None
+    account_id: uuid.UUID
+
+
+@pytest.fixture
+def make_client(app):
+    """Create a confirmed client account directly (for tests that are not about signing up)."""
+    from shared.auth import passwords
+    from shared.models import Account, Client, DataKey
+    from shared.models.base import utcnow
+
+    def make(email: str | None = None, password: str = STRONG_PASSWORD, totp: bool = False,
+             full_name: str | None = None) -> Person:
+        email = email or f"client-{uuid.uuid4().hex[:8]}@example.org"
+        with app.app_context():
+            data_key = DataKey.generate()
+            account = Account(kind="client", data_key=data_key, locale="de")
+            account.email = email
+            account.password_hash = passwords.hash_password(password)
+            account.email_confirmed_at = utcnow()
+            secret = None
+            if totp:
+                secret = pyotp.random_base32()
+                account.totp_secret = secret
+                account.totp_enabled_at = utcnow()
+            client = Client(data_key=data_key, account=account)
+            client.full_name = full_name
+            db.session.add_all([data_key, account, client])
+            db.session.commit()
+            return Person(email, password, secret, account.id)
+
+    return make
+
+
+@pytest.fixture
+def make_staff(app):
+    """Create an active staff member with TOTP set up; returns their secret."""
+    from shared.auth import passwords
+    from shared.models.base import utcnow
+    from shared.services import staff
+
+    def make(role: str = "caseworker", email: str | None = None, totp: bool = True) -> Person:
+        email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+        with app.app_context():
+            member, _ = staff.create_staff(email=email, role=role, name="T. Tester", invite=False)
+            account = member.account
+            account.password_hash = passwords.hash_password(STRONG_PASSWORD)
+            account.email_confirmed_at = utcnow()
+            secret = None
+            if totp:
+                secret = pyotp.random_base32()
+                account.totp_secret = secret
+                account.totp_enabled_at = utcnow()
+            db.session.commit()
+            return Person(email, STRONG_PASSWORD, secret, account.id)
+
+    return make
+
+
+class Auth:
+    def __init__(self, client, clock) -> None:
+        self.client = client
+        self.clock = clock
+
+    def login(self, person: Person, *, area: str = "portal"):
+        prefix = "/staff" if area == "staff" else ""
+        response = submit(
+            self.client, f"{prefix}/login", {"email": person.email, "password": person.password}
+        )
+        if person.totp_secret and response.status_code == 302 and "/login/code" in (
+            response.headers["Location"]
+        ):
+            self.clock.advance()
+            response = submit(
+                self.client, f"{prefix}/login/code", {"code": self.clock.code(person.totp_secret)}
+            )
+        return response
+
+    def logout(self, area: str = "portal"):
+        prefix = "/staff" if area == "staff" else ""
+        return submit(self.client, f"{prefix}/logout", {})
+
+
+@pytest.fixture
+def auth(client, totp_clock) -> Auth:
+    return Auth(client, totp_clock)
