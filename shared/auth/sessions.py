@@ -13,6 +13,7 @@ from datetime import timedelta
 from flask import current_app, session
 from flask_login import login_user, logout_user
 from sqlalchemy import delete, select
+from werkzeug.local import LocalProxy
 
 from shared.crypto import hash_secret_token
 from shared.extensions import db
@@ -35,6 +36,8 @@ def idle_limit(account: Account) -> timedelta:
 
 def start(account: Account, *, second_factor: bool) -> UserSession:
     """Log the account in with a fresh token (any earlier cookie content is dropped)."""
+    if isinstance(account, LocalProxy):  # current_user: keep the object, not the proxy
+        account = account._get_current_object()
     previous = _current_row()
     session.clear()
     token = secrets.token_urlsafe(32)

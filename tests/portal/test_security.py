@@ -1,0 +1,135 @@
+"""Two-step sign-in with TOTP, recovery codes, password change, signing out everywhere."""
+
+import re
+
+import pyotp
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Account, RecoveryCode, UserSession
+from tests.conftest import submit
+
+
+def turn_on_totp(client, clock):
+    page = client.get("/account/security/totp")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<svg" in html  # QR code rendered on the server
+    secret = re.search(r'id="totp-secret"><code>([A-Z2-7]+)</code>', html).group(1)
+    response = submit(client, "/account/security/totp", {"code": clock.code(secret)})
+    assert response.status_code == 200
+    codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", response.get_data(as_text=True))
+    return secret, codes
+
+
+def test_turn_on_totp_then_sign_in_needs_the_code(client, app, auth, make_client, totp_clock,
+                                                  outbox):
+    person = make_client()
+    auth.login(person)
+    secret, codes = turn_on_totp(client, totp_clock)
+    assert len(codes) == 10 and len(set(codes)) == 10
+    with app.app_context():
+        account = db.session.get(Account, person.account_id)
+        assert account.totp_secret == secret and account.totp_enabled_at is not None
+        assert len(db.session.scalars(select(RecoveryCode)).all()) == 10
+    assert "Zwei" in outbox.last_to(person.email)["Subject"] or "Two" in outbox.last_to(
+        person.email)["Subject"]
+
+    auth.logout()
+    after_password = submit(client, "/login", {"email": person.email,
+                                               "password": person.password})
+    assert after_password.headers["Location"] == "/login/code"
+    assert client.get("/account").status_code == 302  # not signed in before the code
+
+    # The code used to turn TOTP on is of this time step: it is never accepted again.
+    replay = submit(client, "/login/code", {"code": totp_clock.code(secret)})
+    assert replay.status_code == 200
+    totp_clock.advance()
+    ok = submit(client, "/login/code", {"code": totp_clock.code(secret)})
+    assert ok.headers["Location"] == "/account"
+
+
+def test_only_current_and_previous_step_and_never_twice(client, make_client, totp_clock):
+    person = make_client(totp=True)
+    secret = person.totp_secret
+
+    def try_code(code):
+        submit(client, "/login", {"email": person.email, "password": person.password})
+        return submit(client, "/login/code", {"code": code})
+
+    previous = pyotp.TOTP(secret).at(totp_clock.now - 30)
+    two_ago = pyotp.TOTP(secret).at(totp_clock.now - 60)
+    assert try_code(two_ago).status_code == 200  # refused: form again
+    assert try_code(previous).status_code == 302  # accepted
+    submit(client, "/logout", {})
+    assert try_code(previous).status_code == 200  # same step again: refused
+    assert try_code(totp_clock.code(secret)).status_code == 302  # current step: fine
+
+
+def test_recovery_code_signs_in_once(client, auth, make_client, totp_clock):
+    person = make_client()
+    auth.login(person)
+    _secret, codes = turn_on_totp(client, totp_clock)
+    auth.logout()
+    for expected in (302, 200):
+        submit(client, "/login", {"email": person.email, "password": person.password})
+        response = submit(client, "/login/code", {"code": codes[3].upper()})
+        assert response.status_code == expected
+        if expected == 302:
+            auth.logout()
+
+
+def test_password_change_needs_current_password_and_ends_other_sessions(app, auth, make_client,
+                                                                        outbox):
+    person = make_client()
+    other_device = app.test_client()
+    submit(other_device, "/login", {"email": person.email, "password": person.password})
+    assert other_device.get("/account").status_code == 200
+    auth.login(person)
+
+    wrong = submit(auth.client, "/account/password",
+                   {"current": "not-my-password-1", "password": "new-tulip-garden-seventy"})
+    assert wrong.status_code == 200
+    assert other_device.get("/account").status_code == 200
+
+    ok = submit(auth.client, "/account/password",
+                {"current": person.password, "password": "new-tulip-garden-seventy"})
+    assert ok.status_code == 302
+    assert auth.client.get("/account").status_code == 200
+    assert other_device.get("/account").status_code == 302
+    with app.app_context():
+        assert len(db.session.scalars(select(UserSession)).all()) == 1
+    assert outbox.to(person.email)
+
+
+def test_log_out_everywhere_keeps_only_this_device(app, auth, make_client):
+    person = make_client()
+    phone, laptop = app.test_client(), app.test_client()
+    for device in (phone, laptop):
+        submit(device, "/login", {"email": person.email, "password": person.password})
+    auth.login(person)
+    response = submit(auth.client, "/account/sessions/end-others", {},
+                      form_url="/account/security")
+    assert response.status_code == 302
+    assert auth.client.get("/account").status_code == 200
+    assert phone.get("/account").status_code == 302
+    assert laptop.get("/account").status_code == 302
+
+
+def test_security_changes_need_a_fresh_confirmation(app, client, auth, make_client, totp_clock):
+    from datetime import timedelta
+
+    person = make_client()
+    auth.login(person)
+    with app.app_context():
+        row = db.session.scalar(select(UserSession))
+        row.authenticated_at -= timedelta(minutes=10)
+        db.session.commit()
+    page = client.get("/account/security/totp")
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/account/confirm")
+    old_cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    confirmed = submit(client, page.headers["Location"], {"password": person.password})
+    assert confirmed.headers["Location"] == "/account/security/totp"
+    assert client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value != old_cookie
+    assert client.get("/account/security/totp").status_code == 200
