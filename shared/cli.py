@@ -9,6 +9,7 @@ import click
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from shared.extensions import db
@@ -37,7 +38,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(keys_group)
 
 
-@click.group("db", help="Database migrations.")
+@click.group("db", cls=AppGroup, help="Database migrations.")
 def db_group() -> None:
     pass
 
@@ -61,7 +62,7 @@ def db_revision(message: str) -> None:
     alembic_command.revision(alembic_config(), message=message, autogenerate=True)
 
 
-@click.group("demo", help="Demo data for trying the portal.")
+@click.group("demo", cls=AppGroup, help="Demo data for trying the portal.")
 def demo_group() -> None:
     pass
 
@@ -78,7 +79,7 @@ def demo_load() -> None:
         click.echo(line)
 
 
-@click.group("staff", help="Staff accounts.")
+@click.group("staff", cls=AppGroup, help="Staff accounts.")
 def staff_group() -> None:
     pass
 
@@ -102,7 +103,7 @@ def staff_create(email: str, role: str, name: str | None, locale: str) -> None:
     click.echo(f"Created {role}; the invitation link was emailed (valid 72 hours).")
 
 
-@click.group("keys", help="Encryption keys.")
+@click.group("keys", cls=AppGroup, help="Encryption keys.")
 def keys_group() -> None:
     pass
 

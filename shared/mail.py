@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import smtplib
 import uuid
+from contextlib import nullcontext
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from flask import current_app, render_template
+from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
 
 from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
@@ -26,7 +27,11 @@ def send(*, to: str, subject, template: str, locale: str | None = None, **contex
     """Render ``templates/mail/<template>.txt`` in the recipient's language and send it."""
     config = current_app.extensions["einblick"].config
     locale = locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE
-    with force_locale(locale):
+    # Outside a request (CLI, jobs) url_for needs a request context to build paths.
+    request_context = (
+        nullcontext() if has_request_context() else current_app.test_request_context("/")
+    )
+    with request_context, force_locale(locale):
         body = render_template(f"mail/{template}.txt", base_url=config.base_url, **context)
         subject_text = str(subject)
     message = EmailMessage()

@@ -38,6 +38,7 @@ def issue(account: Account, purpose: str, *, hours: int) -> str:
             account_id=account.id,
             purpose=purpose,
             token_hash=hash_secret_token(token),
+            created_at=now,
             expires_at=now + timedelta(hours=hours),
         )
     )

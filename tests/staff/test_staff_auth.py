@@ -1,0 +1,134 @@
+"""Staff: created by CLI with an emailed invitation, second factor before anything else,
+and a staff area that no client can open."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import AccountToken, StaffMember
+from tests.conftest import STRONG_PASSWORD, submit
+
+# Every staff page that needs a signed-in staff member. Extend when adding staff views.
+PROTECTED_STAFF_PAGES = ["/staff/", "/staff/setup/second-factor"]
+
+
+def test_created_by_cli_invited_by_email_and_forced_to_set_up_a_second_factor(
+    runner, client, outbox, app, totp_clock
+):
+    result = runner.invoke(args=["staff", "create", "--email", "Neu@Example.org",
+                                 "--role", "caseworker", "--name", "N. Neumann"])
+    assert result.exit_code == 0, result.output
+    link = outbox.link("Neu@example.org", "/staff/invitation/")
+    with app.app_context():
+        member = db.session.scalar(select(StaffMember))
+        assert member.role == "caseworker" and member.name == "N. Neumann"
+        token = db.session.scalar(select(AccountToken))
+        assert token.expires_at - token.created_at == timedelta(hours=72)
+
+    response = submit(client, link, {"password": STRONG_PASSWORD})
+    assert response.headers["Location"] == "/staff/setup/second-factor"
+    # Before a second factor exists, no other staff page opens.
+    assert client.get("/staff/").headers["Location"] == "/staff/setup/second-factor"
+
+    page = client.get("/staff/setup/second-factor").get_data(as_text=True)
+    secret = re.search(r'id="totp-secret"><code>([A-Z2-7]+)</code>', page).group(1)
+    done = submit(client, "/staff/setup/second-factor", {"code": totp_clock.code(secret)})
+    assert done.status_code == 200
+    assert len(re.findall(r"<li><code>", done.get_data(as_text=True))) == 10
+    assert client.get("/staff/").status_code == 200
+
+    # The invitation link works once.
+    assert client.get(link).status_code == 400
+
+    submit(client, "/staff/logout", {})
+    first = submit(client, "/staff/login", {"email": "neu@example.org",
+                                            "password": STRONG_PASSWORD})
+    assert first.headers["Location"] == "/staff/login/code"
+    totp_clock.advance()
+    second = submit(client, "/staff/login/code", {"code": totp_clock.code(secret)})
+    assert second.headers["Location"] == "/staff/"
+
+
+def test_invitation_expires_after_72_hours(runner, client, outbox, app):
+    runner.invoke(args=["staff", "create", "--email", "late@example.org", "--role", "reception"])
+    link = outbox.link("late@example.org", "/staff/invitation/")
+    with app.app_context():
+        token = db.session.scalar(select(AccountToken))
+        token.expires_at = token.created_at - timedelta(seconds=1)
+        db.session.commit()
+    assert client.get(link).status_code == 400
+
+
+def test_cli_rejects_bad_input(runner):
+    assert runner.invoke(args=["staff", "create", "--email", "x@example.org",
+                               "--role", "boss"]).exit_code != 0
+    assert runner.invoke(args=["staff", "create", "--email", "not-an-email",
+                               "--role", "admin"]).exit_code != 0
+    runner.invoke(args=["staff", "create", "--email", "twice@example.org", "--role", "admin"])
+    again = runner.invoke(args=["staff", "create", "--email", "twice@example.org",
+                                "--role", "admin"])
+    assert again.exit_code != 0
+    assert "exists" in again.output
+
+
+@pytest.mark.parametrize("path", PROTECTED_STAFF_PAGES)
+def test_anonymous_visitors_are_sent_to_staff_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/staff/login")
+
+
+@pytest.mark.parametrize("path", PROTECTED_STAFF_PAGES)
+def test_a_client_account_cannot_open_any_staff_page(client, auth, make_client, path):
+    auth.login(make_client())
+    assert client.get(path).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["admin", "caseworker", "reception"])
+def test_every_role_reaches_the_staff_home_after_two_factors(client, auth, make_staff, role):
+    person = make_staff(role=role)
+    auth.login(person, area="staff")
+    response = client.get("/staff/")
+    assert response.status_code == 200
+    assert "T. Tester" in response.get_data(as_text=True)
+
+
+def test_a_staff_account_is_not_a_client(client, auth, make_staff):
+    auth.login(make_staff(role="caseworker"), area="staff")
+    response = client.get("/account")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/"
+
+
+def test_a_client_cannot_sign_in_as_staff(client, make_client):
+    person = make_client()
+    response = submit(client, "/staff/login", {"email": person.email,
+                                               "password": person.password})
+    assert response.status_code == 200
+    assert client.get("/staff/").status_code == 302
+
+
+def test_deactivated_staff_are_signed_out_at_once(client, auth, make_staff, app):
+    person = make_staff(role="reception")
+    auth.login(person, area="staff")
+    with app.app_context():
+        member = db.session.scalar(select(StaffMember))
+        member.active = False
+        db.session.commit()
+    response = client.get("/staff/")
+    assert response.headers["Location"] == "/staff/login"
+    assert client.get("/staff/").headers["Location"].startswith("/staff/login")
+
+
+def test_staff_sessions_idle_out_after_15_minutes(client, auth, make_staff, app):
+    from shared.models import UserSession
+
+    auth.login(make_staff(), area="staff")
+    with app.app_context():
+        row = db.session.scalar(select(UserSession))
+        row.last_seen_at -= timedelta(minutes=16)
+        db.session.commit()
+    assert client.get("/staff/").status_code == 302
