@@ -6,9 +6,9 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SubmitField
-from flask_login import current_user
 
 from portal import bp
 from shared.auth import login_flow, ratelimits, sessions, tokens

@@ -22,7 +22,8 @@ def select_locale() -> str:
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in SUPPORTED_LOCALES:
         return chosen
-    if getattr(current_user, "is_authenticated", False) and current_user.locale in SUPPORTED_LOCALES:
+    signed_in = getattr(current_user, "is_authenticated", False)
+    if signed_in and current_user.locale in SUPPORTED_LOCALES:
         return current_user.locale
     for language, _quality in request.accept_languages:
         primary = language.split("-")[0].lower()

@@ -7,8 +7,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from shared.auth import login_flow, ratelimits, sessions, tokens, totp
-from shared.auth.forms import ConfirmForm, LoginForm, NewPasswordForm, SecondFactorForm
-from shared.auth.forms import TotpSetupForm
+from shared.auth.forms import (
+    ConfirmForm,
+    LoginForm,
+    NewPasswordForm,
+    SecondFactorForm,
+    TotpSetupForm,
+)
 from shared.extensions import limiter
 from shared.models.accounts import STAFF
 from shared.services import accounts, staff

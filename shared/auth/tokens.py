@@ -13,7 +13,7 @@ from shared.models.accounts import Account, AccountToken
 from shared.models.base import utcnow
 
 CONFIRM_EMAIL = "confirm-email"
-RESET_PASSWORD = "reset-password"
+RESET_PASSWORD = "reset-password"  # noqa: S105 - a purpose name, not a secret
 STAFF_INVITATION = "staff-invitation"
 
 

@@ -29,7 +29,9 @@ def provisioning_uri(*, secret: str, account_name: str, issuer: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """An inline SVG QR code, rendered here (no third-party request)."""
-    return segno.make(uri, error="m").svg_inline(scale=4, border=2, dark="#000", light="#fff", omitsize=True)
+    return segno.make(uri, error="m").svg_inline(
+        scale=4, border=2, dark="#000", light="#fff", omitsize=True
+    )
 
 
 def matching_step(secret: str, code: str, *, at: float | None = None) -> int | None:

@@ -23,7 +23,9 @@ class StaffMember(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), unique=True)
-    account: Mapped[Account] = relationship(backref=backref("staff_member", uselist=False), lazy="joined")
+    account: Mapped[Account] = relationship(
+        backref=backref("staff_member", uselist=False), lazy="joined"
+    )
     data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     role: Mapped[str] = mapped_column(String(16))

@@ -26,7 +26,9 @@ def test_wrong_password_and_unknown_address_look_the_same(client, make_client):
     unknown = submit(client, "/login", {"email": "nobody@example.org",
                                         "password": "wrong-password-xyz"})
     assert wrong.status_code == unknown.status_code == 200
-    assert main(wrong).replace(person.email, "X") == main(unknown).replace("nobody@example.org", "X")
+    assert main(wrong).replace(person.email, "X") == main(unknown).replace(
+        "nobody@example.org", "X"
+    )
     assert "nicht richtig" in main(wrong) or "not right" in main(wrong)
 
 
@@ -37,7 +39,8 @@ def test_sign_in_renews_the_session_and_sign_out_kills_a_replayed_cookie(client,
     before = cookie(client, app)
     assert auth.login(person).headers["Location"] == "/account"
     after = cookie(client, app)
-    assert after and after != before
+    assert after
+    assert after != before
     assert client.get("/account").status_code == 200
 
     auth.logout()

@@ -27,10 +27,12 @@ def test_turn_on_totp_then_sign_in_needs_the_code(client, app, auth, make_client
     person = make_client()
     auth.login(person)
     secret, codes = turn_on_totp(client, totp_clock)
-    assert len(codes) == 10 and len(set(codes)) == 10
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
     with app.app_context():
         account = db.session.get(Account, person.account_id)
-        assert account.totp_secret == secret and account.totp_enabled_at is not None
+        assert account.totp_secret == secret
+        assert account.totp_enabled_at is not None
         assert len(db.session.scalars(select(RecoveryCode)).all()) == 10
     assert "Zwei" in outbox.last_to(person.email)["Subject"] or "Two" in outbox.last_to(
         person.email)["Subject"]

@@ -24,7 +24,8 @@ def test_created_by_cli_invited_by_email_and_forced_to_set_up_a_second_factor(
     link = outbox.link("Neu@example.org", "/staff/invitation/")
     with app.app_context():
         member = db.session.scalar(select(StaffMember))
-        assert member.role == "caseworker" and member.name == "N. Neumann"
+        assert member.role == "caseworker"
+        assert member.name == "N. Neumann"
         token = db.session.scalar(select(AccountToken))
         assert token.expires_at - token.created_at == timedelta(hours=72)
 

@@ -1,0 +1,108 @@
+"""German by default, English on request, a remembered language switch, complete catalogues."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Account
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lang_of(response) -> str:
+    return re.search(r'<html lang="([a-z]+)"', response.get_data(as_text=True)).group(1)
+
+
+def test_german_is_the_default(client):
+    response = client.get("/")
+    assert lang_of(response) == "de"
+    assert "Willkommen" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("en-GB,en;q=0.9,de;q=0.8", "en"),
+    ("de-AT,en;q=0.5", "de"),
+    ("fr-FR,en;q=0.7,de;q=0.3", "en"),
+    ("tr", "de"),
+])
+def test_accept_language_picks_the_first_supported_language(client, header, expected):
+    assert lang_of(client.get("/login", headers={"Accept-Language": header})) == expected
+
+
+def test_language_switch_is_remembered_over_the_browser_setting(client):
+    response = client.get("/language/en?next=/login")
+    assert response.headers["Location"] == "/login"
+    page = client.get("/login", headers={"Accept-Language": "de"})
+    assert lang_of(page) == "en"
+    assert "Sign in" in page.get_data(as_text=True)
+    back = client.get("/language/de?next=https://evil.example/")
+    assert back.headers["Location"] == "/"
+    assert lang_of(client.get("/login", headers={"Accept-Language": "en"})) == "de"
+
+
+def test_signed_in_choice_is_saved_on_the_account(app, auth, client, make_client):
+    person = make_client()
+    auth.login(person)
+    client.get("/language/en")
+    with app.app_context():
+        assert db.session.get(Account, person.account_id).locale == "en"
+    fresh_browser = app.test_client()
+    from tests.conftest import submit
+
+    submit(fresh_browser, "/login", {"email": person.email, "password": person.password})
+    assert lang_of(fresh_browser.get("/account", headers={"Accept-Language": "de"})) == "en"
+    with app.app_context():
+        assert db.session.scalar(select(Account)).locale == "en"
+
+
+def test_emails_are_sent_in_the_users_language(client, outbox):
+    from tests.conftest import STRONG_PASSWORD, submit
+
+    client.get("/language/en")
+    submit(client, "/register", {"email": "english@example.org", "password": STRONG_PASSWORD})
+    assert outbox.last_to("english@example.org")["Subject"] == "Confirm your email address"
+    client.get("/language/de")
+    submit(client, "/register", {"email": "deutsch@example.org", "password": STRONG_PASSWORD})
+    assert outbox.last_to("deutsch@example.org")["Subject"] != "Confirm your email address"
+
+
+@pytest.mark.parametrize("locale", ["de", "en"])
+def test_catalogue_is_complete_and_has_no_fuzzy_entries(locale):
+    with (ROOT / f"translations/{locale}/LC_MESSAGES/messages.po").open("rb") as fh:
+        catalog = read_po(fh)
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if not all(strings):
+            problems.append(f"untranslated: {message.id!r}")
+        if message.fuzzy:
+            problems.append(f"fuzzy: {message.id!r}")
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        wanted = set(re.findall(r"%\(\w+\)[sd]", " ".join(ids)))
+        for string in strings:
+            if string and set(re.findall(r"%\(\w+\)[sd]", string)) != wanted:
+                problems.append(f"placeholders differ: {message.id!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_text_in_the_code_is_in_the_catalogue(tmp_path):
+    pot = tmp_path / "messages.pot"
+    subprocess.run(
+        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
+         "-k", "_l", "-k", "lazy_gettext", "-o", str(pot), "--no-location", "."],
+        cwd=ROOT, check=True, capture_output=True,
+    )
+    with pot.open("rb") as fh:
+        extracted = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id}
+    with (ROOT / "translations/de/LC_MESSAGES/messages.po").open("rb") as fh:
+        german = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id}
+    missing = sorted(extracted - german)
+    assert not missing, f"run `make extract` and translate: {missing[:10]}"

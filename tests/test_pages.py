@@ -1,0 +1,130 @@
+"""Every page: security headers, no inline script or style, no third-party requests,
+labelled inputs with the right autocomplete, secure cookies outside development."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from shared.app import create_app
+from tests.conftest import make_config, submit
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "shared" / "templates"
+PUBLIC_PAGES = ["/", "/register", "/login", "/reset", "/staff/login"]
+CLIENT_PAGES = ["/account", "/account/security", "/account/password",
+                "/account/security/totp", "/account/confirm"]
+
+
+def test_templates_have_no_inline_script_style_or_handlers():
+    for path in TEMPLATES.rglob("*.html"):
+        source = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", source), path
+        assert not re.search(r"\son[a-z]+\s*=", source), path
+        assert not re.search(r"<style|\sstyle\s*=", source), path
+
+
+def assert_clean_page(response):
+    html = response.get_data(as_text=True)
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    # Nothing loads from another host: every src/href is a path on this site.
+    for url in re.findall(r'(?:src|href|action)="([^"]*)"', html):
+        assert url.startswith(("/", "#")) or url == "", url
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+
+
+@pytest.mark.parametrize("path", PUBLIC_PAGES)
+def test_public_pages_are_clean(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert_clean_page(response)
+
+
+@pytest.mark.parametrize("path", CLIENT_PAGES)
+def test_client_pages_are_clean_and_need_sign_in(client, auth, make_client, path):
+    assert client.get(path).headers["Location"].startswith("/login")
+    auth.login(make_client())
+    response = client.get(path)
+    assert response.status_code == 200
+    assert_clean_page(response)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+EXPECTED_AUTOCOMPLETE = {
+    "/register": {"email": "email", "password": "new-password"},
+    "/login": {"email": "email", "password": "current-password"},
+    "/reset": {"email": "email"},
+    "/staff/login": {"email": "email", "password": "current-password"},
+}
+
+
+@pytest.mark.parametrize(("path", "expected"), EXPECTED_AUTOCOMPLETE.items())
+def test_inputs_have_labels_and_autocomplete(client, path, expected):
+    html = client.get(path).get_data(as_text=True)
+    for name, autocomplete in expected.items():
+        tag = re.search(rf'<input[^>]*\bname="{name}"[^>]*>', html).group(0)
+        assert f'autocomplete="{autocomplete}"' in tag
+        field_id = re.search(r'\bid="([^"]+)"', tag).group(1)
+        assert f'<label class="kern-label" for="{field_id}">' in html
+
+
+def test_signed_in_forms_have_autocomplete(client, auth, make_client):
+    auth.login(make_client())
+    account = client.get("/account").get_data(as_text=True)
+    assert re.search(r'<input[^>]*autocomplete="name"[^>]*name="full_name"', account)
+    password = client.get("/account/password").get_data(as_text=True)
+    assert re.search(r'<input[^>]*autocomplete="current-password"[^>]*name="current"', password)
+    assert re.search(r'<input[^>]*autocomplete="new-password"[^>]*name="password"', password)
+    totp = client.get("/account/security/totp").get_data(as_text=True)
+    assert re.search(r'<input[^>]*autocomplete="one-time-code"[^>]*name="code"', totp)
+
+
+def test_session_cookie_is_host_prefixed_secure_httponly_and_lax(database_url, tmp_path,
+                                                                make_client):
+    person = make_client()
+    app = create_app(make_config(tmp_path, database_url, secure_cookies=True))
+    https = app.test_client()
+    https.environ_base["wsgi.url_scheme"] = "https"
+    page = https.get("https://localhost/login")
+    from tests.conftest import csrf_token
+
+    response = https.post("https://localhost/login", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)),
+        "email": person.email, "password": person.password},
+        headers={"Referer": "https://localhost/login"})
+    assert response.status_code == 302
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("__Host-"))
+    for attribute in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
+        assert attribute in cookie
+    assert "Domain=" not in cookie
+    assert response.headers["Strict-Transport-Security"]
+    # Over HTTPS a post from another site (wrong Referer) is refused even with a token.
+    forged = https.post("https://localhost/login", data={
+        "csrf_token": csrf_token(https.get("https://localhost/login").get_data(as_text=True)),
+        "email": person.email, "password": person.password},
+        headers={"Referer": "https://evil.example/"})
+    assert forged.status_code == 400
+
+
+def test_csrf_error_shows_a_friendly_page(client):
+    response = client.post("/login", data={"email": "a@example.org", "password": "x"})
+    assert response.status_code == 400
+    assert "<h1" in response.get_data(as_text=True)
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert_clean_page(response)
+
+
+def test_logout_needs_a_post_with_csrf(client, auth, make_client):
+    auth.login(make_client())
+    assert client.get("/logout").status_code == 200  # a confirmation page, not a log-out
+    assert client.get("/account").status_code == 200
+    assert submit(client, "/logout", {}).status_code == 302
+    assert client.get("/account").status_code == 302
