@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
@@ -130,7 +131,14 @@ def change_password():
 def end_other_sessions():
     if ConfirmForm().validate_on_submit():
         count = sessions.end_all(current_user, except_current=True)
-        flash(_("Signed out on all other devices (%(n)d sessions ended).", n=count), "success")
+        flash(
+            ngettext(
+                "Signed out on all other devices (%(num)d session ended).",
+                "Signed out on all other devices (%(num)d sessions ended).",
+                count,
+            ),
+            "success",
+        )
     return redirect(url_for("portal.security"))
 
 
