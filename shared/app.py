@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared import crypto
 from shared.config import Config
-from shared.extensions import babel, csrf, db, limiter, login_manager
+from shared.extensions import babel, compress, csrf, db, limiter, login_manager
 from shared.i18n import LANGUAGE_NAMES, select_locale, text_direction
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -90,6 +90,10 @@ def create_app(config: Config | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="de",
         BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE_DIR.parent / "translations"),
         MAX_CONTENT_LENGTH=1024 * 1024,
+        COMPRESS_MIMETYPES=["text/css", "text/javascript", "application/javascript"],
+        COMPRESS_ALGORITHM=["br", "gzip"],
+        COMPRESS_ALGORITHM_STREAMING=["br", "deflate"],  # static files are streamed
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
     with app.app_context():
         check_keys_match_database()
@@ -99,6 +103,7 @@ def create_app(config: Config | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
+    compress.init_app(app)
     _register_user_loader()
     _register_blueprints(app)
     _register_hooks(app)

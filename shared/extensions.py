@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -15,5 +16,7 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+# Only static CSS/JS: compressing pages that hold secrets and echoed input invites BREACH.
+compress = Compress()
 # The client address lives only in the limiter's storage (memory or Redis), never in the DB.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -128,3 +128,15 @@ def test_logout_needs_a_post_with_csrf(client, auth, make_client):
     assert client.get("/account").status_code == 200
     assert submit(client, "/logout", {}).status_code == 302
     assert client.get("/account").status_code == 302
+
+
+def test_stylesheets_are_compressed_but_pages_are_not(client):
+    import brotli
+
+    css = client.get("/static/vendor/kern/kern.min.css",
+                     headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert css.headers["Content-Encoding"] == "br"
+    assert len(css.data) < 60_000  # 340 KB uncompressed
+    assert brotli.decompress(css.data).startswith(b"@") or b"kern" in brotli.decompress(css.data)
+    page = client.get("/login", headers={"Accept-Encoding": "gzip, br"})
+    assert "Content-Encoding" not in page.headers

@@ -99,3 +99,20 @@ def test_forms_without_csrf_token_are_refused(client):
     response = client.post("/register", data={"email": "x@example.org",
                                               "password": STRONG_PASSWORD})
     assert response.status_code == 400
+
+
+def test_registration_is_rate_limited_per_address(client, outbox):
+    statuses = [register(client, "flood@example.org").status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    assert len(outbox.to("flood@example.org")) == 5
+
+
+def test_passwords_are_stored_as_argon2id_with_at_least_owasp_cost(client, outbox, app):
+    register(client, "argon@example.org")
+    with app.app_context():
+        stored = db.session.scalar(select(Account)).password_hash
+    assert stored.startswith("$argon2id$")
+    params = dict(p.split("=") for p in stored.split("$")[3].split(","))
+    assert int(params["m"]) >= 19 * 1024
+    assert int(params["t"]) >= 2
+    assert STRONG_PASSWORD not in stored

@@ -76,3 +76,10 @@ def test_weak_new_password_is_refused_and_link_still_works(client, make_client, 
     assert weak.status_code == 200
     assert 'aria-invalid="true"' in weak.get_data(as_text=True)
     assert submit(client, link, {"password": NEW_PASSWORD}).status_code == 302
+
+
+def test_reset_requests_are_rate_limited_per_address(client, make_client, outbox):
+    person = make_client()
+    statuses = [submit(client, "/reset", {"email": person.email}).status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    assert len(outbox.to(person.email)) == 5
