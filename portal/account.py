@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -14,11 +14,15 @@ from wtforms.validators import Length
 from portal import bp
 from portal.guards import client_required, fresh_required
 from shared.auth import login_flow, ratelimits, recovery, sessions, totp
-from shared.auth.forms import ChangePasswordForm, ConfirmForm, ReauthForm, TotpSetupForm
+from shared.auth.forms import (
+    ChangePasswordForm,
+    ConfirmForm,
+    NewPasswordForm,
+    ReauthForm,
+    TotpSetupForm,
+)
 from shared.extensions import limiter
 from shared.services import accounts
-
-TOTP_SETUP_KEY = "totp_setup_secret"
 
 
 class ProfileForm(FlaskForm):
@@ -63,24 +67,23 @@ def security():
 def totp_setup():
     if current_user.has_totp:
         return redirect(url_for("portal.security"))
-    secret = session.get(TOTP_SETUP_KEY) or accounts.begin_totp_setup()
-    session[TOTP_SETUP_KEY] = secret
+    secret = accounts.begin_totp_setup(account=current_user)
     form = TotpSetupForm()
     if form.validate_on_submit():
         try:
-            codes = accounts.enable_totp(account=current_user, secret=secret, code=form.code.data)
+            codes = accounts.enable_totp(account=current_user, code=form.code.data)
         except accounts.WrongCode:
             form.code.errors.append(_("This code is not right. Check the time on your phone "
                                       "and enter the code currently shown."))
         else:
-            session.pop(TOTP_SETUP_KEY, None)
             return render_template("auth/recovery_codes.html", codes=codes, area="portal",
                                    first_time=True)
     uri = totp.provisioning_uri(
         secret=secret, account_name=current_user.email, issuer="Einblick"
     )
     return render_template(
-        "auth/totp_setup.html", form=form, secret=secret, qr_svg=totp.qr_svg(uri), area="portal"
+        "auth/totp_setup.html", form=form, secret=secret, qr_svg=totp.qr_svg(uri),
+        otpauth_uri=uri, area="portal"
     )
 
 
@@ -109,6 +112,8 @@ def recovery_codes():
 @client_required
 @limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 def change_password():
+    if not current_user.has_password:
+        return set_first_password()
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
@@ -124,6 +129,23 @@ def change_password():
                   "success")
             return redirect(url_for("portal.security"))
     return render_template("auth/change_password.html", form=form, area="portal")
+
+
+@fresh_required
+def set_first_password():
+    """A passkey-only account adds a password (after confirming with the passkey)."""
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(account=current_user, current=None,
+                                     new=form.password.data)
+        except accounts.WeakPassword as exc:
+            form.password.errors.extend(exc.problems)
+        else:
+            flash(_("Your password is saved."), "success")
+            return redirect(url_for("portal.security"))
+    return render_template("auth/reset_password.html", form=form, area="portal",
+                           first_password=True)
 
 
 @bp.post("/account/sessions/end-others")
@@ -148,7 +170,8 @@ def end_other_sessions():
 def reauth():
     form = ReauthForm()
     next_url = login_flow.safe_next(request.args.get("next")) or url_for("portal.security")
-    if form.validate_on_submit():
+    password_allowed = accounts.password_step_up_allowed(current_user)
+    if password_allowed and form.validate_on_submit():
         try:
             accounts.reauthenticate(
                 account=current_user, password=form.password.data, code=form.code.data
@@ -159,4 +182,5 @@ def reauth():
             form.code.errors.append(_("This code is not right or was already used."))
         else:
             return redirect(next_url)
-    return render_template("auth/reauth.html", form=form, area="portal")
+    return render_template("auth/reauth.html", form=form, area="portal", next_url=next_url,
+                           password_allowed=password_allowed)

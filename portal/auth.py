@@ -28,8 +28,14 @@ from shared.services import accounts
 
 class RegisterForm(FlaskForm):
     email = email_field()
-    password = new_password_field(_l("Password"))
-    submit = SubmitField(_l("Create account"))
+    submit = SubmitField(_l("Continue"))
+
+
+class ChooseSignInForm(FlaskForm):
+    """On the confirmation link: a password, or a passkey instead."""
+
+    password = new_password_field(_l("Choose a password"))
+    submit = SubmitField(_l("Save password and continue"))
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -38,25 +44,36 @@ class RegisterForm(FlaskForm):
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
-        try:
-            accounts.register_client(
-                email=form.email.data, password=form.password.data, locale=str(get_locale())
-            )
-        except accounts.WeakPassword as exc:
-            form.password.errors.extend(exc.problems)
-        else:
-            return render_template("portal/check_email.html", purpose="register")
+        accounts.register_client(email=form.email.data, locale=str(get_locale()))
+        return render_template("portal/check_email.html", purpose="register",
+                               email=form.email.data)
     return render_template("portal/register.html", form=form)
 
 
-@bp.get("/confirm/<token>")
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 def confirm(token: str):
+    """The emailed link: confirm the address and choose a password or a passkey."""
     try:
-        accounts.confirm_email(token=token)
+        account = accounts.registration_account(token=token)
     except tokens.TokenInvalid:
         return render_template("portal/link_invalid.html"), 400
-    flash(_("Thank you, your email address is confirmed. You can sign in now."), "success")
-    return redirect(url_for("portal.login"))
+    form = ChooseSignInForm()
+    passkey_form = ConfirmForm(prefix="passkey")
+    try:
+        if passkey_form.submit.data and passkey_form.validate_on_submit():
+            accounts.complete_registration(token=token, password=None)
+            return redirect(url_for("portal.passkey_setup"))
+        if form.submit.data and form.validate_on_submit():
+            accounts.complete_registration(token=token, password=form.password.data)
+            flash(_("Welcome! Your account is ready."), "success")
+            return redirect(url_for("portal.account"))
+    except accounts.WeakPassword as exc:
+        form.password.errors.extend(exc.problems)
+    except tokens.TokenInvalid:
+        return render_template("portal/link_invalid.html"), 400
+    return render_template("portal/choose_sign_in.html", form=form, passkey_form=passkey_form,
+                           email=account.email)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -111,7 +128,7 @@ def login_second_factor():
             next_url = login_flow.pending_next()
             sessions.start(account, second_factor=True)
             return redirect(next_url or url_for("portal.account"))
-    return render_template("auth/second_factor.html", form=form, area="portal")
+    return render_template("auth/second_factor.html", form=form, area="portal", account=account)
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -133,7 +150,8 @@ def reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():
         accounts.request_password_reset(email=form.email.data, kind=CLIENT)
-        return render_template("portal/check_email.html", purpose="reset")
+        return render_template("portal/check_email.html", purpose="reset",
+                               email=form.email.data)
     return render_template("auth/reset_request.html", form=form, area="portal")
 
 

@@ -21,10 +21,11 @@ def index():
     return render_template("portal/index.html")
 
 
-@bp.get("/language/<code>")
+@bp.post("/language/<code>")
 def language(code: str):
-    """Switch language; remembered in a cookie and, when signed in, on the account."""
-    target = safe_next(request.args.get("next")) or url_for("portal.index")
+    """Switch language; remembered in a cookie and, when signed in, on the account.
+    A POST with CSRF token, so no other site can change a signed-in user's setting."""
+    target = safe_next(request.form.get("next")) or url_for("portal.index")
     response = redirect(target)
     if code in SUPPORTED_LOCALES:
         response.set_cookie(

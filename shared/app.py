@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import crypto
 from shared.config import Config
@@ -63,6 +64,12 @@ def create_app(config: Config | None = None) -> Flask:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         TESTING=config.env == "test",
     )
+    if config.trusted_proxies:
+        # Behind nginx etc.: rate limits must see the client's address, not the proxy's.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies,
+            x_host=config.trusted_proxies,
+        )
     db.init_app(app)
 
     with app.app_context():
@@ -88,6 +95,7 @@ def create_app(config: Config | None = None) -> Flask:
         RATELIMIT_ENABLED=config.ratelimit_enabled,
         RATELIMIT_HEADERS_ENABLED=False,
         BABEL_DEFAULT_LOCALE="de",
+        BABEL_DEFAULT_TIMEZONE="Europe/Berlin",
         BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE_DIR.parent / "translations"),
         MAX_CONTENT_LENGTH=1024 * 1024,
         COMPRESS_MIMETYPES=["text/css", "text/javascript", "application/javascript"],
@@ -177,6 +185,8 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
+    from shared.auth import passkeys
+
     @app.context_processor
     def inject_layout() -> dict:
         locale = str(get_locale() or "de")
@@ -185,6 +195,8 @@ def _register_hooks(app: Flask) -> None:
             "text_direction": text_direction(locale),
             "language_names": LANGUAGE_NAMES,
             "organisation_name": app.extensions["einblick"].config.organisation_name,
+            "passkeys_possible": passkeys.available_for_host(request.host),
+            "passkey_origin": app.extensions["einblick"].config.origin,
         }
 
     @app.after_request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -21,14 +22,21 @@ class Config:
     env: str = "development"  # development | production | test
     instance_path: str = str(Path(__file__).resolve().parent.parent / "instance")
     database_url: str | None = None  # None: SQLite file under instance/
-    secret_key: str | None = None  # None: from the instance key file
-    master_keys: str | None = None  # "id:base64key,id:base64key", the first is active
-    index_key: str | None = None  # base64 key for blind indexes
+    secret_key: str | None = field(default=None, repr=False)  # None: from the key file
+    # "id:base64key,id:base64key", the first is active
+    master_keys: str | None = field(default=None, repr=False)
+    index_key: str | None = field(default=None, repr=False)  # base64, for blind indexes
     ratelimit_storage_uri: str = "memory://"
     ratelimit_enabled: bool = True
-    smtp_url: str | None = None  # None: write .eml files to instance/outbox/
+    # None: write .eml files to instance/outbox/
+    smtp_url: str | None = field(default=None, repr=False)
+    # Reverse proxies in front of the app whose X-Forwarded-For may be trusted (0: none).
+    trusted_proxies: int = 0
     mail_from: str = "Einblick <no-reply@localhost>"
     base_url: str = "http://localhost:5000"
+    # WebAuthn: the relying-party id is a host name (never an IP address); origin is exact.
+    rp_id: str = "localhost"
+    origin: str = "http://localhost:5000"
     organisation_name: str = "Einblick"
     client_idle_minutes: int = 30
     staff_idle_minutes: int = 15
@@ -96,11 +104,29 @@ class Config:
                 "In production set EINBLICK_MASTER_KEYS, EINBLICK_INDEX_KEY and "
                 "EINBLICK_SECRET_KEY; keys are never generated on a production start."
             )
+        if _is_ip_address(self.rp_id):
+            raise ConfigError(
+                "EINBLICK_RP_ID must be a host name such as portal.example.org; WebAuthn does "
+                "not accept an IP address."
+            )
+        if self.production and not self.smtp_url:
+            raise ConfigError(
+                "In production set EINBLICK_SMTP_URL (smtps://user:pass@host or "
+                "smtp://user:pass@host:587 for STARTTLS); the outbox folder is for development."
+            )
         if self.production and self.ratelimit_storage_uri.startswith("memory"):
             raise ConfigError(
                 "In production set EINBLICK_RATELIMIT_STORAGE_URI (e.g. redis://host:6379): "
                 "memory storage does not work across several workers."
             )
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _parse(name: str, type_: object, raw: str):

@@ -170,8 +170,8 @@ def hash_secret_token(token: str) -> bytes:
 @dataclass(frozen=True)
 class LoadedKeys:
     keyring: Keyring
-    secret_key: str
-    source: str  # "environment" or the key file's path
+    secret_key: str = field(repr=False)
+    source: str = ""  # "environment" or the key file's path
     generated: bool = False
 
 

@@ -5,8 +5,11 @@ Emails carry no sensitive details; they say what happened and link to the portal
 
 from __future__ import annotations
 
+import logging
 import smtplib
+import ssl
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -17,6 +20,8 @@ from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
 
 from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
+
+log = logging.getLogger("einblick.mail")
 
 
 def outbox_dir() -> Path:
@@ -59,13 +64,41 @@ def _write_outbox(message: EmailMessage) -> None:
     tmp.rename(folder / name)  # readers never see half a message
 
 
+# SMTP runs beside the request, so a slow mail server neither delays the page nor shows,
+# by timing, whether an address has an account. A message still sending when its worker
+# stops is lost; the user can ask again (links are re-issued on request).
+_smtp_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smtp")
+
+
 def _send_smtp(url: str, message: EmailMessage) -> None:
+    _smtp_pool.submit(_deliver, url, message)
+
+
+def _deliver(url: str, message: EmailMessage) -> None:
+    try:
+        deliver_smtp(url, message)
+    except (OSError, smtplib.SMTPException) as exc:
+        # Never log the message or the recipient: only that delivery failed.
+        log.error("email delivery failed: %s", type(exc).__name__)
+
+
+def deliver_smtp(url: str, message: EmailMessage) -> None:
+    """Send over SMTP with a verified TLS connection (smtps:// or STARTTLS)."""
     parsed = urlparse(url)
-    port = parsed.port or (465 if parsed.scheme == "smtps" else 587)
-    smtp_class = smtplib.SMTP_SSL if parsed.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(parsed.hostname or "localhost", port, timeout=30) as smtp:
-        if parsed.scheme == "smtp+starttls" or (parsed.scheme == "smtp" and port == 587):
-            smtp.starttls()
+    context = ssl.create_default_context()
+    host = parsed.hostname or "localhost"
+    if parsed.scheme == "smtps":
+        smtp = smtplib.SMTP_SSL(host, parsed.port or 465, timeout=30, context=context)
+    else:
+        smtp = smtplib.SMTP(host, parsed.port or 587, timeout=30)
+    with smtp:
+        if parsed.scheme != "smtps":
+            if parsed.scheme == "smtp+insecure":
+                pass  # a local relay on a trusted host, explicitly asked for
+            else:
+                smtp.starttls(context=context)
         if parsed.username:
+            if parsed.scheme == "smtp+insecure":
+                raise smtplib.SMTPException("refusing to send a password without TLS")
             smtp.login(unquote(parsed.username), unquote(parsed.password or ""))
         smtp.send_message(message)

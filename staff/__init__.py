@@ -12,10 +12,26 @@ from shared.auth import sessions
 bp = Blueprint("staff", __name__)
 
 OPEN_ENDPOINTS = frozenset(
-    {"staff.login", "staff.login_second_factor", "staff.invitation", "staff.logout"}
+    {
+        "staff.login",
+        "staff.login_second_factor",
+        "staff.invitation",
+        "staff.logout",
+        "staff.passkey_login_begin",
+        "staff.passkey_login_finish",
+        "staff.passkey_second_factor_begin",
+        "staff.passkey_second_factor_finish",
+    }
 )
 # Reachable after the password but before a second factor exists.
-SETUP_ENDPOINTS = frozenset({"staff.setup_second_factor", "staff.logout"})
+SETUP_ENDPOINTS = frozenset(
+    {
+        "staff.setup_second_factor",
+        "staff.logout",
+        "staff.passkey_add_begin",
+        "staff.passkey_add_finish",
+    }
+)
 # Endpoints limited to some roles; any other staff endpoint is open to every role.
 ENDPOINT_ROLES: dict[str, frozenset[str]] = {}
 
@@ -45,4 +61,4 @@ def closed_by_default():
     return None
 
 
-from staff import auth, home  # noqa: E402,F401  (views register on bp)
+from staff import auth, home, security  # noqa: E402,F401  (views register on bp)

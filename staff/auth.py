@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,8 +18,6 @@ from shared.extensions import limiter
 from shared.models.accounts import STAFF
 from shared.services import accounts, staff
 from staff import bp
-
-TOTP_SETUP_KEY = "staff_totp_setup_secret"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -69,7 +67,7 @@ def login_second_factor():
             next_url = login_flow.pending_next()
             sessions.start(account, second_factor=True)
             return redirect(next_url or url_for("staff.home"))
-    return render_template("auth/second_factor.html", form=form, area="staff")
+    return render_template("auth/second_factor.html", form=form, area="staff", account=account)
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -115,23 +113,22 @@ def setup_second_factor():
         # The factor exists but this session has not proved it: sign in properly.
         sessions.end_current()
         return redirect(url_for("staff.login"))
-    secret = session.get(TOTP_SETUP_KEY) or accounts.begin_totp_setup()
-    session[TOTP_SETUP_KEY] = secret
+    secret = accounts.begin_totp_setup(account=current_user)
     form = TotpSetupForm()
     if form.validate_on_submit():
         try:
-            codes = accounts.enable_totp(account=current_user, secret=secret, code=form.code.data)
+            codes = accounts.enable_totp(account=current_user, code=form.code.data)
         except accounts.WrongCode:
             form.code.errors.append(_("This code is not right. Check the time on your phone "
                                       "and enter the code currently shown."))
         else:
-            session.pop(TOTP_SETUP_KEY, None)
             return render_template("auth/recovery_codes.html", codes=codes, area="staff",
                                    first_time=True)
     uri = totp.provisioning_uri(
         secret=secret, account_name=current_user.email, issuer="Einblick Staff"
     )
     return render_template(
-        "auth/totp_setup.html", form=form, secret=secret, qr_svg=totp.qr_svg(uri), area="staff",
+        "auth/totp_setup.html", form=form, secret=secret, qr_svg=totp.qr_svg(uri),
+        otpauth_uri=uri, area="staff",
         mandatory=True,
     )

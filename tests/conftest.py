@@ -75,6 +75,8 @@ def make_config(instance_path: Path, database_url: str, **overrides) -> Config:
         instance_path=str(instance_path),
         database_url=database_url,
         base_url="http://localhost",
+        rp_id="localhost",
+        origin="http://localhost",
         **TEST_KEYS,
     ).with_(**overrides)
 

@@ -45,7 +45,8 @@ def test_demo_load_twice_and_every_readme_account_signs_in(app, runner, totp_clo
 
 def test_demo_load_refuses_in_production(database_url, tmp_path):
     app = create_app(make_config(tmp_path, database_url, env="production",
-                                 ratelimit_storage_uri="redis://127.0.0.1:6379"))
+                                 ratelimit_storage_uri="redis://127.0.0.1:6379",
+                                 smtp_url="smtps://mail.invalid"))
     result = app.test_cli_runner().invoke(args=["demo", "load"])
     assert result.exit_code != 0
     assert "production" in result.output
@@ -71,4 +72,9 @@ def test_config_from_environment_validates(tmp_path):
         Config.from_env({"EINBLICK_CLIENT_IDLE_MINUTES": "soon"})
     with pytest.raises(ConfigError):
         Config.from_env({"EINBLICK_ENV": "staging"})
+    with pytest.raises(ConfigError, match="host name"):
+        Config.from_env({"EINBLICK_RP_ID": "127.0.0.1"})
+    secret = Config(secret_key="s3cret-value", master_keys="k:abc", smtp_url="smtps://u:pw@h")
+    assert "s3cret-value" not in repr(secret)
+    assert "pw@h" not in repr(secret)
     assert crypto.parse_master_keys("a:" + crypto.b64encode(b"k" * 32))[1] == "a"

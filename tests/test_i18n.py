@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Account
+from tests.conftest import submit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,13 +36,18 @@ def test_accept_language_picks_the_first_supported_language(client, header, expe
     assert lang_of(client.get("/login", headers={"Accept-Language": header})) == expected
 
 
+def test_language_switch_needs_a_post_with_csrf(client):
+    assert client.get("/language/en").status_code == 405
+    assert client.post("/language/en").status_code == 400
+
+
 def test_language_switch_is_remembered_over_the_browser_setting(client):
-    response = client.get("/language/en?next=/login")
+    response = submit(client, "/language/en", {"next": "/login"}, form_url="/")
     assert response.headers["Location"] == "/login"
     page = client.get("/login", headers={"Accept-Language": "de"})
     assert lang_of(page) == "en"
     assert "Sign in" in page.get_data(as_text=True)
-    back = client.get("/language/de?next=https://evil.example/")
+    back = submit(client, "/language/de", {"next": "https://evil.example/"}, form_url="/")
     assert back.headers["Location"] == "/"
     assert lang_of(client.get("/login", headers={"Accept-Language": "en"})) == "de"
 
@@ -49,12 +55,10 @@ def test_language_switch_is_remembered_over_the_browser_setting(client):
 def test_signed_in_choice_is_saved_on_the_account(app, auth, client, make_client):
     person = make_client()
     auth.login(person)
-    client.get("/language/en")
+    submit(client, "/language/en", {}, form_url="/account")
     with app.app_context():
         assert db.session.get(Account, person.account_id).locale == "en"
     fresh_browser = app.test_client()
-    from tests.conftest import submit
-
     submit(fresh_browser, "/login", {"email": person.email, "password": person.password})
     assert lang_of(fresh_browser.get("/account", headers={"Accept-Language": "de"})) == "en"
     with app.app_context():
@@ -62,13 +66,11 @@ def test_signed_in_choice_is_saved_on_the_account(app, auth, client, make_client
 
 
 def test_emails_are_sent_in_the_users_language(client, outbox):
-    from tests.conftest import STRONG_PASSWORD, submit
-
-    client.get("/language/en")
-    submit(client, "/register", {"email": "english@example.org", "password": STRONG_PASSWORD})
+    submit(client, "/language/en", {}, form_url="/")
+    submit(client, "/register", {"email": "english@example.org"})
     assert outbox.last_to("english@example.org")["Subject"] == "Confirm your email address"
-    client.get("/language/de")
-    submit(client, "/register", {"email": "deutsch@example.org", "password": STRONG_PASSWORD})
+    submit(client, "/language/de", {}, form_url="/")
+    submit(client, "/register", {"email": "deutsch@example.org"})
     assert outbox.last_to("deutsch@example.org")["Subject"] != "Confirm your email address"
 
 

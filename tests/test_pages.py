@@ -31,9 +31,10 @@ def assert_clean_page(response):
     assert "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
-    # Nothing loads from another host: every src/href is a path on this site.
+    # Nothing loads from another host: every src/href is a path on this site (or the
+    # otpauth: link that hands the TOTP secret to an app on the same phone).
     for url in re.findall(r'(?:src|href|action)="([^"]*)"', html):
-        assert url.startswith(("/", "#")) or url == "", url
+        assert url.startswith(("/", "#", "otpauth://totp/")) or url == "", url
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
 
 
@@ -55,10 +56,10 @@ def test_client_pages_are_clean_and_need_sign_in(client, auth, make_client, path
 
 
 EXPECTED_AUTOCOMPLETE = {
-    "/register": {"email": "email", "password": "new-password"},
-    "/login": {"email": "email", "password": "current-password"},
+    "/register": {"email": "email"},
+    "/login": {"email": "email webauthn", "password": "current-password"},
     "/reset": {"email": "email"},
-    "/staff/login": {"email": "email", "password": "current-password"},
+    "/staff/login": {"email": "email webauthn", "password": "current-password"},
 }
 
 
@@ -140,3 +141,12 @@ def test_stylesheets_are_compressed_but_pages_are_not(client):
     assert brotli.decompress(css.data).startswith(b"@") or b"kern" in brotli.decompress(css.data)
     page = client.get("/login", headers={"Accept-Encoding": "gzip, br"})
     assert "Content-Encoding" not in page.headers
+
+
+def test_passkey_script_is_small_static_and_self_contained():
+    script = (TEMPLATES.parent / "static" / "js" / "passkeys.js").read_text()
+    assert len(script.encode()) < 10 * 1024
+    assert "navigator.credentials" in script
+    assert "http" not in script.replace("https://", "").lower() or "fetch(" in script
+    assert "import " not in script
+    assert "eval(" not in script

@@ -44,27 +44,32 @@ def new_password_field(label=None) -> PasswordField:
     return PasswordField(
         label or _l("New password"),
         validators=[DataRequired(_l("Please choose a password."))],
-        description=_l(
-            "At least 12 characters. Several unrelated words are easy to remember and hard "
-            "to guess. Pasting from a password manager is fine."
-        ),
+        description=_l("At least 12 characters. Best: a few words that do not belong together."),
         render_kw={"autocomplete": "new-password", "minlength": "12",
                    "aria-describedby": "password-hint"},
     )
 
 
-def code_field(label=None, description=None) -> StringField:
+def code_field(label=None, description=None, *, digits_only: bool = False) -> StringField:
+    # Recovery codes have letters: only the set-up field (six digits) asks for a number pad.
     return StringField(
         label or _l("Code"),
         validators=[DataRequired(_l("Please enter the code.")), Length(max=32)],
         description=description,
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric",
+        render_kw={"autocomplete": "one-time-code",
+                   "inputmode": "numeric" if digits_only else "text",
                    "spellcheck": "false", "autocapitalize": "none"},
     )
 
 
 class LoginForm(FlaskForm):
-    email = email_field()
+    email = EmailField(
+        _l("Email address"),
+        validators=[DataRequired(_l("Please enter your email address.")), NormalisedEmail()],
+        # "webauthn" lets the browser offer saved passkeys right in this field.
+        render_kw={"autocomplete": "email webauthn", "inputmode": "email",
+                   "spellcheck": "false", "autocapitalize": "none"},
+    )
     password = current_password_field()
     submit = SubmitField(_l("Sign in"))
 
@@ -91,6 +96,7 @@ class TotpSetupForm(FlaskForm):
     code = code_field(
         _l("Code shown in your app"),
         _l("Enter the six digits your authenticator app shows for Einblick."),
+        digits_only=True,
     )
     submit = SubmitField(_l("Turn on"))
 
@@ -101,7 +107,8 @@ class ReauthForm(FlaskForm):
         _l("Code from your authenticator app"),
         validators=[Length(max=32)],
         description=_l("Or one of your recovery codes."),
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text",
+                   "autocapitalize": "none"},
     )
     submit = SubmitField(_l("Confirm"))
 

@@ -10,7 +10,8 @@ from shared.models.base import current_keyring
 
 PER_ADDRESS = "30 per minute; 300 per hour"
 PER_ACCOUNT_FAILURES = "10 per 15 minutes"
-SECOND_FACTOR = "5 per 5 minutes"
+# Per account: a few tries now, and few enough per day that guessing codes is hopeless.
+SECOND_FACTOR = "5 per 5 minutes; 20 per day"
 MAIL_SENDING = "5 per 15 minutes"
 
 

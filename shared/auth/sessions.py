@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import current_app, session
+from flask import current_app, g, session
 from flask_login import login_user, logout_user
 from sqlalchemy import delete, select
 from werkzeug.local import LocalProxy
@@ -40,6 +40,9 @@ def start(account: Account, *, second_factor: bool) -> UserSession:
         account = account._get_current_object()
     previous = _current_row()
     session.clear()
+    # Flask-WTF caches this request's CSRF token in g: drop it with the old session, so a
+    # page rendered now carries a token of the new session.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
     token = secrets.token_urlsafe(32)
     now = utcnow()
     row = UserSession(

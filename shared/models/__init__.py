@@ -4,6 +4,7 @@ from shared.models.accounts import Account, AccountToken, RecoveryCode, UserSess
 from shared.models.base import Base
 from shared.models.clients import Client, ClientNameToken
 from shared.models.keys import AppMeta, DataKey
+from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
 from shared.models.staff import StaffMember
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "Client",
     "ClientNameToken",
     "DataKey",
+    "PasskeyChallenge",
+    "PasskeyCredential",
     "RecoveryCode",
     "StaffMember",
     "UserSession",

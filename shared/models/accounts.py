@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from shared.models.base import Base, UTCDateTime, encrypted, new_id, utcnow
 from shared.models.keys import DataKey
@@ -33,9 +33,17 @@ class Account(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_secret_ciphertext: Mapped[bytes | None] = mapped_column("totp_secret", LargeBinary)
     totp_secret = encrypted()
+    # Shown during set-up until the first code proves the app has it; kept here, not in
+    # the (signed, readable) session cookie.
+    totp_pending_secret_ciphertext: Mapped[bytes | None] = mapped_column(
+        "totp_pending_secret", LargeBinary
+    )
+    totp_pending_secret = encrypted()
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     locale: Mapped[str | None] = mapped_column(String(8))
+    # WebAuthn user handle: random, so the authenticator learns nothing about the account.
+    passkey_user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def __repr__(self) -> str:
@@ -74,8 +82,28 @@ class Account(Base):
         return self.totp_enabled_at is not None
 
     @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+    @property
+    def passkeys(self) -> list:
+        from shared.models.passkeys import PasskeyCredential  # avoid an import cycle
+
+        return list(
+            object_session(self).scalars(
+                select(PasskeyCredential)
+                .where(PasskeyCredential.account_id == self.id)
+                .order_by(PasskeyCredential.created_at)
+            )
+        )
+
+    @property
+    def has_passkey(self) -> bool:
+        return bool(self.passkeys)
+
+    @property
     def has_second_factor(self) -> bool:
-        return self.has_totp
+        return self.has_totp or self.has_passkey
 
 
 class UserSession(Base):

@@ -61,23 +61,22 @@ def check_new_password(password: str, *, email: str | None = None) -> None:
         raise WeakPassword(problems)
 
 
-def register_client(*, email: str, password: str, locale: str) -> None:
-    """Create an unconfirmed client account and email a confirmation link.
+def register_client(*, email: str, locale: str) -> None:
+    """Create an unconfirmed client account (no password yet) and email a link.
 
-    If the address is already registered, the owner gets a note instead; the caller shows
-    the same page either way, so registration does not reveal who has an account.
+    Whoever opens the link chooses the password or creates a passkey. Taking a password
+    here instead would let someone who registers another person's address first keep a
+    password on that account once its owner confirms it (pre-registration hijacking).
+    If the address is already registered, the owner gets a note or a fresh link; the
+    caller shows the same page either way, so registration reveals nothing.
     """
-    check_new_password(password, email=email)
     existing = find_account(email=email, kind=CLIENT)
     if existing is not None:
-        passwords.hash_password(password)  # same work either way
         _send_already_registered(existing)
         return
     data_key = DataKey.generate()
     account = Account(kind=CLIENT, data_key=data_key, locale=locale)
     account.email = email
-    account.password_hash = passwords.hash_password(password)
-    account.password_changed_at = utcnow()
     client = Client(data_key=data_key, account=account)
     db.session.add_all([data_key, account, client])
     try:
@@ -116,10 +115,24 @@ def _send_already_registered(account: Account) -> None:
     )
 
 
-def confirm_email(*, token: str) -> Account:
+def registration_account(*, token: str) -> Account:
+    """The account a confirmation link is for (raises tokens.TokenInvalid)."""
+    return tokens.peek(token, tokens.CONFIRM_EMAIL)
+
+
+def complete_registration(*, token: str, password: str | None) -> Account:
+    """Confirm the address and set the first way to sign in: a password now, or (with
+    ``password=None``) a passkey created next in the signed-in session."""
+    account = tokens.peek(token, tokens.CONFIRM_EMAIL)
+    if password is not None:
+        check_new_password(password, email=account.email)
     account = tokens.consume(token, tokens.CONFIRM_EMAIL)
+    if password is not None:
+        account.password_hash = passwords.hash_password(password)
+        account.password_changed_at = utcnow()
     account.email_confirmed_at = account.email_confirmed_at or utcnow()
     db.session.commit()
+    sessions.start(account, second_factor=False)
     return account
 
 
@@ -149,18 +162,30 @@ def verify_second_factor(*, account: Account, code: str) -> None:
         raise WrongCode
 
 
+def password_step_up_allowed(account: Account) -> bool:
+    """Step-up by password is as strong as sign-in only with TOTP, or with no second factor.
+    An account whose second factor is a passkey confirms with the passkey."""
+    return account.has_password and (account.has_totp or not account.has_passkey)
+
+
 def reauthenticate(*, account: Account, password: str, code: str | None) -> None:
-    """Step-up: the password again, and the second factor if the account has one."""
+    """Step-up: the password again, and the TOTP code if the account uses TOTP."""
+    if not password_step_up_allowed(account):
+        raise WrongPassword
     if not passwords.verify_password(account.password_hash, password):
         raise WrongPassword
-    if account.has_second_factor:
+    if account.has_totp:
         verify_second_factor(account=account, code=code or "")
     sessions.renew(account, second_factor=account.has_second_factor)
 
 
-def change_password(*, account: Account, current: str, new: str) -> None:
-    """Needs the current password; ends every other session of the account."""
-    if not passwords.verify_password(account.password_hash, current):
+def change_password(*, account: Account, current: str | None, new: str) -> None:
+    """Needs the current password (or, for a passkey-only account, a fresh step-up);
+    ends every other session of the account."""
+    if account.has_password and not passwords.verify_password(account.password_hash,
+                                                              current or ""):
+        raise WrongPassword
+    if not account.has_password and not sessions.is_fresh(account):
         raise WrongPassword
     check_new_password(new, email=account.email)
     account.password_hash = passwords.hash_password(new)
@@ -214,22 +239,28 @@ def reset_password(*, token: str, new: str) -> Account:
     return account
 
 
-def begin_totp_setup() -> str:
-    """A new secret for the enrolment form (kept in the session until confirmed)."""
-    return totp.new_secret()
+def begin_totp_setup(*, account: Account) -> str:
+    """The secret to show on the enrolment page, stored (encrypted) until confirmed."""
+    if account.totp_pending_secret is None:
+        account.totp_pending_secret = totp.new_secret()
+        db.session.commit()
+    return account.totp_pending_secret
 
 
-def enable_totp(*, account: Account, secret: str, code: str) -> list[str]:
+def enable_totp(*, account: Account, code: str) -> list[str]:
     """Turn TOTP on once the user proves their app shows the right code; returns the
-    recovery codes to show once."""
-    step = totp.matching_step(secret, code)
+    recovery codes to show once. The session gets a new id and other sessions end."""
+    secret = account.totp_pending_secret
+    step = totp.matching_step(secret, code) if secret else None
     if step is None:
         raise WrongCode
     account.totp_secret = secret
+    account.totp_pending_secret = None
     account.totp_enabled_at = utcnow()
     account.totp_last_step = step
     db.session.commit()
-    sessions.mark_second_factor(account)
+    sessions.renew(account, second_factor=True)
+    sessions.end_all(account, except_current=True)
     codes = recovery.new_codes(account)
     mail.send(
         to=account.email,

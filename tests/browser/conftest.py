@@ -37,9 +37,13 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def live_server(app):
     server = make_server("localhost", 0, app, threaded=True)
+    address = f"http://localhost:{server.server_port}"
+    state = app.extensions["einblick"]
+    # The port is known only now: passkeys check the exact origin, emails link to it.
+    state.config = state.config.with_(origin=address, base_url=address)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://localhost:{server.server_port}"
+    yield address
     server.shutdown()
     thread.join(timeout=5)
 
@@ -66,6 +70,17 @@ def phone(browser, live_server):
             or request.url.startswith("data:") else page.foreign_requests.append(request.url))
     yield page
     context.close()
+
+
+def add_virtual_authenticator(page, transport: str = "internal") -> tuple[object, str]:
+    """A Chromium virtual authenticator with resident keys and user verification."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    result = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": transport, "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+    return cdp, result["authenticatorId"]
 
 
 def assert_fits_phone(page) -> None:

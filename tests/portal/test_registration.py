@@ -1,50 +1,81 @@
-"""A client registers, confirms the address by the emailed link and signs in."""
+"""A client registers with an email address, opens the emailed link and there chooses a
+password (or a passkey, see test_passkeys)."""
+
+import re
 
 from sqlalchemy import select
 
 from shared.extensions import db
-from shared.models import Account, Client
+from shared.models import Account, Client, UserSession
 from tests.conftest import STRONG_PASSWORD, submit
 
 
-def register(client, email, password=STRONG_PASSWORD):
-    return submit(client, "/register", {"email": email, "password": password})
+def register(client, email):
+    return submit(client, "/register", {"email": email})
 
 
-def test_register_confirm_and_sign_in(client, outbox, app):
+def choose_password(client, link, password=STRONG_PASSWORD):
+    return submit(client, link, {"password": password, "submit": "1"})
+
+
+def main(response):
+    html = response.get_data(as_text=True)
+    return html[html.index("<main"):html.index("</main>")]
+
+
+def test_register_confirm_choose_password_and_sign_in_again(client, outbox, app):
     response = register(client, "Lena.Berg@Example.org")
     assert response.status_code == 200
-    assert "Check your email" in response.get_data(as_text=True) or "E-Mail" in response.get_data(
-        as_text=True
-    )
-
-    link = outbox.link("Lena.Berg@example.org", "/confirm/")
-    # Not confirmed yet: the password alone does not sign in.
-    page = submit(client, "/login", {"email": "lena.berg@example.org", "password": STRONG_PASSWORD},
-                  follow_redirects=True)
-    assert "/account" not in page.request.path
-
-    confirmed = client.get(link, follow_redirects=True)
-    assert confirmed.request.path == "/login"
+    assert "E-Mail" in main(response)
     with app.app_context():
         account = db.session.scalar(select(Account))
         assert account.email == "Lena.Berg@example.org"
+        assert account.email_confirmed_at is None
+        assert account.password_hash is None
+
+    link = outbox.link("Lena.Berg@example.org", "/confirm/")
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "Lena.Berg@example.org" in page.get_data(as_text=True)
+    done = choose_password(client, link)
+    assert done.headers["Location"] == "/account"
+    assert "Lena.Berg@example.org" in client.get("/account").get_data(as_text=True)
+    with app.app_context():
+        account = db.session.scalar(select(Account))
         assert account.email_confirmed_at is not None
+        assert account.password_hash.startswith("$argon2id$")
         assert db.session.scalar(select(Client)).account_id == account.id
 
-    signed_in = submit(
-        client, "/login", {"email": "LENA.BERG@example.org", "password": STRONG_PASSWORD},
-        follow_redirects=True,
-    )
-    assert signed_in.request.path == "/account"
-    assert "Lena.Berg@example.org" in signed_in.get_data(as_text=True)
+    submit(client, "/logout", {})
+    again = submit(client, "/login", {"email": "LENA.BERG@example.org",
+                                      "password": STRONG_PASSWORD})
+    assert again.headers["Location"] == "/account"
 
 
 def test_confirmation_link_works_once(client, outbox):
     register(client, "once@example.org")
     link = outbox.link("once@example.org", "/confirm/")
-    assert client.get(link).status_code == 302
+    assert choose_password(client, link).status_code == 302
+    submit(client, "/logout", {})
     assert client.get(link).status_code == 400
+
+
+def test_someone_registering_my_address_first_gets_no_way_in(client, app, outbox):
+    """Pre-registration hijacking: no password is taken before the address is proved."""
+    attacker = app.test_client()
+    register(attacker, "victim@example.org")
+    # The attacker knows no link, and no password was stored that they could use.
+    tried = submit(attacker, "/login", {"email": "victim@example.org",
+                                        "password": STRONG_PASSWORD})
+    assert tried.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Account)).password_hash is None
+    # The owner registers too, opens the newest link and sets the only password.
+    register(client, "victim@example.org")
+    assert choose_password(client, outbox.link("victim@example.org", "/confirm/"),
+                           "owner-chooses-this-one-77").status_code == 302
+    assert submit(attacker, "/login", {"email": "victim@example.org",
+                                       "password": STRONG_PASSWORD}).status_code == 200
 
 
 def test_registering_a_taken_address_looks_the_same_and_warns_the_owner(client, outbox,
@@ -53,34 +84,34 @@ def test_registering_a_taken_address_looks_the_same_and_warns_the_owner(client, 
     fresh = register(client, "new-person@example.org")
     taken = register(client, owner.email)
     assert taken.status_code == fresh.status_code == 200
-    assert _main(taken) == _main(fresh)
+    assert main(taken).replace(owner.email, "X") == main(fresh).replace(
+        "new-person@example.org", "X")
     note = outbox.last_to(owner.email)
     assert "/confirm/" not in note.get_content()
     assert "/login" in note.get_content()
 
 
-def _main(response):
-    html = response.get_data(as_text=True)
-    return html[html.index("<main"):html.index("</main>")]
-
-
-def test_weak_and_short_passwords_are_refused_with_a_reason(client, app):
-    short = register(client, "a@example.org", "kurz123")
+def test_weak_and_short_passwords_are_refused_with_a_reason(client, app, outbox):
+    register(client, "a@example.org")
+    link = outbox.link("a@example.org", "/confirm/")
+    short = choose_password(client, link, "kurz123")
     assert short.status_code == 200
-    assert "12" in short.get_data(as_text=True)
-    common = register(client, "b@example.org", "password1234")
+    assert "12" in main(short)
+    common = choose_password(client, link, "password1234")
     assert common.status_code == 200
-    text = common.get_data(as_text=True)
-    assert 'aria-invalid="true"' in text
+    assert 'aria-invalid="true"' in common.get_data(as_text=True)
     with app.app_context():
-        assert db.session.scalar(select(Account)) is None
+        assert db.session.scalar(select(Account)).password_hash is None
+        assert db.session.scalar(select(UserSession)) is None
+    assert choose_password(client, link).status_code == 302  # the link still works
 
 
 def test_long_passwords_are_not_truncated(client, outbox):
     long_password = "Ein langer Satz über den Fluss, die Brücke und das Boot im Nebel! " * 2
     assert len(long_password) > 100
-    register(client, "long@example.org", long_password)
-    client.get(outbox.link("long@example.org", "/confirm/"))
+    register(client, "long@example.org")
+    choose_password(client, outbox.link("long@example.org", "/confirm/"), long_password)
+    submit(client, "/logout", {})
     truncated = submit(client, "/login", {"email": "long@example.org",
                                           "password": long_password[:72]})
     assert truncated.status_code == 200  # form shown again with an error
@@ -96,8 +127,7 @@ def test_invalid_email_gets_a_helpful_message(client):
 
 
 def test_forms_without_csrf_token_are_refused(client):
-    response = client.post("/register", data={"email": "x@example.org",
-                                              "password": STRONG_PASSWORD})
+    response = client.post("/register", data={"email": "x@example.org"})
     assert response.status_code == 400
 
 
@@ -109,6 +139,7 @@ def test_registration_is_rate_limited_per_address(client, outbox):
 
 def test_passwords_are_stored_as_argon2id_with_at_least_owasp_cost(client, outbox, app):
     register(client, "argon@example.org")
+    choose_password(client, outbox.link("argon@example.org", "/confirm/"))
     with app.app_context():
         stored = db.session.scalar(select(Account)).password_hash
     assert stored.startswith("$argon2id$")
@@ -116,3 +147,4 @@ def test_passwords_are_stored_as_argon2id_with_at_least_owasp_cost(client, outbo
     assert int(params["m"]) >= 19 * 1024
     assert int(params["t"]) >= 2
     assert STRONG_PASSWORD not in stored
+    assert re.match(r"^\$argon2id\$v=19\$", stored)

@@ -40,7 +40,8 @@ def test_reset_for_unknown_address_looks_the_same_and_sends_nothing(client, make
     known = submit(client, "/reset", {"email": person.email})
     unknown = submit(client, "/reset", {"email": "nobody@example.org"})
     assert known.status_code == unknown.status_code == 200
-    assert main(known) == main(unknown)
+    assert main(known).replace(person.email, "X") == main(unknown).replace(
+        "nobody@example.org", "X")
     assert outbox.to("nobody@example.org") == []
 
 

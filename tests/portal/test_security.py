@@ -15,7 +15,7 @@ def turn_on_totp(client, clock):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "<svg" in html  # QR code rendered on the server
-    secret = re.search(r'id="totp-secret"><code>([A-Z2-7]+)</code>', html).group(1)
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)</code>', html).group(1)
     response = submit(client, "/account/security/totp", {"code": clock.code(secret)})
     assert response.status_code == 200
     codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", response.get_data(as_text=True))
@@ -135,3 +135,19 @@ def test_security_changes_need_a_fresh_confirmation(app, client, auth, make_clie
     assert confirmed.headers["Location"] == "/account/security/totp"
     assert client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value != old_cookie
     assert client.get("/account/security/totp").status_code == 200
+
+
+def test_forms_on_the_page_after_a_new_session_id_still_work(client, auth, make_client,
+                                                            totp_clock):
+    """Turning on TOTP renews the session id; the page shown then must carry a CSRF token
+    of the new session, or the next click (e.g. sign out) fails."""
+    auth.login(make_client())
+    page = client.get("/account/security/totp").get_data(as_text=True)
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)</code>', page).group(1)
+    from tests.conftest import csrf_token
+
+    codes_page = client.post("/account/security/totp", data={
+        "csrf_token": csrf_token(page), "code": totp_clock.code(secret)})
+    token = csrf_token(codes_page.get_data(as_text=True))
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302

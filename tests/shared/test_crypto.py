@@ -136,8 +136,7 @@ def test_keys_rotate_with_key_file_adds_a_key_and_retires_the_old(fresh_database
     with file_app.app_context():
         from shared.services import accounts
 
-        accounts.register_client(email="file@example.org", password="meadow-otter-lamp-1234",
-                                 locale="de")
+        accounts.register_client(email="file@example.org", locale="de")
     old_id = json.loads(key_file.read_text())["active"]
     result = file_app.test_cli_runner().invoke(args=["keys", "rotate"])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,317 @@
+"""The WebAuthn ceremony service (py_webauthn), shared by sign-in, step-up and consent.
+
+Challenges are stored server-side (single use, bound to the browser session by an id kept in
+the session, valid 5 minutes). User verification is always required. ``begin_authentication``
+accepts a caller's own 32-byte challenge so the consent feature can have a passkey sign the
+hash of a document instead of random bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app, session
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import parse_authentication_credential_json, parse_authenticator_data
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from shared.extensions import db
+from shared.models.accounts import Account
+from shared.models.base import utcnow
+from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
+
+log = logging.getLogger("einblick.security")
+
+CHALLENGE_LIFETIME = timedelta(minutes=5)
+SESSION_KEY = "passkey_challenges"
+CHALLENGE_BYTES = 32
+MAX_NAME_LENGTH = 60
+
+# Purposes of a ceremony; a challenge made for one is refused for any other.
+REGISTER = "register"
+SIGN_IN = "sign-in"
+SECOND_FACTOR = "second-factor"
+STEP_UP = "step-up"
+
+
+class PasskeyError(Exception):
+    """Base of the errors the ceremonies raise; views show a plain message."""
+
+
+class ChallengeInvalid(PasskeyError):
+    """No live challenge for this session and purpose (expired, used, or never made)."""
+
+
+class VerificationFailed(PasskeyError):
+    """The authenticator's response does not verify."""
+
+
+class UnknownCredential(VerificationFailed):
+    """The credential is not registered (for this account)."""
+
+
+class ClonedAuthenticator(VerificationFailed):
+    """The signature counter went backwards: the key may have been copied."""
+
+
+class DuplicateCredential(PasskeyError):
+    """This authenticator is already registered."""
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """A verified authentication, with the raw evidence a signature needs to be re-checked."""
+
+    account: Account
+    credential: PasskeyCredential
+    challenge: bytes
+    authenticator_data: bytes
+    client_data_json: bytes
+    signature: bytes
+
+
+def _config():
+    return current_app.extensions["einblick"].config
+
+
+def rp_id() -> str:
+    return _config().rp_id
+
+
+def expected_origin() -> str:
+    return _config().origin
+
+
+def available_for_host(host: str) -> bool:
+    """Whether a page reached at ``host`` can use passkeys (the RP id must match)."""
+    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+    wanted = rp_id()
+    return hostname == wanted or hostname.endswith("." + wanted)
+
+
+# -- challenges ---------------------------------------------------------------------------
+def _store_challenge(purpose: str, challenge: bytes, account: Account | None) -> None:
+    now = utcnow()
+    db.session.execute(delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now))
+    row = PasskeyChallenge(
+        purpose=purpose,
+        challenge=challenge,
+        account_id=account.id if account else None,
+        created_at=now,
+        expires_at=now + CHALLENGE_LIFETIME,
+    )
+    db.session.add(row)
+    db.session.commit()
+    pending = dict(session.get(SESSION_KEY) or {})
+    old = pending.get(purpose)
+    if old:
+        db.session.execute(delete(PasskeyChallenge).where(PasskeyChallenge.id == uuid.UUID(old)))
+        db.session.commit()
+    pending[purpose] = str(row.id)
+    session[SESSION_KEY] = pending
+
+
+def _take_challenge(purpose: str, account: Account | None) -> bytes:
+    """Use up this session's challenge for ``purpose``; only one request can win it."""
+    pending = dict(session.get(SESSION_KEY) or {})
+    row_id = pending.pop(purpose, None)
+    session[SESSION_KEY] = pending
+    if not row_id:
+        raise ChallengeInvalid
+    row = db.session.get(PasskeyChallenge, uuid.UUID(row_id))
+    if row is None:
+        raise ChallengeInvalid
+    challenge, expires_at, owner = row.challenge, row.expires_at, row.account_id
+    deleted = db.session.execute(
+        delete(PasskeyChallenge).where(PasskeyChallenge.id == row.id)
+    ).rowcount
+    db.session.commit()
+    if deleted != 1 or row.purpose != purpose or expires_at <= utcnow():
+        raise ChallengeInvalid
+    if owner != (account.id if account else None):
+        raise ChallengeInvalid
+    return challenge
+
+
+# -- registration -------------------------------------------------------------------------
+def begin_registration(account: Account, *, user_name: str, display_name: str) -> str:
+    """Options (JSON) for navigator.credentials.create(): a discoverable, verified key."""
+    if account.passkey_user_handle is None:
+        account.passkey_user_handle = secrets.token_bytes(32)
+        db.session.commit()
+    challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    options = generate_registration_options(
+        rp_id=rp_id(),
+        rp_name=current_app.extensions["einblick"].config.organisation_name,
+        user_id=account.passkey_user_handle,
+        user_name=user_name,
+        user_display_name=display_name,
+        challenge=challenge,
+        timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+        exclude_credentials=[
+            PublicKeyCredentialDescriptor(id=c.credential_id) for c in account.passkeys
+        ],
+    )
+    _store_challenge(REGISTER, challenge, account)
+    return options_to_json(options)
+
+
+def finish_registration(account: Account, *, response: str, name: str) -> PasskeyCredential:
+    """Verify the new credential and store it under the account."""
+    challenge = _take_challenge(REGISTER, account)
+    try:
+        verified = verify_registration_response(
+            credential=response,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id(),
+            expected_origin=expected_origin(),
+            require_user_verification=True,
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        raise VerificationFailed(str(exc)) from exc
+    transports = _transports(response)
+    credential = PasskeyCredential(
+        account_id=account.id,
+        data_key=account.data_key,
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        transports=",".join(transports) or None,
+        backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+    )
+    credential.name = clean_name(name)
+    db.session.add(credential)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # credential ids are unique across all accounts
+        db.session.rollback()
+        raise DuplicateCredential from exc
+    return credential
+
+
+def clean_name(name: str) -> str:
+    name = " ".join((name or "").split())[:MAX_NAME_LENGTH]
+    return name or "Passkey"
+
+
+def _transports(response: str) -> list[str]:
+    try:
+        raw = json.loads(response).get("response", {}).get("transports") or []
+    except (ValueError, AttributeError):
+        return []
+    allowed = {t.value for t in AuthenticatorTransport}
+    return [t for t in raw if t in allowed]
+
+
+# -- authentication -----------------------------------------------------------------------
+def begin_authentication(
+    *, purpose: str, account: Account | None = None, challenge: bytes | None = None
+) -> str:
+    """Options (JSON) for navigator.credentials.get().
+
+    Without ``account`` any discoverable credential may answer (passkey sign-in). With
+    ``challenge`` (32 bytes) the authenticator signs the caller's value, e.g. a document
+    hash, instead of fresh random bytes.
+    """
+    if challenge is None:
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    if len(challenge) != CHALLENGE_BYTES:
+        raise ValueError("a challenge must be exactly 32 bytes")
+    allow = None
+    if account is not None:
+        allow = [
+            PublicKeyCredentialDescriptor(
+                id=c.credential_id,
+                transports=[AuthenticatorTransport(t) for t in (c.transports or "").split(",")
+                            if t],
+            )
+            for c in account.passkeys
+        ]
+    options = generate_authentication_options(
+        rp_id=rp_id(),
+        challenge=challenge,
+        timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+        allow_credentials=allow,
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    _store_challenge(purpose, challenge, account)
+    return options_to_json(options)
+
+
+def finish_authentication(
+    *, purpose: str, response: str, account: Account | None = None
+) -> Assertion:
+    """Verify an assertion for this session's challenge; returns the account and evidence."""
+    challenge = _take_challenge(purpose, account)
+    try:
+        parsed = parse_authentication_credential_json(response)
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        raise VerificationFailed("malformed response") from exc
+    credential = db.session.scalar(
+        select(PasskeyCredential).where(PasskeyCredential.credential_id == parsed.raw_id)
+    )
+    if credential is None or (account is not None and credential.account_id != account.id):
+        raise UnknownCredential
+    owner = db.session.get(Account, credential.account_id)
+    user_handle = parsed.response.user_handle
+    if user_handle is not None and user_handle != owner.passkey_user_handle:
+        raise UnknownCredential
+    try:
+        auth_data = parse_authenticator_data(parsed.response.authenticator_data)
+    except (WebAuthnException, ValueError) as exc:
+        raise VerificationFailed("malformed authenticator data") from exc
+    stored = credential.sign_count
+    if (auth_data.sign_count > 0 or stored > 0) and auth_data.sign_count <= stored:
+        log.warning(
+            "passkey sign count did not increase (possible cloned authenticator): "
+            "credential=%s stored=%d received=%d", credential.id, stored, auth_data.sign_count,
+        )
+        raise ClonedAuthenticator
+    try:
+        verified = verify_authentication_response(
+            credential=parsed,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id(),
+            expected_origin=expected_origin(),
+            credential_public_key=credential.public_key,
+            credential_current_sign_count=stored,
+            require_user_verification=True,
+        )
+    except WebAuthnException as exc:
+        raise VerificationFailed(str(exc)) from exc
+    credential.sign_count = verified.new_sign_count
+    credential.last_used_at = utcnow()
+    db.session.commit()
+    return Assertion(
+        account=owner,
+        credential=credential,
+        challenge=challenge,
+        authenticator_data=parsed.response.authenticator_data,
+        client_data_json=parsed.response.client_data_json,
+        signature=parsed.response.signature,
+    )

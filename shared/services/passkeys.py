@@ -1,0 +1,83 @@
+"""Managing an account's passkeys: add, rename, remove (never the last way in)."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from shared import mail
+from shared.auth import passkeys
+from shared.extensions import db
+from shared.models.accounts import Account
+from shared.models.passkeys import PasskeyCredential
+
+
+class LastSignInMethod(Exception):
+    """Removing this passkey would leave the account without a way to sign in."""
+
+
+class LastStaffSecondFactor(Exception):
+    """Staff must keep a second factor; this passkey is their last one."""
+
+
+class NotFound(Exception):
+    pass
+
+
+def begin_adding(account: Account) -> str:
+    display = account.email
+    member = getattr(account, "staff_member", None)
+    if member is not None and member.name:
+        display = member.name
+    return passkeys.begin_registration(account, user_name=account.email, display_name=display)
+
+
+def finish_adding(account: Account, *, response: str, name: str) -> PasskeyCredential:
+    credential = passkeys.finish_registration(account, response=response, name=name)
+    mail.send(
+        to=account.email,
+        subject=_l("A passkey was added to your account"),
+        template="passkey_added",
+        locale=account.locale,
+        staff=account.is_staff,
+    )
+    return credential
+
+
+def _owned(account: Account, credential_id: uuid.UUID) -> PasskeyCredential:
+    credential = db.session.scalar(
+        select(PasskeyCredential)
+        .where(PasskeyCredential.id == credential_id)
+        .where(PasskeyCredential.account_id == account.id)
+    )
+    if credential is None:
+        raise NotFound
+    return credential
+
+
+def rename(account: Account, *, credential_id: uuid.UUID, name: str) -> None:
+    credential = _owned(account, credential_id)
+    credential.name = passkeys.clean_name(name)
+    db.session.commit()
+
+
+def remove(account: Account, *, credential_id: uuid.UUID) -> None:
+    """Delete a passkey unless it is the account's last way to sign in (or staff's last
+    second factor)."""
+    credential = _owned(account, credential_id)
+    others = [c for c in account.passkeys if c.id != credential.id]
+    if not account.has_password and not others:
+        raise LastSignInMethod
+    if account.is_staff and not account.has_totp and not others:
+        raise LastStaffSecondFactor
+    db.session.delete(credential)
+    db.session.commit()
+    mail.send(
+        to=account.email,
+        subject=_l("A passkey was removed from your account"),
+        template="passkey_removed",
+        locale=account.locale,
+        staff=account.is_staff,
+    )

@@ -1,0 +1,147 @@
+/* Passkeys for Einblick: calls navigator.credentials for buttons marked data-passkey.
+   Static file (the CSP allows no inline script). Without JavaScript the buttons stay
+   hidden and every other way to sign in keeps working. */
+(function () {
+  "use strict";
+
+  function toBytes(b64url) {
+    var b64 = b64url.replace(/-/g, "+").replace(/_/g, "/");
+    while (b64.length % 4) { b64 += "="; }
+    var bin = atob(b64);
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { out[i] = bin.charCodeAt(i); }
+    return out.buffer;
+  }
+
+  function toB64url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var bin = "";
+    for (var i = 0; i < bytes.length; i++) { bin += String.fromCharCode(bytes[i]); }
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function csrfToken() {
+    var meta = document.querySelector("meta[name=csrf-token]");
+    return meta ? meta.content : "";
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body || {})
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) {
+          var error = new Error(data.error || response.statusText);
+          error.redirect = data.redirect;
+          throw error;
+        }
+        return data;
+      });
+    });
+  }
+
+  function creationOptions(o) {
+    o.challenge = toBytes(o.challenge);
+    o.user.id = toBytes(o.user.id);
+    (o.excludeCredentials || []).forEach(function (c) { c.id = toBytes(c.id); });
+    return o;
+  }
+
+  function requestOptions(o) {
+    o.challenge = toBytes(o.challenge);
+    (o.allowCredentials || []).forEach(function (c) { c.id = toBytes(c.id); });
+    return o;
+  }
+
+  function credentialJSON(cred) {
+    var r = cred.response;
+    var response = { clientDataJSON: toB64url(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = toB64url(r.attestationObject);
+      response.transports = r.getTransports ? r.getTransports() : [];
+    } else {
+      response.authenticatorData = toB64url(r.authenticatorData);
+      response.signature = toB64url(r.signature);
+      if (r.userHandle) { response.userHandle = toB64url(r.userHandle); }
+    }
+    return {
+      id: cred.id, rawId: toB64url(cred.rawId), type: cred.type, response: response,
+      authenticatorAttachment: cred.authenticatorAttachment || null,
+      clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {}
+    };
+  }
+
+  function status(box, message) {
+    var target = box.querySelector("[data-passkey-status]");
+    if (target) { target.textContent = message || ""; }
+  }
+
+  var pendingAutofill = null;
+
+  function run(box, mediation) {
+    if (!mediation && pendingAutofill) { pendingAutofill.abort(); pendingAutofill = null; }
+    var mode = box.getAttribute("data-passkey");
+    var nameInput = box.querySelector("[data-passkey-name]");
+    var extra = nameInput ? { name: nameInput.value } : {};
+    var begin = box.getAttribute("data-begin");
+    var finish = box.getAttribute("data-finish");
+    return post(begin).then(function (options) {
+      if (mode === "create") {
+        return navigator.credentials.create({ publicKey: creationOptions(options) });
+      }
+      var request = { publicKey: requestOptions(options) };
+      if (mediation) {
+        pendingAutofill = new AbortController();
+        request.mediation = mediation;
+        request.signal = pendingAutofill.signal;
+      }
+      return navigator.credentials.get(request);
+    }).then(function (cred) {
+      if (!cred) { throw new Error(box.getAttribute("data-msg-cancelled")); }
+      extra.credential = credentialJSON(cred);
+      return post(finish, extra);
+    }).then(function (result) {
+      window.location.assign(result.redirect || window.location.href);
+    }).catch(function (error) {
+      if (error && error.redirect) { window.location.assign(error.redirect); return; }
+      if (mediation) { return; }  /* autofill was aborted or dismissed: stay quiet */
+      var cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
+      status(box, cancelled ? box.getAttribute("data-msg-cancelled")
+                            : (error && error.message) || box.getAttribute("data-msg-failed"));
+    });
+  }
+
+  function setUp() {
+    var boxes = document.querySelectorAll("[data-passkey]");
+    var supported = !!(window.PublicKeyCredential && navigator.credentials);
+    boxes.forEach(function (box) {
+      var unsupported = box.querySelector("[data-passkey-unsupported]");
+      var controls = box.querySelector("[data-passkey-controls]");
+      if (!supported) { if (unsupported) { unsupported.hidden = false; } return; }
+      if (controls) { controls.hidden = false; }
+      var button = box.querySelector("button[data-passkey-start]");
+      if (button) {
+        button.addEventListener("click", function (event) {
+          event.preventDefault();
+          status(box, "");
+          button.disabled = true;
+          run(box).then(function () { button.disabled = false; });
+        });
+      }
+      if (box.hasAttribute("data-passkey-autofill") && PublicKeyCredential.isConditionalMediationAvailable) {
+        PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
+          if (ok) { run(box, "conditional"); }
+        });
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", setUp);
+  } else {
+    setUp();
+  }
+}());

@@ -1,0 +1,148 @@
+"""Passkeys in Chromium with its virtual authenticator, on a 360×740 phone: register with a
+passkey only, sign out and in with it, add a second passkey, remove one; and staff using a
+passkey as their second factor."""
+
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import PasskeyCredential
+from tests.browser.conftest import add_virtual_authenticator, assert_accessible, assert_fits_phone
+from tests.conftest import STRONG_PASSWORD
+
+
+def test_client_registers_with_a_passkey_only_and_manages_passkeys(phone, outbox, app):
+    page = phone
+    email = "passkey.nutzerin@example.org"
+    cdp, first_authenticator = add_virtual_authenticator(page)
+
+    page.goto("/register")
+    page.fill("input[name=email]", email)
+    page.click("button[type=submit]#submit")
+    page.goto(outbox.link(email, "/confirm/"))
+    assert_fits_phone(page)
+    page.click("button[name='passkey-submit']")
+    page.wait_for_url("**/account/passkeys/new")
+    assert_fits_phone(page)
+    assert_accessible(page)
+    page.fill("#passkey-name", "Pixel 7")
+    page.click("button[data-passkey-start]")
+    page.wait_for_url("**/account")
+    with app.app_context():
+        stored = db.session.scalars(select(PasskeyCredential)).all()
+        assert [c.name for c in stored] == ["Pixel 7"]
+    credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": first_authenticator})
+    assert len(credentials["credentials"]) == 1
+    assert credentials["credentials"][0]["isResidentCredential"] is True
+
+    # The login page also offers saved passkeys in the address field (conditional UI),
+    # which Chromium's virtual authenticator would answer at once. Hold presence back so
+    # the page can be checked, then sign in with the button.
+    presence = {"authenticatorId": first_authenticator, "enabled": False}
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)
+    page.click(".site-header__logout button")
+    page.wait_for_url("**/login")
+    assert_fits_phone(page)
+    assert_accessible(page)
+    page.click("button[data-passkey-start]")  # aborts the autofill request first
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
+    page.wait_for_url("**/account")
+    assert email in page.content()
+
+    # A second key: the phone's authenticator already holds one, so use a security key.
+    cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": first_authenticator})
+    _cdp2, _usb = add_virtual_authenticator(page, transport="usb")
+    page.goto("/account/security")
+    assert_fits_phone(page)
+    page.fill("#passkey-name", "YubiKey")
+    page.click("button[data-passkey-start]")
+    page.wait_for_selector(".passkey-list__item >> text=YubiKey")
+    assert page.locator(".passkey-list__item").count() == 2
+
+    page.locator(".passkey-list__item", has_text="Pixel 7").locator(
+        "form[action$='/remove'] button").click()
+    page.wait_for_load_state()
+    assert page.locator(".passkey-list__item").count() == 1
+    assert "Pixel 7" not in page.inner_text(".passkey-list")
+    with app.app_context():
+        assert [c.name for c in db.session.scalars(select(PasskeyCredential))] == ["YubiKey"]
+
+    # The last way in cannot be removed.
+    page.locator(".passkey-list__item form[action$='/remove'] button").click()
+    page.wait_for_load_state()
+    assert page.locator(".passkey-list__item").count() == 1
+    assert page.locator(".kern-alert--danger").is_visible()
+    assert page.foreign_requests == []
+
+
+def test_staff_sign_in_with_a_passkey_as_second_factor(phone, outbox, app):
+    from shared.services import staff
+
+    page = phone
+    with app.app_context():
+        staff.create_staff(email="fachkraft@example.org", role="caseworker", name="F. Kraft")
+    cdp, authenticator = add_virtual_authenticator(page)
+    page.goto(outbox.link("fachkraft@example.org", "/staff/invitation/"))
+    page.fill("input[name=password]", STRONG_PASSWORD)
+    page.click("button[type=submit]#submit")
+    page.wait_for_url("**/staff/setup/second-factor")
+    assert_fits_phone(page)
+    page.fill("#passkey-name", "Dienst-Tablet")
+    page.click("button[data-passkey-start]")
+    page.wait_for_url("**/staff/")
+    assert "F. Kraft" in page.content()
+
+    # Hold presence back on the log-in page, where the passkey autofill would answer.
+    presence = {"authenticatorId": authenticator, "enabled": False}
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)
+    page.click(".site-header__logout button")
+    page.wait_for_url("**/staff/login")
+    page.fill("input[name=email]", "fachkraft@example.org")
+    page.fill("input[name=password]", STRONG_PASSWORD)
+    page.click("button[type=submit]#submit")
+    page.wait_for_url("**/staff/login/code")
+    assert_fits_phone(page)
+    assert_accessible(page)
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
+    page.click("button[data-passkey-start]")
+    page.wait_for_url("**/staff/")
+    assert "F. Kraft" in page.content()
+
+
+def test_without_webauthn_the_page_says_so_and_password_sign_in_works(browser, live_server,
+                                                                      make_client):
+    from tests.browser.conftest import PHONE
+
+    person = make_client()
+    context = browser.new_context(locale="de-DE", base_url=live_server, **PHONE)
+    context.add_init_script("delete window.PublicKeyCredential;")
+    page = context.new_page()
+    page.goto("/login")
+    assert page.locator("[data-passkey-unsupported]").is_visible()
+    assert not page.locator("button[data-passkey-start]").is_visible()
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=password]", person.password)
+    page.click("button#submit")
+    page.wait_for_url("**/account")
+    context.close()
+
+
+def test_without_javascript_only_the_passkey_buttons_are_missing(browser, live_server,
+                                                                 make_client):
+    from tests.browser.conftest import PHONE
+
+    person = make_client()
+    context = browser.new_context(locale="en-GB", base_url=live_server,
+                                  java_script_enabled=False, **PHONE)
+    page = context.new_page()
+    page.goto("/login")
+    assert not page.locator("button[data-passkey-start]").is_visible()
+    assert "Passkeys need JavaScript" in page.content()
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=password]", person.password)
+    page.click("button#submit")
+    page.wait_for_url("**/account")
+    before = page.locator("html").get_attribute("lang")
+    page.click("button.lang-switch__button")  # the language switch is a plain form
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") != before
+    context.close()

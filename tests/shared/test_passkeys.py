@@ -1,0 +1,303 @@
+"""Passkeys at unit level: a software authenticator makes real signatures and the
+ceremonies accept or refuse them as a user (or an attacker) drives the HTTP endpoints."""
+
+import json
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from shared.auth import passkeys
+from shared.extensions import db
+from shared.models import Account, PasskeyChallenge, PasskeyCredential
+from tests.conftest import submit
+from tests.soft_authenticator import SoftAuthenticator
+
+
+def csrf_from_meta(client, page="/"):
+    html = client.get(page, follow_redirects=True).get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def post_json(client, url, body=None, page="/"):
+    token = csrf_from_meta(client, page)
+    return client.post(url, json=body or {}, headers={"X-CSRFToken": token})
+
+
+def add_passkey(client, authenticator, name="Mein Handy", prefix=""):
+    begin = post_json(client, f"{prefix}/account/passkeys/begin")
+    assert begin.status_code == 200, begin.get_data(as_text=True)
+    credential = authenticator.create(begin.get_data(as_text=True))
+    return post_json(client, f"{prefix}/account/passkeys/finish",
+                     {"credential": credential, "name": name})
+
+
+def passkey_sign_in(client, authenticator, prefix="", **kwargs):
+    begin = post_json(client, f"{prefix}/login/passkey/begin", page=f"{prefix}/login")
+    assertion = authenticator.get(begin.get_data(as_text=True), **kwargs)
+    return post_json(client, f"{prefix}/login/passkey/finish", {"credential": assertion},
+                     page=f"{prefix}/login")
+
+
+@pytest.fixture
+def client_with_passkey(client, auth, make_client):
+    person = make_client()
+    auth.login(person)
+    authenticator = SoftAuthenticator(origin="http://localhost")
+    assert add_passkey(client, authenticator).status_code == 200
+    auth.logout()
+    return person, authenticator
+
+
+def test_register_with_passkey_only_then_sign_in_without_typing_the_address(client, outbox,
+                                                                            app):
+    submit(client, "/register", {"email": "ohne.passwort@example.org"})
+    link = outbox.link("ohne.passwort@example.org", "/confirm/")
+    chosen = submit(client, link, {"passkey-submit": "1"}, form_url=link)
+    assert chosen.headers["Location"] == "/account/passkeys/new"
+    authenticator = SoftAuthenticator(origin="http://localhost")
+    finish = add_passkey(client, authenticator, name="Pixel 7")
+    assert finish.status_code == 200
+    with app.app_context():
+        account = db.session.scalar(select(Account))
+        assert account.password_hash is None
+        assert account.email_confirmed_at is not None
+        stored = db.session.scalar(select(PasskeyCredential))
+        assert stored.name == "Pixel 7"
+        assert b"Pixel 7" not in stored.name_ciphertext
+        assert stored.credential_id == authenticator.credential_id
+    assert "passkey" in outbox.last_to("ohne.passwort@example.org")["Subject"].lower()
+
+    submit(client, "/logout", {})
+    signed_in = passkey_sign_in(client, authenticator)
+    assert signed_in.status_code == 200
+    assert signed_in.get_json()["redirect"] == "/account"
+    assert client.get("/account").status_code == 200
+    with app.app_context():
+        stored = db.session.scalar(select(PasskeyCredential))
+        assert stored.sign_count == 1
+        assert stored.last_used_at is not None
+
+
+def test_wrong_origin_and_wrong_rp_id_are_refused(client, client_with_passkey):
+    _person, authenticator = client_with_passkey
+    wrong_origin = passkey_sign_in(client, authenticator, origin="http://evil.example")
+    assert wrong_origin.status_code == 400
+    wrong_rp = passkey_sign_in(client, authenticator, rp_id="evil.example")
+    assert wrong_rp.status_code == 400
+    assert client.get("/account").status_code == 302
+
+
+def test_a_replayed_assertion_is_refused(client, client_with_passkey):
+    _person, authenticator = client_with_passkey
+    begin = post_json(client, "/login/passkey/begin", page="/login")
+    assertion = authenticator.get(begin.get_data(as_text=True))
+    first = post_json(client, "/login/passkey/finish", {"credential": assertion}, page="/login")
+    assert first.status_code == 200
+    submit(client, "/logout", {})
+    post_json(client, "/login/passkey/begin", page="/login")  # a new challenge exists now
+    replay = post_json(client, "/login/passkey/finish", {"credential": assertion},
+                       page="/login")
+    assert replay.status_code == 400
+    assert client.get("/account").status_code == 302
+
+
+def test_an_expired_challenge_is_refused(client, client_with_passkey, app):
+    _person, authenticator = client_with_passkey
+    begin = post_json(client, "/login/passkey/begin", page="/login")
+    with app.app_context():
+        row = db.session.scalar(select(PasskeyChallenge))
+        row.expires_at -= timedelta(minutes=5, seconds=1)
+        db.session.commit()
+    assertion = authenticator.get(begin.get_data(as_text=True))
+    response = post_json(client, "/login/passkey/finish", {"credential": assertion},
+                         page="/login")
+    assert response.status_code == 400
+    assert "expired" in response.get_json()["error"] or "abgelaufen" in response.get_json()[
+        "error"]
+
+
+def test_a_challenge_belongs_to_the_session_that_asked_for_it(app, client, client_with_passkey):
+    _person, authenticator = client_with_passkey
+    begin = post_json(client, "/login/passkey/begin", page="/login")
+    assertion = authenticator.get(begin.get_data(as_text=True))
+    other_browser = app.test_client()
+    stolen = post_json(other_browser, "/login/passkey/finish", {"credential": assertion},
+                       page="/login")
+    assert stolen.status_code == 400
+
+
+def test_cloned_authenticator_is_refused_and_logged(client, client_with_passkey, caplog):
+    _person, authenticator = client_with_passkey
+    clone = authenticator.clone()
+    assert passkey_sign_in(client, authenticator).status_code == 200  # counter 1
+    submit(client, "/logout", {})
+    assert passkey_sign_in(client, authenticator).status_code == 200  # counter 2
+    submit(client, "/logout", {})
+    with caplog.at_level(logging.WARNING, logger="einblick.security"):
+        cloned = passkey_sign_in(client, clone)  # the copy says 1 again
+    assert cloned.status_code == 400
+    assert "sign count did not increase" in caplog.text
+    assert "cloned" in caplog.text
+    assert client.get("/account").status_code == 302
+
+
+def test_synced_passkeys_reporting_zero_are_accepted(client, auth, make_client):
+    auth.login(make_client())
+    synced = SoftAuthenticator(origin="http://localhost", counter=False)
+    add_passkey(client, synced)
+    auth.logout()
+    for _ in range(2):
+        assert passkey_sign_in(client, synced).status_code == 200
+        submit(client, "/logout", {})
+
+
+def test_user_verification_is_required(client, client_with_passkey):
+    _person, authenticator = client_with_passkey
+    authenticator.user_verified = False
+    assert passkey_sign_in(client, authenticator).status_code == 400
+
+
+def test_credential_of_another_account_is_refused_as_second_factor(app, client, auth,
+                                                                   make_client,
+                                                                   client_with_passkey):
+    _owner, owners_key = client_with_passkey
+    other = make_client(totp=True)
+    submit(client, "/login", {"email": other.email, "password": other.password})
+    begin = post_json(client, "/login/code/passkey/begin", page="/login/code")
+    options = begin.get_data(as_text=True)
+    # The options list only the signing-in account's keys; forge an answer with another's.
+    options = re.sub(r'"allowCredentials":\[[^\]]*\]', '"allowCredentials":[]', options)
+    forged = owners_key.get(options)
+    response = post_json(client, "/login/code/passkey/finish", {"credential": forged},
+                         page="/login/code")
+    assert response.status_code == 400
+    assert client.get("/account").status_code == 302
+
+
+def test_passkey_as_second_factor_after_the_password(client, client_with_passkey):
+    person, authenticator = client_with_passkey
+    first = submit(client, "/login", {"email": person.email, "password": person.password})
+    assert first.headers["Location"] == "/login/code"
+    page = client.get("/login/code").get_data(as_text=True)
+    assert "/login/code/passkey/begin" in page
+    begin = post_json(client, "/login/code/passkey/begin", page="/login/code")
+    assertion = authenticator.get(begin.get_data(as_text=True))
+    done = post_json(client, "/login/code/passkey/finish", {"credential": assertion},
+                     page="/login/code")
+    assert done.status_code == 200
+    assert client.get("/account").status_code == 200
+
+
+def test_the_same_authenticator_cannot_join_a_second_account(client, auth, make_client,
+                                                             client_with_passkey):
+    _owner, authenticator = client_with_passkey
+    auth.login(make_client())
+    again = add_passkey(client, authenticator)
+    assert again.status_code == 400
+
+
+def test_rename_and_remove_with_step_up_and_never_the_last_way_in(app, client, outbox):
+    submit(client, "/register", {"email": "zwei@example.org"})
+    link = outbox.link("zwei@example.org", "/confirm/")
+    submit(client, link, {"passkey-submit": "1"}, form_url=link)
+    phone, key = (SoftAuthenticator(origin="http://localhost") for _ in range(2))
+    add_passkey(client, phone, name="Handy")
+    with app.app_context():
+        only = db.session.scalar(select(PasskeyCredential))
+    refused = submit(client, f"/account/passkeys/{only.id}/remove", {},
+                     form_url="/account/security", follow_redirects=True)
+    assert "einzige" in refused.get_data(as_text=True) or "only way" in refused.get_data(
+        as_text=True)
+    add_passkey(client, key, name="YubiKey")
+    submit(client, f"/account/passkeys/{only.id}/rename", {"name": "Altes Handy"},
+           form_url="/account/security")
+    security = client.get("/account/security").get_data(as_text=True)
+    assert "Altes Handy" in security
+    assert "YubiKey" in security
+
+    # Removing needs a fresh confirmation: make the log-in old, then confirm by passkey.
+    with app.app_context():
+        from shared.models import UserSession
+
+        row = db.session.scalar(select(UserSession))
+        row.authenticated_at -= timedelta(minutes=10)
+        db.session.commit()
+    stale = submit(client, f"/account/passkeys/{only.id}/remove", {},
+                   form_url="/account/security")
+    assert stale.headers["Location"].startswith("/account/confirm")
+    begin = post_json(client, "/account/confirm/passkey/begin", page="/account/confirm")
+    done = post_json(client, "/account/confirm/passkey/finish",
+                     {"credential": key.get(begin.get_data(as_text=True))},
+                     page="/account/confirm")
+    assert done.status_code == 200
+    removed = submit(client, f"/account/passkeys/{only.id}/remove", {},
+                     form_url="/account/security")
+    assert removed.headers["Location"] == "/account/security"
+    with app.app_context():
+        names = [c.name for c in db.session.scalars(select(PasskeyCredential))]
+    assert names == ["YubiKey"]
+    assert "entfernt" in outbox.last_to("zwei@example.org")["Subject"] or "removed" in (
+        outbox.last_to("zwei@example.org")["Subject"])
+
+
+def test_adding_a_passkey_needs_a_fresh_confirmation(app, client, auth, make_client):
+    auth.login(make_client())
+    with app.app_context():
+        from shared.models import UserSession
+
+        row = db.session.scalar(select(UserSession))
+        row.authenticated_at -= timedelta(minutes=10)
+        db.session.commit()
+    response = post_json(client, "/account/passkeys/begin")
+    assert response.status_code == 403
+    assert response.get_json()["redirect"].startswith("/account/confirm")
+
+
+def test_staff_may_use_a_passkey_as_their_mandatory_second_factor(runner, client, outbox):
+    from tests.conftest import STRONG_PASSWORD
+
+    runner.invoke(args=["staff", "create", "--email", "schluessel@example.org",
+                        "--role", "caseworker"])
+    submit(client, outbox.link("schluessel@example.org", "/staff/invitation/"),
+           {"password": STRONG_PASSWORD})
+    assert client.get("/staff/").headers["Location"] == "/staff/setup/second-factor"
+    key = SoftAuthenticator(origin="http://localhost")
+    added = add_passkey(client, key, name="YubiKey", prefix="/staff")
+    assert added.status_code == 200
+    assert client.get("/staff/").status_code == 200
+    submit(client, "/staff/logout", {})
+    password = submit(client, "/staff/login", {"email": "schluessel@example.org",
+                                               "password": STRONG_PASSWORD})
+    assert password.headers["Location"] == "/staff/login/code"
+    begin = post_json(client, "/staff/login/code/passkey/begin", page="/staff/login/code")
+    done = post_json(client, "/staff/login/code/passkey/finish",
+                     {"credential": key.get(begin.get_data(as_text=True))},
+                     page="/staff/login/code")
+    assert done.get_json()["redirect"] == "/staff/"
+    assert client.get("/staff/").status_code == 200
+
+
+def test_a_client_passkey_does_not_open_the_staff_area(client, client_with_passkey):
+    _person, authenticator = client_with_passkey
+    response = passkey_sign_in(client, authenticator, prefix="/staff")
+    assert response.status_code == 400
+    assert client.get("/staff/").status_code == 302
+
+
+def test_pages_reached_by_ip_address_explain_that_passkeys_need_the_host_name(client):
+    by_name = client.get("/login").get_data(as_text=True)
+    assert "data-passkey-controls" in by_name
+    page = client.get("/login", base_url="http://127.0.0.1").get_data(as_text=True)
+    assert 'href="http://localhost/login"' in page
+    assert "data-passkey-controls" not in page
+
+
+def test_ceremony_service_signs_a_callers_32_byte_challenge(app):
+    with app.test_request_context("/"):
+        options = passkeys.begin_authentication(purpose="consent", challenge=b"\x11" * 32)
+        assert json.loads(options)["challenge"] == "ERERERERERERERERERERERERERERERERERERERERERE"
+        with pytest.raises(ValueError, match="32 bytes"):
+            passkeys.begin_authentication(purpose="consent", challenge=b"short")
