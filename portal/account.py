@@ -63,7 +63,9 @@ def security():
 @bp.route("/account/security/totp", methods=["GET", "POST"])
 @client_required
 @fresh_required
-@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"])
+@limiter.limit(
+    ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.signed_in_account_key
+)
 def totp_setup():
     if current_user.has_totp:
         return redirect(url_for("portal.security"))
@@ -166,7 +168,9 @@ def end_other_sessions():
 
 @bp.route("/account/confirm", methods=["GET", "POST"])
 @client_required
-@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"])
+@limiter.limit(
+    ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.signed_in_account_key
+)
 def reauth():
     form = ReauthForm()
     next_url = login_flow.safe_next(request.args.get("next")) or url_for("portal.security")

@@ -22,6 +22,10 @@ PLAIN = "plain"
 # Categories (the "my data" page groups by these).
 ACCOUNT = "account"
 CONTACT = "contact"
+HOUSEHOLD = "household"
+BOOKINGS = "bookings"
+ACCESS_LOG = "access-log"
+STAFF = "staff"
 SECURITY = "security"
 
 CLIENT_ROLES = ("client",)
@@ -129,6 +133,89 @@ ENTRIES: tuple[Entry, ...] = (
           None, ("client", "admin", "caseworker", "reception"), _FROM_STAFF, ENCRYPTED),
 )
 
+_HOUSEHOLD_PURPOSE = _l("So the service can care for your child safely.")
+_HEALTH_BASIS = _l("Art. 9(2)(a) GDPR (your consent) and Art. 6(1)(b) GDPR")
+_BOOKING_PURPOSE = _l("To plan, confirm and remind you of appointments.")
+_BOOKING_RETENTION = _l("Deleted 3 years after the appointment (documentation duty).")
+_ALL_STAFF = ("client", "admin", "caseworker", "reception")
+_CASEWORK = ("client", "caseworker")
+
+ENTRIES = ENTRIES + (
+    Entry("clients.birth_date", HOUSEHOLD, _l("Date of birth"),
+          _l("To offer services suitable for the age and to know when a young person may "
+             "have an account of their own."), _CONTRACT, _WHILE_ACCOUNT, None, _ALL_STAFF,
+          _FROM_YOU, ENCRYPTED),
+    Entry("clients.allergies", HOUSEHOLD, _l("Allergies"), _HOUSEHOLD_PURPOSE, _HEALTH_BASIS,
+          _WHILE_ACCOUNT, None, _CASEWORK, _FROM_YOU, ENCRYPTED),
+    Entry("clients.medical_notes", HOUSEHOLD, _l("Medical notes"), _HOUSEHOLD_PURPOSE,
+          _HEALTH_BASIS, _WHILE_ACCOUNT, None, _CASEWORK, _FROM_YOU, ENCRYPTED),
+    Entry("clients.group_name", HOUSEHOLD, _l("School or kindergarten group"),
+          _HOUSEHOLD_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _CASEWORK, _FROM_YOU, ENCRYPTED),
+    Entry("emergency_contacts.name", HOUSEHOLD, _l("Emergency contact: name"),
+          _l("So we can reach someone in an emergency."), _CONTRACT, _WHILE_ACCOUNT, None,
+          _ALL_STAFF, _FROM_YOU, ENCRYPTED),
+    Entry("emergency_contacts.phone", HOUSEHOLD, _l("Emergency contact: phone number"),
+          _l("So we can reach someone in an emergency."), _CONTRACT, _WHILE_ACCOUNT, None,
+          _ALL_STAFF, _FROM_YOU, ENCRYPTED),
+    Entry("guardianships.guardian_account_id", HOUSEHOLD, _l("Who is guardian of whom"),
+          _l("So a parent can act for their child."), _CONTRACT, _WHILE_ACCOUNT, None,
+          _ALL_STAFF, _FROM_YOU, PLAIN),
+    Entry("guardianships.access", HOUSEHOLD, _l("What a guardian may see"),
+          _l("So a young person decides what their guardian still sees."), _CONTRACT,
+          _WHILE_ACCOUNT, None, ("client",), _FROM_YOU, PLAIN),
+    Entry("guardianships.created_at", HOUSEHOLD, _l("Child added on"), _HOUSEHOLD_PURPOSE,
+          _CONTRACT, _WHILE_ACCOUNT, None, ("client",), _FROM_SYSTEM, PLAIN),
+    Entry("bookings.start_at", BOOKINGS, _l("Appointment time"), _BOOKING_PURPOSE, _CONTRACT,
+          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU, PLAIN),
+    Entry("bookings.end_at", BOOKINGS, _l("Appointment end"), _BOOKING_PURPOSE, _CONTRACT,
+          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU, PLAIN),
+    Entry("bookings.status", BOOKINGS, _l("Appointment status"), _BOOKING_PURPOSE, _CONTRACT,
+          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+    Entry("bookings.service_id", BOOKINGS, _l("Booked service"), _BOOKING_PURPOSE, _CONTRACT,
+          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU, PLAIN),
+    Entry("bookings.staff_member_id", BOOKINGS, _l("Staff member of the appointment"),
+          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU,
+          PLAIN),
+    Entry("bookings.note", BOOKINGS, _l("Your note to the appointment"), _BOOKING_PURPOSE,
+          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _CASEWORK, _FROM_YOU, ENCRYPTED),
+    Entry("bookings.staff_message", BOOKINGS, _l("Message from staff about the appointment"),
+          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_STAFF,
+          ENCRYPTED),
+    Entry("bookings.original_start_at", BOOKINGS, _l("Time you first asked for"),
+          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU,
+          PLAIN),
+    Entry("bookings.created_at", BOOKINGS, _l("Booking requested on"), _BOOKING_PURPOSE,
+          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+    Entry("bookings.decided_at", BOOKINGS, _l("Booking answered on"), _BOOKING_PURPOSE,
+          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_STAFF, PLAIN),
+    Entry("access_events.staff_member_id", ACCESS_LOG, _l("Who on staff looked at your data"),
+          _l("So you can see every access to your data."),
+          _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
+          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _FROM_SYSTEM, PLAIN),
+    Entry("access_events.category", ACCESS_LOG, _l("Which of your data was looked at"),
+          _l("So you can see every access to your data."),
+          _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
+          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _FROM_SYSTEM, PLAIN),
+    Entry("access_events.action", ACCESS_LOG, _l("What was done (viewed, changed)"),
+          _l("So you can see every access to your data."),
+          _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
+          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _FROM_SYSTEM, PLAIN),
+    Entry("access_events.created_at", ACCESS_LOG, _l("When your data was looked at"),
+          _l("So you can see every access to your data."),
+          _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
+          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _FROM_SYSTEM, PLAIN),
+    Entry("availability_exceptions.day", STAFF, _l("Days a staff member is away"),
+          _l("To offer only times when staff are there."), _l("Art. 6(1)(b) GDPR (employment)"),
+          _l("Deleted with the staff account."), None, ("admin",), _FROM_STAFF, PLAIN),
+    Entry("calendar_feeds.token_hash", SECURITY, _l("Calendar link (stored only as a hash)"),
+          _l("So only you can read your appointment calendar."), _CONTRACT, _WHILE_ACCOUNT,
+          None, (), _FROM_SYSTEM, HASHED),
+)
+
 BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
 
 # Columns that hold no personal data: keys, references, technical state.
@@ -154,6 +241,24 @@ TECHNICAL: frozenset[str] = frozenset(
         "passkey_challenges.id", "passkey_challenges.purpose", "passkey_challenges.challenge",
         "passkey_challenges.account_id", "passkey_challenges.created_at",
         "passkey_challenges.expires_at",
+        "clients.id",
+        "emergency_contacts.id", "emergency_contacts.client_id",
+        "emergency_contacts.data_key_id", "emergency_contacts.created_at",
+        "guardianships.id", "guardianships.dependant_id",
+        "bookings.id", "bookings.client_id", "bookings.data_key_id",
+        "bookings.booked_by_account_id", "bookings.expires_at", "bookings.reminder_sent_at",
+        "services.id", "services.name", "services.description", "services.duration_minutes",
+        "services.location", "services.online", "services.active", "services.created_at",
+        "staff_services.staff_member_id", "staff_services.service_id",
+        "availability_rules.id", "availability_rules.staff_member_id",
+        "availability_rules.weekday", "availability_rules.start_time",
+        "availability_rules.end_time",
+        "availability_exceptions.id", "availability_exceptions.staff_member_id",
+        "availability_exceptions.start_time", "availability_exceptions.end_time",
+        "calendar_feeds.id", "calendar_feeds.account_id", "calendar_feeds.created_at",
+        "calendar_feeds.revoked_at",
+        "access_events.id", "access_events.client_id", "access_events.seq",
+        "access_events.role", "access_events.prev_hash", "access_events.hash",
     }
 )
 

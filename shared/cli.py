@@ -103,6 +103,19 @@ def staff_create(email: str, role: str, name: str | None, locale: str) -> None:
     click.echo(f"Created {role}; the invitation link was emailed (valid 72 hours).")
 
 
+@staff_group.command("invite", help="Email a staff member a new invitation link.")
+@click.option("--email", required=True)
+def staff_invite(email: str) -> None:
+    from shared.services import staff
+    from shared.validation import InvalidEmail, normalise_email
+
+    try:
+        staff.reinvite(email=normalise_email(email))
+    except (InvalidEmail, staff.StaffError) as exc:
+        raise click.ClickException("No staff member with this email address.") from exc
+    click.echo("A new invitation link was emailed (valid 72 hours).")
+
+
 @click.group("keys", cls=AppGroup, help="Encryption keys.")
 def keys_group() -> None:
     pass

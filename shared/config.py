@@ -38,6 +38,18 @@ class Config:
     rp_id: str = "localhost"
     origin: str = "http://localhost:5000"
     organisation_name: str = "Einblick"
+    # Shown when a booking can no longer be cancelled online.
+    organisation_phone: str = "+49 30 1234567"
+    timezone: str = "Europe/Berlin"
+    # Household: fields a service really needs (comma list of birth_date, allergies,
+    # medical_notes, group_name, emergency_contact); everything else stays optional.
+    household_required_fields: str = "birth_date"
+    own_account_age: int = 16
+    # Bookings
+    booking_request_hours: int = 48  # a request holds its slot this long
+    cancel_cutoff_hours: int = 24
+    booking_buffer_minutes: int = 10
+    booking_days_ahead: int = 42
     client_idle_minutes: int = 30
     staff_idle_minutes: int = 15
     session_absolute_hours: int = 12

@@ -66,6 +66,7 @@ def add_passkey_routes(
 
     # -- managing passkeys (signed in; adding and removing need a fresh confirmation) -----
     @bp.post(f"{account_prefix}/passkeys/begin", endpoint="passkey_add_begin")
+    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.signed_in_account_key)
     def passkey_add_begin():
         if not signed_in():
             return needs_sign_in()
@@ -78,6 +79,9 @@ def add_passkey_routes(
     def passkey_add_finish():
         if not signed_in():
             return needs_sign_in()
+        if not sessions.is_fresh(current_user):
+            return _error(_("Please confirm it's you first."), 403,
+                          redirect=url_for(reauth_endpoint, next=url_for(security_endpoint)))
         response, data = _payload()
         try:
             passkey_service.finish_adding(
@@ -85,7 +89,6 @@ def add_passkey_routes(
             )
         except passkeys.PasskeyError as exc:
             return _error(failure_message(exc))
-        sessions.renew(current_user, second_factor=True)
         flash(_("Your passkey is saved. You can now sign in with it."), "success")
         next_url = login_flow.safe_next(request.args.get("next"))
         return jsonify({"redirect": next_url or url_for(security_endpoint)})
@@ -179,7 +182,7 @@ def add_passkey_routes(
 
     # -- step-up with a passkey -------------------------------------------------------------
     @bp.post(f"{account_prefix}/confirm/passkey/begin", endpoint="passkey_step_up_begin")
-    @limiter.limit(ratelimits.SECOND_FACTOR)
+    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.signed_in_account_key)
     def passkey_step_up_begin():
         if not signed_in():
             return needs_sign_in()
@@ -188,7 +191,7 @@ def add_passkey_routes(
         )
 
     @bp.post(f"{account_prefix}/confirm/passkey/finish", endpoint="passkey_step_up_finish")
-    @limiter.limit(ratelimits.SECOND_FACTOR)
+    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.signed_in_account_key)
     def passkey_step_up_finish():
         if not signed_in():
             return needs_sign_in()

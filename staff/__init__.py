@@ -52,7 +52,9 @@ def closed_by_default():
     if not current_user.has_second_factor or not sessions.has_second_factor_in_session(
         current_user
     ):
-        if request.endpoint in SETUP_ENDPOINTS:
+        if request.endpoint in SETUP_ENDPOINTS and not current_user.has_second_factor:
+            return None
+        if request.endpoint == "staff.logout":
             return None
         return redirect(url_for("staff.setup_second_factor"))
     allowed = ENDPOINT_ROLES.get(request.endpoint or "")

@@ -42,6 +42,11 @@ def login():
         elif result.needs_second_factor:
             login_flow.begin(result.account, next_url=next_url)
             return redirect(url_for("staff.login_second_factor"))
+        elif not staff.may_still_set_up_second_factor(result.account):
+            form.password.errors.append(
+                _("Your account has no second factor and its set-up time is over. Please ask "
+                  "your administrator for a new invitation.")
+            )
         else:
             sessions.start(result.account, second_factor=False)
             return redirect(url_for("staff.setup_second_factor"))

@@ -31,7 +31,9 @@ def security():
 
 
 @bp.route("/account/confirm", methods=["GET", "POST"])
-@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"])
+@limiter.limit(
+    ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.signed_in_account_key
+)
 def reauth():
     form = ReauthForm()
     next_url = login_flow.safe_next(request.args.get("next")) or url_for("staff.security")

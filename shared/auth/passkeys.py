@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app, session
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from webauthn import (
     generate_authentication_options,
@@ -25,7 +25,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers import parse_authentication_credential_json, parse_authenticator_data
+from webauthn.helpers import parse_authentication_credential_json
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
@@ -114,6 +114,14 @@ def available_for_host(host: str) -> bool:
 def _store_challenge(purpose: str, challenge: bytes, account: Account | None) -> None:
     now = utcnow()
     db.session.execute(delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now))
+    if account is not None:
+        # At most one live challenge per account and purpose, however often the same
+        # cookie is replayed.
+        db.session.execute(
+            delete(PasskeyChallenge)
+            .where(PasskeyChallenge.account_id == account.id)
+            .where(PasskeyChallenge.purpose == purpose)
+        )
     row = PasskeyChallenge(
         purpose=purpose,
         challenge=challenge,
@@ -281,32 +289,40 @@ def finish_authentication(
     user_handle = parsed.response.user_handle
     if user_handle is not None and user_handle != owner.passkey_user_handle:
         raise UnknownCredential
-    try:
-        auth_data = parse_authenticator_data(parsed.response.authenticator_data)
-    except (WebAuthnException, ValueError) as exc:
-        raise VerificationFailed("malformed authenticator data") from exc
     stored = credential.sign_count
-    if (auth_data.sign_count > 0 or stored > 0) and auth_data.sign_count <= stored:
-        log.warning(
-            "passkey sign count did not increase (possible cloned authenticator): "
-            "credential=%s stored=%d received=%d", credential.id, stored, auth_data.sign_count,
-        )
-        raise ClonedAuthenticator
     try:
+        # Verify the signature with the counter ignored first, so only a genuinely signed
+        # assertion can raise the clone alarm below.
         verified = verify_authentication_response(
             credential=parsed,
             expected_challenge=challenge,
             expected_rp_id=rp_id(),
             expected_origin=expected_origin(),
             credential_public_key=credential.public_key,
-            credential_current_sign_count=stored,
+            credential_current_sign_count=0,
             require_user_verification=True,
         )
     except WebAuthnException as exc:
         raise VerificationFailed(str(exc)) from exc
-    credential.sign_count = verified.new_sign_count
-    credential.last_used_at = utcnow()
+    received = verified.new_sign_count
+    if (received > 0 or stored > 0) and received <= stored:
+        log.warning(
+            "passkey sign count did not increase (possible cloned authenticator): "
+            "credential=%s stored=%d received=%d", credential.id, stored, received,
+        )
+        raise ClonedAuthenticator
+    # Conditional on the count we read, so two racing copies cannot both pass.
+    updated = db.session.execute(
+        update(PasskeyCredential)
+        .where(PasskeyCredential.id == credential.id)
+        .where(PasskeyCredential.sign_count == stored)
+        .values(sign_count=received, last_used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
+    if updated != 1:
+        raise ClonedAuthenticator
+    db.session.refresh(credential)
     return Assertion(
         account=owner,
         credential=credential,

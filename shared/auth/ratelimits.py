@@ -27,6 +27,16 @@ def pending_account_key() -> str:
     return "second-factor:" + (login_flow.pending_key() or get_remote_address())
 
 
+def signed_in_account_key() -> str:
+    """Per account, so people sharing one address (an office, a mobile network) do not
+    block each other."""
+    from flask_login import current_user
+
+    if getattr(current_user, "is_authenticated", False):
+        return "account:" + str(current_user.id)
+    return "anonymous:" + get_remote_address()
+
+
 def mark_failure() -> None:
     g.auth_failed = True
 

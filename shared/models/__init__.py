@@ -1,13 +1,32 @@
 """All models, imported here so the metadata is complete."""
 
 from shared.models.accounts import Account, AccountToken, RecoveryCode, UserSession
+from shared.models.audit import AccessEvent
 from shared.models.base import Base
+from shared.models.bookings import (
+    AvailabilityException,
+    AvailabilityRule,
+    Booking,
+    CalendarFeed,
+    Service,
+    StaffService,
+)
 from shared.models.clients import Client, ClientNameToken
+from shared.models.household import EmergencyContact, Guardianship
 from shared.models.keys import AppMeta, DataKey
 from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
 from shared.models.staff import StaffMember
 
 __all__ = [
+    "AccessEvent",
+    "AvailabilityException",
+    "AvailabilityRule",
+    "Booking",
+    "CalendarFeed",
+    "EmergencyContact",
+    "Guardianship",
+    "Service",
+    "StaffService",
     "Account",
     "AccountToken",
     "AppMeta",

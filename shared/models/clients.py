@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, LargeBinary
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
@@ -27,6 +27,14 @@ class Client(Base):
     account: Mapped[Account | None] = relationship(backref=backref("client", uselist=False))
     full_name_ciphertext: Mapped[bytes | None] = mapped_column("full_name", LargeBinary)
     full_name = encrypted()
+    birth_date_ciphertext: Mapped[bytes | None] = mapped_column("birth_date", LargeBinary)
+    birth_date = encrypted(date)
+    allergies_ciphertext: Mapped[bytes | None] = mapped_column("allergies", LargeBinary)
+    allergies = encrypted()
+    medical_notes_ciphertext: Mapped[bytes | None] = mapped_column("medical_notes", LargeBinary)
+    medical_notes = encrypted()
+    group_name_ciphertext: Mapped[bytes | None] = mapped_column("group_name", LargeBinary)
+    group_name = encrypted()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from shared import mail
@@ -115,6 +115,21 @@ def _send_already_registered(account: Account) -> None:
     )
 
 
+def _reset_credentials(account: Account) -> None:
+    from shared.models.passkeys import PasskeyCredential
+
+    account.password_hash = None
+    account.password_changed_at = None
+    account.totp_secret = None
+    account.totp_pending_secret = None
+    account.totp_enabled_at = None
+    recovery.delete_all(account)
+    db.session.execute(
+        delete(PasskeyCredential).where(PasskeyCredential.account_id == account.id)
+    )
+    sessions.end_all(account, except_current=False)
+
+
 def registration_account(*, token: str) -> Account:
     """The account a confirmation link is for (raises tokens.TokenInvalid)."""
     return tokens.peek(token, tokens.CONFIRM_EMAIL)
@@ -127,6 +142,10 @@ def complete_registration(*, token: str, password: str | None) -> Account:
     if password is not None:
         check_new_password(password, email=account.email)
     account = tokens.consume(token, tokens.CONFIRM_EMAIL)
+    if account.email_confirmed_at is None:
+        # Nothing set before the address was proved may survive (pre-registration
+        # hijacking): only what the link holder chooses now.
+        _reset_credentials(account)
     if password is not None:
         account.password_hash = passwords.hash_password(password)
         account.password_changed_at = utcnow()

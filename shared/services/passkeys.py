@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from shared import mail
-from shared.auth import passkeys
+from shared.auth import passkeys, sessions
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.passkeys import PasskeyCredential
@@ -36,6 +36,8 @@ def begin_adding(account: Account) -> str:
 
 def finish_adding(account: Account, *, response: str, name: str) -> PasskeyCredential:
     credential = passkeys.finish_registration(account, response=response, name=name)
+    sessions.renew(account, second_factor=True)
+    sessions.end_all(account, except_current=True)
     mail.send(
         to=account.email,
         subject=_l("A passkey was added to your account"),

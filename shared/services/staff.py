@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -68,6 +70,34 @@ def create_staff(
             role=role,
         )
     return member, token
+
+
+def may_still_set_up_second_factor(account: Account) -> bool:
+    """Password-only sign-in (to set up the mandatory second factor) is possible only for
+    as long as an invitation is valid after the password was set; later, a new
+    invitation is needed, so a leaked password alone can never bind an attacker's key."""
+    hours = current_app.extensions["einblick"].config.invitation_token_hours
+    changed = account.password_changed_at
+    return changed is not None and utcnow() - changed <= timedelta(hours=hours)
+
+
+def reinvite(*, email: str) -> str:
+    """A fresh invitation link for an existing staff member (sets a new password)."""
+    member = find_staff(email=email)
+    if member is None:
+        raise StaffError("no such staff member")
+    hours = current_app.extensions["einblick"].config.invitation_token_hours
+    token = tokens.issue(member.account, tokens.STAFF_INVITATION, hours=hours)
+    db.session.commit()
+    mail.send(
+        to=member.account.email,
+        subject=_l("Your Einblick staff account"),
+        template="staff_invitation",
+        locale=member.account.locale,
+        token=token,
+        role=member.role,
+    )
+    return token
 
 
 def invitation_account(*, token: str) -> Account:

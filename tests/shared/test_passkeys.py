@@ -301,3 +301,72 @@ def test_ceremony_service_signs_a_callers_32_byte_challenge(app):
         assert json.loads(options)["challenge"] == "ERERERERERERERERERERERERERERERERERERERERERE"
         with pytest.raises(ValueError, match="32 bytes"):
             passkeys.begin_authentication(purpose="consent", challenge=b"short")
+
+
+def test_a_password_set_before_the_address_was_proved_does_not_survive(client, outbox, app):
+    """Whatever sat on an unconfirmed account (e.g. from someone who registered the
+    address first) is wiped when the link holder completes registration."""
+    from shared.auth import passwords
+
+    submit(client, "/register", {"email": "vorher@example.org"})
+    with app.app_context():
+        account = db.session.scalar(select(Account))
+        account.password_hash = passwords.hash_password("attacker-chose-this-one-1")
+        db.session.commit()
+    link = outbox.link("vorher@example.org", "/confirm/")
+    submit(client, link, {"passkey-submit": "1"}, form_url=link)
+    with app.app_context():
+        assert db.session.scalar(select(Account)).password_hash is None
+    attacker = app.test_client()
+    tried = submit(attacker, "/login", {"email": "vorher@example.org",
+                                        "password": "attacker-chose-this-one-1"})
+    assert tried.status_code == 200
+
+
+def test_a_forged_assertion_does_not_raise_the_clone_alarm(client, client_with_passkey,
+                                                           caplog):
+    _person, authenticator = client_with_passkey
+    passkey_sign_in(client, authenticator)
+    submit(client, "/logout", {})
+    begin = post_json(client, "/login/passkey/begin", page="/login")
+    forged = authenticator.get(begin.get_data(as_text=True))
+    authenticator.sign_count -= 1
+    forged["response"]["signature"] = forged["response"]["signature"][::-1]
+    with caplog.at_level(logging.WARNING, logger="einblick.security"):
+        response = post_json(client, "/login/passkey/finish", {"credential": forged},
+                             page="/login")
+    assert response.status_code == 400
+    assert "cloned" not in caplog.text
+
+
+def test_staff_password_alone_cannot_bind_a_key_once_set_up_time_is_over(runner, client,
+                                                                        outbox, app):
+    from shared.models import Account as AccountModel
+    from tests.conftest import STRONG_PASSWORD
+
+    runner.invoke(args=["staff", "create", "--email", "spaet@example.org", "--role",
+                        "reception"])
+    submit(client, outbox.link("spaet@example.org", "/staff/invitation/"),
+           {"password": STRONG_PASSWORD})
+    submit(client, "/staff/logout", {})
+    with app.app_context():
+        account = db.session.scalar(select(AccountModel))
+        account.password_changed_at -= timedelta(hours=73)
+        db.session.commit()
+    late = submit(client, "/staff/login", {"email": "spaet@example.org",
+                                           "password": STRONG_PASSWORD})
+    assert late.status_code == 200
+    assert client.get("/staff/").status_code == 302
+    # A new invitation opens the set-up again.
+    assert runner.invoke(args=["staff", "invite", "--email", "spaet@example.org"]).exit_code == 0
+    again = submit(client, outbox.link("spaet@example.org", "/staff/invitation/"),
+                   {"password": "another-long-password-93"})
+    assert again.headers["Location"] == "/staff/setup/second-factor"
+
+
+def test_setup_endpoints_close_once_a_second_factor_exists(app, client, make_staff):
+    person = make_staff(role="caseworker")
+    submit(client, "/staff/login", {"email": person.email, "password": person.password})
+    # Password given, code not yet: adding a passkey must not be possible.
+    response = post_json(client, "/staff/account/passkeys/begin", page="/staff/login/code")
+    assert response.status_code in (302, 401)

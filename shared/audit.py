@@ -1,0 +1,120 @@
+"""The access log: who on staff read or changed which category of a client's data.
+
+Events are append-only and hash-chained per client: each event's hash covers its fields
+and the previous event's hash. A unique (client, sequence number) makes concurrent
+writers that saw the same chain head collide; the loser re-reads the head and retries,
+so the chain never forks, on SQLite or with several PostgreSQL workers. Events hold ids
+and categories, never personal data values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from shared.extensions import db
+from shared.models.audit import AccessEvent
+from shared.models.base import utcnow
+
+GENESIS = bytes(32)
+MAX_RETRIES = 20
+
+# Categories (match the data catalogue's) and actions.
+BOOKINGS = "bookings"
+CONTACT = "contact"
+HOUSEHOLD = "household"
+VIEW = "view"
+CHANGE = "change"
+
+
+def event_hash(event: AccessEvent) -> bytes:
+    payload = json.dumps(
+        {
+            "client": str(event.client_id),
+            "seq": event.seq,
+            "staff": str(event.staff_member_id) if event.staff_member_id else None,
+            "role": event.role,
+            "category": event.category,
+            "action": event.action,
+            "at": event.created_at.isoformat(),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    return hashlib.sha256(event.prev_hash + payload).digest()
+
+
+def record_access(
+    *, client_id: uuid.UUID, staff_member, category: str, action: str = VIEW
+) -> AccessEvent:
+    """Append an event to the client's chain (in its own savepoint; commits nothing)."""
+    for _attempt in range(MAX_RETRIES):
+        head = db.session.scalar(
+            select(AccessEvent)
+            .where(AccessEvent.client_id == client_id)
+            .order_by(AccessEvent.seq.desc())
+            .limit(1)
+        )
+        event = AccessEvent(
+            client_id=client_id,
+            seq=(head.seq + 1) if head else 1,
+            staff_member_id=staff_member.id if staff_member else None,
+            role=staff_member.role if staff_member else "system",
+            category=category,
+            action=action,
+            created_at=utcnow().replace(microsecond=0),
+            prev_hash=head.hash if head else GENESIS,
+        )
+        event.hash = event_hash(event)
+        try:
+            with db.session.begin_nested():
+                db.session.add(event)
+        except IntegrityError:
+            continue  # another writer took this sequence number: read the new head
+        return event
+    raise RuntimeError("could not append to the access log")
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    client_id: uuid.UUID
+    seq: int
+    reason: str
+
+
+def verify_chain(client_id: uuid.UUID) -> BrokenLink | None:
+    """The first broken link of a client's chain, or None if it is intact."""
+    previous = GENESIS
+    expected_seq = 1
+    for event in db.session.scalars(
+        select(AccessEvent).where(AccessEvent.client_id == client_id).order_by(AccessEvent.seq)
+    ):
+        if event.seq != expected_seq:
+            return BrokenLink(client_id, expected_seq, "missing event")
+        if event.prev_hash != previous:
+            return BrokenLink(client_id, event.seq, "previous hash does not match")
+        if event_hash(event) != event.hash:
+            return BrokenLink(client_id, event.seq, "event was changed")
+        previous = event.hash
+        expected_seq += 1
+    return None
+
+
+def verify_all() -> list[BrokenLink]:
+    clients = db.session.scalars(select(AccessEvent.client_id).distinct()).all()
+    return [broken for c in clients if (broken := verify_chain(c)) is not None]
+
+
+def events_for(client_id: uuid.UUID) -> list[AccessEvent]:
+    return list(
+        db.session.scalars(
+            select(AccessEvent)
+            .where(AccessEvent.client_id == client_id)
+            .order_by(AccessEvent.seq.desc())
+        )
+    )

@@ -1,0 +1,32 @@
+"""The access log: append-only, hash-chained per client (see shared/audit.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class AccessEvent(Base):
+    """One read or change of a client's data by staff. Holds no personal data values."""
+
+    __tablename__ = "access_events"
+    # One chain per client; the unique sequence number makes two writers that both saw
+    # the same head collide instead of forking the chain.
+    __table_args__ = (UniqueConstraint("client_id", "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # No foreign key: the log of an erased client is handled by the erasure itself.
+    client_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    staff_member_id: Mapped[uuid.UUID | None] = mapped_column()
+    role: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -1,0 +1,158 @@
+"""Services (Angebote), staff availability, bookings and calendar feeds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Time,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.models.base import Base, UTCDateTime, encrypted, new_id, utcnow
+from shared.models.clients import Client
+from shared.models.keys import DataKey
+from shared.models.staff import StaffMember
+
+REQUESTED = "requested"
+CONFIRMED = "confirmed"
+DECLINED = "declined"
+CANCELLED = "cancelled"
+PROPOSED = "proposed"  # staff proposed another time; the client accepts or declines
+EXPIRED = "expired"
+STATUSES = (REQUESTED, CONFIRMED, DECLINED, CANCELLED, PROPOSED, EXPIRED)
+# Bookings that hold their slot. The partial unique index below lists them literally.
+ACTIVE = (REQUESTED, CONFIRMED, PROPOSED)
+_ACTIVE_SQL = "status IN ('requested', 'confirmed', 'proposed')"
+
+
+class Service(Base):
+    """An offer clients can book (organisation data, not personal)."""
+
+    __tablename__ = "services"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    location: Mapped[str] = mapped_column(String(200), default="")
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    staff: Mapped[list[StaffMember]] = relationship(secondary="staff_services")
+
+
+class StaffService(Base):
+    """Which staff member offers which service."""
+
+    __tablename__ = "staff_services"
+
+    staff_member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="CASCADE"), primary_key=True
+    )
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AvailabilityRule(Base):
+    """Recurring weekly hours of a staff member, in the organisation's local time."""
+
+    __tablename__ = "availability_rules"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    staff_member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+
+
+class AvailabilityException(Base):
+    """A day (or part of it) without appointments: holiday, sick day, training."""
+
+    __tablename__ = "availability_exceptions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    staff_member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="CASCADE"), index=True
+    )
+    day: Mapped[date] = mapped_column(Date)
+    start_time: Mapped[time | None] = mapped_column(Time)  # None: the whole day
+    end_time: Mapped[time | None] = mapped_column(Time)
+
+
+class Booking(Base):
+    """An appointment request and its life: requested → confirmed/declined/…"""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        # No double booking: one active booking per staff member and start time. The
+        # booking service also locks the staff member's row and checks for overlaps.
+        Index(
+            "uq_bookings_active_slot",
+            "staff_member_id",
+            "start_at",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    client: Mapped[Client] = relationship()
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key: Mapped[DataKey] = relationship(lazy="joined")
+    booked_by_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    service: Mapped[Service] = relationship(lazy="joined")
+    staff_member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_members.id"))
+    staff_member: Mapped[StaffMember] = relationship(lazy="joined")
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=REQUESTED, index=True)
+    note_ciphertext: Mapped[bytes | None] = mapped_column("note", LargeBinary)
+    note = encrypted()
+    staff_message_ciphertext: Mapped[bytes | None] = mapped_column("staff_message", LargeBinary)
+    staff_message = encrypted()
+    # When staff propose another time the booking moves there; this keeps the time asked for.
+    original_start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+class CalendarFeed(Base):
+    """A secret, revocable URL with a client's confirmed appointments."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,143 @@
+"""Free slots, computed from weekly hours minus exceptions minus active bookings."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models.base import utcnow
+from shared.models.bookings import (
+    ACTIVE,
+    AvailabilityException,
+    AvailabilityRule,
+    Booking,
+    Service,
+)
+from shared.models.staff import StaffMember
+
+# Appointments can be requested from this long ahead on (nobody confirms a booking for
+# the next ten minutes).
+MIN_LEAD = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Slot:
+    staff_member_id: uuid.UUID
+    start: datetime  # aware, UTC
+    end: datetime
+
+    @property
+    def token(self) -> str:
+        """How a slot travels through a form; it is checked again on submit."""
+        return f"{self.staff_member_id}_{int(self.start.timestamp())}"
+
+
+class BadSlotToken(ValueError):
+    pass
+
+
+def parse_slot_token(token: str) -> tuple[uuid.UUID, datetime]:
+    try:
+        staff_part, _, stamp = token.partition("_")
+        return uuid.UUID(staff_part), datetime.fromtimestamp(int(stamp), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise BadSlotToken(token) from exc
+
+
+def local_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.extensions["einblick"].config.timezone)
+
+
+def _buffer() -> timedelta:
+    return timedelta(minutes=current_app.extensions["einblick"].config.booking_buffer_minutes)
+
+
+def offering_staff(service: Service) -> list[StaffMember]:
+    return [m for m in service.staff if m.active]
+
+
+def busy_periods(staff_member_id: uuid.UUID, start: datetime, end: datetime,
+                 *, ignore: uuid.UUID | None = None) -> list[tuple[datetime, datetime]]:
+    """Active bookings of a staff member overlapping [start, end), widened by the buffer."""
+    buffer = _buffer()
+    rows = db.session.execute(
+        select(Booking.id, Booking.start_at, Booking.end_at, Booking.status, Booking.expires_at)
+        .where(Booking.staff_member_id == staff_member_id)
+        .where(Booking.status.in_(ACTIVE))
+        .where(Booking.start_at < end + buffer)
+        .where(Booking.end_at > start - buffer)
+    ).all()
+    now = utcnow()
+    return [
+        (row.start_at - buffer, row.end_at + buffer)
+        for row in rows
+        if row.id != ignore and not (row.status == "requested" and row.expires_at
+                                     and row.expires_at <= now)
+    ]
+
+
+def free_slots(*, service: Service, staff_member: StaffMember, day: date,
+               now: datetime | None = None, ignore: uuid.UUID | None = None) -> list[Slot]:
+    """Bookable slots of one staff member for one service on one local day."""
+    zone = local_zone()
+    now = now or utcnow()
+    duration = timedelta(minutes=service.duration_minutes)
+    step = duration + _buffer()
+    rules = db.session.scalars(
+        select(AvailabilityRule)
+        .where(AvailabilityRule.staff_member_id == staff_member.id)
+        .where(AvailabilityRule.weekday == day.weekday())
+    ).all()
+    exceptions = db.session.scalars(
+        select(AvailabilityException)
+        .where(AvailabilityException.staff_member_id == staff_member.id)
+        .where(AvailabilityException.day == day)
+    ).all()
+    if any(e.start_time is None for e in exceptions):
+        return []
+    blocked = [
+        (datetime.combine(day, e.start_time, zone), datetime.combine(day, e.end_time, zone))
+        for e in exceptions
+    ]
+    day_start = datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
+    busy = busy_periods(staff_member.id, day_start, day_start + timedelta(days=1),
+                        ignore=ignore)
+    slots = []
+    for rule in sorted(rules, key=lambda r: r.start_time):
+        start = datetime.combine(day, rule.start_time, zone)
+        window_end = datetime.combine(day, rule.end_time, zone)
+        while start + duration <= window_end:
+            end = start + duration
+            start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+            free = (
+                start_utc >= now + MIN_LEAD
+                and not any(b_start < end and start < b_end for b_start, b_end in blocked)
+                and not any(b_start < end_utc and start_utc < b_end for b_start, b_end in busy)
+            )
+            if free:
+                slots.append(Slot(staff_member.id, start_utc, end_utc))
+            start += step
+    return slots
+
+
+def upcoming_slots(*, service: Service, days: int, today: date | None = None
+                   ) -> list[tuple[date, list[Slot]]]:
+    """Free slots of every staff member offering the service, grouped by local day."""
+    today = today or datetime.now(local_zone()).date()
+    result = []
+    for offset in range(days):
+        day = today + timedelta(days=offset)
+        slots = [
+            slot
+            for member in offering_staff(service)
+            for slot in free_slots(service=service, staff_member=member, day=day)
+        ]
+        if slots:
+            result.append((day, sorted(slots, key=lambda s: (s.start, str(s.staff_member_id)))))
+    return result

@@ -1,0 +1,435 @@
+"""Bookings: clients request slots, staff confirm, decline or propose another time.
+
+No double booking: the request locks the staff member's row (a no-op UPDATE, which is a
+row lock on PostgreSQL and the write lock on SQLite), re-computes the free slots inside
+that transaction, and inserts; a partial unique index over (staff member, start) of
+active bookings is the last guard.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from icalendar import Calendar, Event
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from shared import audit, mail
+from shared.crypto import hash_secret_token
+from shared.extensions import db
+from shared.models.accounts import Account
+from shared.models.base import utcnow
+from shared.models.bookings import (
+    ACTIVE,
+    CANCELLED,
+    CONFIRMED,
+    DECLINED,
+    EXPIRED,
+    PROPOSED,
+    REQUESTED,
+    Booking,
+    CalendarFeed,
+    Service,
+)
+from shared.models.household import ACCESS_BOOKINGS
+from shared.models.staff import ADMIN, RECEPTION, StaffMember
+from shared.services import availability, household
+
+
+class BookingError(Exception):
+    pass
+
+
+class SlotTaken(BookingError):
+    """Somebody else just took this slot."""
+
+
+class SlotUnavailable(BookingError):
+    """The slot is not one we offer (past, outside hours, tampered, wrong service)."""
+
+
+class NotAllowed(BookingError):
+    pass
+
+
+class TooLateToCancel(BookingError):
+    pass
+
+
+class WrongState(BookingError):
+    """The booking is not in a state that allows this (e.g. already decided)."""
+
+
+def _config():
+    return current_app.extensions["einblick"].config
+
+
+# -- client side --------------------------------------------------------------------------
+def active_services() -> list[Service]:
+    return list(db.session.scalars(
+        select(Service).where(Service.active.is_(True)).order_by(Service.name)
+    ))
+
+
+def get_service(service_id: uuid.UUID) -> Service | None:
+    service = db.session.get(Service, service_id)
+    return service if service is not None and service.active else None
+
+
+def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.UUID,
+                    slot_token: str, note: str | None) -> Booking:
+    """Request a slot for the account's client or a dependant; the slot is held at once."""
+    try:
+        client = household.client_for(account, client_id, need=ACCESS_BOOKINGS)
+    except household.NotAllowed as exc:
+        raise NotAllowed from exc
+    service = get_service(service_id)
+    if service is None:
+        raise SlotUnavailable
+    try:
+        staff_id, start = availability.parse_slot_token(slot_token)
+    except availability.BadSlotToken as exc:
+        raise SlotUnavailable from exc
+    member = db.session.get(StaffMember, staff_id)
+    if member is None or member not in availability.offering_staff(service):
+        raise SlotUnavailable
+    client_id_value, data_key = client.id, client.data_key
+    db.session.commit()  # end any read transaction: the lock below must come first
+    try:
+        _lock_staff(staff_id)
+        day = start.astimezone(availability.local_zone()).date()
+        free = availability.free_slots(service=service, staff_member=member, day=day)
+        slot = next((s for s in free if s.start == start), None)
+        if slot is None:
+            taken = _expire_and_check_taken(staff_id, start)
+            db.session.rollback()
+            raise SlotTaken if taken else SlotUnavailable
+        _expire_stale(staff_id)
+        booking = Booking(
+            client_id=client_id_value,
+            data_key=data_key,
+            booked_by_account_id=account.id,
+            service_id=service.id,
+            staff_member_id=staff_id,
+            start_at=slot.start,
+            end_at=slot.end,
+            status=REQUESTED,
+            expires_at=utcnow() + timedelta(hours=_config().booking_request_hours),
+        )
+        booking.note = (note or "").strip()[:500] or None
+        db.session.add(booking)
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise SlotTaken from exc
+    except OperationalError as exc:  # lock wait gave up under heavy contention
+        db.session.rollback()
+        raise SlotTaken from exc
+    _notify(booking, "booking_requested", _l("We received your booking request"))
+    return booking
+
+
+def _lock_staff(staff_id: uuid.UUID) -> None:
+    db.session.execute(
+        update(StaffMember).where(StaffMember.id == staff_id).values(id=StaffMember.id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _expire_stale(staff_id: uuid.UUID) -> None:
+    db.session.execute(
+        update(Booking)
+        .where(Booking.staff_member_id == staff_id)
+        .where(Booking.status == REQUESTED)
+        .where(Booking.expires_at <= utcnow())
+        .values(status=EXPIRED)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _expire_and_check_taken(staff_id: uuid.UUID, start: datetime) -> bool:
+    return db.session.scalar(
+        select(Booking.id)
+        .where(Booking.staff_member_id == staff_id)
+        .where(Booking.start_at == start)
+        .where(Booking.status.in_(ACTIVE))
+    ) is not None
+
+
+def bookings_for(account: Account) -> list[Booking]:
+    """The account's and its visible dependants' bookings, soonest first."""
+    ids = [c.id for c in household.household_clients(account)]
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(Booking).where(Booking.client_id.in_(ids)).order_by(Booking.start_at)
+    ))
+
+
+def own_booking(account: Account, booking_id: uuid.UUID) -> Booking:
+    booking = db.session.get(Booking, booking_id)
+    allowed = {c.id for c in household.household_clients(account)}
+    if booking is None or booking.client_id not in allowed:
+        raise NotAllowed
+    return booking
+
+
+def may_cancel_online(booking: Booking) -> bool:
+    cutoff = timedelta(hours=_config().cancel_cutoff_hours)
+    return booking.active and booking.start_at - utcnow() >= cutoff
+
+
+def cancel(*, account: Account, booking_id: uuid.UUID) -> Booking:
+    booking = own_booking(account, booking_id)
+    if not booking.active:
+        raise WrongState
+    if not may_cancel_online(booking):
+        raise TooLateToCancel
+    booking.status = CANCELLED
+    booking.decided_at = utcnow()
+    db.session.commit()
+    return booking
+
+
+def answer_proposal(*, account: Account, booking_id: uuid.UUID, accept: bool) -> Booking:
+    booking = own_booking(account, booking_id)
+    if booking.status != PROPOSED:
+        raise WrongState
+    booking.status = CONFIRMED if accept else CANCELLED
+    booking.decided_at = utcnow()
+    db.session.commit()
+    if accept:
+        _notify(booking, "booking_confirmed", _l("Your appointment is confirmed"))
+    return booking
+
+
+# -- staff side ---------------------------------------------------------------------------
+def visible_to_staff(member: StaffMember):
+    """Which bookings a staff member sees: admins and reception all, caseworkers their own."""
+    stmt = select(Booking)
+    if member.role not in (ADMIN, RECEPTION):
+        stmt = stmt.where(Booking.staff_member_id == member.id)
+    return stmt
+
+
+def queue(member: StaffMember) -> list[Booking]:
+    """Requests waiting for a decision, oldest first; every client shown is logged."""
+    rows = list(db.session.scalars(
+        visible_to_staff(member)
+        .where(Booking.status == REQUESTED)
+        .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
+        .order_by(Booking.created_at)
+    ))
+    _log_views(member, rows)
+    return rows
+
+
+def calendar(member: StaffMember, *, staff_member_id: uuid.UUID, start: datetime,
+             end: datetime) -> list[Booking]:
+    rows = list(db.session.scalars(
+        visible_to_staff(member)
+        .where(Booking.staff_member_id == staff_member_id)
+        .where(Booking.status.in_((REQUESTED, CONFIRMED, PROPOSED)))
+        .where(Booking.start_at >= start).where(Booking.start_at < end)
+        .order_by(Booking.start_at)
+    ))
+    _log_views(member, rows)
+    return rows
+
+
+def _log_views(member: StaffMember, rows: list[Booking]) -> None:
+    for client_id in dict.fromkeys(b.client_id for b in rows):
+        audit.record_access(client_id=client_id, staff_member=member, category=audit.BOOKINGS)
+    db.session.commit()
+
+
+def _staff_booking(member: StaffMember, booking_id: uuid.UUID) -> Booking:
+    booking = db.session.scalar(visible_to_staff(member).where(Booking.id == booking_id))
+    if booking is None:
+        raise NotAllowed
+    return booking
+
+
+def confirm(*, member: StaffMember, booking_id: uuid.UUID) -> Booking:
+    booking = _staff_booking(member, booking_id)
+    if booking.status != REQUESTED:
+        raise WrongState
+    booking.status = CONFIRMED
+    booking.decided_at = utcnow()
+    audit.record_access(client_id=booking.client_id, staff_member=member,
+                        category=audit.BOOKINGS, action=audit.CHANGE)
+    db.session.commit()
+    _notify(booking, "booking_confirmed", _l("Your appointment is confirmed"))
+    return booking
+
+
+def decline(*, member: StaffMember, booking_id: uuid.UUID, message: str | None) -> Booking:
+    booking = _staff_booking(member, booking_id)
+    if booking.status != REQUESTED:
+        raise WrongState
+    booking.status = DECLINED
+    booking.decided_at = utcnow()
+    booking.staff_message = (message or "").strip()[:500] or None
+    audit.record_access(client_id=booking.client_id, staff_member=member,
+                        category=audit.BOOKINGS, action=audit.CHANGE)
+    db.session.commit()
+    _notify(booking, "booking_declined", _l("Your booking request could not be accepted"))
+    return booking
+
+
+def propose(*, member: StaffMember, booking_id: uuid.UUID, slot_token: str) -> Booking:
+    """Move a request to another free slot of the same staff member; the client decides."""
+    booking = _staff_booking(member, booking_id)
+    if booking.status != REQUESTED:
+        raise WrongState
+    try:
+        staff_id, start = availability.parse_slot_token(slot_token)
+    except availability.BadSlotToken as exc:
+        raise SlotUnavailable from exc
+    if staff_id != booking.staff_member_id:
+        raise SlotUnavailable
+    booking_id_value = booking.id
+    db.session.commit()
+    try:
+        _lock_staff(staff_id)
+        booking = db.session.get(Booking, booking_id_value)
+        day = start.astimezone(availability.local_zone()).date()
+        free = availability.free_slots(service=booking.service, staff_member=booking.staff_member,
+                                       day=day, ignore=booking.id)
+        slot = next((s for s in free if s.start == start), None)
+        if slot is None:
+            db.session.rollback()
+            raise SlotTaken
+        booking.original_start_at = booking.original_start_at or booking.start_at
+        booking.start_at, booking.end_at = slot.start, slot.end
+        booking.status = PROPOSED
+        booking.decided_at = utcnow()
+        audit.record_access(client_id=booking.client_id, staff_member=member,
+                            category=audit.BOOKINGS, action=audit.CHANGE)
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise SlotTaken from exc
+    _notify(booking, "booking_proposed", _l("A new time was proposed for your appointment"))
+    return booking
+
+
+# -- email, calendar, reminders -----------------------------------------------------------
+def _recipient(booking: Booking) -> Account | None:
+    if booking.booked_by_account_id:
+        return db.session.get(Account, booking.booked_by_account_id)
+    client = booking.client
+    return client.account if client is not None else None
+
+
+def _notify(booking: Booking, template: str, subject) -> None:
+    """Emails name only date, time and service, and link to the portal."""
+    account = _recipient(booking)
+    if account is None:
+        return
+    zone = availability.local_zone()
+    mail.send(
+        to=account.email,
+        subject=subject,
+        template=template,
+        locale=account.locale,
+        start=booking.start_at.astimezone(zone),
+        service_name=booking.service.name,
+    )
+
+
+def send_reminders(*, now: datetime | None = None) -> int:
+    """Remind of confirmed appointments in the next 24 h; each booking at most once, also
+    when several runs overlap (the claim is an atomic conditional update)."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Booking.id)
+        .where(Booking.status == CONFIRMED)
+        .where(Booking.reminder_sent_at.is_(None))
+        .where(Booking.start_at > now)
+        .where(Booking.start_at <= now + timedelta(hours=24))
+    ).all()
+    sent = 0
+    for booking_id in due:
+        claimed = db.session.execute(
+            update(Booking)
+            .where(Booking.id == booking_id)
+            .where(Booking.reminder_sent_at.is_(None))
+            .values(reminder_sent_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if claimed == 1:
+            booking = db.session.get(Booking, booking_id)
+            _notify(booking, "booking_reminder", _l("Reminder: your appointment tomorrow"))
+            sent += 1
+    db.session.execute(
+        update(Booking).where(Booking.status == REQUESTED).where(Booking.expires_at <= now)
+        .values(status=EXPIRED).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return sent
+
+
+def ics_for(bookings: list[Booking]) -> bytes:
+    calendar_ = Calendar()
+    calendar_.add("prodid", "-//Einblick//Termine//DE")
+    calendar_.add("version", "2.0")
+    host = _config().rp_id
+    for booking in bookings:
+        if booking.status != CONFIRMED:
+            continue
+        event = Event()
+        event.add("uid", f"{booking.id}@{host}")
+        event.add("dtstamp", utcnow())
+        event.add("dtstart", booking.start_at)
+        event.add("dtend", booking.end_at)
+        event.add("summary", booking.service.name)
+        location = "Online" if booking.service.online else booking.service.location
+        if location:
+            event.add("location", location)
+        calendar_.add_component(event)
+    return calendar_.to_ical()
+
+
+def new_calendar_feed(account: Account) -> str:
+    """A new secret feed URL token; any earlier feed of the account stops working."""
+    db.session.execute(
+        update(CalendarFeed).where(CalendarFeed.account_id == account.id)
+        .where(CalendarFeed.revoked_at.is_(None)).values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    token = secrets.token_urlsafe(32)
+    db.session.add(CalendarFeed(account_id=account.id, token_hash=hash_secret_token(token)))
+    db.session.commit()
+    return token
+
+
+def revoke_calendar_feed(account: Account) -> None:
+    db.session.execute(
+        update(CalendarFeed).where(CalendarFeed.account_id == account.id)
+        .where(CalendarFeed.revoked_at.is_(None)).values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def has_calendar_feed(account: Account) -> bool:
+    return db.session.scalar(
+        select(CalendarFeed.id).where(CalendarFeed.account_id == account.id)
+        .where(CalendarFeed.revoked_at.is_(None))
+    ) is not None
+
+
+def feed_account(token: str) -> Account | None:
+    feed = db.session.scalar(
+        select(CalendarFeed).where(CalendarFeed.token_hash == hash_secret_token(token))
+        .where(CalendarFeed.revoked_at.is_(None))
+    )
+    return db.session.get(Account, feed.account_id) if feed else None
+
+

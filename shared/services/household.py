@@ -1,0 +1,269 @@
+"""Households: a guardian adds, edits and removes dependent children; from the age the
+organisation sets, a dependant gets an account of their own and decides what the
+guardian still sees."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import phonenumbers
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select
+
+from shared import mail
+from shared.auth import tokens
+from shared.extensions import db
+from shared.models.accounts import CLIENT, Account
+from shared.models.base import utcnow
+from shared.models.clients import Client
+from shared.models.household import (
+    ACCESS_BOOKINGS,
+    ACCESS_FULL,
+    GUARDIAN_ACCESS,
+    EmergencyContact,
+    Guardianship,
+)
+from shared.models.keys import DataKey
+from shared.services.accounts import find_account, update_profile
+
+OPTIONAL_FIELDS = ("birth_date", "allergies", "medical_notes", "group_name", "emergency_contact")
+
+
+class HouseholdError(Exception):
+    pass
+
+
+class NotAllowed(HouseholdError):
+    """The account may not see or change this client (or not this much of it)."""
+
+
+class MissingFields(HouseholdError):
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(", ".join(fields))
+        self.fields = fields
+
+
+class InvalidPhone(HouseholdError):
+    pass
+
+
+class TooYoung(HouseholdError):
+    pass
+
+
+class EmailTaken(HouseholdError):
+    pass
+
+
+@dataclass
+class ContactInput:
+    name: str
+    phone: str
+
+
+@dataclass
+class DependantInput:
+    full_name: str
+    birth_date: date | None = None
+    allergies: str | None = None
+    medical_notes: str | None = None
+    group_name: str | None = None
+    contacts: tuple[ContactInput, ...] = ()
+
+
+def _config():
+    return current_app.extensions["einblick"].config
+
+
+def required_fields() -> set[str]:
+    raw = _config().household_required_fields
+    return {f.strip() for f in raw.split(",") if f.strip() in OPTIONAL_FIELDS}
+
+
+def normalise_phone(raw: str) -> str:
+    """E.164 form of a phone number (default region Germany); raises InvalidPhone."""
+    try:
+        number = phonenumbers.parse(raw, "DE")
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone(raw) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone(raw)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def age_on(birth_date: date, day: date) -> int:
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+# -- who may see whom -------------------------------------------------------------------
+def guardianships(account: Account) -> list[Guardianship]:
+    return list(
+        db.session.scalars(
+            select(Guardianship)
+            .where(Guardianship.guardian_account_id == account.id)
+            .order_by(Guardianship.created_at)
+        )
+    )
+
+
+def visible_dependants(account: Account, *, need: str = ACCESS_BOOKINGS) -> list[Client]:
+    """Dependants whose data this guardian may see at the level ``need``."""
+    levels = {ACCESS_BOOKINGS: (ACCESS_BOOKINGS, ACCESS_FULL), ACCESS_FULL: (ACCESS_FULL,)}
+    return [g.dependant for g in guardianships(account) if g.access in levels[need]]
+
+
+def client_for(account: Account, client_id: uuid.UUID, *, need: str = ACCESS_FULL) -> Client:
+    """The account's own client, or a dependant it may act for at level ``need``."""
+    own = account.client
+    if own is not None and own.id == client_id:
+        return own
+    for dependant in visible_dependants(account, need=need):
+        if dependant.id == client_id:
+            return dependant
+    raise NotAllowed
+
+
+def household_clients(account: Account) -> list[Client]:
+    """The account's own client and the dependants it may book for."""
+    own = [account.client] if account.client is not None else []
+    return own + visible_dependants(account, need=ACCESS_BOOKINGS)
+
+
+# -- guardian actions ---------------------------------------------------------------------
+def _check_required(data: DependantInput) -> None:
+    missing = [f for f in required_fields()
+               if (f == "emergency_contact" and not data.contacts)
+               or (f != "emergency_contact" and not getattr(data, f))]
+    if not data.full_name.strip():
+        missing.insert(0, "full_name")
+    if missing:
+        raise MissingFields(missing)
+
+
+def _apply(child: Client, data: DependantInput) -> None:
+    update_profile(client=child, full_name=data.full_name)
+    child.birth_date = data.birth_date
+    child.allergies = (data.allergies or "").strip() or None
+    child.medical_notes = (data.medical_notes or "").strip() or None
+    child.group_name = (data.group_name or "").strip() or None
+    normalised = [(c.name.strip(), normalise_phone(c.phone)) for c in data.contacts]
+    db.session.execute(delete(EmergencyContact).where(EmergencyContact.client_id == child.id))
+    for name, phone in normalised:
+        contact = EmergencyContact(client_id=child.id, data_key=child.data_key)
+        contact.name = name
+        contact.phone = phone
+        db.session.add(contact)
+
+
+def add_dependant(*, guardian: Account, data: DependantInput) -> Client:
+    """A child as a client of their own (own data key) with the account as guardian."""
+    _check_required(data)
+    for contact in data.contacts:
+        normalise_phone(contact.phone)  # fail before anything is written
+    data_key = DataKey.generate()
+    child = Client(data_key=data_key)
+    db.session.add_all([data_key, child])
+    _apply(child, data)
+    db.session.add(Guardianship(guardian_account_id=guardian.id, dependant_id=child.id,
+                                access=ACCESS_FULL))
+    db.session.commit()
+    return child
+
+
+def update_dependant(*, guardian: Account, client_id: uuid.UUID, data: DependantInput) -> Client:
+    child = client_for(guardian, client_id, need=ACCESS_FULL)
+    if child.id == getattr(guardian.client, "id", None):
+        raise NotAllowed
+    _check_required(data)
+    _apply(child, data)
+    child.updated_at = utcnow()
+    db.session.commit()
+    return child
+
+
+def contacts_of(child: Client) -> list[EmergencyContact]:
+    return list(db.session.scalars(
+        select(EmergencyContact).where(EmergencyContact.client_id == child.id)
+        .order_by(EmergencyContact.created_at)
+    ))
+
+
+def remove_dependant(*, guardian: Account, client_id: uuid.UUID) -> None:
+    """End the guardianship. A child with no other guardian and no account of their own
+    is deleted with their data key, so nothing of them stays readable."""
+    link = db.session.scalar(
+        select(Guardianship)
+        .where(Guardianship.guardian_account_id == guardian.id)
+        .where(Guardianship.dependant_id == client_id)
+    )
+    if link is None:
+        raise NotAllowed
+    child = link.dependant
+    db.session.delete(link)
+    db.session.flush()
+    others = db.session.scalar(
+        select(Guardianship.id).where(Guardianship.dependant_id == child.id).limit(1)
+    )
+    if others is None and child.account_id is None:
+        data_key = child.data_key
+        db.session.delete(child)
+        db.session.flush()
+        db.session.delete(data_key)
+    db.session.commit()
+
+
+def invite_dependant(*, inviter: Account | None, client_id: uuid.UUID, email: str) -> None:
+    """Give a dependant who reached the organisation's age an account of their own.
+
+    ``inviter`` is the guardian (None when staff invite). The young person gets the usual
+    confirmation link and chooses a password or passkey; the account shares the child's
+    data key because it is their data."""
+    child = (client_for(inviter, client_id, need=ACCESS_FULL) if inviter is not None
+             else db.session.get(Client, client_id))
+    if child is None or child.account_id is not None:
+        raise NotAllowed
+    if child.birth_date is None or age_on(child.birth_date, date.today()) < _config(
+    ).own_account_age:
+        raise TooYoung
+    if find_account(email=email, kind=CLIENT) is not None:
+        raise EmailTaken
+    account = Account(kind=CLIENT, data_key=child.data_key, locale=inviter.locale
+                      if inviter else "de")
+    account.email = email
+    db.session.add(account)
+    db.session.flush()
+    child.account_id = account.id
+    token = tokens.issue(account, tokens.CONFIRM_EMAIL, hours=_config().confirm_token_hours)
+    db.session.commit()
+    mail.send(
+        to=email,
+        subject=_l("Your own Einblick account"),
+        template="dependant_invitation",
+        locale=account.locale,
+        token=token,
+    )
+
+
+# -- the young person's own choice ------------------------------------------------------------
+def my_guardians(account: Account) -> list[Guardianship]:
+    if account.client is None:
+        return []
+    return list(db.session.scalars(
+        select(Guardianship).where(Guardianship.dependant_id == account.client.id)
+    ))
+
+
+def set_guardian_access(*, account: Account, guardianship_id: uuid.UUID, access: str) -> None:
+    """A young person with their own account decides what a guardian still sees."""
+    if access not in GUARDIAN_ACCESS:
+        raise NotAllowed
+    link = db.session.get(Guardianship, guardianship_id)
+    if link is None or account.client is None or link.dependant_id != account.client.id:
+        raise NotAllowed
+    link.access = access
+    db.session.commit()
+
+
