@@ -241,7 +241,6 @@ TECHNICAL: frozenset[str] = frozenset(
         "passkey_challenges.id", "passkey_challenges.purpose", "passkey_challenges.challenge",
         "passkey_challenges.account_id", "passkey_challenges.created_at",
         "passkey_challenges.expires_at",
-        "clients.id",
         "emergency_contacts.id", "emergency_contacts.client_id",
         "emergency_contacts.data_key_id", "emergency_contacts.created_at",
         "guardianships.id", "guardianships.dependant_id",
