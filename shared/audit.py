@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from shared.extensions import db
@@ -53,7 +55,10 @@ def record_access(
     *, client_id: uuid.UUID, staff_member, category: str, action: str = VIEW
 ) -> AccessEvent:
     """Append an event to the client's chain (in its own savepoint; commits nothing)."""
-    for _attempt in range(MAX_RETRIES):
+    _lock_chain(client_id)
+    for attempt in range(MAX_RETRIES):
+        if attempt:
+            time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
         head = db.session.scalar(
             select(AccessEvent)
             .where(AccessEvent.client_id == client_id)
@@ -78,6 +83,15 @@ def record_access(
             continue  # another writer took this sequence number: read the new head
         return event
     raise RuntimeError("could not append to the access log")
+
+
+def _lock_chain(client_id: uuid.UUID) -> None:
+    """On PostgreSQL, hold the client's chain head for this transaction, so writers queue
+    instead of colliding. SQLite serialises writers itself; the unique sequence number
+    and the retry above cover the rest."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(client_id.bytes[:8], "big", signed=True)
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 @dataclass(frozen=True)

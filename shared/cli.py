@@ -36,6 +36,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_group)
     app.cli.add_command(staff_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(bookings_group)
+    app.cli.add_command(audit_group)
 
 
 @click.group("db", cls=AppGroup, help="Database migrations.")
@@ -174,3 +176,34 @@ def keys_rotate(retire: bool) -> None:
         retired = crypto.retire_keks_in_key_file(key_file, in_use)
         if retired:
             click.echo(f"Retired keys: {', '.join(retired)}")
+
+
+@click.group("bookings", cls=AppGroup, help="Appointments.")
+def bookings_group() -> None:
+    pass
+
+
+@bookings_group.command("remind", help="Email reminders for tomorrow's appointments.")
+def bookings_remind() -> None:
+    """Safe to run every few minutes: each appointment is reminded at most once."""
+    from shared.services import bookings
+
+    click.echo(f"Sent {bookings.send_reminders()} reminders.")
+
+
+@click.group("audit", cls=AppGroup, help="The access log.")
+def audit_group() -> None:
+    pass
+
+
+@audit_group.command("verify", help="Check every client's hash chain; report the first break.")
+def audit_verify() -> None:
+    from shared import audit
+
+    broken = audit.verify_all()
+    if broken:
+        first = broken[0]
+        raise click.ClickException(
+            f"Broken chain for client {first.client_id} at event {first.seq}: {first.reason}"
+        )
+    click.echo("The access log is intact.")

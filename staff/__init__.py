@@ -63,4 +63,4 @@ def closed_by_default():
     return None
 
 
-from staff import auth, home, security  # noqa: E402,F401  (views register on bp)
+from staff import auth, availability, bookings, home, security, services  # noqa: E402,F401

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -16,6 +17,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from shared import crypto
 from shared.app import create_app
@@ -298,3 +300,67 @@ class Auth:
 @pytest.fixture
 def auth(client, totp_clock) -> Auth:
     return Auth(client, totp_clock)
+
+
+# -- bookings ----------------------------------------------------------------------------
+@dataclass
+class Bookable:
+    service_id: uuid.UUID
+    staff: Person
+    staff_member_id: uuid.UUID
+
+
+@pytest.fixture
+def make_bookable(app, make_staff):
+    """A service offered by a caseworker who works 08:00–20:00 every day."""
+    from datetime import time as clock_time
+
+    from shared.models import AvailabilityRule, Service, StaffMember
+
+    def make(name: str = "Elternberatung", minutes: int = 45, role: str = "caseworker"
+             ) -> Bookable:
+        person = make_staff(role=role)
+        with app.app_context():
+            member = db.session.scalar(
+                __import__("sqlalchemy").select(StaffMember)
+                .where(StaffMember.account_id == person.account_id))
+            service = Service(name=name, description="", duration_minutes=minutes,
+                              location="Raum 2", online=False)
+            service.staff = [member]
+            db.session.add(service)
+            for weekday in range(7):
+                db.session.add(AvailabilityRule(staff_member_id=member.id, weekday=weekday,
+                                                start_time=clock_time(8),
+                                                end_time=clock_time(20)))
+            db.session.commit()
+            return Bookable(service.id, person, member.id)
+
+    return make
+
+
+def tomorrow_slot_token(app, bookable: Bookable, index: int = 0) -> str:
+    """The token of a free slot tomorrow (local time)."""
+    from datetime import datetime, timedelta
+
+    from shared.models import Service, StaffMember
+    from shared.services import availability
+
+    with app.app_context():
+        service = db.session.get(Service, bookable.service_id)
+        member = db.session.get(StaffMember, bookable.staff_member_id)
+        day = datetime.now(availability.local_zone()).date() + timedelta(days=1)
+        return availability.free_slots(service=service, staff_member=member, day=day)[index].token
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("localhost", 0, app, threaded=True)
+    address = f"http://localhost:{server.server_port}"
+    state = app.extensions["einblick"]
+    # The port is known only now: passkeys check the exact origin, emails link to it.
+    state.config = state.config.with_(origin=address, base_url=address)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield address
+    server.shutdown()
+    thread.join(timeout=5)

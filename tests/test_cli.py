@@ -25,7 +25,7 @@ def readme_demo_accounts():
 def test_demo_load_twice_and_every_readme_account_signs_in(app, runner, totp_clock):
     first = runner.invoke(args=["demo", "load"])
     assert first.exit_code == 0
-    assert first.output.count("created") == 5
+    assert first.output.count("created: ") == 6  # five accounts, the services
     second = runner.invoke(args=["demo", "load"])
     assert second.exit_code == 0
     assert second.output.count("exists") == 5

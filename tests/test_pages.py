@@ -12,7 +12,8 @@ from tests.conftest import make_config, submit
 TEMPLATES = Path(__file__).resolve().parent.parent / "shared" / "templates"
 PUBLIC_PAGES = ["/", "/register", "/login", "/reset", "/staff/login"]
 CLIENT_PAGES = ["/account", "/account/security", "/account/password",
-                "/account/security/totp", "/account/confirm"]
+                "/account/security/totp", "/account/confirm", "/household", "/household/new",
+                "/bookings", "/bookings/new"]
 
 
 def test_templates_have_no_inline_script_style_or_handlers():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import time
 
 from shared.auth import passwords
 from shared.extensions import db
@@ -36,6 +37,36 @@ DEMO_ACCOUNTS = (
 )
 
 
+DEMO_SERVICES = (
+    ("Elternberatung", "Beratung für Eltern von Kita-Kindern.", 45, "Beratungsstelle, Raum 2",
+     False),
+    ("Jugendberatung", "Vertrauliche Beratung für junge Menschen, auch abends.", 30, "", True),
+)
+
+
+def load_bookable_services() -> Iterator[str]:
+    """Two services offered by the demo caseworker, Monday to Friday."""
+    from sqlalchemy import select
+
+    from shared.models.bookings import AvailabilityRule, Service
+
+    caseworker = staff.find_staff(email="caseworker@example.org")
+    if caseworker is None or db.session.scalar(select(Service.id).limit(1)) is not None:
+        return
+    for name, description, minutes, location, online in DEMO_SERVICES:
+        service = Service(name=name, description=description, duration_minutes=minutes,
+                          location=location, online=online)
+        service.staff = [caseworker]
+        db.session.add(service)
+    for weekday in range(5):
+        db.session.add(AvailabilityRule(staff_member_id=caseworker.id, weekday=weekday,
+                                        start_time=time(9), end_time=time(12)))
+        db.session.add(AvailabilityRule(staff_member_id=caseworker.id, weekday=weekday,
+                                        start_time=time(13), end_time=time(19)))
+    db.session.commit()
+    yield "created: demo services and hours"
+
+
 def load() -> Iterator[str]:
     """Create the demo accounts that do not exist yet (safe to run again)."""
     for demo in DEMO_ACCOUNTS:
@@ -65,3 +96,4 @@ def load() -> Iterator[str]:
             account.totp_enabled_at = utcnow()
         db.session.commit()
         yield f"created: {demo.email} ({demo.role or 'client'})"
+    yield from load_bookable_services()

@@ -78,6 +78,10 @@ def _config():
     return current_app.extensions["einblick"].config
 
 
+def own_account_age() -> int:
+    return _config().own_account_age
+
+
 def required_fields() -> set[str]:
     raw = _config().household_required_fields
     return {f.strip() for f in raw.split(",") if f.strip() in OPTIONAL_FIELDS}

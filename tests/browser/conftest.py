@@ -4,10 +4,8 @@ by Playwright on a phone-sized screen. Skipped with a message when Chromium is m
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("EINBLICK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,20 +30,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
-
-
-@pytest.fixture
-def live_server(app):
-    server = make_server("localhost", 0, app, threaded=True)
-    address = f"http://localhost:{server.server_port}"
-    state = app.extensions["einblick"]
-    # The port is known only now: passkeys check the exact origin, emails link to it.
-    state.config = state.config.with_(origin=address, base_url=address)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield address
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")

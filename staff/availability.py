@@ -1,0 +1,110 @@
+"""Weekly hours and exceptions (holidays, sick days) from which slots are computed."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField, SelectField, SubmitField, TimeField
+from wtforms.validators import DataRequired, Optional
+
+from shared.auth.forms import ConfirmForm
+from shared.extensions import db
+from shared.models.bookings import AvailabilityException, AvailabilityRule
+from shared.models.staff import ADMIN, StaffMember
+from staff import bp
+
+WEEKDAYS = [(0, _l("Monday")), (1, _l("Tuesday")), (2, _l("Wednesday")), (3, _l("Thursday")),
+            (4, _l("Friday")), (5, _l("Saturday")), (6, _l("Sunday"))]
+
+
+class RuleForm(FlaskForm):
+    weekday = SelectField(_l("Weekday"), choices=WEEKDAYS, coerce=int)
+    start_time = TimeField(_l("From"), validators=[DataRequired()])
+    end_time = TimeField(_l("Until"), validators=[DataRequired()])
+    submit = SubmitField(_l("Add hours"))
+
+
+class ExceptionForm(FlaskForm):
+    day = DateField(_l("Day"), validators=[DataRequired()])
+    start_time = TimeField(_l("From (empty: whole day)"), validators=[Optional()])
+    end_time = TimeField(_l("Until"), validators=[Optional()])
+    submit = SubmitField(_l("Add absence"))
+
+
+def _target() -> StaffMember:
+    """Staff edit their own hours; admins may edit anyone's."""
+    member = current_user.staff_member
+    wanted = request.args.get("staff")
+    if wanted and member.role == ADMIN:
+        try:
+            other = db.session.get(StaffMember, uuid.UUID(wanted))
+        except ValueError:
+            abort(404)
+        if other is None:
+            abort(404)
+        return other
+    return member
+
+
+@bp.route("/availability", methods=["GET", "POST"])
+def availability():
+    target = _target()
+    rule_form = RuleForm(prefix="rule")
+    exception_form = ExceptionForm(prefix="exception")
+    if rule_form.submit.data and rule_form.validate_on_submit():
+        if rule_form.start_time.data >= rule_form.end_time.data:
+            rule_form.end_time.errors.append(_("The end must be after the start."))
+        else:
+            db.session.add(AvailabilityRule(
+                staff_member_id=target.id, weekday=rule_form.weekday.data,
+                start_time=rule_form.start_time.data, end_time=rule_form.end_time.data))
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(request.full_path)
+    if exception_form.submit.data and exception_form.validate_on_submit():
+        start, end = exception_form.start_time.data, exception_form.end_time.data
+        if (start is None) != (end is None) or (start and end and start >= end):
+            exception_form.end_time.errors.append(
+                _("Give both times (the end after the start), or none for the whole day."))
+        else:
+            db.session.add(AvailabilityException(staff_member_id=target.id,
+                                                 day=exception_form.day.data,
+                                                 start_time=start, end_time=end))
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(request.full_path)
+    rules = db.session.scalars(select(AvailabilityRule)
+                               .where(AvailabilityRule.staff_member_id == target.id)
+                               .order_by(AvailabilityRule.weekday,
+                                         AvailabilityRule.start_time)).all()
+    exceptions = db.session.scalars(select(AvailabilityException)
+                                    .where(AvailabilityException.staff_member_id == target.id)
+                                    .order_by(AvailabilityException.day)).all()
+    others = (db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True))).all()
+              if current_user.staff_member.role == ADMIN else [])
+    return render_template("staff/availability.html", target=target, rule_form=rule_form,
+                           exception_form=exception_form, rules=rules, exceptions=exceptions,
+                           weekdays=dict(WEEKDAYS), delete_form=ConfirmForm(), others=others)
+
+
+@bp.post("/availability/<kind>/<uuid:item_id>/delete")
+def availability_delete(kind: str, item_id: uuid.UUID):
+    model = {"rule": AvailabilityRule, "exception": AvailabilityException}.get(kind)
+    if model is None or not ConfirmForm().validate_on_submit():
+        abort(404)
+    item = db.session.get(model, item_id)
+    member = current_user.staff_member
+    if item is None or (item.staff_member_id != member.id and member.role != ADMIN):
+        abort(404)
+    db.session.delete(item)
+    db.session.commit()
+    flash(_("Removed."), "success")
+    return redirect(url_for("staff.availability", staff=str(item.staff_member_id)))
+
+

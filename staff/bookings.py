@@ -1,0 +1,174 @@
+"""The booking queue (oldest first; confirm, decline, propose in one tap), day and week
+views. Every booking shown to staff is written to the client's access log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SubmitField
+
+from shared import audit
+from shared.auth.forms import ConfirmForm, email_field
+from shared.extensions import db
+from shared.models.bookings import Booking
+from shared.models.staff import ADMIN, RECEPTION, StaffMember
+from shared.services import availability, bookings
+from staff import ENDPOINT_ROLES, bp
+
+
+class InviteForm(FlaskForm):
+    email = email_field(_l("Their email address"))
+    submit = SubmitField(_l("Invite to an own account"))
+
+
+def _member() -> StaffMember:
+    return current_user.staff_member
+
+
+def _day_arg(name: str = "day") -> date:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return datetime.now(availability.local_zone()).date()
+
+
+def _staff_choices(member: StaffMember) -> list[StaffMember]:
+    if member.role in (ADMIN, RECEPTION):
+        return list(db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True))))
+    return [member]
+
+
+def _chosen_staff(member: StaffMember) -> StaffMember:
+    choices = _staff_choices(member)
+    wanted = request.args.get("staff")
+    for candidate in choices:
+        if wanted and str(candidate.id) == wanted:
+            return candidate
+    return member if member in choices else choices[0]
+
+
+@bp.get("/bookings")
+def bookings_queue():
+    member = _member()
+    rows = bookings.queue(member)
+    proposals = {
+        b.id: [s for d in range(0, 14)
+               for s in availability.free_slots(
+                   service=b.service, staff_member=b.staff_member,
+                   day=b.start_at.astimezone(availability.local_zone()).date()
+                   + timedelta(days=d), ignore=b.id)][:12]
+        for b in rows
+    }
+    return render_template("staff/bookings_queue.html", rows=rows, proposals=proposals,
+                           form=ConfirmForm(), member=member)
+
+
+@bp.post("/bookings/<uuid:booking_id>/<action>")
+def booking_decide(booking_id: uuid.UUID, action: str):
+    member = _member()
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("staff.bookings_queue"))
+    try:
+        if action == "confirm":
+            bookings.confirm(member=member, booking_id=booking_id)
+            flash(_("Confirmed. The client gets an email."), "success")
+        elif action == "decline":
+            bookings.decline(member=member, booking_id=booking_id,
+                             message=request.form.get("message"))
+            flash(_("Declined. The client gets an email."), "success")
+        elif action == "propose":
+            bookings.propose(member=member, booking_id=booking_id,
+                             slot_token=request.form.get("slot", ""))
+            flash(_("New time proposed. The client gets an email."), "success")
+        else:
+            abort(404)
+    except bookings.NotAllowed:
+        abort(404)
+    except bookings.WrongState:
+        flash(_("This booking was already answered."), "warning")
+    except (bookings.SlotTaken, bookings.SlotUnavailable):
+        flash(_("That time is no longer free. Please choose another."), "error")
+    return redirect(url_for("staff.bookings_queue"))
+
+
+@bp.get("/bookings/day")
+def bookings_day():
+    member = _member()
+    day = _day_arg()
+    shown = _chosen_staff(member)
+    zone = availability.local_zone()
+    start = datetime.combine(day, datetime.min.time(), zone)
+    rows = bookings.calendar(member, staff_member_id=shown.id, start=start,
+                             end=start + timedelta(days=1))
+    invitable = {b.client_id for b in rows if _may_get_own_account(b.client)}
+    return render_template("staff/bookings_day.html", rows=rows, day=day, shown=shown,
+                           choices=_staff_choices(member), timedelta=timedelta,
+                           invitable=invitable, invite_form=InviteForm())
+
+
+def _may_get_own_account(client) -> bool:
+    from shared.services import household
+
+    return (client.account_id is None and client.birth_date is not None
+            and household.age_on(client.birth_date, date.today())
+            >= household.own_account_age())
+
+
+@bp.get("/bookings/week")
+def bookings_week():
+    member = _member()
+    day = _day_arg()
+    monday = day - timedelta(days=day.weekday())
+    shown = _chosen_staff(member)
+    zone = availability.local_zone()
+    start = datetime.combine(monday, datetime.min.time(), zone)
+    rows = bookings.calendar(member, staff_member_id=shown.id, start=start,
+                             end=start + timedelta(days=7))
+    days = [(monday + timedelta(days=i),
+             [b for b in rows if b.start_at.astimezone(zone).date() == monday
+              + timedelta(days=i)]) for i in range(7)]
+    return render_template("staff/bookings_week.html", days=days, monday=monday, shown=shown,
+                           choices=_staff_choices(member), timedelta=timedelta)
+
+
+@bp.post("/clients/<uuid:client_id>/invite")
+def client_invite(client_id: uuid.UUID):
+    """Staff give a young person (from the organisation's age) an account of their own."""
+    from shared.services import household
+
+    member = _member()
+    form = InviteForm()
+    back = request.form.get("back") or url_for("staff.bookings_day")
+    if not back.startswith("/staff/"):
+        back = url_for("staff.bookings_day")
+    if not form.validate_on_submit():
+        flash(_("Please enter a valid email address, like name@example.org."), "error")
+        return redirect(back)
+    if not db.session.scalar(bookings.visible_to_staff(member)
+                             .where(Booking.client_id == client_id).limit(1)):
+        abort(404)
+    try:
+        household.invite_dependant(inviter=None, client_id=client_id, email=form.email.data)
+    except household.TooYoung:
+        flash(_("An own account is possible from the age of %(age)d.",
+                age=household.own_account_age()), "error")
+    except household.EmailTaken:
+        flash(_("This email address already has an account. Please use another one."), "error")
+    except household.NotAllowed:
+        flash(_("This person already has an account of their own."), "warning")
+    else:
+        audit.record_access(client_id=client_id, staff_member=member, category=audit.HOUSEHOLD,
+                            action=audit.CHANGE)
+        db.session.commit()
+        flash(_("The invitation was sent."), "success")
+    return redirect(back)
+
+
+ENDPOINT_ROLES.update({"staff.client_invite": frozenset({"admin", "caseworker"})})

@@ -1,0 +1,80 @@
+"""Admins manage services (Angebote) and which staff offer them."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from shared.extensions import db
+from shared.models.bookings import Service
+from shared.models.staff import StaffMember
+from staff import ENDPOINT_ROLES, bp
+
+
+class ServiceForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=2000)])
+    duration_minutes = IntegerField(_l("Duration in minutes"),
+                                    validators=[DataRequired(), NumberRange(10, 480)])
+    location = StringField(_l("Place"), validators=[Length(max=200)])
+    online = BooleanField(_l("Online appointment"))
+    active = BooleanField(_l("Can be booked"), default=True)
+    staff = SelectMultipleField(_l("Offered by"), option_widget=CheckboxInput(),
+                                widget=ListWidget(prefix_label=False))
+    submit = SubmitField(_l("Save"))
+
+
+def _staff_choices() -> list[tuple[str, str]]:
+    members = db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True)))
+    return [(str(m.id), m.name or m.account.email) for m in members
+            if m.role in ("caseworker", "admin")]
+
+
+@bp.get("/services")
+def services():
+    rows = db.session.scalars(select(Service).order_by(Service.name)).all()
+    return render_template("staff/services.html", rows=rows)
+
+
+@bp.route("/services/new", methods=["GET", "POST"], defaults={"service_id": None})
+@bp.route("/services/<uuid:service_id>", methods=["GET", "POST"])
+def service_edit(service_id: uuid.UUID | None):
+    service = db.session.get(Service, service_id) if service_id else None
+    if service_id and service is None:
+        abort(404)
+    form = ServiceForm(obj=service if request.method == "GET" else None)
+    form.staff.choices = _staff_choices()
+    if request.method == "GET" and service is not None:
+        form.staff.data = [str(m.id) for m in service.staff]
+    if form.validate_on_submit():
+        service = service or Service()
+        for name in ("name", "description", "duration_minutes", "location", "online", "active"):
+            setattr(service, name, getattr(form, name).data)
+        chosen = {uuid.UUID(v) for v in form.staff.data or []}
+        service.staff = [m for m in db.session.scalars(select(StaffMember)) if m.id in chosen]
+        db.session.add(service)
+        db.session.commit()
+        flash(_("Saved."), "success")
+        return redirect(url_for("staff.services"))
+    return render_template("staff/service_form.html", form=form, service=service)
+
+
+ENDPOINT_ROLES.update({
+    "staff.services": frozenset({"admin"}),
+    "staff.service_edit": frozenset({"admin"}),
+})

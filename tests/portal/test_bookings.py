@@ -1,0 +1,219 @@
+"""Clients book slots (for themselves or a child), see the status, cancel, answer proposals,
+download .ics and subscribe to a calendar feed; bad input changes nothing."""
+
+import re
+from datetime import timedelta
+
+from icalendar import Calendar
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Booking, Guardianship
+from shared.models.base import utcnow
+from tests.conftest import submit, tomorrow_slot_token
+
+
+def book(client, bookable, slot, *, for_id=None, note="", expect_form=True):
+    url = f"/bookings/new/{bookable.service_id}/{slot}"
+    page = client.get(url)
+    if page.status_code != 200:
+        return page
+    html = page.get_data(as_text=True)
+    chosen = for_id or re.search(r'name="client"[^>]*value="([^"]+)"', html).group(1)
+    return submit(client, url, {"client": chosen, "note": note})
+
+
+def test_two_taps_from_service_to_slot_then_request(app, client, auth, make_client,
+                                                    make_bookable, outbox):
+    bookable = make_bookable()
+    person = make_client(full_name="Mia Demir")
+    auth.login(person)
+    services = client.get("/bookings/new").get_data(as_text=True)
+    assert f"/bookings/new/{bookable.service_id}" in services
+    slots = client.get(f"/bookings/new/{bookable.service_id}").get_data(as_text=True)
+    first = re.search(rf'href="(/bookings/new/{bookable.service_id}/[^"?]+)', slots).group(1)
+    response = book(client, bookable, first.rsplit("/", 1)[1], note="Bitte mit Dolmetscherin")
+    assert response.headers["Location"] == "/bookings"
+    listing = client.get("/bookings").get_data(as_text=True)
+    assert 'data-status="requested"' in listing
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        assert booking.note == "Bitte mit Dolmetscherin"
+        assert b"Dolmetscherin" not in booking.note_ciphertext
+        assert booking.expires_at - booking.created_at >= timedelta(hours=47)
+    mail = outbox.last_to(person.email)
+    assert "Dolmetscherin" not in mail.get_content()
+    assert "/bookings" in mail.get_content()
+
+
+def test_a_pending_request_holds_its_slot(app, client, auth, make_client, make_bookable):
+    bookable = make_bookable()
+    slot = tomorrow_slot_token(app, bookable)
+    auth.login(make_client())
+    assert book(client, bookable, slot).status_code == 302
+    auth.logout()
+    auth.login(make_client())
+    slots = client.get(f"/bookings/new/{bookable.service_id}").get_data(as_text=True)
+    assert slot not in slots
+    taken = book(client, bookable, slot)
+    assert taken.status_code == 409
+    assert "pick another" in taken.get_data(as_text=True) or "andere" in taken.get_data(
+        as_text=True)
+    with app.app_context():
+        assert len(db.session.scalars(select(Booking)).all()) == 1
+
+
+def test_an_expired_request_frees_the_slot(app, client, auth, make_client, make_bookable):
+    bookable = make_bookable()
+    slot = tomorrow_slot_token(app, bookable)
+    auth.login(make_client())
+    book(client, bookable, slot)
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        booking.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    auth.logout()
+    auth.login(make_client())
+    assert book(client, bookable, slot).status_code == 302
+    with app.app_context():
+        statuses = sorted(b.status for b in db.session.scalars(select(Booking)))
+    assert statuses == ["expired", "requested"]
+
+
+def test_bad_input_gets_a_clear_message_and_changes_nothing(app, client, auth, make_client,
+                                                            make_bookable):
+    bookable = make_bookable()
+    other_service = make_bookable(name="Anderes Angebot")
+    person = make_client()
+    auth.login(person)
+    slot = tomorrow_slot_token(app, bookable)
+    staff_part, stamp = slot.split("_")
+    cases = [
+        f"{staff_part}_{int(stamp) - 3 * 86400}",  # in the past
+        f"{staff_part}_{int(stamp) - int(stamp) % 86400 + 3 * 3600}",  # outside hours
+        f"{staff_part}_{int(stamp) + 7}",  # tampered: not on the slot grid
+        tomorrow_slot_token(app, other_service).split("_")[0] + "_" + stamp,  # not offered
+    ]
+    for token in cases:
+        response = book(client, bookable, token)
+        assert response.status_code == 400, token
+        assert "pick another" in response.get_data(as_text=True) or "andere" in (
+            response.get_data(as_text=True))
+    assert client.get(f"/bookings/new/{bookable.service_id}/garbage").status_code == 404
+    with app.app_context():
+        assert db.session.scalar(select(Booking)) is None
+
+
+def test_booking_for_another_parents_child_is_refused(app, client, auth, make_client,
+                                                      make_bookable):
+    from tests.portal.test_household import add_child
+
+    bookable = make_bookable()
+    auth.login(make_client())
+    add_child(client)
+    with app.app_context():
+        child_id = db.session.scalar(select(Guardianship)).dependant_id
+    auth.logout()
+    auth.login(make_client())
+    response = book(client, bookable, tomorrow_slot_token(app, bookable), for_id=str(child_id))
+    assert response.status_code in (200, 403)  # the choice is not even offered
+    with app.app_context():
+        assert db.session.scalar(select(Booking)) is None
+
+
+def test_parent_books_for_a_child_and_sees_for_whom(app, client, auth, make_client,
+                                                    make_bookable):
+    from tests.portal.test_household import add_child
+
+    bookable = make_bookable()
+    auth.login(make_client())
+    add_child(client, full_name="Emil Demir")
+    with app.app_context():
+        child_id = db.session.scalar(select(Guardianship)).dependant_id
+    response = book(client, bookable, tomorrow_slot_token(app, bookable), for_id=str(child_id))
+    assert response.status_code == 302
+    assert "Emil Demir" in client.get("/bookings").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(Booking)).client_id == child_id
+
+
+def test_cancel_before_the_cut_off_and_call_after_it(app, client, auth, make_client,
+                                                     make_bookable):
+    bookable = make_bookable()
+    auth.login(make_client())
+    book(client, bookable, tomorrow_slot_token(app, bookable, index=-1))
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        booking.start_at = utcnow() + timedelta(hours=30)
+        booking.end_at = booking.start_at + timedelta(minutes=45)
+        db.session.commit()
+        booking_id = booking.id
+    ok = submit(client, f"/bookings/{booking_id}/cancel", {}, form_url="/bookings")
+    assert ok.status_code == 302
+    with app.app_context():
+        assert db.session.get(Booking, booking_id).status == "cancelled"
+
+    book(client, bookable, tomorrow_slot_token(app, bookable, index=0))
+    with app.app_context():
+        late = db.session.scalar(select(Booking).where(Booking.status == "requested"))
+        late.start_at = utcnow() + timedelta(hours=5)
+        late.end_at = late.start_at + timedelta(minutes=45)
+        db.session.commit()
+        late_id = late.id
+    page = client.get("/bookings").get_data(as_text=True)
+    assert "+49 30 1234567" in page
+    refused = submit(client, f"/bookings/{late_id}/cancel", {}, form_url="/bookings",
+                     follow_redirects=True)
+    assert "+49 30 1234567" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Booking, late_id).status == "requested"
+
+
+def test_confirmed_appointment_ics_and_revocable_feed(app, client, auth, make_client,
+                                                     make_bookable):
+    from shared.services import bookings as booking_service
+
+    bookable = make_bookable()
+    auth.login(make_client())
+    book(client, bookable, tomorrow_slot_token(app, bookable))
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        booking.status = "confirmed"
+        db.session.commit()
+        booking_id, start = booking.id, booking.start_at
+    ics = client.get(f"/bookings/{booking_id}/appointment.ics")
+    assert ics.status_code == 200
+    assert ics.mimetype == "text/calendar"
+    assert "attachment" in ics.headers["Content-Disposition"]
+    event = next(c for c in Calendar.from_ical(ics.data).walk("VEVENT"))
+    assert event.get("dtstart").dt == start
+    assert str(event.get("summary")) == "Elternberatung"
+
+    created = submit(client, "/bookings/calendar-feed", {}, form_url="/bookings")
+    feed_path = re.search(r'id="feed-url">https?://[^/]+(/calendar/[^<]+)<',
+                          created.get_data(as_text=True)).group(1)
+    anonymous = app.test_client()
+    feed = anonymous.get(feed_path)
+    assert feed.status_code == 200
+    assert str(booking_id) in feed.get_data(as_text=True)
+    submit(client, "/bookings/calendar-feed/revoke", {}, form_url="/bookings")
+    assert anonymous.get(feed_path).status_code == 404
+    assert booking_service is not None
+
+
+def test_reminders_are_sent_once_even_when_run_twice(app, client, auth, make_client,
+                                                     make_bookable, runner, outbox):
+    bookable = make_bookable()
+    person = make_client()
+    auth.login(person)
+    book(client, bookable, tomorrow_slot_token(app, bookable))
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        booking.status = "confirmed"
+        booking.start_at = utcnow() + timedelta(hours=20)
+        booking.end_at = booking.start_at + timedelta(minutes=45)
+        db.session.commit()
+    before = len(outbox.to(person.email))
+    assert "Sent 1" in runner.invoke(args=["bookings", "remind"]).output
+    assert "Sent 0" in runner.invoke(args=["bookings", "remind"]).output
+    assert len(outbox.to(person.email)) == before + 1

@@ -1,0 +1,119 @@
+"""Parents add, edit and remove children; from 16 a child gets an own account and decides
+what the guardian sees."""
+
+from datetime import date
+
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Client, DataKey, EmergencyContact, Guardianship
+from tests.conftest import submit
+
+
+def add_child(client, **fields):
+    data = {"full_name": "Emil Demir", "birth_date": "2019-05-04", "allergies": "Erdnüsse",
+            "group_name": "Igel", "contact_name": "Oma Ayse", "contact_phone": "0170 1234567"}
+    data.update(fields)
+    return submit(client, "/household/new", data)
+
+
+def test_parent_adds_a_child_with_its_own_data_key(app, client, auth, make_client):
+    parent = make_client(full_name="Mia Demir")
+    auth.login(parent)
+    response = add_child(client)
+    assert response.headers["Location"] == "/household"
+    page = client.get("/household").get_data(as_text=True)
+    assert "Emil Demir" in page
+    assert "Erdnüsse" in page
+    assert "+491701234567" in page
+    with app.app_context():
+        child = db.session.scalar(select(Client).where(Client.account_id.is_(None)))
+        assert child.full_name == "Emil Demir"
+        assert child.birth_date == date(2019, 5, 4)
+        own = db.session.scalar(select(Client).where(Client.account_id == parent.account_id))
+        assert child.data_key_id != own.data_key_id
+        contact = db.session.scalar(select(EmergencyContact))
+        assert contact.phone == "+491701234567"
+        assert b"Erd" not in child.allergies_ciphertext
+        link = db.session.scalar(select(Guardianship))
+        assert link.guardian_account_id == parent.account_id
+
+
+def test_required_fields_and_phone_numbers_are_checked(app, client, auth, make_client):
+    auth.login(make_client())
+    missing = add_child(client, birth_date="")
+    assert missing.status_code == 200
+    assert 'aria-invalid="true"' in missing.get_data(as_text=True)
+    bad_phone = add_child(client, contact_phone="12")
+    assert bad_phone.status_code == 200
+    assert "0170 1234567" in bad_phone.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(Guardianship)) is None
+
+
+def test_optional_fields_stay_optional(app, client, auth, make_client):
+    auth.login(make_client())
+    response = add_child(client, allergies="", group_name="", contact_name="", contact_phone="")
+    assert response.status_code == 302
+
+
+def test_edit_and_remove_crypto_shreds_a_child_without_other_guardian(app, client, auth,
+                                                                     make_client):
+    auth.login(make_client())
+    add_child(client)
+    with app.app_context():
+        child_id = db.session.scalar(select(Guardianship)).dependant_id
+    edited = submit(client, f"/household/{child_id}/edit",
+                    {"full_name": "Emil M. Demir", "birth_date": "2019-05-04"})
+    assert edited.status_code == 302
+    assert "Emil M. Demir" in client.get("/household").get_data(as_text=True)
+    removed = submit(client, f"/household/{child_id}/remove", {}, form_url="/household")
+    assert removed.status_code == 302
+    with app.app_context():
+        assert db.session.get(Client, child_id) is None
+        assert len(db.session.scalars(select(DataKey)).all()) == 1  # only the parent's
+
+
+def test_another_parent_cannot_open_my_child(app, client, auth, make_client):
+    auth.login(make_client())
+    add_child(client)
+    with app.app_context():
+        child_id = db.session.scalar(select(Guardianship)).dependant_id
+    auth.logout()
+    auth.login(make_client())
+    assert client.get(f"/household/{child_id}/edit").status_code == 404
+    assert client.post(f"/household/{child_id}/remove").status_code in (400, 404)
+    with app.app_context():
+        assert db.session.get(Client, child_id) is not None
+
+
+def test_from_16_a_young_person_gets_an_own_account_and_decides(app, client, auth,
+                                                               make_client, outbox):
+    parent = make_client()
+    auth.login(parent)
+    add_child(client, full_name="Lara Demir", birth_date="2008-01-10")
+    young = add_child(client, full_name="Kemal Demir", birth_date="2020-01-10")
+    assert young.status_code == 302
+    with app.app_context():
+        links = db.session.scalars(select(Guardianship)).all()
+        lara = next(g.dependant_id for g in links if g.dependant.full_name == "Lara Demir")
+        kemal = next(g.dependant_id for g in links if g.dependant.full_name == "Kemal Demir")
+    too_young = submit(client, f"/household/{kemal}/invite", {"email": "kemal@example.org"},
+                       form_url="/household", follow_redirects=True)
+    assert "16" in too_young.get_data(as_text=True)
+    submit(client, f"/household/{lara}/invite", {"email": "lara@example.org"},
+           form_url="/household")
+    link = outbox.link("lara@example.org", "/confirm/")
+
+    lara_browser = app.test_client()
+    submit(lara_browser, link, {"password": "lara-eigenes-passwort-16", "submit": "1"})
+    page = lara_browser.get("/household").get_data(as_text=True)
+    assert parent.email in page
+    with app.app_context():
+        link_id = db.session.scalar(select(Guardianship).where(
+            Guardianship.dependant_id == lara)).id
+    submit(lara_browser, f"/household/guardians/{link_id}", {"access": "none"})
+    parent_view = client.get("/household").get_data(as_text=True)
+    assert "Erdnüsse" in parent_view  # Kemal's data is still shown
+    assert parent_view.count("Erdnüsse") == 1  # Lara's is not any more
+    assert client.get(f"/household/{lara}/edit").status_code == 404

@@ -1,0 +1,96 @@
+"""The access log is hash-chained per client: tampering is found, parallel writers never
+fork the chain."""
+
+import threading
+import uuid
+
+from sqlalchemy import select, text
+
+from shared import audit
+from shared.extensions import db
+from shared.models import AccessEvent, StaffMember
+
+
+def staff_member(app, make_staff):
+    person = make_staff(role="caseworker")
+    with app.app_context():
+        return db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == person.account_id)).id
+
+
+def test_events_chain_and_verify(app, make_staff, runner):
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    with app.app_context():
+        member = db.session.get(StaffMember, member_id)
+        for _ in range(3):
+            audit.record_access(client_id=client_id, staff_member=member,
+                                category=audit.BOOKINGS)
+        db.session.commit()
+        events = audit.events_for(client_id)
+        assert [e.seq for e in events] == [3, 2, 1]
+        assert events[-1].prev_hash == audit.GENESIS
+        assert events[0].prev_hash == events[1].hash
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+
+
+def test_editing_an_event_in_the_database_breaks_verification(app, make_staff, runner):
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    with app.app_context():
+        member = db.session.get(StaffMember, member_id)
+        for _ in range(3):
+            audit.record_access(client_id=client_id, staff_member=member,
+                                category=audit.BOOKINGS)
+        db.session.commit()
+        db.session.execute(
+            text("UPDATE access_events SET category = 'contact' WHERE seq = 2")
+        )
+        db.session.commit()
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code != 0
+    assert "event 2" in result.output
+
+
+def test_deleting_an_event_breaks_verification(app, make_staff, runner):
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    with app.app_context():
+        member = db.session.get(StaffMember, member_id)
+        for _ in range(3):
+            audit.record_access(client_id=client_id, staff_member=member,
+                                category=audit.BOOKINGS)
+        db.session.commit()
+        db.session.execute(text("DELETE FROM access_events WHERE seq = 2"))
+        db.session.commit()
+    assert "missing" in runner.invoke(args=["audit", "verify"]).output
+
+
+def test_parallel_writers_do_not_fork_the_chain(app, make_staff):
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    writers, per_writer = 6, 15
+    errors = []
+
+    def write() -> None:
+        try:
+            with app.app_context():
+                member = db.session.get(StaffMember, member_id)
+                for _ in range(per_writer):
+                    audit.record_access(client_id=client_id, staff_member=member,
+                                        category=audit.BOOKINGS)
+                    db.session.commit()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with app.app_context():
+        seqs = sorted(db.session.scalars(select(AccessEvent.seq).where(
+            AccessEvent.client_id == client_id)))
+        assert seqs == list(range(1, writers * per_writer + 1))
+        assert audit.verify_chain(client_id) is None

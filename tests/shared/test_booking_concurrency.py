@@ -1,0 +1,95 @@
+"""50 clients press "request" for the same slot at the same moment, against a real
+threaded server: exactly one booking, 49 clear "just taken" answers."""
+
+import http.cookiejar
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Booking
+from tests.conftest import tomorrow_slot_token
+
+CLIENTS = 50
+
+
+@pytest.fixture
+def config_overrides():
+    # 50 sign-ins from one address would trip the per-address limit; not what this tests.
+    # urllib does not send Secure cookies over http://localhost (browsers do).
+    return {"ratelimit_enabled": False, "secure_cookies": False}
+
+
+class Browser:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+            _NoRedirect(),
+        )
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=60) as response:
+            return response.read().decode()
+
+    def post(self, path: str, data: dict) -> tuple[int, str]:
+        body = urllib.parse.urlencode(data).encode()
+        try:
+            with self.opener.open(self.base + path, data=body, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def token(html: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def test_fifty_concurrent_requests_for_one_slot(app, live_server, make_client, make_bookable):
+    bookable = make_bookable()
+    slot = tomorrow_slot_token(app, bookable)
+    path = f"/bookings/new/{bookable.service_id}/{slot}"
+    people = [make_client() for _ in range(CLIENTS)]
+    browsers, forms = [], []
+    for person in people:
+        browser = Browser(live_server)
+        status, _ = browser.post("/login", {"csrf_token": token(browser.get("/login")),
+                                            "email": person.email,
+                                            "password": person.password})
+        assert status == 302
+        page = browser.get(path)
+        forms.append({"csrf_token": token(page),
+                      "client": re.search(r'name="client" value="([^"]+)"', page).group(1),
+                      "note": ""})
+        browsers.append(browser)
+
+    start = threading.Barrier(CLIENTS)
+    results: list[tuple[int, str]] = [None] * CLIENTS
+
+    def press(i: int) -> None:
+        start.wait()
+        results[i] = browsers[i].post(path, forms[i])
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [302] + [409] * (CLIENTS - 1)
+    for status, body in results:
+        if status == 409:
+            assert "gerade vergeben" in body or "just taken" in body
+    with app.app_context():
+        assert len(db.session.scalars(select(Booking)).all()) == 1

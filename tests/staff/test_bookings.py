@@ -1,0 +1,184 @@
+"""Staff decide on requests in one tap; roles see what they may; every view is logged."""
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import AccessEvent, Booking
+from tests.conftest import submit, tomorrow_slot_token
+from tests.portal.test_bookings import book
+
+
+@pytest.fixture
+def requested(app, client, auth, make_client, make_bookable):
+    bookable = make_bookable()
+    person = make_client(full_name="Mia Demir")
+    auth.login(person)
+    book(client, bookable, tomorrow_slot_token(app, bookable), note="Bitte Dolmetscherin")
+    auth.logout()
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        return bookable, person, booking.id, booking.client_id
+
+
+def test_caseworker_confirms_and_the_client_sees_it(app, client, auth, requested, outbox):
+    bookable, person, booking_id, client_id = requested
+    auth.login(bookable.staff, area="staff")
+    queue = client.get("/staff/bookings").get_data(as_text=True)
+    assert "Mia Demir" in queue
+    assert "Bitte Dolmetscherin" in queue
+    response = submit(client, f"/staff/bookings/{booking_id}/confirm", {},
+                      form_url="/staff/bookings")
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Booking, booking_id).status == "confirmed"
+        events = db.session.scalars(select(AccessEvent).where(
+            AccessEvent.client_id == client_id)).all()
+        assert {(e.category, e.action) for e in events} >= {("bookings", "view"),
+                                                            ("bookings", "change")}
+    mail = outbox.last_to(person.email)
+    assert "Bitte Dolmetscherin" not in mail.get_content()
+    auth.logout("staff")
+    auth.login(person)
+    assert 'data-status="confirmed"' in client.get("/bookings").get_data(as_text=True)
+
+
+def test_decline_with_message_and_propose_another_time(app, client, auth, requested,
+                                                       make_client, make_bookable):
+    bookable, person, booking_id, _client_id = requested
+    auth.login(bookable.staff, area="staff")
+    queue = client.get("/staff/bookings").get_data(as_text=True)
+    other_slot = re.search(r'<option value="([^"]+)"', queue).group(1)
+    proposed = submit(client, f"/staff/bookings/{booking_id}/propose", {"slot": other_slot},
+                      form_url="/staff/bookings")
+    assert proposed.status_code == 302
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        assert booking.status == "proposed"
+        assert booking.original_start_at is not None
+    auth.logout("staff")
+    auth.login(person)
+    assert 'data-status="proposed"' in client.get("/bookings").get_data(as_text=True)
+    submit(client, f"/bookings/{booking_id}/proposal/accept", {}, form_url="/bookings")
+    with app.app_context():
+        assert db.session.get(Booking, booking_id).status == "confirmed"
+
+
+def test_decline_sends_the_message_to_the_portal_not_the_email(app, client, auth, requested,
+                                                              outbox):
+    bookable, person, booking_id, _ = requested
+    auth.login(bookable.staff, area="staff")
+    submit(client, f"/staff/bookings/{booking_id}/decline",
+           {"message": "Bitte rufen Sie uns an."}, form_url="/staff/bookings")
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        assert booking.status == "declined"
+        assert booking.staff_message == "Bitte rufen Sie uns an."
+    assert "rufen Sie uns an" not in outbox.last_to(person.email).get_content()
+    auth.logout("staff")
+    auth.login(person)
+    assert "Bitte rufen Sie uns an." in client.get("/bookings").get_data(as_text=True)
+
+
+def test_reception_sees_the_queue_but_not_the_note(app, client, auth, requested, make_staff):
+    auth.login(make_staff(role="reception"), area="staff")
+    queue = client.get("/staff/bookings").get_data(as_text=True)
+    assert "Mia Demir" in queue
+    assert "Bitte Dolmetscherin" not in queue
+
+
+def test_another_caseworker_neither_sees_nor_decides(app, client, auth, requested, make_staff):
+    _bookable, _person, booking_id, client_id = requested
+    auth.login(make_staff(role="caseworker"), area="staff")
+    assert "Mia Demir" not in client.get("/staff/bookings").get_data(as_text=True)
+    response = submit(client, f"/staff/bookings/{booking_id}/confirm", {},
+                      form_url="/staff/bookings")
+    assert response.status_code == 404
+    with app.app_context():
+        assert db.session.get(Booking, booking_id).status == "requested"
+
+
+def test_only_admins_manage_services(client, auth, make_staff):
+    auth.login(make_staff(role="caseworker"), area="staff")
+    assert client.get("/staff/services").status_code == 403
+    assert client.get("/staff/services/new").status_code == 403
+
+
+def test_admin_creates_a_service_and_staff_publish_hours(app, client, auth, make_staff):
+    from shared.models import AvailabilityRule, Service
+
+    caseworker = make_staff(role="caseworker")
+    auth.login(make_staff(role="admin"), area="staff")
+    page = client.get("/staff/services/new").get_data(as_text=True)
+    member_value = re.search(r'name="staff"[^>]*value="([^"]+)"', page).group(1)
+    response = submit(client, "/staff/services/new", {
+        "name": "Suchtberatung", "description": "Vertraulich", "duration_minutes": "50",
+        "location": "Raum 3", "active": "y", "staff": member_value})
+    assert response.status_code == 302
+    auth.logout("staff")
+    auth.login(caseworker, area="staff")
+    saved = submit(client, "/staff/availability", {
+        "rule-weekday": "0", "rule-start_time": "09:00", "rule-end_time": "12:00",
+        "rule-submit": "1"})
+    assert saved.status_code == 302
+    wrong = submit(client, "/staff/availability", {
+        "rule-weekday": "1", "rule-start_time": "12:00", "rule-end_time": "09:00",
+        "rule-submit": "1"})
+    assert wrong.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Service)).name == "Suchtberatung"
+        assert len(db.session.scalars(select(AvailabilityRule)).all()) == 1
+
+
+def test_day_and_week_views_show_the_booking(app, client, auth, requested):
+    bookable, _person, booking_id, _ = requested
+    with app.app_context():
+        day = db.session.get(Booking, booking_id).start_at.date().isoformat()
+    auth.login(bookable.staff, area="staff")
+    assert "Elternberatung" in client.get(f"/staff/bookings/day?day={day}").get_data(
+        as_text=True)
+    assert "Elternberatung" in client.get(f"/staff/bookings/week?day={day}").get_data(
+        as_text=True)
+
+
+STAFF_BOOKING_PAGES = ["/staff/bookings", "/staff/bookings/day", "/staff/bookings/week",
+                       "/staff/availability", "/staff/services"]
+
+
+@pytest.mark.parametrize("path", STAFF_BOOKING_PAGES)
+def test_clients_cannot_open_staff_booking_pages(client, auth, make_client, path):
+    auth.login(make_client())
+    assert client.get(path).status_code == 403
+
+
+def test_staff_invite_a_young_person_to_an_own_account(app, client, auth, make_client,
+                                                       make_bookable, outbox, make_staff):
+    from tests.portal.test_household import add_child
+
+    bookable = make_bookable()
+    auth.login(make_client())
+    add_child(client, full_name="Lara Demir", birth_date="2008-01-10")
+    from shared.models import Guardianship
+
+    with app.app_context():
+        lara = db.session.scalar(select(Guardianship)).dependant_id
+    book(client, bookable, tomorrow_slot_token(app, bookable), for_id=str(lara))
+    auth.logout()
+    with app.app_context():
+        day = db.session.scalar(select(Booking)).start_at.date().isoformat()
+
+    auth.login(make_staff(role="reception"), area="staff")
+    refused = submit(client, f"/staff/clients/{lara}/invite", {"email": "lara@example.org"},
+                     form_url=f"/staff/bookings/day?day={day}")
+    assert refused.status_code == 403
+    auth.logout("staff")
+
+    auth.login(bookable.staff, area="staff")
+    page = client.get(f"/staff/bookings/day?day={day}").get_data(as_text=True)
+    assert f"/staff/clients/{lara}/invite" in page
+    sent = submit(client, f"/staff/clients/{lara}/invite", {"email": "lara@example.org"},
+                  form_url=f"/staff/bookings/day?day={day}")
+    assert sent.status_code == 302
+    assert "/confirm/" in outbox.last_to("lara@example.org").get_content()
