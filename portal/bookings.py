@@ -44,13 +44,15 @@ def _for_id() -> str | None:
 def bookings_index():
     rows = bookings.bookings_for(current_user)
     now = utcnow()
-    upcoming = [b for b in rows if b.end_at >= now and b.status in ACTIVE]
+    upcoming = [b for b in rows
+                if b.end_at >= now and bookings.effective_status(b) in ACTIVE]
     past = [b for b in reversed(rows) if b not in upcoming]
     names = {c.id: c.full_name for c in household.household_clients(current_user)}
     return render_template(
         "portal/bookings.html", upcoming=upcoming, past=past, names=names,
         own_client_id=getattr(current_user.client, "id", None),
         may_cancel=bookings.may_cancel_online, action_form=ConfirmForm(),
+        status_of=bookings.effective_status,
         has_feed=bookings.has_calendar_feed(current_user),
         organisation_phone=bookings._config().organisation_phone,
     )

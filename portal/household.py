@@ -162,9 +162,16 @@ def household_edit(client_id: uuid.UUID):
     return render_template("portal/dependant_form.html", form=form, editing=True, child=child)
 
 
-@bp.post("/household/<uuid:client_id>/remove")
+@bp.route("/household/<uuid:client_id>/remove", methods=["GET", "POST"])
 @client_required
 def household_remove(client_id: uuid.UUID):
+    """Ask first: removing a child without another guardian deletes their data for good."""
+    if request.method == "GET":
+        try:
+            child = household.client_for(current_user, client_id, need=ACCESS_FULL)
+        except household.NotAllowed:
+            abort(404)
+        return render_template("portal/dependant_remove.html", child=child, form=ConfirmForm())
     if ConfirmForm().validate_on_submit():
         try:
             household.remove_dependant(guardian=current_user, client_id=client_id)

@@ -106,6 +106,13 @@ def create_app(config: Config | None = None) -> Flask:
     with app.app_context():
         check_keys_match_database()
 
+    @app.before_request
+    def allow_large_uploads() -> None:
+        # Registered before CSRF protection (which reads the form): only the document
+        # upload may carry up to 20 MB; every other request stays small.
+        if request.endpoint == "staff.document_upload":
+            request.max_content_length = 21 * 1024 * 1024
+
     login_manager.init_app(app)
     login_manager.session_protection = None  # our server-side sessions do this job
     csrf.init_app(app)
@@ -185,7 +192,14 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
+    from flask_babel import format_date, format_time
+
     from shared.auth import passkeys
+
+    @app.template_filter("appointment")
+    def appointment_time(value) -> str:
+        """"Mittwoch, 26. November 2026, 10:00" in the reader's language and Berlin time."""
+        return f"{format_date(value, 'full')}, {format_time(value, 'short')}"
 
     @app.context_processor
     def inject_layout() -> dict:

@@ -30,8 +30,15 @@ MAX_RETRIES = 20
 BOOKINGS = "bookings"
 CONTACT = "contact"
 HOUSEHOLD = "household"
+DOCUMENTS = "documents"
+NOTES = "notes"
+CASE_FILE = "case-file"
+ACCESS_LOG = "access-log"
 VIEW = "view"
 CHANGE = "change"
+SEARCH = "search"
+DOWNLOAD = "download"
+BREAK_GLASS = "break-glass"
 
 
 def event_hash(event: AccessEvent) -> bytes:
@@ -43,6 +50,7 @@ def event_hash(event: AccessEvent) -> bytes:
             "role": event.role,
             "category": event.category,
             "action": event.action,
+            "grant": str(event.grant_id) if event.grant_id else None,
             "at": event.created_at.isoformat(),
         },
         sort_keys=True,
@@ -52,7 +60,8 @@ def event_hash(event: AccessEvent) -> bytes:
 
 
 def record_access(
-    *, client_id: uuid.UUID, staff_member, category: str, action: str = VIEW
+    *, client_id: uuid.UUID, staff_member, category: str, action: str = VIEW,
+    grant_id: uuid.UUID | None = None,
 ) -> AccessEvent:
     """Append an event to the client's chain (in its own savepoint; commits nothing)."""
     _lock_chain(client_id)
@@ -72,6 +81,7 @@ def record_access(
             role=staff_member.role if staff_member else "system",
             category=category,
             action=action,
+            grant_id=grant_id,
             created_at=utcnow().replace(microsecond=0),
             prev_hash=head.hash if head else GENESIS,
         )

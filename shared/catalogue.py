@@ -216,6 +216,61 @@ ENTRIES = ENTRIES + (
           None, (), _FROM_SYSTEM, HASHED),
 )
 
+DOCUMENTS = "documents"
+NOTES = "notes"
+_CASE_PURPOSE = _l("To document the help you receive (case file).")
+_CASE_BASIS = _l("§ 61 ff. SGB VIII and Art. 6(1)(c) GDPR (documentation duty)")
+_CASE_RETENTION = _l("Deleted 5 years after the case is closed (documentation duty).")
+_CASE_ROLES = ("caseworker",)
+
+ENTRIES = ENTRIES + (
+    Entry("clients.phone", CONTACT, _l("Phone number"), _ACCOUNT_PURPOSE, _CONTRACT,
+          _WHILE_ACCOUNT, None, _ALL_STAFF, _FROM_YOU, ENCRYPTED),
+    Entry("clients.phone_bidx", CONTACT, _l("Search key of your phone number"),
+          _l("So staff can find your file by phone number without decrypting every file."),
+          _CONTRACT, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, BLIND_INDEX),
+    Entry("client_name_tokens.token_birth_bidx", CONTACT,
+          _l("Search keys of your name with your date of birth"),
+          _l("So staff can tell people with the same name apart without decrypting."),
+          _CONTRACT, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, BLIND_INDEX),
+    Entry("bookings.confidential_from_guardians", BOOKINGS,
+          _l("Appointment kept confidential from your guardians"),
+          _l("§ 8(3) SGB VIII: counselling without your parents' knowledge."), _CASE_BASIS,
+          _BOOKING_RETENTION, 3 * 365, _CASEWORK, _FROM_STAFF, PLAIN),
+    Entry("assignments.staff_member_id", ACCOUNT, _l("Your caseworker"),
+          _l("So you know who is responsible for you."), _CONTRACT, _WHILE_ACCOUNT, None,
+          _ALL_STAFF, _FROM_STAFF, PLAIN),
+    Entry("documents.filename", DOCUMENTS, _l("Document name"), _CASE_PURPOSE, _CASE_BASIS,
+          _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, ENCRYPTED),
+    Entry("documents.content", DOCUMENTS, _l("Document content"), _CASE_PURPOSE, _CASE_BASIS,
+          _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, ENCRYPTED),
+    Entry("documents.category", DOCUMENTS, _l("Document category"), _CASE_PURPOSE,
+          _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, PLAIN),
+    Entry("documents.created_at", DOCUMENTS, _l("Document uploaded on"), _CASE_PURPOSE,
+          _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_SYSTEM, PLAIN),
+    Entry("documents.uploaded_by_id", DOCUMENTS, _l("Who uploaded a document"),
+          _CASE_PURPOSE, _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_SYSTEM,
+          PLAIN),
+    Entry("notes.body", NOTES, _l("Case notes"), _CASE_PURPOSE, _CASE_BASIS,
+          _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, ENCRYPTED),
+    Entry("notes.author_id", NOTES, _l("Who wrote a note"), _CASE_PURPOSE, _CASE_BASIS,
+          _CASE_RETENTION, 5 * 365, ("client", "caseworker"), _FROM_SYSTEM, PLAIN),
+    Entry("notes.created_at", NOTES, _l("Note written on"), _CASE_PURPOSE, _CASE_BASIS,
+          _CASE_RETENTION, 5 * 365, ("client", "caseworker"), _FROM_SYSTEM, PLAIN),
+    Entry("break_glass_grants.reason", ACCESS_LOG,
+          _l("Reason given for opening your file in an emergency"),
+          _l("So you can see every access to your data."),
+          _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
+          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _FROM_STAFF, ENCRYPTED),
+    Entry("break_glass_grants.staff_member_id", ACCESS_LOG,
+          _l("Who opened your file in an emergency"),
+          _l("So you can see every access to your data."),
+          _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
+          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _FROM_SYSTEM, PLAIN),
+)
+
 BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
 
 # Columns that hold no personal data: keys, references, technical state.
@@ -258,6 +313,17 @@ TECHNICAL: frozenset[str] = frozenset(
         "calendar_feeds.revoked_at",
         "access_events.id", "access_events.client_id", "access_events.seq",
         "access_events.role", "access_events.prev_hash", "access_events.hash",
+        "access_events.grant_id",
+        "assignments.id", "assignments.client_id", "assignments.created_at",
+        "documents.id", "documents.client_id", "documents.data_key_id",
+        "documents.content_type", "documents.size", "documents.visible_to_client",
+        "documents.confidential_from_guardians",
+        "notes.id", "notes.client_id", "notes.data_key_id", "notes.corrects_id",
+        "notes.updated_at", "notes.visible_to_client", "notes.confidential_from_guardians",
+        "break_glass_grants.id", "break_glass_grants.client_id",
+        "break_glass_grants.data_key_id", "break_glass_grants.session_id",
+        "break_glass_grants.created_at", "break_glass_grants.reviewed_at",
+        "break_glass_grants.reviewed_by_id",
     }
 )
 

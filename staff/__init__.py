@@ -63,4 +63,13 @@ def closed_by_default():
     return None
 
 
-from staff import auth, availability, bookings, home, security, services  # noqa: E402,F401
+from staff import (  # noqa: E402,F401  (views register on bp)
+    auth,
+    availability,
+    bookings,
+    clients,
+    home,
+    security,
+    services,
+    team,
+)

@@ -107,7 +107,8 @@ def bookings_day():
     start = datetime.combine(day, datetime.min.time(), zone)
     rows = bookings.calendar(member, staff_member_id=shown.id, start=start,
                              end=start + timedelta(days=1))
-    invitable = {b.client_id for b in rows if _may_get_own_account(b.client)}
+    invitable = ({b.client_id for b in rows if _may_get_own_account(b.client)}
+                 if member.role in ("admin", "caseworker") else set())
     return render_template("staff/bookings_day.html", rows=rows, day=day, shown=shown,
                            choices=_staff_choices(member), timedelta=timedelta,
                            invitable=invitable, invite_form=InviteForm())

@@ -11,6 +11,7 @@ from shared.models.bookings import (
     Service,
     StaffService,
 )
+from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
 from shared.models.clients import Client, ClientNameToken
 from shared.models.household import EmergencyContact, Guardianship
 from shared.models.keys import AppMeta, DataKey
@@ -18,6 +19,10 @@ from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
 from shared.models.staff import StaffMember
 
 __all__ = [
+    "Assignment",
+    "BreakGlassGrant",
+    "Document",
+    "Note",
     "AccessEvent",
     "AvailabilityException",
     "AvailabilityRule",

@@ -27,6 +27,8 @@ class AccessEvent(Base):
     role: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(32))
+    # Set when the access was by break-glass; the grant holds the (encrypted) reason.
+    grant_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -119,6 +119,8 @@ class encrypted:  # noqa: N801 - used like a column declaration
 
 
 def _encode(kind: type, value: Any) -> bytes:
+    if kind is bytes:
+        return bytes(value)
     if kind is str:
         return str(value).encode()
     if kind is date:
@@ -127,6 +129,8 @@ def _encode(kind: type, value: Any) -> bytes:
 
 
 def _decode(kind: type, raw: bytes) -> Any:
+    if kind is bytes:
+        return raw
     if kind is str:
         return raw.decode()
     if kind is date:

@@ -138,6 +138,8 @@ class Booking(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # § 8(3) SGB VIII: counselling a young person asked for without their parents.
+    confidential_from_guardians: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @property
     def active(self) -> bool:

@@ -35,6 +35,9 @@ class Client(Base):
     medical_notes = encrypted()
     group_name_ciphertext: Mapped[bytes | None] = mapped_column("group_name", LargeBinary)
     group_name = encrypted()
+    phone_ciphertext: Mapped[bytes | None] = mapped_column("phone", LargeBinary)
+    phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    phone = encrypted(blind_index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -56,4 +59,7 @@ class ClientNameToken(Base):
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
     token_bidx: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    # Name token and birth date together: narrows a search without indexing the
+    # low-entropy birth date on its own.
+    token_birth_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
     client: Mapped[Client] = relationship(back_populates="name_tokens")

@@ -312,16 +312,26 @@ def set_locale(*, account: Account, locale: str) -> None:
 
 def update_profile(*, client: Client, full_name: str | None) -> None:
     """Save the client's name and its search tokens."""
+    set_client_name(client=client, full_name=full_name)
+    db.session.commit()
+
+
+def set_client_name(*, client: Client, full_name: str | None) -> None:
+    """Set the name and its blind-index tokens (alone and with the birth date)."""
     full_name = (full_name or "").strip() or None
     client.full_name = full_name
     client.name_tokens.clear()
     keyring = current_keyring()
+    birth = client.birth_date.isoformat() if client.birth_date else None
     for token in sorted(set(name_tokens(full_name or ""))):
         client.name_tokens.append(
-            ClientNameToken(token_bidx=keyring.blind_index("clients.name_token", token))
+            ClientNameToken(
+                token_bidx=keyring.blind_index("clients.name_token", token),
+                token_birth_bidx=keyring.blind_index("clients.name_token_birth",
+                                                     f"{token}|{birth}") if birth else None,
+            )
         )
     client.updated_at = utcnow()
-    db.session.commit()
 
 
 def name_tokens(name: str) -> list[str]:

@@ -77,8 +77,8 @@ def busy_periods(staff_member_id: uuid.UUID, start: datetime, end: datetime,
     return [
         (row.start_at - buffer, row.end_at + buffer)
         for row in rows
-        if row.id != ignore and not (row.status == "requested" and row.expires_at
-                                     and row.expires_at <= now)
+        if row.id != ignore and not (row.status in ("requested", "proposed")
+                                     and row.expires_at and row.expires_at <= now)
     ]
 
 
@@ -105,24 +105,26 @@ def free_slots(*, service: Service, staff_member: StaffMember, day: date,
         (datetime.combine(day, e.start_time, zone), datetime.combine(day, e.end_time, zone))
         for e in exceptions
     ]
+    # Local midnight to local midnight (23 or 25 hours on daylight-saving days).
     day_start = datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
-    busy = busy_periods(staff_member.id, day_start, day_start + timedelta(days=1),
-                        ignore=ignore)
+    day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(),
+                               zone).astimezone(UTC)
+    busy = busy_periods(staff_member.id, day_start, day_end, ignore=ignore)
+    busy += [(b_start.astimezone(UTC), b_end.astimezone(UTC)) for b_start, b_end in blocked]
     slots = []
     for rule in sorted(rules, key=lambda r: r.start_time):
-        start = datetime.combine(day, rule.start_time, zone)
-        window_end = datetime.combine(day, rule.end_time, zone)
-        while start + duration <= window_end:
-            end = start + duration
-            start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
-            free = (
-                start_utc >= now + MIN_LEAD
-                and not any(b_start < end and start < b_end for b_start, b_end in blocked)
-                and not any(b_start < end_utc and start_utc < b_end for b_start, b_end in busy)
+        # Wall-clock hours become UTC instants; the stepping is done in UTC, so a slot
+        # lasts its real duration also on the night the clocks change.
+        start_utc = datetime.combine(day, rule.start_time, zone).astimezone(UTC)
+        window_end = datetime.combine(day, rule.end_time, zone).astimezone(UTC)
+        while start_utc + duration <= window_end:
+            end_utc = start_utc + duration
+            free = start_utc >= now + MIN_LEAD and not any(
+                b_start < end_utc and start_utc < b_end for b_start, b_end in busy
             )
             if free:
                 slots.append(Slot(staff_member.id, start_utc, end_utc))
-            start += step
+            start_utc += step
     return slots
 
 

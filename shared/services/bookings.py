@@ -118,7 +118,7 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
             start_at=slot.start,
             end_at=slot.end,
             status=REQUESTED,
-            expires_at=utcnow() + timedelta(hours=_config().booking_request_hours),
+            expires_at=_hold_until(slot.start),
         )
         booking.note = (note or "").strip()[:500] or None
         db.session.add(booking)
@@ -133,6 +133,11 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
     return booking
 
 
+def _hold_until(start: datetime) -> datetime:
+    """A request (or proposal) holds its slot 48 h, but never past the appointment."""
+    return min(utcnow() + timedelta(hours=_config().booking_request_hours), start)
+
+
 def _lock_staff(staff_id: uuid.UUID) -> None:
     db.session.execute(
         update(StaffMember).where(StaffMember.id == staff_id).values(id=StaffMember.id)
@@ -144,7 +149,7 @@ def _expire_stale(staff_id: uuid.UUID) -> None:
     db.session.execute(
         update(Booking)
         .where(Booking.staff_member_id == staff_id)
-        .where(Booking.status == REQUESTED)
+        .where(Booking.status.in_((REQUESTED, PROPOSED)))
         .where(Booking.expires_at <= utcnow())
         .values(status=EXPIRED)
         .execution_options(synchronize_session=False)
@@ -161,47 +166,75 @@ def _expire_and_check_taken(staff_id: uuid.UUID, start: datetime) -> bool:
 
 
 def bookings_for(account: Account) -> list[Booking]:
-    """The account's and its visible dependants' bookings, soonest first."""
+    """The account's and its visible dependants' bookings, soonest first; a dependant's
+    bookings marked confidential from guardians never show here."""
+    own_id = getattr(account.client, "id", None)
     ids = [c.id for c in household.household_clients(account)]
     if not ids:
         return []
-    return list(db.session.scalars(
+    rows = db.session.scalars(
         select(Booking).where(Booking.client_id.in_(ids)).order_by(Booking.start_at)
-    ))
+    )
+    return [b for b in rows if b.client_id == own_id or not b.confidential_from_guardians]
 
 
 def own_booking(account: Account, booking_id: uuid.UUID) -> Booking:
     booking = db.session.get(Booking, booking_id)
-    allowed = {c.id for c in household.household_clients(account)}
-    if booking is None or booking.client_id not in allowed:
+    if booking is None or booking not in bookings_for(account):
         raise NotAllowed
     return booking
 
 
+def effective_status(booking: Booking) -> str:
+    """The status as the user should see it: an unanswered hold that ran out is expired,
+    even before the sweep marks it so."""
+    if booking.status in (REQUESTED, PROPOSED) and booking.expires_at is not None \
+            and booking.expires_at <= utcnow():
+        return EXPIRED
+    return booking.status
+
+
 def may_cancel_online(booking: Booking) -> bool:
+    """Requests can always be withdrawn; confirmed appointments up to the cut-off."""
+    status = effective_status(booking)
+    if status in (REQUESTED, PROPOSED):
+        return True
     cutoff = timedelta(hours=_config().cancel_cutoff_hours)
-    return booking.active and booking.start_at - utcnow() >= cutoff
+    return status == CONFIRMED and booking.start_at - utcnow() >= cutoff
+
+
+def _set_status(booking: Booking, *, expected: tuple[str, ...], new: str, **values) -> None:
+    """Compare-and-set, so a staff decision and a client's cancellation cannot overwrite
+    each other."""
+    changed = db.session.execute(
+        update(Booking).where(Booking.id == booking.id).where(Booking.status.in_(expected))
+        .values(status=new, decided_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        db.session.rollback()
+        raise WrongState
+    db.session.commit()
+    db.session.refresh(booking)
 
 
 def cancel(*, account: Account, booking_id: uuid.UUID) -> Booking:
     booking = own_booking(account, booking_id)
-    if not booking.active:
+    if effective_status(booking) not in ACTIVE:
         raise WrongState
     if not may_cancel_online(booking):
         raise TooLateToCancel
-    booking.status = CANCELLED
-    booking.decided_at = utcnow()
-    db.session.commit()
+    _set_status(booking, expected=ACTIVE, new=CANCELLED)
     return booking
 
 
 def answer_proposal(*, account: Account, booking_id: uuid.UUID, accept: bool) -> Booking:
     booking = own_booking(account, booking_id)
-    if booking.status != PROPOSED:
+    if effective_status(booking) != PROPOSED:
         raise WrongState
-    booking.status = CONFIRMED if accept else CANCELLED
-    booking.decided_at = utcnow()
-    db.session.commit()
+    if accept and booking.start_at <= utcnow() + availability.MIN_LEAD:
+        raise WrongState
+    _set_status(booking, expected=(PROPOSED,), new=CONFIRMED if accept else CANCELLED)
     if accept:
         _notify(booking, "booking_confirmed", _l("Your appointment is confirmed"))
     return booking
@@ -242,7 +275,8 @@ def calendar(member: StaffMember, *, staff_member_id: uuid.UUID, start: datetime
 
 
 def _log_views(member: StaffMember, rows: list[Booking]) -> None:
-    for client_id in dict.fromkeys(b.client_id for b in rows):
+    # Sorted, so two pages logging the same clients take their chain locks in one order.
+    for client_id in sorted({b.client_id for b in rows}, key=str):
         audit.record_access(client_id=client_id, staff_member=member, category=audit.BOOKINGS)
     db.session.commit()
 
@@ -254,29 +288,37 @@ def _staff_booking(member: StaffMember, booking_id: uuid.UUID) -> Booking:
     return booking
 
 
-def confirm(*, member: StaffMember, booking_id: uuid.UUID) -> Booking:
+def _decide(member: StaffMember, booking_id: uuid.UUID) -> Booking:
+    """Load a request for a decision under the staff member's lock: an expired hold or a
+    past time cannot be confirmed (its slot may already be someone else's)."""
     booking = _staff_booking(member, booking_id)
-    if booking.status != REQUESTED:
+    staff_id = booking.staff_member_id
+    db.session.commit()
+    _lock_staff(staff_id)
+    db.session.refresh(booking)
+    if effective_status(booking) != REQUESTED or booking.start_at <= utcnow():
+        db.session.rollback()
         raise WrongState
-    booking.status = CONFIRMED
-    booking.decided_at = utcnow()
+    return booking
+
+
+def confirm(*, member: StaffMember, booking_id: uuid.UUID) -> Booking:
+    booking = _decide(member, booking_id)
     audit.record_access(client_id=booking.client_id, staff_member=member,
                         category=audit.BOOKINGS, action=audit.CHANGE)
-    db.session.commit()
+    _set_status(booking, expected=(REQUESTED,), new=CONFIRMED)
     _notify(booking, "booking_confirmed", _l("Your appointment is confirmed"))
     return booking
 
 
 def decline(*, member: StaffMember, booking_id: uuid.UUID, message: str | None) -> Booking:
     booking = _staff_booking(member, booking_id)
-    if booking.status != REQUESTED:
+    if effective_status(booking) != REQUESTED:
         raise WrongState
-    booking.status = DECLINED
-    booking.decided_at = utcnow()
     booking.staff_message = (message or "").strip()[:500] or None
     audit.record_access(client_id=booking.client_id, staff_member=member,
                         category=audit.BOOKINGS, action=audit.CHANGE)
-    db.session.commit()
+    _set_status(booking, expected=(REQUESTED,), new=DECLINED)
     _notify(booking, "booking_declined", _l("Your booking request could not be accepted"))
     return booking
 
@@ -296,7 +338,12 @@ def propose(*, member: StaffMember, booking_id: uuid.UUID, slot_token: str) -> B
     db.session.commit()
     try:
         _lock_staff(staff_id)
+        _expire_stale(staff_id)
         booking = db.session.get(Booking, booking_id_value)
+        db.session.refresh(booking)
+        if booking.status != REQUESTED:
+            db.session.rollback()
+            raise WrongState
         day = start.astimezone(availability.local_zone()).date()
         free = availability.free_slots(service=booking.service, staff_member=booking.staff_member,
                                        day=day, ignore=booking.id)
@@ -308,6 +355,7 @@ def propose(*, member: StaffMember, booking_id: uuid.UUID, slot_token: str) -> B
         booking.start_at, booking.end_at = slot.start, slot.end
         booking.status = PROPOSED
         booking.decided_at = utcnow()
+        booking.expires_at = _hold_until(slot.start)
         audit.record_access(client_id=booking.client_id, staff_member=member,
                             category=audit.BOOKINGS, action=audit.CHANGE)
         db.session.commit()
@@ -319,27 +367,38 @@ def propose(*, member: StaffMember, booking_id: uuid.UUID, slot_token: str) -> B
 
 
 # -- email, calendar, reminders -----------------------------------------------------------
-def _recipient(booking: Booking) -> Account | None:
-    if booking.booked_by_account_id:
-        return db.session.get(Account, booking.booked_by_account_id)
+def recipients(booking: Booking) -> list[Account]:
+    """Who is told about a booking: the client's own account, and the account that booked
+    it only while that account may still see the client's bookings (a young person can
+    withdraw that) and the booking is not confidential from guardians."""
+    result = []
     client = booking.client
-    return client.account if client is not None else None
+    if client is not None and client.account is not None:
+        result.append(client.account)
+    if booking.booked_by_account_id and not booking.confidential_from_guardians:
+        booker = db.session.get(Account, booking.booked_by_account_id)
+        if booker is not None and booker not in result:
+            try:
+                household.client_for(booker, booking.client_id, need=ACCESS_BOOKINGS)
+            except household.NotAllowed:
+                pass
+            else:
+                result.append(booker)
+    return result
 
 
 def _notify(booking: Booking, template: str, subject) -> None:
     """Emails name only date, time and service, and link to the portal."""
-    account = _recipient(booking)
-    if account is None:
-        return
     zone = availability.local_zone()
-    mail.send(
-        to=account.email,
-        subject=subject,
-        template=template,
-        locale=account.locale,
-        start=booking.start_at.astimezone(zone),
-        service_name=booking.service.name,
-    )
+    for account in recipients(booking):
+        mail.send(
+            to=account.email,
+            subject=subject,
+            template=template,
+            locale=account.locale,
+            start=booking.start_at.astimezone(zone),
+            service_name=booking.service.name,
+        )
 
 
 def send_reminders(*, now: datetime | None = None) -> int:
@@ -365,10 +424,11 @@ def send_reminders(*, now: datetime | None = None) -> int:
         db.session.commit()
         if claimed == 1:
             booking = db.session.get(Booking, booking_id)
-            _notify(booking, "booking_reminder", _l("Reminder: your appointment tomorrow"))
+            _notify(booking, "booking_reminder", _l("Reminder: your appointment"))
             sent += 1
     db.session.execute(
-        update(Booking).where(Booking.status == REQUESTED).where(Booking.expires_at <= now)
+        update(Booking).where(Booking.status.in_((REQUESTED, PROPOSED)))
+        .where(Booking.expires_at <= now)
         .values(status=EXPIRED).execution_options(synchronize_session=False)
     )
     db.session.commit()

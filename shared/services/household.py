@@ -27,7 +27,7 @@ from shared.models.household import (
     Guardianship,
 )
 from shared.models.keys import DataKey
-from shared.services.accounts import find_account, update_profile
+from shared.services.accounts import find_account, set_client_name
 
 OPTIONAL_FIELDS = ("birth_date", "allergies", "medical_notes", "group_name", "emergency_contact")
 
@@ -148,8 +148,8 @@ def _check_required(data: DependantInput) -> None:
 
 
 def _apply(child: Client, data: DependantInput) -> None:
-    update_profile(client=child, full_name=data.full_name)
     child.birth_date = data.birth_date
+    set_client_name(client=child, full_name=data.full_name)  # tokens use the birth date
     child.allergies = (data.allergies or "").strip() or None
     child.medical_notes = (data.medical_notes or "").strip() or None
     child.group_name = (data.group_name or "").strip() or None
@@ -182,6 +182,8 @@ def update_dependant(*, guardian: Account, client_id: uuid.UUID, data: Dependant
     if child.id == getattr(guardian.client, "id", None):
         raise NotAllowed
     _check_required(data)
+    for contact in data.contacts:
+        normalise_phone(contact.phone)  # fail before anything is changed
     _apply(child, data)
     child.updated_at = utcnow()
     db.session.commit()

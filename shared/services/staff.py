@@ -115,3 +115,36 @@ def accept_invitation(*, token: str, password: str) -> Account:
     account.email_confirmed_at = utcnow()
     db.session.commit()
     return account
+
+
+def all_staff() -> list[StaffMember]:
+    return list(db.session.scalars(select(StaffMember).order_by(StaffMember.created_at)))
+
+
+def set_active(*, admin: StaffMember, member_id, active: bool) -> StaffMember:
+    """Deactivation ends every session of the person at once."""
+    from shared.auth import sessions
+
+    member = db.session.get(StaffMember, member_id)
+    if member is None:
+        raise StaffError("unknown")
+    if member.id == admin.id and not active:
+        raise StaffError("self")
+    member.active = active
+    db.session.commit()
+    if not active:
+        sessions.end_all(member.account, except_current=False)
+    return member
+
+
+def set_role(*, admin: StaffMember, member_id, role: str) -> StaffMember:
+    if role not in ROLES:
+        raise UnknownRole(role)
+    member = db.session.get(StaffMember, member_id)
+    if member is None:
+        raise StaffError("unknown")
+    if member.id == admin.id and role != admin.role:
+        raise StaffError("self")
+    member.role = role
+    db.session.commit()
+    return member

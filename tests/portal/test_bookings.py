@@ -40,7 +40,10 @@ def test_two_taps_from_service_to_slot_then_request(app, client, auth, make_clie
         booking = db.session.scalar(select(Booking))
         assert booking.note == "Bitte mit Dolmetscherin"
         assert b"Dolmetscherin" not in booking.note_ciphertext
-        assert booking.expires_at - booking.created_at >= timedelta(hours=47)
+        # Held 48 h, but never past the appointment itself.
+        assert booking.expires_at <= booking.start_at
+        assert booking.expires_at >= min(booking.created_at + timedelta(hours=47),
+                                         booking.start_at)
     mail = outbox.last_to(person.email)
     assert "Dolmetscherin" not in mail.get_content()
     assert "/bookings" in mail.get_content()
@@ -156,7 +159,8 @@ def test_cancel_before_the_cut_off_and_call_after_it(app, client, auth, make_cli
     book(client, bookable, tomorrow_slot_token(app, bookable, index=0))
     with app.app_context():
         late = db.session.scalar(select(Booking).where(Booking.status == "requested"))
-        late.start_at = utcnow() + timedelta(hours=5)
+        late.status = "confirmed"  # a request can always be withdrawn; the cut-off is for
+        late.start_at = utcnow() + timedelta(hours=5)  # confirmed appointments
         late.end_at = late.start_at + timedelta(minutes=45)
         db.session.commit()
         late_id = late.id
@@ -166,7 +170,7 @@ def test_cancel_before_the_cut_off_and_call_after_it(app, client, auth, make_cli
                      follow_redirects=True)
     assert "+49 30 1234567" in refused.get_data(as_text=True)
     with app.app_context():
-        assert db.session.get(Booking, late_id).status == "requested"
+        assert db.session.get(Booking, late_id).status == "confirmed"
 
 
 def test_confirmed_appointment_ics_and_revocable_feed(app, client, auth, make_client,
@@ -217,3 +221,52 @@ def test_reminders_are_sent_once_even_when_run_twice(app, client, auth, make_cli
     assert "Sent 1" in runner.invoke(args=["bookings", "remind"]).output
     assert "Sent 0" in runner.invoke(args=["bookings", "remind"]).output
     assert len(outbox.to(person.email)) == before + 1
+
+
+def test_a_young_persons_choice_also_stops_emails_to_the_guardian(app, client, auth,
+                                                                  make_client, make_bookable,
+                                                                  outbox):
+    from shared.models import Guardianship
+    from shared.services import bookings as booking_service
+    from tests.portal.test_household import add_child
+
+    bookable = make_bookable()
+    parent = make_client()
+    auth.login(parent)
+    add_child(client, full_name="Lara Demir", birth_date="2008-01-10")
+    with app.app_context():
+        link = db.session.scalar(select(Guardianship))
+        lara = link.dependant_id
+    book(client, bookable, tomorrow_slot_token(app, bookable), for_id=str(lara))
+    submit(client, f"/household/{lara}/invite", {"email": "lara@example.org"},
+           form_url="/household")
+    lara_browser = app.test_client()
+    submit(lara_browser, outbox.link("lara@example.org", "/confirm/"),
+           {"password": "lara-eigenes-passwort-16", "submit": "1"})
+    submit(lara_browser, f"/household/guardians/{link.id}", {"access": "none"})
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        emails = [a.email for a in booking_service.recipients(booking)]
+    assert emails == ["lara@example.org"]
+    assert "Elternberatung" not in client.get("/bookings").get_data(as_text=True)
+
+
+def test_an_expired_hold_cannot_be_confirmed_and_shows_as_expired(app, client, auth,
+                                                                  make_client, make_bookable):
+    bookable = make_bookable()
+    person = make_client()
+    auth.login(person)
+    book(client, bookable, tomorrow_slot_token(app, bookable))
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        booking.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+        booking_id = booking.id
+    assert 'data-status="expired"' in client.get("/bookings").get_data(as_text=True)
+    auth.logout()
+    auth.login(bookable.staff, area="staff")
+    response = submit(client, f"/staff/bookings/{booking_id}/confirm", {},
+                      form_url="/staff/bookings/day")
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Booking, booking_id).status == "requested"

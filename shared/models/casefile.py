@@ -1,0 +1,107 @@
+"""The digital case file: caseworker assignments, documents, notes, break-glass grants."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.models.base import Base, UTCDateTime, encrypted, new_id, utcnow
+from shared.models.keys import DataKey
+from shared.models.staff import StaffMember
+
+
+class Assignment(Base):
+    """A caseworker responsible for a client: they see the full file."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("client_id", "staff_member_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    staff_member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="CASCADE"), index=True
+    )
+    staff_member: Mapped[StaffMember] = relationship(lazy="joined")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Document(Base):
+    """An uploaded file, encrypted under the client's data key."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key: Mapped[DataKey] = relationship(lazy="joined")
+    category: Mapped[str] = mapped_column(String(32))
+    filename_ciphertext: Mapped[bytes] = mapped_column("filename", LargeBinary)
+    filename = encrypted()
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    content_ciphertext: Mapped[bytes] = mapped_column("content", LargeBinary)
+    content = encrypted(bytes)
+    uploaded_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="SET NULL")
+    )
+    uploaded_by: Mapped[StaffMember | None] = relationship(lazy="joined")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    visible_to_client: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidential_from_guardians: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Note(Base):
+    """An Aktennotiz. Never edited after 24 hours: corrections are new notes."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key: Mapped[DataKey] = relationship(lazy="joined")
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="SET NULL")
+    )
+    author: Mapped[StaffMember | None] = relationship(lazy="joined")
+    body_ciphertext: Mapped[bytes] = mapped_column("body", LargeBinary)
+    body = encrypted()
+    corrects_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notes.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    visible_to_client: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidential_from_guardians: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BreakGlassGrant(Base):
+    """Access to an unassigned client's file for one session, with a typed reason."""
+
+    __tablename__ = "break_glass_grants"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key: Mapped[DataKey] = relationship(lazy="joined")
+    staff_member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_members.id"))
+    staff_member: Mapped[StaffMember] = relationship(lazy="joined",
+                                                     foreign_keys=[staff_member_id])
+    session_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_sessions.id", ondelete="SET NULL"), index=True
+    )
+    reason_ciphertext: Mapped[bytes] = mapped_column("reason", LargeBinary)
+    reason = encrypted()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="SET NULL")
+    )

@@ -1,0 +1,390 @@
+"""The case file: who may see what, search through blind indexes, documents, notes,
+break-glass. Every read or change of a client's data by staff is written to the access
+log by the function that does it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import filetype
+from sqlalchemy import select
+
+from shared import audit
+from shared.extensions import db
+from shared.models.accounts import CLIENT, Account
+from shared.models.base import current_keyring, utcnow
+from shared.models.bookings import Booking
+from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
+from shared.models.clients import Client, ClientNameToken
+from shared.models.household import Guardianship
+from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
+from shared.services.accounts import name_tokens
+from shared.validation import InvalidEmail, normalise_email
+
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+NOTE_EDIT_WINDOW = timedelta(hours=24)
+ALLOWED_TYPES = {
+    "application/pdf": "pdf",
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/heic": "heic",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/vnd.oasis.opendocument.spreadsheet": "ods",
+    "application/msword": "doc",
+}
+DOCUMENT_CATEGORIES = ("application", "certificate", "correspondence", "report", "other")
+
+# What a role sees of a file. FULL: everything; CONTACT: contact data and bookings;
+# MANAGE: master data, household, bookings, assignments and the access log, but not
+# notes or documents.
+FULL = "full"
+CONTACT = "contact"
+MANAGE = "manage"
+
+
+class CaseFileError(Exception):
+    pass
+
+
+class NoAccess(CaseFileError):
+    """Not this client, or not this part of the file (404 to the outside)."""
+
+
+class NeedsBreakGlass(CaseFileError):
+    """A caseworker opens an unassigned file: a typed reason is needed first."""
+
+
+class DocumentRejected(CaseFileError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "too-large" | "type" | "empty"
+
+
+class NoteLocked(CaseFileError):
+    """Older than 24 hours, or not the author's: write a correction instead."""
+
+
+@dataclass(frozen=True)
+class FileAccess:
+    level: str
+    grant_id: uuid.UUID | None = None
+
+    @property
+    def notes_and_documents(self) -> bool:
+        return self.level == FULL
+
+
+def get_client(client_id: uuid.UUID) -> Client:
+    client = db.session.get(Client, client_id)
+    if client is None:
+        raise NoAccess
+    return client
+
+
+def is_assigned(member: StaffMember, client_id: uuid.UUID) -> bool:
+    return db.session.scalar(
+        select(Assignment.id).where(Assignment.client_id == client_id)
+        .where(Assignment.staff_member_id == member.id)
+    ) is not None
+
+
+def live_grant(member: StaffMember, client_id: uuid.UUID,
+               session_id: uuid.UUID | None) -> BreakGlassGrant | None:
+    if session_id is None:
+        return None
+    return db.session.scalar(
+        select(BreakGlassGrant).where(BreakGlassGrant.client_id == client_id)
+        .where(BreakGlassGrant.staff_member_id == member.id)
+        .where(BreakGlassGrant.session_id == session_id)
+    )
+
+
+def access_for(member: StaffMember, client_id: uuid.UUID,
+               session_id: uuid.UUID | None) -> FileAccess:
+    """The part of a client's file this staff member may open in this session."""
+    if is_assigned(member, client_id):
+        return FileAccess(FULL)
+    if member.role == CASEWORKER:
+        grant = live_grant(member, client_id, session_id)
+        if grant is None:
+            raise NeedsBreakGlass
+        return FileAccess(FULL, grant.id)
+    if member.role == RECEPTION:
+        return FileAccess(CONTACT)
+    if member.role == ADMIN:
+        return FileAccess(MANAGE)
+    raise NoAccess
+
+
+def break_glass(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID,
+                reason: str) -> BreakGlassGrant:
+    """Open an unassigned file for this session only; flagged for admin review and shown
+    to the client with the reason."""
+    reason = " ".join((reason or "").split())
+    if len(reason) < 10:
+        raise CaseFileError("reason too short")
+    client = get_client(client_id)
+    grant = BreakGlassGrant(client_id=client.id, data_key=client.data_key,
+                            staff_member_id=member.id, session_id=session_id)
+    grant.reason = reason[:500]
+    db.session.add(grant)
+    db.session.flush()
+    audit.record_access(client_id=client.id, staff_member=member, category=audit.CASE_FILE,
+                        action=audit.BREAK_GLASS, grant_id=grant.id)
+    db.session.commit()
+    return grant
+
+
+def unreviewed_grants() -> list[BreakGlassGrant]:
+    return list(db.session.scalars(
+        select(BreakGlassGrant).where(BreakGlassGrant.reviewed_at.is_(None))
+        .order_by(BreakGlassGrant.created_at)
+    ))
+
+
+def review_grant(*, admin: StaffMember, grant_id: uuid.UUID) -> None:
+    grant = db.session.get(BreakGlassGrant, grant_id)
+    if grant is None:
+        raise NoAccess
+    grant.reviewed_at = utcnow()
+    grant.reviewed_by_id = admin.id
+    db.session.commit()
+
+
+# -- search ------------------------------------------------------------------------------
+def search(*, member: StaffMember, query: str, birth_date: date | None = None) -> list[Client]:
+    """Exact search by email, phone or a name token (optionally with the birth date), only
+    through blind indexes. Each client shown is logged."""
+    from shared.services.household import InvalidPhone, normalise_phone
+
+    keyring = current_keyring()
+    query = (query or "").strip()
+    ids: set[uuid.UUID] = set()
+    if "@" in query:
+        try:
+            email = normalise_email(query)
+        except InvalidEmail:
+            email = query
+        ids.update(db.session.scalars(
+            select(Client.id).join(Account, Client.account_id == Account.id)
+            .where(Account.kind == CLIENT)
+            .where(Account.email_bidx == keyring.blind_index("accounts.email", email))
+        ))
+    elif sum(ch.isdigit() for ch in query) >= 6:
+        try:
+            phone = normalise_phone(query)
+        except InvalidPhone:
+            phone = None
+        if phone:
+            ids.update(db.session.scalars(
+                select(Client.id).where(
+                    Client.phone_bidx == keyring.blind_index("clients.phone", phone))
+            ))
+    else:
+        for token in name_tokens(query):
+            if birth_date is not None:
+                clause = ClientNameToken.token_birth_bidx == keyring.blind_index(
+                    "clients.name_token_birth", f"{token}|{birth_date.isoformat()}")
+            else:
+                clause = ClientNameToken.token_bidx == keyring.blind_index(
+                    "clients.name_token", token)
+            found = set(db.session.scalars(select(ClientNameToken.client_id).where(clause)))
+            ids = found if not ids else ids & found
+            if not ids:
+                break
+    clients = [db.session.get(Client, i) for i in ids]
+    for client in clients:
+        audit.record_access(client_id=client.id, staff_member=member, category=audit.CONTACT,
+                            action=audit.SEARCH)
+    db.session.commit()
+    return sorted(clients, key=lambda c: (c.full_name or "").casefold())
+
+
+# -- the file ------------------------------------------------------------------------------
+@dataclass
+class CaseFile:
+    client: Client
+    access: FileAccess
+    guardians: list[Guardianship]
+    dependants: list[Guardianship]
+    bookings: list[Booking]
+    documents: list[Document]
+    notes: list[Note]
+    assignments: list[Assignment]
+    events: list
+
+
+def open_file(*, member: StaffMember, client_id: uuid.UUID,
+              session_id: uuid.UUID | None) -> CaseFile:
+    """Load the parts of the file the member may see, and log each category read."""
+    access = access_for(member, client_id, session_id)
+    client = get_client(client_id)
+    full = access.notes_and_documents
+    guardians = list(db.session.scalars(
+        select(Guardianship).where(Guardianship.dependant_id == client.id)))
+    dependants = []
+    if client.account_id:
+        dependants = list(db.session.scalars(
+            select(Guardianship).where(Guardianship.guardian_account_id == client.account_id)))
+    case = CaseFile(
+        client=client,
+        access=access,
+        guardians=guardians,
+        dependants=dependants,
+        bookings=list(db.session.scalars(
+            select(Booking).where(Booking.client_id == client.id)
+            .order_by(Booking.start_at.desc()))),
+        documents=list(db.session.scalars(
+            select(Document).where(Document.client_id == client.id)
+            .order_by(Document.created_at.desc()))) if full else [],
+        notes=list(db.session.scalars(
+            select(Note).where(Note.client_id == client.id)
+            .order_by(Note.created_at.desc()))) if full else [],
+        assignments=list(db.session.scalars(
+            select(Assignment).where(Assignment.client_id == client.id))),
+        events=audit.events_for(client.id) if access.level in (FULL, MANAGE) else [],
+    )
+    categories = [audit.CONTACT, audit.BOOKINGS]
+    if access.level in (FULL, MANAGE):
+        categories += [audit.HOUSEHOLD, audit.ACCESS_LOG]
+    if full:
+        categories += [audit.DOCUMENTS, audit.NOTES]
+    for category in categories:
+        audit.record_access(client_id=client.id, staff_member=member, category=category,
+                            grant_id=access.grant_id)
+    db.session.commit()
+    return case
+
+
+def _require_full(member: StaffMember, client_id: uuid.UUID,
+                  session_id: uuid.UUID | None) -> FileAccess:
+    access = access_for(member, client_id, session_id)
+    if not access.notes_and_documents:
+        raise NoAccess
+    return access
+
+
+def add_document(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID | None,
+                 filename: str, data: bytes, category: str, visible_to_client: bool,
+                 confidential: bool) -> Document:
+    access = _require_full(member, client_id, session_id)
+    if not data:
+        raise DocumentRejected("empty")
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentRejected("too-large")
+    kind = filetype.guess(data)  # by content, never by the name
+    if kind is None or kind.mime not in ALLOWED_TYPES:
+        raise DocumentRejected("type")
+    client = get_client(client_id)
+    document = Document(client_id=client.id, data_key=client.data_key,
+                        category=category if category in DOCUMENT_CATEGORIES else "other",
+                        content_type=kind.mime, size=len(data), uploaded_by_id=member.id,
+                        visible_to_client=visible_to_client,
+                        confidential_from_guardians=confidential)
+    safe_name = "".join(ch for ch in (filename or "") if ch.isprintable()).strip()[:200]
+    document.filename = safe_name or f"document.{ALLOWED_TYPES[kind.mime]}"
+    document.content = data
+    db.session.add(document)
+    audit.record_access(client_id=client.id, staff_member=member, category=audit.DOCUMENTS,
+                        action=audit.CHANGE, grant_id=access.grant_id)
+    db.session.commit()
+    return document
+
+
+def read_document(*, member: StaffMember, document_id: uuid.UUID,
+                  session_id: uuid.UUID | None) -> Document:
+    document = db.session.get(Document, document_id)
+    if document is None:
+        raise NoAccess
+    access = _require_full(member, document.client_id, session_id)
+    audit.record_access(client_id=document.client_id, staff_member=member,
+                        category=audit.DOCUMENTS, action=audit.DOWNLOAD,
+                        grant_id=access.grant_id)
+    db.session.commit()
+    return document
+
+
+def add_note(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID | None,
+             body: str, visible_to_client: bool, confidential: bool,
+             corrects_id: uuid.UUID | None = None) -> Note:
+    if member.role != CASEWORKER and not is_assigned(member, client_id):
+        raise NoAccess  # notes are written by caseworkers
+    access = _require_full(member, client_id, session_id)
+    body = (body or "").strip()
+    if not body:
+        raise CaseFileError("empty note")
+    client = get_client(client_id)
+    if corrects_id is not None:
+        original = db.session.get(Note, corrects_id)
+        if original is None or original.client_id != client.id:
+            raise NoAccess
+    note = Note(client_id=client.id, data_key=client.data_key, author_id=member.id,
+                visible_to_client=visible_to_client, confidential_from_guardians=confidential,
+                corrects_id=corrects_id)
+    note.body = body[:20000]
+    db.session.add(note)
+    audit.record_access(client_id=client.id, staff_member=member, category=audit.NOTES,
+                        action=audit.CHANGE, grant_id=access.grant_id)
+    db.session.commit()
+    return note
+
+
+def edit_note(*, member: StaffMember, note_id: uuid.UUID, session_id: uuid.UUID | None,
+              body: str) -> Note:
+    """Only the author, only within 24 hours; later, corrections are new notes."""
+    note = db.session.get(Note, note_id)
+    if note is None:
+        raise NoAccess
+    access = _require_full(member, note.client_id, session_id)
+    if note.author_id != member.id or utcnow() - note.created_at > NOTE_EDIT_WINDOW:
+        raise NoteLocked
+    note.body = (body or "").strip()[:20000] or note.body
+    note.updated_at = utcnow()
+    audit.record_access(client_id=note.client_id, staff_member=member, category=audit.NOTES,
+                        action=audit.CHANGE, grant_id=access.grant_id)
+    db.session.commit()
+    return note
+
+
+def set_booking_confidential(*, member: StaffMember, booking_id: uuid.UUID,
+                             session_id: uuid.UUID | None, confidential: bool) -> Booking:
+    booking = db.session.get(Booking, booking_id)
+    if booking is None:
+        raise NoAccess
+    access = _require_full(member, booking.client_id, session_id)
+    booking.confidential_from_guardians = confidential
+    audit.record_access(client_id=booking.client_id, staff_member=member,
+                        category=audit.BOOKINGS, action=audit.CHANGE, grant_id=access.grant_id)
+    db.session.commit()
+    return booking
+
+
+def assign(*, admin: StaffMember, client_id: uuid.UUID, staff_member_id: uuid.UUID) -> None:
+    if admin.role != ADMIN:
+        raise NoAccess
+    client = get_client(client_id)
+    member = db.session.get(StaffMember, staff_member_id)
+    if member is None or member.role != CASEWORKER:
+        raise NoAccess
+    if not is_assigned(member, client.id):
+        db.session.add(Assignment(client_id=client.id, staff_member_id=member.id))
+    audit.record_access(client_id=client.id, staff_member=admin, category=audit.CASE_FILE,
+                        action=audit.CHANGE)
+    db.session.commit()
+
+
+def unassign(*, admin: StaffMember, assignment_id: uuid.UUID) -> None:
+    if admin.role != ADMIN:
+        raise NoAccess
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None:
+        raise NoAccess
+    client_id = assignment.client_id
+    db.session.delete(assignment)
+    audit.record_access(client_id=client_id, staff_member=admin, category=audit.CASE_FILE,
+                        action=audit.CHANGE)
+    db.session.commit()

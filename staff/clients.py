@@ -1,0 +1,240 @@
+"""Client search and the case file: master data, household, bookings, documents, notes,
+access log; break-glass for unassigned files."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, DateField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from shared.auth.forms import ConfirmForm
+from shared.extensions import db
+from shared.models.staff import CASEWORKER, StaffMember
+from shared.services import casefile
+from staff import ENDPOINT_ROLES, bp
+
+CATEGORY_LABELS = {
+    "application": _l("Application"), "certificate": _l("Certificate"),
+    "correspondence": _l("Letter"), "report": _l("Report"), "other": _l("Other"),
+}
+
+
+class SearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    q = StringField(_l("Email, phone number or name"), validators=[DataRequired()],
+                    description=_l("Exact match. A name is found by any one of its words."),
+                    render_kw={"autocomplete": "off"})
+    birth_date = DateField(_l("Date of birth (optional, narrows a name search)"),
+                           validators=[Optional()], render_kw={"autocomplete": "off"})
+    submit = SubmitField(_l("Search"))
+
+
+class BreakGlassForm(FlaskForm):
+    reason = TextAreaField(_l("Why do you need to open this file?"),
+                           validators=[DataRequired(), Length(min=10, max=500)],
+                           description=_l("The client will see this reason in their access "
+                                          "log, and an administrator reviews it."))
+    submit = SubmitField(_l("Open the file for this session"))
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=20000)])
+    visible_to_client = BooleanField(_l("The client may read this note"))
+    confidential = BooleanField(_l("Confidential from guardians"))
+    submit = SubmitField(_l("Save note"))
+
+
+class DocumentForm(FlaskForm):
+    category = SelectField(_l("Category"), choices=list(CATEGORY_LABELS.items()))
+    visible_to_client = BooleanField(_l("The client may see this document"))
+    confidential = BooleanField(_l("Confidential from guardians"))
+    submit = SubmitField(_l("Upload"))
+
+
+def _member() -> StaffMember:
+    return current_user.staff_member
+
+
+def _session_id():
+    return current_user.current_session.id if current_user.current_session else None
+
+
+@bp.get("/clients")
+def clients():
+    form = SearchForm(request.args)
+    results = None
+    if request.args and form.validate():
+        results = casefile.search(member=_member(), query=form.q.data,
+                                  birth_date=form.birth_date.data)
+    return render_template("staff/clients.html", form=form, results=results)
+
+
+@bp.get("/clients/<uuid:client_id>")
+def client_file(client_id: uuid.UUID):
+    try:
+        case = casefile.open_file(member=_member(), client_id=client_id,
+                                  session_id=_session_id())
+    except casefile.NeedsBreakGlass:
+        return redirect(url_for("staff.client_break_glass", client_id=client_id))
+    except casefile.NoAccess:
+        abort(404)
+    caseworkers = (db.session.scalars(select(StaffMember).where(StaffMember.role == CASEWORKER)
+                                      .where(StaffMember.active.is_(True))).all()
+                   if _member().role == "admin" else [])
+    return render_template("staff/client_file.html", case=case, note_form=NoteForm(),
+                           document_form=DocumentForm(), action_form=ConfirmForm(),
+                           categories=CATEGORY_LABELS, caseworkers=caseworkers,
+                           edit_window=casefile.NOTE_EDIT_WINDOW, member=_member())
+
+
+@bp.route("/clients/<uuid:client_id>/break-glass", methods=["GET", "POST"])
+def client_break_glass(client_id: uuid.UUID):
+    try:
+        casefile.get_client(client_id)
+    except casefile.NoAccess:
+        abort(404)
+    form = BreakGlassForm()
+    if form.validate_on_submit():
+        casefile.break_glass(member=_member(), client_id=client_id, session_id=_session_id(),
+                             reason=form.reason.data)
+        return redirect(url_for("staff.client_file", client_id=client_id))
+    return render_template("staff/break_glass.html", form=form, client_id=client_id)
+
+
+@bp.post("/clients/<uuid:client_id>/documents")
+def document_upload(client_id: uuid.UUID):
+    form = DocumentForm()
+    upload = request.files.get("file")
+    if not form.validate_on_submit() or upload is None:
+        flash(_("Please choose a file."), "error")
+        return redirect(url_for("staff.client_file", client_id=client_id))
+    try:
+        casefile.add_document(
+            member=_member(), client_id=client_id, session_id=_session_id(),
+            filename=upload.filename or "", data=upload.read(casefile.MAX_DOCUMENT_BYTES + 1),
+            category=form.category.data, visible_to_client=form.visible_to_client.data,
+            confidential=form.confidential.data,
+        )
+    except casefile.DocumentRejected as exc:
+        flash({"too-large": _("The file is larger than 20 MB."),
+               "type": _("Only PDF, images (JPEG, PNG) and office documents can be uploaded. "
+                         "The file's content was checked, not its name."),
+               "empty": _("The file is empty.")}[exc.reason], "error")
+    except (casefile.NoAccess, casefile.NeedsBreakGlass):
+        abort(404)
+    else:
+        flash(_("The document is stored, encrypted."), "success")
+    return redirect(url_for("staff.client_file", client_id=client_id))
+
+
+@bp.get("/documents/<uuid:document_id>")
+def document_download(document_id: uuid.UUID):
+    from flask import current_app
+
+    try:
+        document = casefile.read_document(member=_member(), document_id=document_id,
+                                          session_id=_session_id())
+    except (casefile.NoAccess, casefile.NeedsBreakGlass):
+        abort(404)
+    response = current_app.response_class(document.content, mimetype=document.content_type)
+    from urllib.parse import quote
+
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename*=UTF-8''{quote(document.filename)}")
+    return response
+
+
+@bp.post("/clients/<uuid:client_id>/notes")
+def note_add(client_id: uuid.UUID):
+    form = NoteForm()
+    corrects = request.form.get("corrects")
+    if not form.validate_on_submit():
+        flash(_("Please write the note."), "error")
+        return redirect(url_for("staff.client_file", client_id=client_id))
+    try:
+        casefile.add_note(member=_member(), client_id=client_id, session_id=_session_id(),
+                          body=form.body.data, visible_to_client=form.visible_to_client.data,
+                          confidential=form.confidential.data,
+                          corrects_id=uuid.UUID(corrects) if corrects else None)
+    except (casefile.NoAccess, casefile.NeedsBreakGlass, ValueError):
+        abort(404)
+    flash(_("The note is saved."), "success")
+    return redirect(url_for("staff.client_file", client_id=client_id))
+
+
+@bp.post("/notes/<uuid:note_id>/edit")
+def note_edit(note_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        note = casefile.edit_note(member=_member(), note_id=note_id, session_id=_session_id(),
+                                  body=request.form.get("body", ""))
+    except casefile.NoteLocked:
+        flash(_("Notes can be changed only by their author within 24 hours. Please write a "
+                "correction instead."), "warning")
+        return redirect(request.referrer or url_for("staff.clients"))
+    except (casefile.NoAccess, casefile.NeedsBreakGlass):
+        abort(404)
+    flash(_("Saved."), "success")
+    return redirect(url_for("staff.client_file", client_id=note.client_id))
+
+
+@bp.post("/bookings/<uuid:booking_id>/confidential")
+def booking_confidential(booking_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        booking = casefile.set_booking_confidential(
+            member=_member(), booking_id=booking_id, session_id=_session_id(),
+            confidential=request.form.get("confidential") == "1")
+    except (casefile.NoAccess, casefile.NeedsBreakGlass):
+        abort(404)
+    flash(_("Saved."), "success")
+    return redirect(url_for("staff.client_file", client_id=booking.client_id))
+
+
+@bp.post("/clients/<uuid:client_id>/assign")
+def client_assign(client_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        casefile.assign(admin=_member(), client_id=client_id,
+                        staff_member_id=uuid.UUID(request.form.get("staff", "")))
+    except (casefile.NoAccess, ValueError):
+        abort(404)
+    flash(_("Assigned."), "success")
+    return redirect(url_for("staff.client_file", client_id=client_id))
+
+
+@bp.post("/assignments/<uuid:assignment_id>/remove")
+def assignment_remove(assignment_id: uuid.UUID):
+    from shared.models.casefile import Assignment
+
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None or not ConfirmForm().validate_on_submit():
+        abort(404)
+    client_id = assignment.client_id
+    casefile.unassign(admin=_member(), assignment_id=assignment_id)
+    flash(_("Removed."), "success")
+    return redirect(url_for("staff.client_file", client_id=client_id))
+
+
+ENDPOINT_ROLES.update({
+    "staff.client_break_glass": frozenset({"caseworker"}),
+    "staff.note_add": frozenset({"caseworker"}),
+    "staff.note_edit": frozenset({"caseworker"}),
+    "staff.document_upload": frozenset({"caseworker", "admin"}),
+    "staff.document_download": frozenset({"caseworker", "admin"}),
+    "staff.booking_confidential": frozenset({"caseworker"}),
+    "staff.client_assign": frozenset({"admin"}),
+    "staff.assignment_remove": frozenset({"admin"}),
+})
