@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("portal", __name__)
 
-from portal import account, auth, bookings, home, household, passkeys  # noqa: E402,F401
+from portal import account, auth, bookings, home, household, my_data, passkeys  # noqa: E402,F401

@@ -23,6 +23,7 @@ from shared.auth.forms import (
 )
 from shared.extensions import limiter
 from shared.services import accounts
+from shared.validation import InvalidPhone
 
 
 class ProfileForm(FlaskForm):
@@ -32,6 +33,12 @@ class ProfileForm(FlaskForm):
         description=_l("Only needed when a service asks for it."),
         render_kw={"autocomplete": "name"},
     )
+    phone = StringField(
+        _l("Phone number (optional)"),
+        validators=[Length(max=40)],
+        description=_l("So we can call you about an appointment."),
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
+    )
     submit = SubmitField(_l("Save"))
 
 
@@ -39,11 +46,17 @@ class ProfileForm(FlaskForm):
 @client_required
 def account():
     client = current_user.client
-    form = ProfileForm(data={"full_name": client.full_name})
+    form = ProfileForm(data={"full_name": client.full_name, "phone": client.phone})
     if form.validate_on_submit():
-        accounts.update_profile(client=client, full_name=form.full_name.data)
-        flash(_("Saved."), "success")
-        return redirect(url_for("portal.account"))
+        try:
+            accounts.update_profile(client=client, full_name=form.full_name.data,
+                                    phone=form.phone.data, keep_phone=False)
+        except InvalidPhone:
+            form.phone.errors.append(
+                _("This is not a phone number we can call. Please check it, e.g. 0170 1234567."))
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("portal.account"))
     return render_template("portal/account.html", form=form, client=client)
 
 

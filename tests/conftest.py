@@ -240,8 +240,10 @@ def make_client(app):
                 account.totp_secret = secret
                 account.totp_enabled_at = utcnow()
             client = Client(data_key=data_key, account=account)
-            client.full_name = full_name
             db.session.add_all([data_key, account, client])
+            from shared.services.accounts import set_client_name
+
+            set_client_name(client=client, full_name=full_name)  # with its search tokens
             db.session.commit()
             return Person(email, password, secret, account.id)
 

@@ -16,6 +16,7 @@ from shared.models.accounts import CLIENT, Account
 from shared.models.base import current_keyring, utcnow
 from shared.models.clients import Client, ClientNameToken
 from shared.models.keys import DataKey
+from shared.validation import normalise_phone
 
 
 class AccountError(Exception):
@@ -310,8 +311,12 @@ def set_locale(*, account: Account, locale: str) -> None:
     db.session.commit()
 
 
-def update_profile(*, client: Client, full_name: str | None) -> None:
-    """Save the client's name and its search tokens."""
+def update_profile(*, client: Client, full_name: str | None, phone: str | None = None,
+                   keep_phone: bool = True) -> None:
+    """Save the client's name (with its search tokens) and phone number; raises
+    InvalidPhone before anything changes."""
+    if not keep_phone:
+        client.phone = normalise_phone(phone) if (phone or "").strip() else None
     set_client_name(client=client, full_name=full_name)
     db.session.commit()
 

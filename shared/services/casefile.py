@@ -21,7 +21,7 @@ from shared.models.clients import Client, ClientNameToken
 from shared.models.household import Guardianship
 from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
 from shared.services.accounts import name_tokens
-from shared.validation import InvalidEmail, normalise_email
+from shared.validation import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 NOTE_EDIT_WINDOW = timedelta(hours=24)
@@ -159,8 +159,6 @@ def review_grant(*, admin: StaffMember, grant_id: uuid.UUID) -> None:
 def search(*, member: StaffMember, query: str, birth_date: date | None = None) -> list[Client]:
     """Exact search by email, phone or a name token (optionally with the birth date), only
     through blind indexes. Each client shown is logged."""
-    from shared.services.household import InvalidPhone, normalise_phone
-
     keyring = current_keyring()
     query = (query or "").strip()
     ids: set[uuid.UUID] = set()

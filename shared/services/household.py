@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-import phonenumbers
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
@@ -28,6 +27,7 @@ from shared.models.household import (
 )
 from shared.models.keys import DataKey
 from shared.services.accounts import find_account, set_client_name
+from shared.validation import InvalidPhone, normalise_phone  # noqa: F401 (re-exported)
 
 OPTIONAL_FIELDS = ("birth_date", "allergies", "medical_notes", "group_name", "emergency_contact")
 
@@ -44,10 +44,6 @@ class MissingFields(HouseholdError):
     def __init__(self, fields: list[str]) -> None:
         super().__init__(", ".join(fields))
         self.fields = fields
-
-
-class InvalidPhone(HouseholdError):
-    pass
 
 
 class TooYoung(HouseholdError):
@@ -85,17 +81,6 @@ def own_account_age() -> int:
 def required_fields() -> set[str]:
     raw = _config().household_required_fields
     return {f.strip() for f in raw.split(",") if f.strip() in OPTIONAL_FIELDS}
-
-
-def normalise_phone(raw: str) -> str:
-    """E.164 form of a phone number (default region Germany); raises InvalidPhone."""
-    try:
-        number = phonenumbers.parse(raw, "DE")
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(raw) from exc
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidPhone(raw)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def age_on(birth_date: date, day: date) -> int:

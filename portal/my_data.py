@@ -1,0 +1,32 @@
+"""Transparency: who on staff looked at my data, and which notes and documents exist."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+from flask import abort, current_app, render_template
+from flask_login import current_user
+
+from portal import bp
+from portal.guards import client_required
+from shared.services import transparency
+
+
+@bp.get("/my-data/access")
+@client_required
+def my_data_access():
+    return render_template("portal/my_data_access.html",
+                           subjects=transparency.subjects(current_user))
+
+
+@bp.get("/my-data/documents/<uuid:document_id>")
+@client_required
+def my_document(document_id: uuid.UUID):
+    document = transparency.client_document(current_user, document_id)
+    if document is None:
+        abort(404)
+    response = current_app.response_class(document.content, mimetype=document.content_type)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename*=UTF-8''{quote(document.filename)}")
+    return response

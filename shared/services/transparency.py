@@ -1,0 +1,84 @@
+"""What a client sees about themselves (and the dependants they may see): the access log,
+and which notes and documents exist about them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from shared import audit
+from shared.extensions import db
+from shared.models.accounts import Account
+from shared.models.casefile import BreakGlassGrant, Document, Note
+from shared.models.clients import Client
+from shared.models.household import ACCESS_FULL
+from shared.models.staff import StaffMember
+from shared.services import household
+
+
+@dataclass
+class AccessLine:
+    at: datetime
+    staff_name: str
+    role: str
+    category: str
+    action: str
+    reason: str | None
+
+
+@dataclass
+class Subject:
+    client: Client
+    is_self: bool
+    events: list[AccessLine]
+    notes: list[Note]
+    documents: list[Document]
+
+
+def subjects(account: Account) -> list[Subject]:
+    """The account's own client and each dependant it may fully see. Anything marked
+    confidential from guardians is left out of a dependant's part."""
+    people = []
+    if account.client is not None:
+        people.append((account.client, True))
+    people += [(c, False) for c in household.visible_dependants(account, need=ACCESS_FULL)]
+    return [_subject(client, is_self) for client, is_self in people]
+
+
+def _subject(client: Client, is_self: bool) -> Subject:
+    names: dict[uuid.UUID, StaffMember] = {}
+
+    def staff(staff_id):
+        if staff_id and staff_id not in names:
+            names[staff_id] = db.session.get(StaffMember, staff_id)
+        return names.get(staff_id)
+
+    lines = []
+    for event in audit.events_for(client.id):
+        member = staff(event.staff_member_id)
+        reason = None
+        if event.grant_id:
+            grant = db.session.get(BreakGlassGrant, event.grant_id)
+            reason = grant.reason if grant else None
+        lines.append(AccessLine(event.created_at, (member.name if member else None) or "?",
+                                event.role, event.category, event.action, reason))
+    notes = list(db.session.scalars(select(Note).where(Note.client_id == client.id)
+                                    .order_by(Note.created_at.desc())))
+    documents = list(db.session.scalars(select(Document).where(Document.client_id == client.id)
+                                        .where(Document.visible_to_client.is_(True))
+                                        .order_by(Document.created_at.desc())))
+    if not is_self:
+        notes = [n for n in notes if not n.confidential_from_guardians]
+        documents = [d for d in documents if not d.confidential_from_guardians]
+    return Subject(client, is_self, lines, notes, documents)
+
+
+def client_document(account: Account, document_id: uuid.UUID) -> Document | None:
+    for subject in subjects(account):
+        for document in subject.documents:
+            if document.id == document_id:
+                return document
+    return None

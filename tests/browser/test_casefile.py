@@ -1,0 +1,67 @@
+"""On a 1024×768 tablet a caseworker searches, opens a file, uploads a document and writes
+a note; the client then sees on their phone that this caseworker viewed the file."""
+
+import pyotp
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Assignment, Client, Document, Note, StaffMember
+from tests.browser.conftest import PHONE, assert_accessible, assert_fits_phone
+
+
+def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server, app,
+                                                           make_client, make_staff, tmp_path):
+    person = make_client(email="mia.demir@example.org", full_name="Mia Demir")
+    worker = make_staff(role="caseworker")
+    with app.app_context():
+        client = db.session.scalar(select(Client))
+        member = db.session.scalar(select(StaffMember))
+        db.session.add(Assignment(client_id=client.id, staff_member_id=member.id))
+        db.session.commit()
+    pdf = tmp_path / "Hilfeplan.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n")
+
+    tablet = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True,
+                                 locale="de-DE", base_url=live_server)
+    page = tablet.new_page()
+    page.goto("/staff/login")
+    page.fill("input[name=email]", worker.email)
+    page.fill("input[name=password]", worker.password)
+    page.click("button#submit")
+    page.wait_for_url("**/staff/login/code")
+    page.fill("input[name=code]", pyotp.TOTP(worker.totp_secret).now())
+    page.click("button#submit")
+    page.wait_for_url("**/staff/")
+
+    page.click(".site-nav a[href='/staff/clients']")
+    page.fill("input[name=q]", "Demir")
+    page.click("button#submit")
+    page.click("text=Mia Demir")
+    page.wait_for_url("**/staff/clients/*")
+    assert_accessible(page)
+    page.set_input_files("input[name=file]", str(pdf))
+    page.click("form[action$='/documents'] button[type=submit]")
+    page.wait_for_selector("text=Hilfeplan.pdf")
+    page.fill("textarea[name=body]", "Erstgespräch geführt, Hilfeplan besprochen.")
+    page.click("form[action$='/notes'] button[type=submit]")
+    page.wait_for_selector("text=Erstgespräch geführt, Hilfeplan besprochen.")
+    tablet.close()
+    with app.app_context():
+        assert db.session.scalar(select(Document)).filename == "Hilfeplan.pdf"
+        assert db.session.scalar(select(Note)).body.startswith("Erstgespräch")
+
+    phone = browser.new_context(locale="de-DE", base_url=live_server, **PHONE)
+    mobile = phone.new_page()
+    mobile.goto("/login")
+    mobile.fill("input[name=email]", person.email)
+    mobile.fill("input[name=password]", person.password)
+    mobile.click("button#submit")
+    mobile.wait_for_url("**/account")
+    mobile.click(".site-nav a[href='/my-data/access']")
+    mobile.wait_for_url("**/my-data/access")
+    text = mobile.inner_text("main")
+    assert "T. Tester" in text
+    assert "angesehen" in text
+    assert_fits_phone(mobile)
+    assert_accessible(mobile)
+    phone.close()

@@ -1,0 +1,322 @@
+"""The case file: search through blind indexes, role-limited views, break-glass,
+documents checked by content and stored encrypted, notes locked after 24 h,
+confidentiality from guardians, and the client's view of every access."""
+
+import io
+import re
+import uuid
+import zipfile
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import (
+    AccessEvent,
+    Assignment,
+    BreakGlassGrant,
+    Client,
+    Document,
+    Note,
+    StaffMember,
+    UserSession,
+)
+from tests.conftest import submit
+
+PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n" + b"0" * 200
+
+
+@pytest.fixture
+def case(app, make_client, make_staff):
+    """A client with a phone number and birth date, and an assigned caseworker."""
+    from shared.services import accounts
+
+    person = make_client(email="mia.demir@example.org", full_name="Mia Demir")
+    worker = make_staff(role="caseworker")
+    with app.app_context():
+        client = db.session.scalar(select(Client).where(Client.account_id == person.account_id))
+        client.birth_date = __import__("datetime").date(1990, 4, 1)
+        accounts.update_profile(client=client, full_name="Mia Demir", phone="0170 7654321",
+                                keep_phone=False)
+        member = db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == worker.account_id))
+        db.session.add(Assignment(client_id=client.id, staff_member_id=member.id))
+        db.session.commit()
+        return person, worker, client.id
+
+
+def events(app, client_id, **filters):
+    with app.app_context():
+        stmt = select(AccessEvent).where(AccessEvent.client_id == client_id)
+        for name, value in filters.items():
+            stmt = stmt.where(getattr(AccessEvent, name) == value)
+        return db.session.scalars(stmt).all()
+
+
+@pytest.mark.parametrize("query", ["mia.demir@example.org", "+49 170 7654321", "demir",
+                                   "Mia"])
+def test_search_finds_by_exact_email_phone_or_name_token_and_logs(app, client, auth, case,
+                                                                  query):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    page = client.get("/staff/clients", query_string={"q": query}).get_data(as_text=True)
+    assert f"/staff/clients/{client_id}" in page
+    assert events(app, client_id, action="search")
+
+
+def test_name_search_narrowed_by_birth_date(app, client, auth, case):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    right = client.get("/staff/clients", query_string={"q": "Demir", "birth_date": "1990-04-01"})
+    wrong = client.get("/staff/clients", query_string={"q": "Demir", "birth_date": "1991-04-01"})
+    assert f"/staff/clients/{client_id}" in right.get_data(as_text=True)
+    assert f"/staff/clients/{client_id}" not in wrong.get_data(as_text=True)
+    partial = client.get("/staff/clients", query_string={"q": "Dem"}).get_data(as_text=True)
+    assert f"/staff/clients/{client_id}" not in partial  # exact tokens only
+
+
+def test_assigned_caseworker_opens_the_file_and_each_part_is_logged(app, client, auth, case):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    page = client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    assert "Mia Demir" in page
+    assert "+491707654321" in page
+    categories = {e.category for e in events(app, client_id, action="view")}
+    assert {"contact", "bookings", "household", "documents", "notes"} <= categories
+
+
+def test_unassigned_caseworker_needs_break_glass_for_this_session_only(app, client, auth, case,
+                                                                       make_staff):
+    person, _worker, client_id = case
+    other = make_staff(role="caseworker")
+    auth.login(other, area="staff")
+    first = client.get(f"/staff/clients/{client_id}")
+    assert first.headers["Location"] == f"/staff/clients/{client_id}/break-glass"
+    short = submit(client, f"/staff/clients/{client_id}/break-glass", {"reason": "kurz"})
+    assert short.status_code == 200
+    opened = submit(client, f"/staff/clients/{client_id}/break-glass",
+                    {"reason": "Vertretung für A. Schmidt, dringender Rückruf"})
+    assert opened.headers["Location"] == f"/staff/clients/{client_id}"
+    assert "Mia Demir" in client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    with app.app_context():
+        grant = db.session.scalar(select(BreakGlassGrant))
+        assert grant.reason == "Vertretung für A. Schmidt, dringender Rückruf"
+        assert b"Vertretung" not in grant.reason_ciphertext
+    assert events(app, client_id, action="break-glass")
+
+    # Another session of the same caseworker has no access.
+    auth.logout("staff")
+    auth.login(other, area="staff")
+    assert client.get(f"/staff/clients/{client_id}").status_code == 302
+
+    # The client sees it, with the reason.
+    auth.logout("staff")
+    auth.login(person)
+    log = client.get("/my-data/access").get_data(as_text=True)
+    assert "Vertretung für A. Schmidt, dringender Rückruf" in log
+    assert "T. Tester" in log
+
+
+def test_admin_review_lists_break_glass(app, client, auth, case, make_staff):
+    _person, _worker, client_id = case
+    other = make_staff(role="caseworker")
+    auth.login(other, area="staff")
+    submit(client, f"/staff/clients/{client_id}/break-glass",
+           {"reason": "Notfall am Wochenende, Rückruf Jugendamt"})
+    auth.logout("staff")
+    auth.login(make_staff(role="admin"), area="staff")
+    review = client.get("/staff/break-glass").get_data(as_text=True)
+    assert "Notfall am Wochenende" in review
+    with app.app_context():
+        grant_id = db.session.scalar(select(BreakGlassGrant)).id
+    submit(client, f"/staff/break-glass/{grant_id}/reviewed", {}, form_url="/staff/break-glass")
+    assert "Notfall am Wochenende" not in client.get("/staff/break-glass").get_data(as_text=True)
+
+
+def test_reception_sees_contact_and_bookings_only(app, client, auth, case, make_staff):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    upload(client, client_id, PDF, "bericht.pdf")
+    auth.logout("staff")
+    auth.login(make_staff(role="reception"), area="staff")
+    page = client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    assert "+491707654321" in page
+    assert "bericht.pdf" not in page
+    with app.app_context():
+        document_id = db.session.scalar(select(Document)).id
+    assert client.get(f"/staff/documents/{document_id}").status_code == 403
+
+
+def test_admin_manages_but_does_not_read_notes_or_documents(app, client, auth, case,
+                                                           make_staff):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    upload(client, client_id, PDF, "bericht.pdf")
+    write_note(client, client_id, "Vertrauliches Gespräch geführt")
+    auth.logout("staff")
+    auth.login(make_staff(role="admin"), area="staff")
+    page = client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    assert "Mia Demir" in page
+    assert "Vertrauliches Gespräch" not in page
+    assert "bericht.pdf" not in page
+    with app.app_context():
+        document_id = db.session.scalar(select(Document)).id
+    assert client.get(f"/staff/documents/{document_id}").status_code == 404
+
+
+def upload(client, client_id, data, name, **fields):
+    page = client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    form = {"csrf_token": token, "category": "report", "file": (io.BytesIO(data), name)}
+    form.update(fields)
+    return client.post(f"/staff/clients/{client_id}/documents", data=form,
+                       content_type="multipart/form-data")
+
+
+def write_note(client, client_id, body, **fields):
+    return submit(client, f"/staff/clients/{client_id}/notes", {"body": body, **fields},
+                  form_url=f"/staff/clients/{client_id}")
+
+
+def test_documents_are_checked_by_content_and_stored_encrypted(app, client, auth, case):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    assert upload(client, client_id, PDF, "Hilfeplan.pdf").status_code == 302
+    fake = upload(client, client_id, b"MZ\x90\x00" + b"\x00" * 100, "harmlos.pdf")
+    assert fake.status_code == 302
+    too_big = upload(client, client_id, PDF + b"0" * (20 * 1024 * 1024), "gross.pdf")
+    assert too_big.status_code == 302
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    assert upload(client, client_id, buffer.getvalue(), "brief.docx").status_code == 302
+    with app.app_context():
+        documents = db.session.scalars(select(Document)).all()
+        assert sorted(d.filename for d in documents) == ["Hilfeplan.pdf", "brief.docx"]
+        pdf = next(d for d in documents if d.filename == "Hilfeplan.pdf")
+        assert pdf.content == PDF
+        assert PDF[:40] not in pdf.content_ciphertext
+        assert pdf.content_type == "application/pdf"
+        pdf_id = pdf.id
+    download = client.get(f"/staff/documents/{pdf_id}")
+    assert download.data == PDF
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert events(app, client_id, action="download")
+
+
+def test_notes_lock_after_24_hours_and_corrections_reference_the_original(app, client, auth,
+                                                                          case, make_staff):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    write_note(client, client_id, "Erstgespräch geführt.")
+    with app.app_context():
+        note_id = db.session.scalar(select(Note)).id
+    ok = submit(client, f"/staff/notes/{note_id}/edit", {"body": "Erstgespräch geführt (45 min)."},
+                form_url=f"/staff/clients/{client_id}")
+    assert ok.status_code == 302
+    with app.app_context():
+        note = db.session.get(Note, note_id)
+        assert note.body == "Erstgespräch geführt (45 min)."
+        note.created_at -= timedelta(hours=25)
+        db.session.commit()
+    late = submit(client, f"/staff/notes/{note_id}/edit", {"body": "geändert"},
+                  form_url=f"/staff/clients/{client_id}")
+    assert late.status_code == 302
+    write_note(client, client_id, "Korrektur: 60 min.", corrects=str(note_id))
+    with app.app_context():
+        assert db.session.get(Note, note_id).body == "Erstgespräch geführt (45 min)."
+        correction = db.session.scalar(select(Note).where(Note.corrects_id == note_id))
+        assert correction.body == "Korrektur: 60 min."
+
+
+def test_confidential_items_never_reach_the_guardian(app, client, auth, make_client,
+                                                     make_staff, make_bookable, outbox):
+    from shared.models import Booking, Guardianship
+    from tests.conftest import tomorrow_slot_token
+    from tests.portal.test_bookings import book
+    from tests.portal.test_household import add_child
+
+    bookable = make_bookable()
+    parent = make_client()
+    auth.login(parent)
+    add_child(client, full_name="Lara Demir", birth_date="2009-02-02")
+    with app.app_context():
+        lara = db.session.scalar(select(Guardianship)).dependant_id
+    book(client, bookable, tomorrow_slot_token(app, bookable), for_id=str(lara))
+    auth.logout()
+    with app.app_context():
+        member = db.session.get(StaffMember, bookable.staff_member_id)
+        db.session.add(Assignment(client_id=lara, staff_member_id=member.id))
+        db.session.commit()
+        booking_id = db.session.scalar(select(Booking)).id
+
+    auth.login(bookable.staff, area="staff")
+    write_note(client, lara, "Offen sichtbare Notiz", visible_to_client="y")
+    write_note(client, lara, "Beratung ohne Eltern", visible_to_client="y", confidential="y")
+    upload(client, lara, PDF, "geheim.pdf", visible_to_client="y", confidential="y")
+    submit(client, f"/staff/bookings/{booking_id}/confidential", {"confidential": "1"},
+           form_url=f"/staff/clients/{lara}")
+    sent_before = len(outbox.to(parent.email))
+    submit(client, f"/staff/bookings/{booking_id}/confirm", {}, form_url="/staff/bookings")
+    auth.logout("staff")
+
+    assert len(outbox.to(parent.email)) == sent_before  # no email about it
+    auth.login(parent)
+    view = client.get("/my-data/access").get_data(as_text=True)
+    assert "Offen sichtbare Notiz" in view
+    assert "Beratung ohne Eltern" not in view
+    assert "geheim.pdf" not in view
+    assert "Elternberatung" not in client.get("/bookings").get_data(as_text=True)
+
+
+def test_client_sees_who_viewed_the_file(app, client, auth, case):
+    person, worker, client_id = case
+    auth.login(worker, area="staff")
+    client.get(f"/staff/clients/{client_id}")
+    write_note(client, client_id, "Interne Notiz")
+    auth.logout("staff")
+    auth.login(person)
+    page = client.get("/my-data/access").get_data(as_text=True)
+    assert "T. Tester" in page
+    assert "Interne Notiz" not in page  # not visible to the client, but that it exists is
+    assert "Notiz" in page or "note" in page
+
+
+def test_deactivation_ends_sessions_at_once_and_roles_change(app, auth, make_staff):
+    worker = make_staff(role="caseworker")
+    tablet = app.test_client()
+    from tests.conftest import Auth
+
+    Auth(tablet, auth.clock).login(worker, area="staff")
+    assert tablet.get("/staff/").status_code == 200
+    auth.login(make_staff(role="admin"), area="staff")
+    with app.app_context():
+        member_id = db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == worker.account_id)).id
+    submit(auth.client, f"/staff/team/{member_id}/deactivate", {}, form_url="/staff/team")
+    assert tablet.get("/staff/").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(UserSession).where(
+            UserSession.account_id == worker.account_id)) is None
+    submit(auth.client, f"/staff/team/{member_id}/activate", {}, form_url="/staff/team")
+    submit(auth.client, f"/staff/team/{member_id}/role", {"role": "reception"},
+           form_url="/staff/team")
+    with app.app_context():
+        member = db.session.get(StaffMember, member_id)
+        assert member.active is True
+        assert member.role == "reception"
+
+
+def test_admin_creates_staff_with_an_invitation(app, client, auth, make_staff, outbox):
+    auth.login(make_staff(role="admin"), area="staff")
+    response = submit(client, "/staff/team", {"email": "neu.team@example.org",
+                                              "name": "N. Team", "role": "reception"})
+    assert response.status_code == 302
+    assert "/staff/invitation/" in outbox.last_to("neu.team@example.org").get_content()
+
+
+def test_guessing_a_client_id_gives_404(client, auth, make_staff):
+    auth.login(make_staff(role="reception"), area="staff")
+    assert client.get(f"/staff/clients/{uuid.uuid4()}").status_code == 404
