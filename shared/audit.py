@@ -1,6 +1,6 @@
 """The access log: who on staff read or changed which category of a client's data.
 
-Events are append-only and hash-chained per client: each event's hash covers its fields
+Events are append-only and hash-chained per client: each event's HMAC covers its fields
 and the previous event's hash. A unique (client, sequence number) makes concurrent
 writers that saw the same chain head collide; the loser re-reads the head and retries,
 so the chain never forks, on SQLite or with several PostgreSQL workers. Events hold ids
@@ -10,6 +10,7 @@ and categories, never personal data values.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
 import time
@@ -21,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.extensions import db
 from shared.models.audit import AccessEvent
-from shared.models.base import utcnow
+from shared.models.base import current_keyring, utcnow
 
 GENESIS = bytes(32)
 MAX_RETRIES = 20
@@ -56,7 +57,13 @@ def event_hash(event: AccessEvent) -> bytes:
         sort_keys=True,
         separators=(",", ":"),
     ).encode()
-    return hashlib.sha256(event.prev_hash + payload).digest()
+    # Keyed (HMAC under a key derived from the index key): someone who can write to the
+    # database but has no key cannot recompute a chain after changing it.
+    return hmac.new(_chain_key(), event.prev_hash + payload, hashlib.sha256).digest()
+
+
+def _chain_key() -> bytes:
+    return current_keyring().blind_index("access-log-chain", "einblick")
 
 
 def record_access(

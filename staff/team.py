@@ -74,8 +74,10 @@ def team_change(member_id: uuid.UUID, action: str):
 
 @bp.get("/break-glass")
 def break_glass_review():
-    return render_template("staff/break_glass_review.html", grants=casefile.unreviewed_grants(),
-                           action_form=ConfirmForm())
+    grants = casefile.unreviewed_grants(admin=current_user.staff_member)
+    return render_template("staff/break_glass_review.html", grants=grants,
+                           clients={g.client_id: casefile.get_client(g.client_id)
+                                    for g in grants}, action_form=ConfirmForm())
 
 
 @bp.post("/break-glass/<uuid:grant_id>/reviewed")
@@ -100,7 +102,8 @@ def _year() -> int:
 def funder_reports():
     year = _year()
     return render_template("staff/reports.html", rows=reports.monthly(year=year), year=year,
-                           cell=reports.cell, age_groups=[g[0] for g in reports.AGE_GROUPS])
+                           cell=reports.cell, age_cells=reports.age_cells,
+                           age_groups=[g[0] for g in reports.AGE_GROUPS])
 
 
 @bp.get("/reports.csv")

@@ -106,7 +106,7 @@ def live_grant(member: StaffMember, client_id: uuid.UUID,
 def access_for(member: StaffMember, client_id: uuid.UUID,
                session_id: uuid.UUID | None) -> FileAccess:
     """The part of a client's file this staff member may open in this session."""
-    if is_assigned(member, client_id):
+    if member.role == CASEWORKER and is_assigned(member, client_id):
         return FileAccess(FULL)
     if member.role == CASEWORKER:
         grant = live_grant(member, client_id, session_id)
@@ -139,11 +139,17 @@ def break_glass(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.U
     return grant
 
 
-def unreviewed_grants() -> list[BreakGlassGrant]:
-    return list(db.session.scalars(
+def unreviewed_grants(*, admin: StaffMember) -> list[BreakGlassGrant]:
+    """Grants to review; reading their reasons is logged for each client concerned."""
+    grants = list(db.session.scalars(
         select(BreakGlassGrant).where(BreakGlassGrant.reviewed_at.is_(None))
         .order_by(BreakGlassGrant.created_at)
     ))
+    for client_id in sorted({g.client_id for g in grants}, key=str):
+        audit.record_access(client_id=client_id, staff_member=admin,
+                            category=audit.ACCESS_LOG)
+    db.session.commit()
+    return grants
 
 
 def review_grant(*, admin: StaffMember, grant_id: uuid.UUID) -> None:
@@ -254,6 +260,12 @@ def open_file(*, member: StaffMember, client_id: uuid.UUID,
     for category in categories:
         audit.record_access(client_id=client.id, staff_member=member, category=category,
                             grant_id=access.grant_id)
+    if access.level in (FULL, MANAGE):
+        # The page names the household members too: that is a read of their contact data.
+        related = {g.dependant_id for g in dependants}
+        related |= {g.guardian.client.id for g in guardians if g.guardian.client is not None}
+        for other in sorted(related - {client.id}, key=str):
+            audit.record_access(client_id=other, staff_member=member, category=audit.CONTACT)
     db.session.commit()
     return case
 
@@ -309,7 +321,7 @@ def read_document(*, member: StaffMember, document_id: uuid.UUID,
 def add_note(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID | None,
              body: str, visible_to_client: bool, confidential: bool,
              corrects_id: uuid.UUID | None = None) -> Note:
-    if member.role != CASEWORKER and not is_assigned(member, client_id):
+    if member.role != CASEWORKER:
         raise NoAccess  # notes are written by caseworkers
     access = _require_full(member, client_id, session_id)
     body = (body or "").strip()
@@ -320,6 +332,9 @@ def add_note(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID
         original = db.session.get(Note, corrects_id)
         if original is None or original.client_id != client.id:
             raise NoAccess
+        # A correction is never more visible than what it corrects.
+        confidential = confidential or original.confidential_from_guardians
+        visible_to_client = visible_to_client and original.visible_to_client
     note = Note(client_id=client.id, data_key=client.data_key, author_id=member.id,
                 visible_to_client=visible_to_client, confidential_from_guardians=confidential,
                 corrects_id=corrects_id)

@@ -30,9 +30,29 @@ class Row:
     ages: dict[str, int]
 
 
+HIDDEN = "*"
+
+
 def cell(value: int) -> str:
     """Counts below 5 could point to a person: they show as "< 5" (zero stays 0)."""
     return "< 5" if 0 < value < SMALL_CELL else str(value)
+
+
+def age_cells(row: Row) -> dict[str, str]:
+    """Age groups add up to the client count, so one small cell could be worked out by
+    subtraction: when any group is small, the next-smallest group is hidden too, and when
+    the total is small, every group is."""
+    labels = [g[0] for g in AGE_GROUPS] + ["unknown"]
+    shown = {label: cell(row.ages[label]) for label in labels}
+    if 0 < row.clients < SMALL_CELL:
+        return {label: (HIDDEN if row.ages[label] else "0") for label in labels}
+    small = [label for label in labels if 0 < row.ages[label] < SMALL_CELL]
+    if len(small) == 1:
+        others = sorted((row.ages[label], label) for label in labels
+                        if row.ages[label] >= SMALL_CELL)
+        if others:
+            shown[others[0][1]] = HIDDEN
+    return shown
 
 
 def monthly(*, year: int) -> list[Row]:
@@ -76,6 +96,7 @@ def as_csv(rows: list[Row]) -> str:
     writer.writerow(["month", "service", "clients", "appointments",
                      *[f"age {label}" for label in age_labels]])
     for row in rows:
+        ages = age_cells(row)
         writer.writerow([row.month, row.service, cell(row.clients), cell(row.appointments),
-                         *[cell(row.ages[label]) for label in age_labels]])
+                         *[ages[label] for label in age_labels]])
     return out.getvalue()

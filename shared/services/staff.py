@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from shared import mail
 from shared.auth import passwords, tokens
@@ -145,6 +145,13 @@ def set_role(*, admin: StaffMember, member_id, role: str) -> StaffMember:
         raise StaffError("unknown")
     if member.id == admin.id and role != admin.role:
         raise StaffError("self")
+    if role != member.role:
+        # Access that came with the old role does not travel to the new one.
+        from shared.models.casefile import Assignment, BreakGlassGrant
+
+        db.session.execute(delete(Assignment).where(Assignment.staff_member_id == member.id))
+        db.session.execute(update(BreakGlassGrant).where(
+            BreakGlassGrant.staff_member_id == member.id).values(session_id=None))
     member.role = role
     db.session.commit()
     return member

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from shared import audit
 from shared.extensions import db
 from shared.models.accounts import Account
+from shared.models.bookings import Booking
 from shared.models.casefile import BreakGlassGrant, Document, Note
 from shared.models.clients import Client
 from shared.models.household import ACCESS_FULL
@@ -56,11 +57,16 @@ def _subject(client: Client, is_self: bool) -> Subject:
             names[staff_id] = db.session.get(StaffMember, staff_id)
         return names.get(staff_id)
 
+    confidential_bookings = not is_self and db.session.scalar(
+        select(Booking.id).where(Booking.client_id == client.id)
+        .where(Booking.confidential_from_guardians.is_(True)).limit(1)) is not None
     lines = []
     for event in audit.events_for(client.id):
+        if not is_self and not _guardian_may_see(event, confidential_bookings):
+            continue
         member = staff(event.staff_member_id)
         reason = None
-        if event.grant_id:
+        if event.grant_id and is_self:
             grant = db.session.get(BreakGlassGrant, event.grant_id)
             reason = grant.reason if grant else None
         lines.append(AccessLine(event.created_at, (member.name if member else None) or "?",
@@ -74,6 +80,17 @@ def _subject(client: Client, is_self: bool) -> Subject:
         notes = [n for n in notes if not n.confidential_from_guardians]
         documents = [d for d in documents if not d.confidential_from_guardians]
     return Subject(client, is_self, lines, notes, documents)
+
+
+def _guardian_may_see(event, confidential_bookings: bool) -> bool:
+    """A guardian sees who looked at the child's contact, household and booking data, but
+    nothing that would reveal confidential work (notes, documents, break-glass reasons,
+    changes to bookings kept from them)."""
+    if event.grant_id or event.action == audit.BREAK_GLASS:
+        return False
+    if event.category in (audit.CONTACT, audit.HOUSEHOLD):
+        return True
+    return event.category == audit.BOOKINGS and not confidential_bookings
 
 
 def client_document(account: Account, document_id: uuid.UUID) -> Document | None:

@@ -12,7 +12,7 @@ from tests.browser.conftest import assert_accessible, assert_fits_phone
 
 def test_parent_books_for_a_child_and_staff_confirm_on_a_tablet(browser, live_server, phone,
                                                                 make_client, make_bookable,
-                                                                app, totp_clock):
+                                                                app):
     bookable = make_bookable()
     parent = make_client(full_name="Ayse Demir")
     page = phone

@@ -94,3 +94,27 @@ def test_parallel_writers_do_not_fork_the_chain(app, make_staff):
             AccessEvent.client_id == client_id)))
         assert seqs == list(range(1, writers * per_writer + 1))
         assert audit.verify_chain(client_id) is None
+
+
+def test_a_rewritten_chain_without_the_key_does_not_verify(app, make_staff, runner):
+    """An attacker with database access changes an event and recomputes the hashes with
+    plain SHA-256 (they have no key): verification still fails."""
+    import hashlib
+    import json
+
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    with app.app_context():
+        member = db.session.get(StaffMember, member_id)
+        audit.record_access(client_id=client_id, staff_member=member, category=audit.NOTES)
+        db.session.commit()
+        event = db.session.scalar(select(AccessEvent))
+        event.category = "contact"
+        payload = json.dumps({"client": str(event.client_id), "seq": event.seq,
+                              "staff": str(event.staff_member_id), "role": event.role,
+                              "category": event.category, "action": event.action,
+                              "grant": None, "at": event.created_at.isoformat()},
+                             sort_keys=True, separators=(",", ":")).encode()
+        event.hash = hashlib.sha256(event.prev_hash + payload).digest()
+        db.session.commit()
+    assert runner.invoke(args=["audit", "verify"]).exit_code != 0

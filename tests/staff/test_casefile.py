@@ -320,3 +320,73 @@ def test_admin_creates_staff_with_an_invitation(app, client, auth, make_staff, o
 def test_guessing_a_client_id_gives_404(client, auth, make_staff):
     auth.login(make_staff(role="reception"), area="staff")
     assert client.get(f"/staff/clients/{uuid.uuid4()}").status_code == 404
+
+
+def test_guardians_see_no_reasons_or_confidential_work_in_a_childs_log(app, client, auth,
+                                                                       make_client,
+                                                                       make_staff):
+    from shared.models import Guardianship
+    from tests.portal.test_household import add_child
+
+    parent = make_client()
+    auth.login(parent)
+    add_child(client, full_name="Lara Demir", birth_date="2009-02-02")
+    with app.app_context():
+        lara = db.session.scalar(select(Guardianship)).dependant_id
+    auth.logout()
+    other = make_staff(role="caseworker")
+    auth.login(other, area="staff")
+    submit(client, f"/staff/clients/{lara}/break-glass",
+           {"reason": "Lara meldet sich selbst, Gespräch ohne Eltern"})
+    write_note(client, lara, "Vertraulich", visible_to_client="y", confidential="y")
+    write_note(client, lara, "Korrektur der vertraulichen Notiz", visible_to_client="y",
+               corrects=_first_note_id(app))
+    auth.logout("staff")
+    auth.login(parent)
+    page = client.get("/my-data/access").get_data(as_text=True)
+    assert "Gespräch ohne Eltern" not in page
+    assert "Korrektur der vertraulichen Notiz" not in page  # inherits confidentiality
+    assert "Notizen geändert" not in page
+    assert "notes changed" not in page
+
+
+def _first_note_id(app):
+    with app.app_context():
+        return str(db.session.scalar(select(Note).order_by(Note.created_at)).id)
+
+
+def test_a_role_change_takes_away_what_the_old_role_had(app, client, auth, case, make_staff):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    write_note(client, client_id, "Nur für Fachkräfte")
+    auth.logout("staff")
+    auth.login(make_staff(role="admin"), area="staff")
+    with app.app_context():
+        member_id = db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == worker.account_id)).id
+    submit(client, f"/staff/team/{member_id}/role", {"role": "reception"},
+           form_url="/staff/team")
+    auth.logout("staff")
+    auth.login(worker, area="staff")
+    page = client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    assert "Nur für Fachkräfte" not in page
+    with app.app_context():
+        assert db.session.scalar(select(Assignment)) is None
+
+
+def test_household_members_named_on_a_file_are_logged_too(app, client, auth, make_client,
+                                                          make_staff):
+    from shared.models import Guardianship
+    from tests.portal.test_household import add_child
+
+    parent = make_client(full_name="Ayse Demir")
+    auth.login(parent)
+    add_child(client, full_name="Emil Demir")
+    with app.app_context():
+        emil = db.session.scalar(select(Guardianship)).dependant_id
+        parent_client = db.session.scalar(select(Client).where(
+            Client.account_id == parent.account_id)).id
+    auth.logout()
+    auth.login(make_staff(role="admin"), area="staff")
+    client.get(f"/staff/clients/{parent_client}")
+    assert events(app, emil, category="contact")

@@ -50,5 +50,18 @@ def test_small_cells_are_suppressed_in_page_and_csv(app, client, auth, make_staf
     assert parents["appointments"] == "6"
     assert parents["age 6-11"] == "6"
     assert youth["clients"] == "< 5"
-    assert youth["age 12-17"] == "< 5"
+    assert youth["age 12-17"] == "*"  # a small total hides every group
     assert youth["age 0-5"] == "0"
+
+
+def test_a_small_age_group_cannot_be_worked_out_by_subtraction(app, client, auth, make_staff):
+    admin = make_staff(role="admin")
+    held(app, "Elternberatung", 5, datetime(2026, 4, 10, 9, tzinfo=UTC))
+    held(app, "Elternberatung", 1, datetime(2026, 4, 20, 9, tzinfo=UTC), birth=date(2012, 1, 1))
+    auth.login(admin, area="staff")
+    rows = list(csv.DictReader(io.StringIO(
+        client.get("/staff/reports.csv?year=2026").get_data(as_text=True))))
+    april = next(r for r in rows if r["month"] == "2026-04")
+    assert april["clients"] == "6"
+    assert april["age 12-17"] == "< 5"
+    assert april["age 6-11"] == "*"  # else 6 - 5 = 1 would give it away
