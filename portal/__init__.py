@@ -4,4 +4,13 @@ from flask import Blueprint
 
 bp = Blueprint("portal", __name__)
 
-from portal import account, auth, bookings, home, household, my_data, passkeys  # noqa: E402,F401
+from portal import (  # noqa: E402,F401  (views register on bp)
+    account,
+    auth,
+    bookings,
+    consents,
+    home,
+    household,
+    my_data,
+    passkeys,
+)

@@ -105,6 +105,9 @@ def create_app(config: Config | None = None) -> Flask:
     )
     with app.app_context():
         check_keys_match_database()
+    from shared import seal
+
+    seal.ensure(config)
 
     @app.before_request
     def allow_large_uploads() -> None:

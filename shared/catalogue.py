@@ -271,6 +271,34 @@ ENTRIES = ENTRIES + (
           _FROM_SYSTEM, PLAIN),
 )
 
+CONSENTS = "consents"
+_CONSENT_PURPOSE = _l("To prove which consent you gave or withdrew, and when.")
+_CONSENT_BASIS = _l("Art. 7(1) GDPR (proof of consent)")
+_CONSENT_RETENTION = _l("Kept 3 years after the consent ends (proof duty).")
+ENTRIES = ENTRIES + tuple(
+    Entry(f"consents.{column}", CONSENTS, label, _CONSENT_PURPOSE, _CONSENT_BASIS,
+          _CONSENT_RETENTION, 3 * 365, roles, source, storage)
+    for column, label, roles, source, storage in (
+        ("template_id", _l("Which consent"), _ALL_STAFF, _FROM_YOU, PLAIN),
+        ("signer_account_id", _l("Who signed"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+        ("method", _l("How it was signed"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+        ("locale", _l("Language you read it in"), _ALL_STAFF, _FROM_YOU, PLAIN),
+        ("status", _l("Given or withdrawn"), _ALL_STAFF, _FROM_YOU, PLAIN),
+        ("document_hash", _l("Fingerprint of the signed document"), _ALL_STAFF,
+         _FROM_SYSTEM, HASHED),
+        ("document", _l("The signed document"), _ALL_STAFF, _FROM_SYSTEM, ENCRYPTED),
+        ("evidence", _l("Signature evidence"), _ALL_STAFF, _FROM_SYSTEM, ENCRYPTED),
+        ("receipt", _l("Sealed receipt"), _ALL_STAFF, _FROM_SYSTEM, ENCRYPTED),
+        ("withdrawal_receipt", _l("Sealed receipt of the withdrawal"), _ALL_STAFF,
+         _FROM_SYSTEM, ENCRYPTED),
+        ("given_at", _l("Given on"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+        ("withdrawn_at", _l("Withdrawn on"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+    )
+) + (
+    Entry("consent_requests.template_key", CONSENTS, _l("Consents we asked you to look at"),
+          _CONSENT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _ALL_STAFF, _FROM_STAFF, PLAIN),
+)
+
 BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
 
 # Columns that hold no personal data: keys, references, technical state.
@@ -314,6 +342,16 @@ TECHNICAL: frozenset[str] = frozenset(
         "access_events.id", "access_events.client_id", "access_events.seq",
         "access_events.role", "access_events.prev_hash", "access_events.hash",
         "access_events.grant_id",
+        "consents.id", "consents.subject_id", "consents.data_key_id",
+        "consent_requests.id", "consent_requests.subject_id",
+        "consent_requests.requested_by_id", "consent_requests.created_at",
+        "consent_requests.fulfilled_at",
+        "consent_templates.id", "consent_templates.key", "consent_templates.version",
+        "consent_templates.texts", "consent_templates.purpose",
+        "consent_templates.legal_basis", "consent_templates.audience",
+        "consent_templates.guardian_signs", "consent_templates.required_for_service_id",
+        "consent_templates.status", "consent_templates.created_at",
+        "consent_templates.published_at",
         "assignments.id", "assignments.client_id", "assignments.created_at",
         "documents.id", "documents.client_id", "documents.data_key_id",
         "documents.content_type", "documents.size", "documents.visible_to_client",

@@ -38,6 +38,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(keys_group)
     app.cli.add_command(bookings_group)
     app.cli.add_command(audit_group)
+    app.cli.add_command(consents_group)
 
 
 @click.group("db", cls=AppGroup, help="Database migrations.")
@@ -189,6 +190,27 @@ def bookings_remind() -> None:
     from shared.services import bookings
 
     click.echo(f"Sent {bookings.send_reminders()} reminders.")
+
+
+@click.group("consents", cls=AppGroup, help="Consents.")
+def consents_group() -> None:
+    pass
+
+
+@consents_group.command("verify", help="Re-check a stored consent's signature from its evidence.")
+@click.argument("consent_id")
+def consents_verify(consent_id: str) -> None:
+    import uuid
+
+    from shared.services import consents
+
+    try:
+        ok, reason = consents.verify_stored(uuid.UUID(consent_id))
+    except ValueError as exc:
+        raise click.BadParameter("not a consent id") from exc
+    if not ok:
+        raise click.ClickException(reason)
+    click.echo(f"OK: {reason}")
 
 
 @click.group("audit", cls=AppGroup, help="The access log.")

@@ -34,6 +34,10 @@ class Config:
     trusted_proxies: int = 0
     mail_from: str = "Einblick <no-reply@localhost>"
     base_url: str = "http://localhost:5000"
+    # The organisation's seal for consent receipts (PEM files); None: instance/seal-*.pem,
+    # created on first start outside production.
+    seal_cert: str | None = None
+    seal_key: str | None = field(default=None, repr=False)
     # WebAuthn: the relying-party id is a host name (never an IP address); origin is exact.
     rp_id: str = "localhost"
     origin: str = "http://localhost:5000"
@@ -120,6 +124,11 @@ class Config:
             raise ConfigError(
                 "EINBLICK_RP_ID must be a host name such as portal.example.org; WebAuthn does "
                 "not accept an IP address."
+            )
+        if self.production and not (self.seal_cert and self.seal_key):
+            raise ConfigError(
+                "In production set EINBLICK_SEAL_CERT and EINBLICK_SEAL_KEY (PEM files of the "
+                "organisation's certificate and key that seal consent receipts)."
             )
         if self.production and not self.smtp_url:
             raise ConfigError(

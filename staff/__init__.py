@@ -68,6 +68,7 @@ from staff import (  # noqa: E402,F401  (views register on bp)
     availability,
     bookings,
     clients,
+    consents,
     home,
     security,
     services,

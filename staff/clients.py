@@ -90,7 +90,10 @@ def client_file(client_id: uuid.UUID):
     caseworkers = (db.session.scalars(select(StaffMember).where(StaffMember.role == CASEWORKER)
                                       .where(StaffMember.active.is_(True))).all()
                    if _member().role == "admin" else [])
+    from shared.services import consents
+
     return render_template("staff/client_file.html", case=case, note_form=NoteForm(),
+                           consent_status=consents.status_for_client(client_id),
                            document_form=DocumentForm(), action_form=ConfirmForm(),
                            categories=CATEGORY_LABELS, caseworkers=caseworkers,
                            edit_window=casefile.NOTE_EDIT_WINDOW, member=_member())

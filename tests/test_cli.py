@@ -25,7 +25,7 @@ def readme_demo_accounts():
 def test_demo_load_twice_and_every_readme_account_signs_in(app, runner, totp_clock):
     first = runner.invoke(args=["demo", "load"])
     assert first.exit_code == 0
-    assert first.output.count("created: ") == 6  # five accounts, the services
+    assert first.output.count("created: ") == 7  # five accounts, services, a consent
     second = runner.invoke(args=["demo", "load"])
     assert second.exit_code == 0
     assert second.output.count("exists") == 5
@@ -46,7 +46,9 @@ def test_demo_load_twice_and_every_readme_account_signs_in(app, runner, totp_clo
 def test_demo_load_refuses_in_production(database_url, tmp_path):
     app = create_app(make_config(tmp_path, database_url, env="production",
                                  ratelimit_storage_uri="redis://127.0.0.1:6379",
-                                 smtp_url="smtps://mail.invalid"))
+                                 smtp_url="smtps://mail.invalid",
+                                 seal_cert=str(tmp_path / "c.pem"),
+                                 seal_key=str(tmp_path / "k.pem")))
     result = app.test_cli_runner().invoke(args=["demo", "load"])
     assert result.exit_code != 0
     assert "production" in result.output

@@ -13,12 +13,16 @@ from shared.models.bookings import (
 )
 from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
 from shared.models.clients import Client, ClientNameToken
+from shared.models.consents import Consent, ConsentRequest, ConsentTemplate
 from shared.models.household import EmergencyContact, Guardianship
 from shared.models.keys import AppMeta, DataKey
 from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
 from shared.models.staff import StaffMember
 
 __all__ = [
+    "Consent",
+    "ConsentRequest",
+    "ConsentTemplate",
     "Assignment",
     "BreakGlassGrant",
     "Document",

@@ -125,6 +125,7 @@ def _encode(kind: type, value: Any) -> bytes:
         return str(value).encode()
     if kind is date:
         return value.isoformat().encode()
+    # dict and other JSON values
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
 
 

@@ -67,6 +67,32 @@ def load_bookable_services() -> Iterator[str]:
     yield "created: demo services and hours"
 
 
+def load_consent_template() -> Iterator[str]:
+    from sqlalchemy import select
+
+    from shared.models.consents import ConsentTemplate
+    from shared.services import consents
+
+    if db.session.scalar(select(ConsentTemplate.id).limit(1)) is not None:
+        return
+    template = consents.save_template(
+        key="beratung-daten",
+        texts={
+            "de": {"title": "Einwilligung in die Datenverarbeitung in der Beratung",
+                   "text": "Ich willige ein, dass die Beratungsstelle meine Angaben und die "
+                           "Notizen aus der Beratung speichert, um mich zu beraten. Ich kann "
+                           "diese Einwilligung jederzeit widerrufen."},
+            "en": {"title": "Consent to data processing in counselling",
+                   "text": "I consent to the counselling service storing my details and "
+                           "the notes from counselling in order to advise me. I can "
+                           "withdraw this consent at any time."},
+        },
+        purpose="Beratung und Dokumentation", legal_basis="Art. 6 Abs. 1 lit. a DSGVO",
+        audience="Ihre zuständige Fachkraft", guardian_signs=True)
+    consents.publish(template.id)
+    yield "created: demo consent template"
+
+
 def load() -> Iterator[str]:
     """Create the demo accounts that do not exist yet (safe to run again)."""
     for demo in DEMO_ACCOUNTS:
@@ -97,3 +123,4 @@ def load() -> Iterator[str]:
         db.session.commit()
         yield f"created: {demo.email} ({demo.role or 'client'})"
     yield from load_bookable_services()
+    yield from load_consent_template()

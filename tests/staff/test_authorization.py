@@ -74,6 +74,13 @@ TABLE = {
     "staff.break_glass_reviewed": ("POST", "/staff/break-glass/{grant}/reviewed", ADMIN),
     "staff.funder_reports": ("GET", "/staff/reports", ADMIN),
     "staff.funder_reports_csv": ("GET", "/staff/reports.csv", ADMIN),
+    "staff.consent_templates": ("GET", "/staff/consents", ADMIN),
+    "staff.consent_template_edit": ("GET", "/staff/consents/new", ADMIN),
+    "staff.consent_template_publish": ("POST", "/staff/consents/{random}/publish", ADMIN),
+    "staff.consent_request": ("POST", "/staff/clients/{client}/consents/request",
+                              {"caseworker", "caseworker_other", "admin"}),
+    "staff.consent_receipt_staff": ("GET", "/staff/consents/receipt/{random}/consent.pdf",
+                                    STAFF),
 }
 
 

@@ -1,0 +1,173 @@
+"""Consents: read, sign with a passkey (or a code and the typed name), download the sealed
+receipt, withdraw with one button. And /verify for anyone holding a receipt."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import StringField, SubmitField
+
+from portal import bp
+from portal.guards import client_required
+from shared.auth import passkeys
+from shared.auth.forms import ConfirmForm, code_field
+from shared.extensions import limiter
+from shared.models.consents import GIVEN, ConsentTemplate
+from shared.passkey_views import failure_message
+from shared.services import consents
+
+
+class TotpSignForm(FlaskForm):
+    code = code_field(_l("Code from your authenticator app"))
+    typed_name = StringField(_l("Your full name, as your signature"),
+                             render_kw={"autocomplete": "name"})
+    submit = SubmitField(_l("Give consent with code and name"))
+
+
+class VerifyForm(FlaskForm):
+    receipt = FileField(_l("Receipt (PDF)"))
+    submit = SubmitField(_l("Check receipt"))
+
+
+def _locale() -> str:
+    return str(get_locale() or "de")
+
+
+@bp.get("/consents")
+@client_required
+def consents_index():
+    return render_template("portal/consents.html", people=consents.overview(current_user),
+                           requests=consents.open_requests(current_user))
+
+
+def _template_and_subject(template_id: uuid.UUID, subject_id: uuid.UUID):
+    from shared.extensions import db
+
+    template = db.session.get(ConsentTemplate, template_id)
+    if template is None:
+        abort(404)
+    try:
+        subject = consents.subject_for(current_user, subject_id)
+    except consents.NotAllowed:
+        abort(404)
+    return template, subject
+
+
+@bp.route("/consents/<uuid:template_id>/<uuid:subject_id>", methods=["GET", "POST"])
+@client_required
+def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
+    template, subject = _template_and_subject(template_id, subject_id)
+    existing = consents.current_consent(subject.id, template.key)
+    form = TotpSignForm()
+    if current_user.has_totp and form.validate_on_submit():
+        try:
+            consents.sign_with_totp(account=current_user, template_id=template.id,
+                                    subject_id=subject.id, locale=_locale(),
+                                    code=form.code.data, typed_name=form.typed_name.data)
+        except consents.SignatureInvalid:
+            form.code.errors.append(_("The code is not right (or was used already), or the "
+                                      "name is missing."))
+        except (consents.AlreadyGiven, consents.NotAllowed):
+            abort(409)
+        else:
+            flash(_("Thank you. Your consent is recorded; the receipt is ready."), "success")
+            return redirect(request.path)
+    return render_template(
+        "portal/consent_detail.html", template=template, subject=subject, existing=existing,
+        given=existing is not None and existing.status == GIVEN, form=form,
+        locale=_locale(), is_self=subject.id == getattr(current_user.client, "id", None),
+        withdraw_form=ConfirmForm(),
+    )
+
+
+@bp.post("/consents/<uuid:template_id>/<uuid:subject_id>/passkey/begin")
+@client_required
+@limiter.limit("10 per minute")
+def consent_passkey_begin(template_id: uuid.UUID, subject_id: uuid.UUID):
+    try:
+        options = consents.begin_passkey_signature(account=current_user,
+                                                   template_id=template_id,
+                                                   subject_id=subject_id, locale=_locale())
+    except consents.AlreadyGiven:
+        return jsonify({"error": _("This consent is already given.")}), 409
+    except consents.NotAllowed:
+        abort(404)
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@bp.post("/consents/passkey/finish")
+@client_required
+@limiter.limit("10 per minute")
+def consent_passkey_finish():
+    import json
+
+    data = request.get_json(silent=True) or {}
+    try:
+        consent = consents.finish_passkey_signature(
+            account=current_user, response=json.dumps(data.get("credential") or {}))
+    except passkeys.PasskeyError as exc:
+        return jsonify({"error": failure_message(exc)}), 400
+    except (consents.SignatureInvalid, consents.AlreadyGiven):
+        return jsonify({"error": _("The signature could not be recorded. Please try "
+                                   "again.")}), 400
+    flash(_("Thank you. Your consent is signed with your passkey; the receipt is ready."),
+          "success")
+    return jsonify({"redirect": url_for("portal.consent_detail",
+                                        template_id=consent.template_id,
+                                        subject_id=consent.subject_id)})
+
+
+@bp.get("/consents/receipt/<uuid:consent_id>/<kind>.pdf")
+@client_required
+def consent_receipt(consent_id: uuid.UUID, kind: str):
+    try:
+        consent = consents.own_consent(current_user, consent_id)
+    except consents.NotAllowed:
+        abort(404)
+    pdf = consent.withdrawal_receipt if kind == "withdrawal" else consent.receipt
+    if kind not in ("consent", "withdrawal") or pdf is None:
+        abort(404)
+    response = current_app.response_class(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="einblick-{kind}-{consent.id}.pdf"')
+    return response
+
+
+@bp.route("/consents/<uuid:consent_id>/withdraw", methods=["GET", "POST"])
+@client_required
+def consent_withdraw(consent_id: uuid.UUID):
+    try:
+        consent = consents.own_consent(current_user, consent_id)
+    except consents.NotAllowed:
+        abort(404)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            consents.withdraw(account=current_user, consent_id=consent.id)
+        except consents.ConsentWithdrawn:
+            pass
+        flash(_("Your consent is withdrawn, effective now. The receipt of the withdrawal is "
+                "ready."), "success")
+        return redirect(url_for("portal.consent_detail", template_id=consent.template_id,
+                                subject_id=consent.subject_id))
+    return render_template("portal/consent_withdraw.html", consent=consent, form=form,
+                           locale=_locale())
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def verify():
+    """Anyone can check a receipt: seal, signature, whether it was withdrawn."""
+    form = VerifyForm()
+    result = None
+    if form.validate_on_submit() and form.receipt.data:
+        data = form.receipt.data.read(5 * 1024 * 1024)
+        result = consents.verify_receipt(data, locale=_locale())
+    return render_template("portal/verify.html", form=form, result=result)

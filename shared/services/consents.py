@@ -1,0 +1,429 @@
+"""Digital consent: a canonical document, signed by the signer's passkey (or, weaker, TOTP
+plus the typed name), stored with its evidence and a sealed receipt; withdrawal as easy.
+
+Passkey challenge = SHA-256("einblick-consent-v1" ‖ document hash ‖ server nonce), where
+the document hash is SHA-256 of the canonical JSON of (template key, version, language,
+text hash, subject, signer, time). An assertion made for one document verifies for no
+other. ``verify_evidence`` re-checks a signature from the evidence alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app, session
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from shared import audit, mail, seal
+from shared.auth import passkeys, totp
+from shared.extensions import db
+from shared.models.accounts import Account
+from shared.models.base import utcnow
+from shared.models.casefile import Assignment
+from shared.models.clients import Client
+from shared.models.consents import (
+    DRAFT,
+    GIVEN,
+    PASSKEY,
+    PUBLISHED,
+    TOTP_NAME,
+    WITHDRAWN,
+    Consent,
+    ConsentRequest,
+    ConsentTemplate,
+)
+from shared.models.household import ACCESS_FULL
+from shared.models.staff import ADMIN, StaffMember
+from shared.services import household
+
+DOMAIN_TAG = b"einblick-consent-v1"
+PURPOSE = "consent"
+PENDING_KEY = "consent_pending"
+
+
+class ConsentError(Exception):
+    pass
+
+
+class NotAllowed(ConsentError):
+    pass
+
+
+class AlreadyGiven(ConsentError):
+    pass
+
+
+class ConsentWithdrawn(ConsentError):
+    pass
+
+
+class SignatureInvalid(ConsentError):
+    pass
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# -- templates -----------------------------------------------------------------------------
+def published_templates() -> list[ConsentTemplate]:
+    """The newest published version of each template key."""
+    rows = db.session.scalars(select(ConsentTemplate).where(ConsentTemplate.status == PUBLISHED)
+                              .order_by(ConsentTemplate.key, ConsentTemplate.version.desc()))
+    newest: dict[str, ConsentTemplate] = {}
+    for row in rows:
+        newest.setdefault(row.key, row)
+    return list(newest.values())
+
+
+def all_templates() -> list[ConsentTemplate]:
+    return list(db.session.scalars(select(ConsentTemplate)
+                                   .order_by(ConsentTemplate.key, ConsentTemplate.version)))
+
+
+def save_template(*, key: str, texts: dict, purpose: str, legal_basis: str, audience: str,
+                  guardian_signs: bool, template_id: uuid.UUID | None = None
+                  ) -> ConsentTemplate:
+    """Edit a draft in place; editing a published version creates a new draft version."""
+    if not texts.get("de", {}).get("title") or not texts.get("de", {}).get("text"):
+        raise ConsentError("German title and text are required")
+    current = db.session.get(ConsentTemplate, template_id) if template_id else None
+    if current is not None and current.status == DRAFT:
+        template = current
+    else:
+        key = current.key if current is not None else key
+        latest = db.session.scalar(select(ConsentTemplate.version)
+                                   .where(ConsentTemplate.key == key)
+                                   .order_by(ConsentTemplate.version.desc()).limit(1))
+        template = ConsentTemplate(key=key, version=(latest or 0) + 1, status=DRAFT)
+        db.session.add(template)
+    template.texts = {lang: dict(value) for lang, value in texts.items() if value.get("text")}
+    template.purpose = purpose
+    template.legal_basis = legal_basis
+    template.audience = audience
+    template.guardian_signs = guardian_signs
+    db.session.commit()
+    return template
+
+
+def publish(template_id: uuid.UUID) -> ConsentTemplate:
+    template = db.session.get(ConsentTemplate, template_id)
+    if template is None or template.status != DRAFT:
+        raise ConsentError("only drafts can be published")
+    template.status = PUBLISHED
+    template.published_at = utcnow()
+    db.session.commit()
+    return template
+
+
+# -- the document --------------------------------------------------------------------------
+def text_hash(template: ConsentTemplate, locale: str) -> str:
+    text = template.text(locale)
+    canonical = json.dumps({"title": text["title"], "text": text["text"]}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def canonical_document(*, template: ConsentTemplate, locale: str, subject_id: uuid.UUID,
+                       signer_id: uuid.UUID, at: datetime) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8; equal inputs give equal bytes."""
+    return json.dumps(
+        {
+            "template": template.key,
+            "version": template.version,
+            "language": locale if locale in template.texts else "de",
+            "text_sha256": text_hash(template, locale),
+            "subject": str(subject_id),
+            "signer": str(signer_id),
+            "time": at.isoformat(),
+        },
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    ).encode()
+
+
+def signing_challenge(document: bytes, nonce: bytes) -> bytes:
+    return hashlib.sha256(DOMAIN_TAG + hashlib.sha256(document).digest() + nonce).digest()
+
+
+# -- who signs for whom -------------------------------------------------------------------
+def subject_for(account: Account, subject_id: uuid.UUID) -> Client:
+    try:
+        return household.client_for(account, subject_id, need=ACCESS_FULL)
+    except household.NotAllowed as exc:
+        raise NotAllowed from exc
+
+
+def current_consent(subject_id: uuid.UUID, key: str) -> Consent | None:
+    return db.session.scalar(
+        select(Consent).join(ConsentTemplate, Consent.template_id == ConsentTemplate.id)
+        .where(Consent.subject_id == subject_id).where(ConsentTemplate.key == key)
+        .order_by(Consent.given_at.desc()).limit(1)
+    )
+
+
+def overview(account: Account) -> list[tuple[Client, bool, list[tuple[ConsentTemplate,
+                                                                       Consent | None]]]]:
+    """For the account and each child: every published template with its latest consent."""
+    people = []
+    if account.client is not None:
+        people.append((account.client, True))
+    people += [(c, False) for c in household.visible_dependants(account, need=ACCESS_FULL)]
+    templates = published_templates()
+    result = []
+    for client, is_self in people:
+        relevant = [t for t in templates if is_self or t.guardian_signs]
+        result.append((client, is_self, [(t, current_consent(client.id, t.key))
+                                         for t in relevant]))
+    return result
+
+
+# -- signing ------------------------------------------------------------------------------
+def begin_passkey_signature(*, account: Account, template_id: uuid.UUID,
+                            subject_id: uuid.UUID, locale: str) -> str:
+    """WebAuthn options whose challenge commits to exactly this document."""
+    template = _published(template_id)
+    subject = subject_for(account, subject_id)
+    _not_given(subject.id, template.key)
+    document = canonical_document(template=template, locale=locale, subject_id=subject.id,
+                                  signer_id=account.id, at=utcnow().replace(microsecond=0))
+    nonce = secrets.token_bytes(32)
+    session[PENDING_KEY] = {"document": b64(document), "nonce": b64(nonce),
+                            "template": str(template.id), "subject": str(subject.id)}
+    return passkeys.begin_authentication(purpose=PURPOSE, account=account,
+                                         challenge=signing_challenge(document, nonce))
+
+
+def finish_passkey_signature(*, account: Account, response: str) -> Consent:
+    pending = session.pop(PENDING_KEY, None)
+    if not pending:
+        raise passkeys.ChallengeInvalid
+    document, nonce = unb64(pending["document"]), unb64(pending["nonce"])
+    assertion = passkeys.finish_authentication(purpose=PURPOSE, response=response,
+                                               account=account)
+    if assertion.challenge != signing_challenge(document, nonce):
+        raise SignatureInvalid
+    evidence = {
+        "method": PASSKEY,
+        "credential_id": b64(assertion.credential.credential_id),
+        "public_key": b64(assertion.credential.public_key),
+        "authenticator_data": b64(assertion.authenticator_data),
+        "client_data_json": b64(assertion.client_data_json),
+        "signature": b64(assertion.signature),
+        "nonce": b64(nonce),
+        "document": b64(document),
+        "rp_id": passkeys.rp_id(),
+        "origin": passkeys.expected_origin(),
+    }
+    if not verify_evidence(evidence):
+        raise SignatureInvalid
+    return _record(account=account, template_id=uuid.UUID(pending["template"]),
+                   subject_id=uuid.UUID(pending["subject"]), document=document,
+                   evidence=evidence, method=PASSKEY)
+
+
+def sign_with_totp(*, account: Account, template_id: uuid.UUID, subject_id: uuid.UUID,
+                   locale: str, code: str, typed_name: str) -> Consent:
+    """The weaker method for people without a passkey: a TOTP code and the typed name."""
+    template = _published(template_id)
+    subject = subject_for(account, subject_id)
+    _not_given(subject.id, template.key)
+    typed_name = " ".join((typed_name or "").split())
+    if len(typed_name) < 3:
+        raise SignatureInvalid
+    if not totp.verify_and_consume(account, code):
+        raise SignatureInvalid
+    document = canonical_document(template=template, locale=locale, subject_id=subject.id,
+                                  signer_id=account.id, at=utcnow().replace(microsecond=0))
+    evidence = {"method": TOTP_NAME, "typed_name": typed_name, "totp_time_step":
+                account.totp_last_step, "document": b64(document)}
+    return _record(account=account, template_id=template.id, subject_id=subject.id,
+                   document=document, evidence=evidence, method=TOTP_NAME)
+
+
+def _published(template_id: uuid.UUID) -> ConsentTemplate:
+    template = db.session.get(ConsentTemplate, template_id)
+    if template is None or template.status != PUBLISHED:
+        raise NotAllowed
+    return template
+
+
+def _not_given(subject_id: uuid.UUID, key: str) -> None:
+    existing = current_consent(subject_id, key)
+    if existing is not None and existing.status == GIVEN:
+        raise AlreadyGiven
+
+
+def _record(*, account: Account, template_id: uuid.UUID, subject_id: uuid.UUID,
+            document: bytes, evidence: dict, method: str) -> Consent:
+    subject = db.session.get(Client, subject_id)
+    template = db.session.get(ConsentTemplate, template_id)
+    locale = json.loads(document)["language"]
+    consent = Consent(template_id=template.id, subject_id=subject.id,
+                      data_key=subject.data_key, signer_account_id=account.id, method=method,
+                      locale=locale, status=GIVEN, document_hash=hashlib.sha256(document).digest(),
+                      given_at=datetime.fromisoformat(json.loads(document)["time"]))
+    consent.document = document
+    consent.evidence = evidence
+    db.session.add(consent)
+    db.session.flush()
+    from shared.services import receipts
+
+    consent.receipt = receipts.consent_receipt(consent)
+    for request in db.session.scalars(select(ConsentRequest)
+                                      .where(ConsentRequest.subject_id == subject.id)
+                                      .where(ConsentRequest.template_key == template.key)
+                                      .where(ConsentRequest.fulfilled_at.is_(None))):
+        request.fulfilled_at = utcnow()
+    db.session.commit()
+    return consent
+
+
+# -- withdrawal ---------------------------------------------------------------------------
+def own_consent(account: Account, consent_id: uuid.UUID) -> Consent:
+    consent = db.session.get(Consent, consent_id)
+    if consent is None:
+        raise NotAllowed
+    subject_for(account, consent.subject_id)
+    return consent
+
+
+def withdraw(*, account: Account, consent_id: uuid.UUID) -> Consent:
+    """Effective at once, with its own sealed receipt; staff are told by email."""
+    consent = own_consent(account, consent_id)
+    if consent.status == WITHDRAWN:
+        raise ConsentWithdrawn
+    consent.status = WITHDRAWN
+    consent.withdrawn_at = utcnow().replace(microsecond=0)
+    from shared.services import receipts
+
+    consent.withdrawal_receipt = receipts.withdrawal_receipt(consent)
+    db.session.commit()
+    for member in _responsible_staff(consent.subject_id):
+        mail.send(to=member.account.email, subject=_l("A consent was withdrawn"),
+                  template="consent_withdrawn", locale=member.account.locale,
+                  template_title=consent.template.text(member.account.locale or "de")["title"],
+                  staff=True)
+    return consent
+
+
+def _responsible_staff(subject_id: uuid.UUID) -> list[StaffMember]:
+    assigned = list(db.session.scalars(
+        select(StaffMember).join(Assignment, Assignment.staff_member_id == StaffMember.id)
+        .where(Assignment.client_id == subject_id).where(StaffMember.active.is_(True))))
+    if assigned:
+        return assigned
+    return list(db.session.scalars(select(StaffMember).where(StaffMember.role == ADMIN)
+                                   .where(StaffMember.active.is_(True))))
+
+
+# -- staff ------------------------------------------------------------------------------
+def status_for_client(client_id: uuid.UUID) -> list[tuple[ConsentTemplate, Consent | None]]:
+    return [(t, current_consent(client_id, t.key)) for t in published_templates()]
+
+
+def request_signature(*, member: StaffMember, client_id: uuid.UUID, key: str) -> None:
+    """Ask a client (or the guardian of a child) to give a consent: email and portal task."""
+    client = db.session.get(Client, client_id)
+    if client is None:
+        raise NotAllowed
+    db.session.add(ConsentRequest(template_key=key, subject_id=client.id,
+                                  requested_by_id=member.id))
+    audit.record_access(client_id=client.id, staff_member=member, category=audit.CASE_FILE,
+                        action=audit.CHANGE)
+    db.session.commit()
+    recipients = [client.account] if client.account else []
+    from shared.models.household import Guardianship
+
+    recipients += [g.guardian for g in db.session.scalars(
+        select(Guardianship).where(Guardianship.dependant_id == client.id)
+        .where(Guardianship.access == ACCESS_FULL))]
+    for account in recipients:
+        mail.send(to=account.email, subject=_l("Please look at a consent"),
+                  template="consent_requested", locale=account.locale)
+
+
+def open_requests(account: Account) -> list[ConsentRequest]:
+    ids = [c.id for c, _is_self, _items in overview(account)]
+    if not ids:
+        return []
+    return list(db.session.scalars(select(ConsentRequest)
+                                   .where(ConsentRequest.subject_id.in_(ids))
+                                   .where(ConsentRequest.fulfilled_at.is_(None))))
+
+
+# -- verification ---------------------------------------------------------------------------
+def verify_evidence(evidence: dict, *, expected_rp_id: str | None = None) -> bool:
+    """Re-check a passkey signature from the evidence alone (no database, no server)."""
+    from shared.consent_verify import verify_passkey_evidence
+
+    return verify_passkey_evidence(evidence, expected_rp_id=expected_rp_id).ok
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    seal_intact: bool
+    seal_trusted: bool
+    signature_ok: bool
+    method: str | None
+    template_title: str | None
+    version: int | None
+    signed_at: str | None
+    withdrawn: bool | None  # None: unknown to this organisation
+
+
+def verify_receipt(pdf: bytes, *, locale: str = "de") -> VerifyResult:
+    """For /verify: seal, signature and current status, and nothing else about anyone."""
+    from shared.consent_verify import evidence_from_pdf, verify_passkey_evidence
+
+    config = current_app.extensions["einblick"].config
+    check = seal.check_seal(pdf, seal.load(config).certificate_pem)
+    evidence = evidence_from_pdf(pdf)
+    if evidence is None:
+        return VerifyResult(check.intact, check.trusted, False, None, None, None, None, None)
+    document = unb64(evidence.get("document", ""))
+    method = evidence.get("method")
+    signature_ok = (verify_passkey_evidence(evidence).ok if method == PASSKEY
+                    else method == TOTP_NAME)
+    consent = db.session.scalar(select(Consent).where(
+        Consent.document_hash == hashlib.sha256(document).digest()))
+    try:
+        fields = json.loads(document)
+    except ValueError:
+        fields = {}
+    template = consent.template if consent else None
+    return VerifyResult(
+        seal_intact=check.intact, seal_trusted=check.trusted, signature_ok=signature_ok,
+        method=method,
+        template_title=template.text(locale)["title"] if template else fields.get("template"),
+        version=fields.get("version"), signed_at=fields.get("time"),
+        withdrawn=None if consent is None else consent.status == WITHDRAWN,
+    )
+
+
+def verify_stored(consent_id: uuid.UUID) -> tuple[bool, str]:
+    """`flask consents verify ID`: the evidence alone, ignoring the status column."""
+    consent = db.session.get(Consent, consent_id)
+    if consent is None:
+        return False, "no such consent"
+    evidence = consent.evidence
+    if unb64(evidence["document"]) != consent.document:
+        return False, "the stored document differs from the signed document"
+    if hashlib.sha256(consent.document).digest() != consent.document_hash:
+        return False, "the document hash does not match"
+    if evidence["method"] != PASSKEY:
+        return True, "signed with TOTP and typed name (weaker method): no signature to check"
+    from shared.consent_verify import verify_passkey_evidence
+
+    result = verify_passkey_evidence(evidence)
+    return result.ok, result.reason

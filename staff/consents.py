@@ -1,0 +1,131 @@
+"""Consent templates (admins) and consents in the case file."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from shared import audit
+from shared.auth.forms import ConfirmForm
+from shared.extensions import db
+from shared.models.consents import Consent, ConsentTemplate
+from shared.services import casefile, consents
+from staff import ENDPOINT_ROLES, bp
+
+
+class TemplateForm(FlaskForm):
+    key = StringField(_l("Key (letters, digits, dashes; stays the same across versions)"),
+                      validators=[DataRequired(), Length(max=64),
+                                  Regexp(r"^[a-z0-9-]+$", re.I)])
+    title_de = StringField(_l("Title (German, binding)"), validators=[DataRequired(),
+                                                                      Length(max=200)])
+    text_de = TextAreaField(_l("Text (German, binding)"), validators=[DataRequired()])
+    title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=200)])
+    text_en = TextAreaField(_l("Text (English)"), validators=[Optional()])
+    purpose = StringField(_l("Purpose"), validators=[DataRequired(), Length(max=500)])
+    legal_basis = StringField(_l("Legal basis"), validators=[DataRequired(), Length(max=200)])
+    audience = StringField(_l("Who will see it"), validators=[Length(max=500)])
+    guardian_signs = BooleanField(_l("A guardian signs for a minor"), default=True)
+    submit = SubmitField(_l("Save draft"))
+
+
+@bp.get("/consents")
+def consent_templates():
+    return render_template("staff/consent_templates.html", rows=consents.all_templates(),
+                           form=ConfirmForm())
+
+
+@bp.route("/consents/new", methods=["GET", "POST"], defaults={"template_id": None})
+@bp.route("/consents/<uuid:template_id>", methods=["GET", "POST"])
+def consent_template_edit(template_id: uuid.UUID | None):
+    template = db.session.get(ConsentTemplate, template_id) if template_id else None
+    if template_id and template is None:
+        abort(404)
+    data = None
+    if template is not None and request.method == "GET":
+        data = {"key": template.key, "purpose": template.purpose,
+                "legal_basis": template.legal_basis, "audience": template.audience,
+                "guardian_signs": template.guardian_signs,
+                "title_de": template.texts.get("de", {}).get("title"),
+                "text_de": template.texts.get("de", {}).get("text"),
+                "title_en": template.texts.get("en", {}).get("title"),
+                "text_en": template.texts.get("en", {}).get("text")}
+    form = TemplateForm(data=data)
+    if form.validate_on_submit():
+        saved = consents.save_template(
+            key=form.key.data.lower(), template_id=template.id if template else None,
+            texts={"de": {"title": form.title_de.data, "text": form.text_de.data},
+                   "en": {"title": form.title_en.data or "", "text": form.text_en.data or ""}},
+            purpose=form.purpose.data, legal_basis=form.legal_basis.data,
+            audience=form.audience.data or "", guardian_signs=form.guardian_signs.data)
+        flash(_("Draft saved (version %(version)d). Publish it to use it.",
+                version=saved.version), "success")
+        return redirect(url_for("staff.consent_templates"))
+    return render_template("staff/consent_template_form.html", form=form, template=template)
+
+
+@bp.post("/consents/<uuid:template_id>/publish")
+def consent_template_publish(template_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        consents.publish(template_id)
+    except consents.ConsentError:
+        flash(_("Only drafts can be published."), "error")
+    else:
+        flash(_("Published. This version can no longer be changed."), "success")
+    return redirect(url_for("staff.consent_templates"))
+
+
+@bp.post("/clients/<uuid:client_id>/consents/request")
+def consent_request(client_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        casefile.access_for(current_user.staff_member, client_id,
+                            current_user.current_session.id)
+        consents.request_signature(member=current_user.staff_member, client_id=client_id,
+                                   key=request.form.get("key", ""))
+    except (casefile.NoAccess, casefile.NeedsBreakGlass, consents.NotAllowed):
+        abort(404)
+    flash(_("The client was asked and gets an email."), "success")
+    return redirect(url_for("staff.client_file", client_id=client_id))
+
+
+@bp.get("/consents/receipt/<uuid:consent_id>/<kind>.pdf")
+def consent_receipt_staff(consent_id: uuid.UUID, kind: str):
+    consent = db.session.get(Consent, consent_id)
+    if consent is None or kind not in ("consent", "withdrawal"):
+        abort(404)
+    try:
+        access = casefile.access_for(current_user.staff_member, consent.subject_id,
+                                     current_user.current_session.id)
+    except (casefile.NoAccess, casefile.NeedsBreakGlass):
+        abort(404)
+    pdf = consent.withdrawal_receipt if kind == "withdrawal" else consent.receipt
+    if pdf is None:
+        abort(404)
+    audit.record_access(client_id=consent.subject_id, staff_member=current_user.staff_member,
+                        category=audit.CASE_FILE, action=audit.DOWNLOAD,
+                        grant_id=access.grant_id)
+    db.session.commit()
+    response = current_app.response_class(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="consent-{kind}.pdf"'
+    return response
+
+
+ENDPOINT_ROLES.update({
+    "staff.consent_templates": frozenset({"admin"}),
+    "staff.consent_template_edit": frozenset({"admin"}),
+    "staff.consent_template_publish": frozenset({"admin"}),
+    "staff.consent_request": frozenset({"caseworker", "admin"}),
+    "staff.consent_receipt_staff": frozenset({"caseworker", "admin", "reception"}),
+})

@@ -1,0 +1,277 @@
+"""Digital consent: canonical documents, passkey signatures bound to one document, the
+weaker code-and-name method, sealed receipts, verification online and offline, and
+withdrawal that is as easy as giving."""
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from shared import seal
+from shared.extensions import db
+from shared.models import Client, Consent, ConsentTemplate, Guardianship
+from shared.services import consents
+from tests.conftest import submit
+from tests.shared.test_passkeys import add_passkey, post_json
+from tests.soft_authenticator import SoftAuthenticator
+
+TEXTS = {"de": {"title": "Fotos in der Kita", "text": "Ich willige ein, dass Fotos …"},
+         "en": {"title": "Photos at daycare", "text": "I consent to photos …"}}
+
+
+@pytest.fixture
+def template(app):
+    with app.app_context():
+        saved = consents.save_template(key="fotos", texts=TEXTS, purpose="Fotos",
+                                       legal_basis="Art. 6 Abs. 1 lit. a DSGVO",
+                                       audience="Team der Kita", guardian_signs=True)
+        consents.publish(saved.id)
+        return saved.id
+
+
+def test_canonical_json_is_stable_across_languages_and_key_order(app, template):
+    at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    subject, signer = uuid.uuid4(), uuid.uuid4()
+    with app.app_context():
+        row = db.session.get(ConsentTemplate, template)
+        first = consents.canonical_document(template=row, locale="de", subject_id=subject,
+                                            signer_id=signer, at=at)
+        row.texts = dict(reversed(list(row.texts.items())))  # other key order
+        again = consents.canonical_document(template=row, locale="de", subject_id=subject,
+                                            signer_id=signer, at=at)
+        english = consents.canonical_document(template=row, locale="en", subject_id=subject,
+                                              signer_id=signer, at=at)
+        unknown = consents.canonical_document(template=row, locale="tr", subject_id=subject,
+                                              signer_id=signer, at=at)
+    assert first == again
+    assert first != english
+    assert json.loads(english)["language"] == "en"
+    assert json.loads(unknown)["language"] == "de"  # falls back to the binding German
+    assert list(json.loads(first)) == sorted(json.loads(first))
+    assert b" " not in first.split(b'"text_sha256"')[0]
+
+
+def sign_with_passkey(client, authenticator, template_id, subject_id):
+    page = f"/consents/{template_id}/{subject_id}"
+    begin = post_json(client, f"{page}/passkey/begin", page=page)
+    assert begin.status_code == 200, begin.get_data(as_text=True)
+    assertion = authenticator.get(begin.get_data(as_text=True))
+    return post_json(client, "/consents/passkey/finish", {"credential": assertion}, page=page)
+
+
+@pytest.fixture
+def parent_with_child(app, client, auth, make_client):
+    from tests.portal.test_household import add_child
+
+    parent = make_client(full_name="Ayse Demir")
+    auth.login(parent)
+    key = SoftAuthenticator(origin="http://localhost")
+    assert add_passkey(client, key).status_code == 200
+    add_child(client, full_name="Emil Demir")
+    with app.app_context():
+        child = db.session.scalar(select(Guardianship)).dependant_id
+    return parent, key, child
+
+
+def test_guardian_signs_for_a_child_with_a_passkey(app, client, parent_with_child, template,
+                                                   runner, tmp_path):
+    parent, key, child = parent_with_child
+    response = sign_with_passkey(client, key, template, child)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    with app.app_context():
+        consent = db.session.scalar(select(Consent))
+        assert consent.subject_id == child
+        assert consent.signer_account_id == parent.account_id
+        assert consent.method == "passkey"
+        assert consent.status == "given"
+        assert b"Fotos" not in consent.document_ciphertext
+        consent_id = consent.id
+        receipt = consent.receipt
+        cert = seal.load(app.extensions["einblick"].config).certificate_pem
+    page = client.get(f"/consents/{template}/{child}").get_data(as_text=True)
+    assert "consent/" in page or "Quittung" in page or "receipt" in page.lower()
+
+    # The receipt: sealed (PAdES), evidence embedded, checks pass online, offline, by CLI.
+    check = seal.check_seal(receipt, cert)
+    assert check.intact
+    assert check.trusted
+    evidence = json.loads(seal.attachment(receipt, "evidence.json"))
+    assert consents.verify_evidence(evidence)
+    assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0
+    (tmp_path / "r.pdf").write_bytes(receipt)
+    (tmp_path / "org.pem").write_bytes(cert)
+    offline = subprocess.run([sys.executable, "-m", "shared.consent_verify",
+                              str(tmp_path / "r.pdf"), "--cert", str(tmp_path / "org.pem")],
+                             capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    verified = client.post("/verify", data={"receipt": (__import__("io").BytesIO(receipt),
+                                                        "r.pdf"),
+                                            "csrf_token": _token(client)},
+                           content_type="multipart/form-data")
+    text = verified.get_data(as_text=True)
+    assert 'data-check="seal">gültig' in text or 'data-check="seal">valid' in text
+    assert "Emil" not in text
+    assert "Ayse" not in text
+
+
+def _token(client):
+    import re
+
+    html = client.get("/verify").get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def test_changing_one_byte_of_text_evidence_or_receipt_fails(app, client, parent_with_child,
+                                                             template, runner):
+    _parent, key, child = parent_with_child
+    sign_with_passkey(client, key, template, child)
+    with app.app_context():
+        consent = db.session.scalar(select(Consent))
+        consent_id, receipt = consent.id, consent.receipt
+        cert = seal.load(app.extensions["einblick"].config).certificate_pem
+        original_document, original_evidence = consent.document, consent.evidence
+        # the stored text (document)
+        consent.document = original_document.replace(b'"version":1', b'"version":2')
+        db.session.commit()
+    assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code != 0
+    with app.app_context():
+        consent = db.session.get(Consent, consent_id)
+        consent.document = original_document
+        evidence = dict(original_evidence)
+        signature = bytearray(consents.unb64(evidence["signature"]))
+        signature[-1] ^= 1
+        evidence["signature"] = consents.b64(bytes(signature))
+        consent.evidence = evidence
+        db.session.commit()
+    assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code != 0
+    tampered = bytearray(receipt)
+    position = receipt.find(b"Receipt") if b"Receipt" in receipt else len(receipt) // 3
+    tampered[position] ^= 1
+    assert not seal.check_seal(bytes(tampered), cert).intact
+
+
+def test_an_assertion_for_one_document_is_refused_for_another(app, client, parent_with_child,
+                                                              template):
+    _parent, key, child = parent_with_child
+    with app.app_context():
+        other = consents.save_template(key="ausflug", texts={"de": {"title": "Ausflug",
+                                                                   "text": "Ja."}},
+                                       purpose="Ausflug", legal_basis="Art. 6",
+                                       audience="", guardian_signs=True)
+        consents.publish(other.id)
+        other_id = other.id
+    page = f"/consents/{template}/{child}"
+    begin_a = post_json(client, f"{page}/passkey/begin", page=page)
+    assertion_a = key.get(begin_a.get_data(as_text=True))
+    other_page = f"/consents/{other_id}/{child}"
+    post_json(client, f"{other_page}/passkey/begin", page=other_page)
+    response = post_json(client, "/consents/passkey/finish", {"credential": assertion_a},
+                         page=other_page)
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(Consent)) is None
+
+
+def test_code_and_typed_name_is_recorded_as_the_weaker_method(app, client, auth, make_client,
+                                                              template, totp_clock):
+    person = make_client(totp=True, full_name="Jonas Weber")
+    auth.login(person)
+    with app.app_context():
+        own = db.session.scalar(select(Client).where(Client.account_id == person.account_id))
+    totp_clock.advance()
+    response = submit(client, f"/consents/{template}/{own.id}",
+                      {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
+    assert response.status_code == 302
+    with app.app_context():
+        consent = db.session.scalar(select(Consent))
+        assert consent.method == "totp-name"
+        assert consent.evidence["typed_name"] == "Jonas Weber"
+    page = client.get(f"/consents/{template}/{own.id}").get_data(as_text=True)
+    assert "schwächer" in page or "weaker" in page
+
+
+def test_withdrawal_is_one_button_sealed_and_never_shown_as_valid(app, client, auth,
+                                                                  parent_with_child, template,
+                                                                  make_staff, outbox):
+    _parent, key, child = parent_with_child
+    sign_with_passkey(client, key, template, child)
+    with app.app_context():
+        consent = db.session.scalar(select(Consent))
+        consent_id, receipt = consent.id, consent.receipt
+        from shared.models import Assignment, StaffMember
+
+        worker = make_staff(role="caseworker")
+        member = db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == worker.account_id))
+        db.session.add(Assignment(client_id=child, staff_member_id=member.id))
+        db.session.commit()
+    response = submit(client, f"/consents/{consent_id}/withdraw", {})
+    assert response.status_code == 302
+    with app.app_context():
+        consent = db.session.get(Consent, consent_id)
+        assert consent.status == "withdrawn"
+        cert = seal.load(app.extensions["einblick"].config).certificate_pem
+        assert seal.check_seal(consent.withdrawal_receipt, cert).intact
+    assert outbox.to(worker.email)
+    result = client.post("/verify", data={"receipt": (__import__("io").BytesIO(receipt),
+                                                      "r.pdf"), "csrf_token": _token(client)},
+                         content_type="multipart/form-data").get_data(as_text=True)
+    assert 'data-check="status">widerrufen' in result or 'data-check="status">withdrawn' in result
+    assert "Der Beleg ist echt" not in result or "widerrufen" in result
+
+
+def test_staff_write_and_publish_templates_and_versions_are_immutable(app, client, auth,
+                                                                      make_staff):
+    auth.login(make_staff(role="admin"), area="staff")
+    response = submit(client, "/staff/consents/new", {
+        "key": "newsletter", "title_de": "Newsletter", "text_de": "Ich möchte …",
+        "title_en": "", "text_en": "", "purpose": "Information", "legal_basis": "Art. 6",
+        "audience": "", "guardian_signs": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        draft = db.session.scalar(select(ConsentTemplate))
+        draft_id = draft.id
+    submit(client, f"/staff/consents/{draft_id}/publish", {}, form_url="/staff/consents")
+    submit(client, f"/staff/consents/{draft_id}", {
+        "key": "newsletter", "title_de": "Newsletter", "text_de": "Geänderter Text",
+        "title_en": "", "text_en": "", "purpose": "Information", "legal_basis": "Art. 6",
+        "audience": ""})
+    with app.app_context():
+        rows = db.session.scalars(select(ConsentTemplate).order_by(
+            ConsentTemplate.version)).all()
+        assert [r.version for r in rows] == [1, 2]
+        assert rows[0].texts["de"]["text"] == "Ich möchte …"  # published stays as it was
+        assert rows[0].status == "published"
+        assert rows[1].status == "draft"
+
+
+def test_staff_ask_a_client_to_sign_and_see_the_status(app, client, auth, make_client,
+                                                       make_staff, template, outbox):
+    from shared.models import Assignment, StaffMember
+
+    person = make_client(full_name="Mia Demir")
+    worker = make_staff(role="caseworker")
+    with app.app_context():
+        own_id = db.session.scalar(select(Client.id).where(
+            Client.account_id == person.account_id))
+        member = db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == worker.account_id))
+        db.session.add(Assignment(client_id=own_id, staff_member_id=member.id))
+        db.session.commit()
+    auth.login(worker, area="staff")
+    page = client.get(f"/staff/clients/{own_id}").get_data(as_text=True)
+    assert 'data-consent="fotos"' in page
+    assert 'data-status="missing"' in page
+    submit(client, f"/staff/clients/{own_id}/consents/request", {"key": "fotos"},
+           form_url=f"/staff/clients/{own_id}")
+    assert "/consents" in outbox.last_to(person.email).get_content()
+    auth.logout("staff")
+    auth.login(person)
+    overview = client.get("/consents").get_data(as_text=True)
+    assert 'data-status="open"' in overview
