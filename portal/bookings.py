@@ -116,8 +116,11 @@ def booking_confirm(service_id: uuid.UUID, slot: str):
             flash(_("Your request was sent. The time is held for you until staff answer."),
                   "success")
             return redirect(url_for("portal.bookings_index"))
+    from shared.services import consents
+
     return render_template(
         "portal/booking_confirm.html", form=form, service=service, slot=slot, start=start,
+        needed_consents=consents.required_for_service(service.id),
         staff_id=staff_id, zone=availability.local_zone(), for_id=_for_id(),
         error=getattr(form, "errors_general", None),
     ), status

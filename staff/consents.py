@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from shared import audit
@@ -34,6 +34,7 @@ class TemplateForm(FlaskForm):
     legal_basis = StringField(_l("Legal basis"), validators=[DataRequired(), Length(max=200)])
     audience = StringField(_l("Who will see it"), validators=[Length(max=500)])
     guardian_signs = BooleanField(_l("A guardian signs for a minor"), default=True)
+    required_for = SelectField(_l("Required for a service"), choices=[], default="")
     submit = SubmitField(_l("Save draft"))
 
 
@@ -58,14 +59,22 @@ def consent_template_edit(template_id: uuid.UUID | None):
                 "text_de": template.texts.get("de", {}).get("text"),
                 "title_en": template.texts.get("en", {}).get("title"),
                 "text_en": template.texts.get("en", {}).get("text")}
+    if data is not None:
+        data["required_for"] = str(template.required_for_service_id or "")
     form = TemplateForm(data=data)
+    from shared.services import bookings
+
+    form.required_for.choices = [("", _("not required"))] + [
+        (str(s.id), s.name) for s in bookings.active_services()]
     if form.validate_on_submit():
         saved = consents.save_template(
             key=form.key.data.lower(), template_id=template.id if template else None,
             texts={"de": {"title": form.title_de.data, "text": form.text_de.data},
                    "en": {"title": form.title_en.data or "", "text": form.text_en.data or ""}},
             purpose=form.purpose.data, legal_basis=form.legal_basis.data,
-            audience=form.audience.data or "", guardian_signs=form.guardian_signs.data)
+            audience=form.audience.data or "", guardian_signs=form.guardian_signs.data,
+            required_for_service_id=uuid.UUID(form.required_for.data)
+            if form.required_for.data else None)
         flash(_("Draft saved (version %(version)d). Publish it to use it.",
                 version=saved.version), "success")
         return redirect(url_for("staff.consent_templates"))

@@ -93,8 +93,8 @@ def all_templates() -> list[ConsentTemplate]:
 
 
 def save_template(*, key: str, texts: dict, purpose: str, legal_basis: str, audience: str,
-                  guardian_signs: bool, template_id: uuid.UUID | None = None
-                  ) -> ConsentTemplate:
+                  guardian_signs: bool, template_id: uuid.UUID | None = None,
+                  required_for_service_id: uuid.UUID | None = None) -> ConsentTemplate:
     """Edit a draft in place; editing a published version creates a new draft version."""
     if not texts.get("de", {}).get("title") or not texts.get("de", {}).get("text"):
         raise ConsentError("German title and text are required")
@@ -113,8 +113,13 @@ def save_template(*, key: str, texts: dict, purpose: str, legal_basis: str, audi
     template.legal_basis = legal_basis
     template.audience = audience
     template.guardian_signs = guardian_signs
+    template.required_for_service_id = required_for_service_id
     db.session.commit()
     return template
+
+
+def required_for_service(service_id: uuid.UUID) -> list[ConsentTemplate]:
+    return [t for t in published_templates() if t.required_for_service_id == service_id]
 
 
 def publish(template_id: uuid.UUID) -> ConsentTemplate:

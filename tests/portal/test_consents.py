@@ -275,3 +275,24 @@ def test_staff_ask_a_client_to_sign_and_see_the_status(app, client, auth, make_c
     auth.login(person)
     overview = client.get("/consents").get_data(as_text=True)
     assert 'data-status="open"' in overview
+
+
+def test_a_consent_required_for_a_service_is_pointed_out_when_booking(app, client, auth,
+                                                                     make_client,
+                                                                     make_bookable, make_staff):
+    from tests.conftest import tomorrow_slot_token
+
+    bookable = make_bookable()
+    auth.login(make_staff(role="admin"), area="staff")
+    submit(client, "/staff/consents/new", {
+        "key": "beratung", "title_de": "Beratung dokumentieren", "text_de": "Ich willige ein.",
+        "title_en": "", "text_en": "", "purpose": "Beratung", "legal_basis": "Art. 6",
+        "audience": "", "guardian_signs": "y", "required_for": str(bookable.service_id)})
+    with app.app_context():
+        draft_id = db.session.scalar(select(ConsentTemplate)).id
+    submit(client, f"/staff/consents/{draft_id}/publish", {}, form_url="/staff/consents")
+    auth.logout("staff")
+    auth.login(make_client())
+    page = client.get(f"/bookings/new/{bookable.service_id}/"
+                      f"{tomorrow_slot_token(app, bookable)}").get_data(as_text=True)
+    assert "Beratung dokumentieren" in page
