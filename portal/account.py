@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -13,15 +13,15 @@ from wtforms.validators import Length
 
 from portal import bp
 from portal.guards import client_required, fresh_required
-from shared.auth import login_flow, ratelimits, recovery, sessions, totp
+from shared.auth import ratelimits, recovery, sessions, totp
 from shared.auth.forms import (
     ChangePasswordForm,
     ConfirmForm,
     NewPasswordForm,
-    ReauthForm,
     TotpSetupForm,
 )
 from shared.extensions import limiter
+from shared.passkey_views import reauth_page
 from shared.services import accounts
 from shared.validation import InvalidPhone
 
@@ -185,19 +185,4 @@ def end_other_sessions():
     ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.signed_in_account_key
 )
 def reauth():
-    form = ReauthForm()
-    next_url = login_flow.safe_next(request.args.get("next")) or url_for("portal.security")
-    password_allowed = accounts.password_step_up_allowed(current_user)
-    if password_allowed and form.validate_on_submit():
-        try:
-            accounts.reauthenticate(
-                account=current_user, password=form.password.data, code=form.code.data
-            )
-        except accounts.WrongPassword:
-            form.password.errors.append(_("This is not your password."))
-        except accounts.WrongCode:
-            form.code.errors.append(_("This code is not right or was already used."))
-        else:
-            return redirect(next_url)
-    return render_template("auth/reauth.html", form=form, area="portal", next_url=next_url,
-                           password_allowed=password_allowed)
+    return reauth_page(area="portal")

@@ -219,3 +219,29 @@ def bp_json(options_json: str):
     from flask import current_app
 
     return current_app.response_class(options_json, mimetype="application/json")
+
+
+def reauth_page(*, area: str):
+    """Step-up page of either area: password (+ TOTP) where that is as strong as the
+    sign-in, and the passkey button (see auth/reauth.html)."""
+    from flask import render_template
+
+    from shared.auth.forms import ReauthForm
+    from shared.services import accounts
+
+    form = ReauthForm()
+    next_url = login_flow.safe_next(request.args.get("next")) or url_for(f"{area}.security")
+    password_allowed = accounts.password_step_up_allowed(current_user)
+    if password_allowed and form.validate_on_submit():
+        try:
+            accounts.reauthenticate(
+                account=current_user, password=form.password.data, code=form.code.data
+            )
+        except accounts.WrongPassword:
+            form.password.errors.append(_("This is not your password."))
+        except accounts.WrongCode:
+            form.code.errors.append(_("This code is not right or was already used."))
+        else:
+            return redirect(next_url)
+    return render_template("auth/reauth.html", form=form, area=area, next_url=next_url,
+                           password_allowed=password_allowed)

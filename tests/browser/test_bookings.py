@@ -1,13 +1,12 @@
 """A parent on a phone adds a child and books for the child; a caseworker on a tablet
 (1024×768) confirms; the parent sees "confirmed" and downloads the .ics."""
 
-import pyotp
 from icalendar import Calendar
 from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Booking
-from tests.browser.conftest import assert_accessible, assert_fits_phone
+from tests.browser.conftest import assert_accessible, assert_fits_phone, staff_sign_in
 
 
 def test_parent_books_for_a_child_and_staff_confirm_on_a_tablet(browser, live_server, phone,
@@ -54,14 +53,7 @@ def test_parent_books_for_a_child_and_staff_confirm_on_a_tablet(browser, live_se
     tablet = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True,
                                  locale="de-DE", base_url=live_server)
     staff_page = tablet.new_page()
-    staff_page.goto("/staff/login")
-    staff_page.fill("input[name=email]", bookable.staff.email)
-    staff_page.fill("input[name=password]", bookable.staff.password)
-    staff_page.click("button#submit")
-    staff_page.wait_for_url("**/staff/login/code")
-    staff_page.fill("input[name=code]", pyotp.TOTP(bookable.staff.totp_secret).now())
-    staff_page.click("button#submit")
-    staff_page.wait_for_url("**/staff/")
+    staff_sign_in(staff_page, bookable.staff)
     staff_page.goto("/staff/bookings")
     assert "Emil spricht wenig Deutsch" in staff_page.content()
     assert_accessible(staff_page)

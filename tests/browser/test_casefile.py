@@ -1,12 +1,11 @@
 """On a 1024×768 tablet a caseworker searches, opens a file, uploads a document and writes
 a note; the client then sees on their phone that this caseworker viewed the file."""
 
-import pyotp
 from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Assignment, Client, Document, Note, StaffMember
-from tests.browser.conftest import PHONE, assert_accessible, assert_fits_phone
+from tests.browser.conftest import PHONE, assert_accessible, assert_fits_phone, staff_sign_in
 
 
 def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server, app,
@@ -24,14 +23,7 @@ def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server,
     tablet = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True,
                                  locale="de-DE", base_url=live_server)
     page = tablet.new_page()
-    page.goto("/staff/login")
-    page.fill("input[name=email]", worker.email)
-    page.fill("input[name=password]", worker.password)
-    page.click("button#submit")
-    page.wait_for_url("**/staff/login/code")
-    page.fill("input[name=code]", pyotp.TOTP(worker.totp_secret).now())
-    page.click("button#submit")
-    page.wait_for_url("**/staff/")
+    staff_sign_in(page, worker)
 
     page.click(".site-nav a[href='/staff/clients']")
     page.fill("input[name=q]", "Demir")

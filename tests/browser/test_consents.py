@@ -2,14 +2,18 @@
 downloads the sealed receipt (its PAdES seal is checked with pyhanko), withdraws it;
 staff then see the withdrawal."""
 
-import pyotp
 from sqlalchemy import select
 
 from shared import seal
 from shared.extensions import db
 from shared.models import Assignment, Consent, Guardianship, StaffMember
 from shared.services import consents
-from tests.browser.conftest import add_virtual_authenticator, assert_accessible, assert_fits_phone
+from tests.browser.conftest import (
+    add_virtual_authenticator,
+    assert_accessible,
+    assert_fits_phone,
+    staff_sign_in,
+)
 
 
 def test_parent_signs_for_her_child_with_a_passkey_and_withdraws(browser, live_server, phone,
@@ -78,14 +82,7 @@ def test_parent_signs_for_her_child_with_a_passkey_and_withdraws(browser, live_s
     tablet = browser.new_context(viewport={"width": 1024, "height": 768}, locale="de-DE",
                                  base_url=live_server)
     staff_page = tablet.new_page()
-    staff_page.goto("/staff/login")
-    staff_page.fill("input[name=email]", worker.email)
-    staff_page.fill("input[name=password]", worker.password)
-    staff_page.click("button#submit")
-    staff_page.wait_for_url("**/staff/login/code")
-    staff_page.fill("input[name=code]", pyotp.TOTP(worker.totp_secret).now())
-    staff_page.click("button#submit")
-    staff_page.wait_for_url("**/staff/")
+    staff_sign_in(staff_page, worker)
     staff_page.goto(f"/staff/clients/{child}")
     assert staff_page.locator("[data-consent='fotos'] [data-status='withdrawn']").count() == 1
     tablet.close()
