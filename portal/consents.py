@@ -16,7 +16,7 @@ from wtforms import StringField, SubmitField
 
 from portal import bp
 from portal.guards import client_required
-from shared.auth import passkeys
+from shared.auth import passkeys, ratelimits
 from shared.auth.forms import ConfirmForm, code_field
 from shared.extensions import limiter
 from shared.models.consents import GIVEN, ConsentTemplate
@@ -62,9 +62,13 @@ def _template_and_subject(template_id: uuid.UUID, subject_id: uuid.UUID):
 
 @bp.route("/consents/<uuid:template_id>/<uuid:subject_id>", methods=["GET", "POST"])
 @client_required
+@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"],
+               key_func=ratelimits.signed_in_account_key)
 def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
     template, subject = _template_and_subject(template_id, subject_id)
     existing = consents.current_consent(subject.id, template.key)
+    if template.status != "published" and existing is None:
+        abort(404)  # drafts are not for clients
     form = TotpSignForm()
     if current_user.has_totp and form.validate_on_submit():
         try:
@@ -73,7 +77,7 @@ def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
                                     code=form.code.data, typed_name=form.typed_name.data)
         except consents.SignatureInvalid:
             form.code.errors.append(_("The code is not right (or was used already), or the "
-                                      "name is missing."))
+                                      "name is not the name of your account."))
         except (consents.AlreadyGiven, consents.NotAllowed):
             abort(409)
         else:

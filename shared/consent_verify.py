@@ -81,6 +81,25 @@ def verify_passkey_evidence(evidence: dict, *, expected_rp_id: str | None = None
     return Result(True, "the passkey signature is valid")
 
 
+def verify_evidence_document(evidence: dict) -> Result:
+    """The embedded text hashes to what the document names, and the method is known."""
+    try:
+        document = json.loads(_unb64(evidence["document"]))
+        text = evidence["text"]
+        method = evidence["method"]
+    except (KeyError, ValueError, TypeError):
+        return Result(False, "the evidence is incomplete")
+    canonical = json.dumps({"title": text["title"], "text": text["text"]}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    if hashlib.sha256(canonical.encode()).hexdigest() != document.get("text_sha256"):
+        return Result(False, "the embedded text is not the text that was signed")
+    if method == "passkey":
+        return Result(True, "document and text match")
+    if method == "totp-name" and evidence.get("typed_name"):
+        return Result(True, "document and text match (code and typed name, weaker)")
+    return Result(False, "unknown signing method")
+
+
 def evidence_from_pdf(pdf: bytes) -> dict | None:
     from shared.seal import attachment
 
@@ -101,14 +120,19 @@ def check_receipt(pdf: bytes, trusted_pem: bytes | None = None) -> list[tuple[st
     checks = [("seal intact (the PDF was not changed after sealing)", seal.intact)]
     if trusted_pem is not None:
         checks.append(("sealed by the given organisation certificate", seal.trusted))
+    else:
+        # Anyone can make a certificate with the organisation's name: without its
+        # certificate we cannot say who sealed the PDF.
+        checks.append((f"NOT CHECKED who sealed it: {seal.signer or '?'} (certificate "
+                       f"SHA-256 {seal.fingerprint or '?'}); pass --cert", False))
     evidence = evidence_from_pdf(pdf)
     checks.append(("evidence embedded", evidence is not None))
     if evidence is not None:
+        document = verify_evidence_document(evidence)
+        checks.append((f"document: {document.reason}", document.ok))
         if evidence.get("method") == "passkey":
             result = verify_passkey_evidence(evidence)
             checks.append((f"passkey signature: {result.reason}", result.ok))
-        else:
-            checks.append(("signed with TOTP and typed name (weaker method)", True))
     return checks
 
 

@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils.decode_limits import DecodeLimits, StreamDecodeLimits
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
@@ -107,15 +108,30 @@ class SealCheck:
     intact: bool  # the PDF was not changed after sealing
     trusted: bool  # sealed by the given organisation certificate
     signer: str
+    fingerprint: str = ""  # SHA-256 of the sealing certificate
+
+
+# Receipts are small: an uploaded PDF may not decode to more than this per stream, so a
+# compressed "zip bomb" cannot exhaust memory.
+UNTRUSTED_LIMITS = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=4 * 1024 * 1024))
+
+
+def _reader(pdf: bytes) -> PdfFileReader:
+    return PdfFileReader(io.BytesIO(pdf), decode_limits=UNTRUSTED_LIMITS)
 
 
 def check_seal(pdf: bytes, trusted_pem: bytes | None) -> SealCheck:
-    """Validate the PAdES seal; ``trusted_pem`` is the organisation's certificate."""
+    """Validate the PAdES seal; ``trusted_pem`` is the organisation's certificate.
+    Never raises: a PDF that cannot be read is simply not validly sealed."""
     try:
-        reader = PdfFileReader(io.BytesIO(pdf))
-        signatures = reader.embedded_signatures
-    except Exception:  # noqa: BLE001 - any unreadable PDF is simply not sealed
+        return _check_seal(pdf, trusted_pem)
+    except Exception:  # noqa: BLE001 - hostile input of any kind
         return SealCheck(False, False, "")
+
+
+def _check_seal(pdf: bytes, trusted_pem: bytes | None) -> SealCheck:
+    reader = _reader(pdf)
+    signatures = reader.embedded_signatures
     if len(signatures) != 1:
         return SealCheck(False, False, "")
     roots = []
@@ -126,10 +142,10 @@ def check_seal(pdf: bytes, trusted_pem: bytes | None) -> SealCheck:
     status = _outside_event_loop(
         lambda: validate_pdf_signature(signatures[0], ValidationContext(trust_roots=roots))
     )
-    signer_name = signatures[0].signer_cert.subject.human_friendly
+    signer_cert = signatures[0].signer_cert
     whole = status.coverage is not None and status.coverage.name == "ENTIRE_FILE"
     return SealCheck(bool(status.intact and status.valid and whole), bool(status.trusted),
-                     signer_name)
+                     signer_cert.subject.human_friendly, signer_cert.sha256.hex())
 
 
 def _outside_event_loop(work):
@@ -146,11 +162,10 @@ def _outside_event_loop(work):
 def attachment(pdf: bytes, name: str) -> bytes | None:
     """The bytes of an embedded file (the evidence JSON) in a PDF."""
     try:
-        reader = PdfFileReader(io.BytesIO(pdf))
-        files = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
-    except (KeyError, TypeError, ValueError):
+        files = _reader(pdf).root["/Names"]["/EmbeddedFiles"]["/Names"]
+        for index in range(0, len(files), 2):
+            if str(files[index]) == name:
+                return files[index + 1].get_object()["/EF"]["/F"].get_object().data
+    except Exception:  # noqa: BLE001 - hostile input of any kind
         return None
-    for index in range(0, len(files), 2):
-        if str(files[index]) == name:
-            return files[index + 1].get_object()["/EF"]["/F"].get_object().data
     return None

@@ -119,6 +119,8 @@ def consent_receipt_staff(consent_id: uuid.UUID, kind: str):
                                      current_user.current_session.id)
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
         abort(404)
+    if access.level not in (casefile.FULL, casefile.MANAGE):
+        abort(404)  # reception sees that a consent exists, not its receipt
     pdf = consent.withdrawal_receipt if kind == "withdrawal" else consent.receipt
     if pdf is None:
         abort(404)
@@ -136,5 +138,5 @@ ENDPOINT_ROLES.update({
     "staff.consent_template_edit": frozenset({"admin"}),
     "staff.consent_template_publish": frozenset({"admin"}),
     "staff.consent_request": frozenset({"caseworker", "admin"}),
-    "staff.consent_receipt_staff": frozenset({"caseworker", "admin", "reception"}),
+    "staff.consent_receipt_staff": frozenset({"caseworker", "admin"}),
 })

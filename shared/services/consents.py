@@ -169,6 +169,18 @@ def subject_for(account: Account, subject_id: uuid.UUID) -> Client:
         raise NotAllowed from exc
 
 
+def signable_subject(account: Account, subject_id: uuid.UUID,
+                     template: ConsentTemplate) -> Client:
+    """Clients sign for themselves; a guardian signs for a child only where the template
+    says a guardian signs, and only while the child has no account of their own."""
+    subject = subject_for(account, subject_id)
+    if subject.id == getattr(account.client, "id", None):
+        return subject
+    if not template.guardian_signs or subject.account_id is not None:
+        raise NotAllowed
+    return subject
+
+
 def current_consent(subject_id: uuid.UUID, key: str) -> Consent | None:
     return db.session.scalar(
         select(Consent).join(ConsentTemplate, Consent.template_id == ConsentTemplate.id)
@@ -198,7 +210,7 @@ def begin_passkey_signature(*, account: Account, template_id: uuid.UUID,
                             subject_id: uuid.UUID, locale: str) -> str:
     """WebAuthn options whose challenge commits to exactly this document."""
     template = _published(template_id)
-    subject = subject_for(account, subject_id)
+    subject = signable_subject(account, subject_id, template)
     _not_given(subject.id, template.key)
     document = canonical_document(template=template, locale=locale, subject_id=subject.id,
                                   signer_id=account.id, at=utcnow().replace(microsecond=0))
@@ -241,10 +253,11 @@ def sign_with_totp(*, account: Account, template_id: uuid.UUID, subject_id: uuid
                    locale: str, code: str, typed_name: str) -> Consent:
     """The weaker method for people without a passkey: a TOTP code and the typed name."""
     template = _published(template_id)
-    subject = subject_for(account, subject_id)
+    subject = signable_subject(account, subject_id, template)
     _not_given(subject.id, template.key)
     typed_name = " ".join((typed_name or "").split())
-    if len(typed_name) < 3:
+    own_name = getattr(account.client, "full_name", None)
+    if len(typed_name) < 3 or (own_name and typed_name.casefold() != own_name.casefold()):
         raise SignatureInvalid
     if not totp.verify_and_consume(account, code):
         raise SignatureInvalid
@@ -257,8 +270,12 @@ def sign_with_totp(*, account: Account, template_id: uuid.UUID, subject_id: uuid
 
 
 def _published(template_id: uuid.UUID) -> ConsentTemplate:
+    """Only the newest published version of a template can be signed."""
     template = db.session.get(ConsentTemplate, template_id)
     if template is None or template.status != PUBLISHED:
+        raise NotAllowed
+    newest = next((t for t in published_templates() if t.key == template.key), None)
+    if newest is None or newest.id != template.id:
         raise NotAllowed
     return template
 
@@ -273,7 +290,11 @@ def _record(*, account: Account, template_id: uuid.UUID, subject_id: uuid.UUID,
             document: bytes, evidence: dict, method: str) -> Consent:
     subject = db.session.get(Client, subject_id)
     template = db.session.get(ConsentTemplate, template_id)
+    _not_given(subject.id, template.key)  # also when a second signature raced this one
+    signable_subject(account, subject.id, template)
     locale = json.loads(document)["language"]
+    # The exact text signed travels with the evidence, so a verifier can recompute its hash.
+    evidence = {**evidence, "text": template.text(locale)}
     consent = Consent(template_id=template.id, subject_id=subject.id,
                       data_key=subject.data_key, signer_account_id=account.id, method=method,
                       locale=locale, status=GIVEN, document_hash=hashlib.sha256(document).digest(),
@@ -393,13 +414,18 @@ def verify_receipt(pdf: bytes, *, locale: str = "de") -> VerifyResult:
 
     config = current_app.extensions["einblick"].config
     check = seal.check_seal(pdf, seal.load(config).certificate_pem)
+    if not (check.intact and check.trusted):
+        # Nothing from an unsealed or foreign PDF is looked up or shown.
+        return VerifyResult(check.intact, check.trusted, False, None, None, None, None, None)
     evidence = evidence_from_pdf(pdf)
     if evidence is None:
         return VerifyResult(check.intact, check.trusted, False, None, None, None, None, None)
     document = unb64(evidence.get("document", ""))
     method = evidence.get("method")
-    signature_ok = (verify_passkey_evidence(evidence).ok if method == PASSKEY
-                    else method == TOTP_NAME)
+    from shared.consent_verify import verify_evidence_document
+
+    signature_ok = verify_evidence_document(evidence).ok and (
+        verify_passkey_evidence(evidence).ok if method == PASSKEY else method == TOTP_NAME)
     consent = db.session.scalar(select(Consent).where(
         Consent.document_hash == hashlib.sha256(document).digest()))
     try:
@@ -426,6 +452,13 @@ def verify_stored(consent_id: uuid.UUID) -> tuple[bool, str]:
         return False, "the stored document differs from the signed document"
     if hashlib.sha256(consent.document).digest() != consent.document_hash:
         return False, "the document hash does not match"
+    fields = json.loads(consent.document)
+    expected = {"template": consent.template.key, "version": consent.template.version,
+                "subject": str(consent.subject_id), "signer": str(consent.signer_account_id),
+                "text_sha256": text_hash(consent.template, fields.get("language", "de"))}
+    for name, value in expected.items():
+        if fields.get(name) != value:
+            return False, f"the signed document names another {name} than the record"
     if evidence["method"] != PASSKEY:
         return True, "signed with TOTP and typed name (weaker method): no signature to check"
     from shared.consent_verify import verify_passkey_evidence

@@ -296,3 +296,92 @@ def test_a_consent_required_for_a_service_is_pointed_out_when_booking(app, clien
     page = client.get(f"/bookings/new/{bookable.service_id}/"
                       f"{tomorrow_slot_token(app, bookable)}").get_data(as_text=True)
     assert "Beratung dokumentieren" in page
+
+
+def test_review_rules_who_signs_what(app, client, parent_with_child, template):
+    """A guardian signs only templates meant for guardians, only the newest version."""
+    _parent, key, child = parent_with_child
+    with app.app_context():
+        own_only = consents.save_template(key="selbst", texts={"de": {"title": "Selbst",
+                                                                     "text": "Nur selbst."}},
+                                          purpose="x", legal_basis="y", audience="",
+                                          guardian_signs=False)
+        consents.publish(own_only.id)
+        newer = consents.save_template(key="fotos", texts={"de": {"title": "Fotos v2",
+                                                                 "text": "Neu."}},
+                                       purpose="x", legal_basis="y", audience="",
+                                       guardian_signs=True, template_id=template)
+        consents.publish(newer.id)
+        own_only_id = own_only.id
+    for template_id in (own_only_id, template):  # not for guardians / outdated version
+        page = f"/consents/{template_id}/{child}"
+        response = post_json(client, f"{page}/passkey/begin", page="/consents")
+        assert response.status_code == 404
+    with app.app_context():
+        assert db.session.scalar(select(Consent)) is None
+
+
+def test_a_receipt_sealed_by_someone_else_is_not_confirmed(app, client, parent_with_child,
+                                                           template, tmp_path):
+    import io
+
+    from shared.config import Config
+
+    _parent, key, child = parent_with_child
+    sign_with_passkey(client, key, template, child)
+    with app.app_context():
+        receipt = db.session.scalar(select(Consent)).receipt
+    # An attacker copies the real evidence into a PDF sealed with a certificate of their
+    # own that carries the organisation's name.
+    from fpdf import FPDF
+
+    other = Config(instance_path=str(tmp_path / "attacker"), organisation_name="Einblick")
+    seal.ensure(other)
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.embed_file(bytes=seal.attachment(receipt, "evidence.json"), basename="evidence.json")
+    forged = seal.seal_pdf(bytes(pdf.output()), seal.load(other))
+    result = client.post("/verify", data={"receipt": (io.BytesIO(forged), "r.pdf"),
+                                          "csrf_token": _token(client)},
+                         content_type="multipart/form-data").get_data(as_text=True)
+    assert 'data-check="seal">ungültig' in result or 'data-check="seal">not valid' in result
+    assert "Fotos in der Kita" not in result  # nothing is looked up for a foreign seal
+    (tmp_path / "f.pdf").write_bytes(forged)
+    offline = subprocess.run([sys.executable, "-m", "shared.consent_verify",
+                              str(tmp_path / "f.pdf")], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    assert offline.returncode == 1
+    assert "NOT CHECKED" in offline.stdout
+
+
+def test_swapping_the_template_of_a_stored_consent_is_found(app, client, parent_with_child,
+                                                            template, runner):
+    _parent, key, child = parent_with_child
+    sign_with_passkey(client, key, template, child)
+    with app.app_context():
+        other = consents.save_template(key="anderes", texts={"de": {"title": "Anderes",
+                                                                   "text": "Anders."}},
+                                       purpose="x", legal_basis="y", audience="",
+                                       guardian_signs=True)
+        consent = db.session.scalar(select(Consent))
+        consent.template_id = other.id
+        db.session.commit()
+        consent_id = consent.id
+    result = runner.invoke(args=["consents", "verify", str(consent_id)])
+    assert result.exit_code != 0
+    assert "another template" in result.output
+
+
+def test_the_typed_name_must_be_the_account_holders(app, client, auth, make_client, template,
+                                                    totp_clock):
+    person = make_client(totp=True, full_name="Jonas Weber")
+    auth.login(person)
+    with app.app_context():
+        own_id = db.session.scalar(select(Client.id).where(
+            Client.account_id == person.account_id))
+    totp_clock.advance()
+    response = submit(client, f"/consents/{template}/{own_id}",
+                      {"code": totp_clock.code(person.totp_secret), "typed_name": "abc"})
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Consent)) is None

@@ -80,7 +80,7 @@ TABLE = {
     "staff.consent_request": ("POST", "/staff/clients/{client}/consents/request",
                               {"caseworker", "caseworker_other", "admin"}),
     "staff.consent_receipt_staff": ("GET", "/staff/consents/receipt/{random}/consent.pdf",
-                                    STAFF),
+                                    {"caseworker", "caseworker_other", "admin"}),
 }
 
 
