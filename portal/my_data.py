@@ -13,6 +13,17 @@ from portal.guards import client_required
 from shared.services import transparency
 
 
+@bp.get("/my-data")
+@client_required
+def my_data():
+    from shared.services import my_data as service
+    from shared.services import transparency
+
+    people = [(s.client, s.is_self, service.items_for(s.client, as_guardian=not s.is_self))
+              for s in transparency.subjects(current_user)]
+    return render_template("portal/my_data.html", people=people, display=service.display)
+
+
 @bp.get("/my-data/access")
 @client_required
 def my_data_access():

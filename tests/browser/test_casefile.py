@@ -49,7 +49,11 @@ def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server,
     mobile.fill("input[name=password]", person.password)
     mobile.click("button#submit")
     mobile.wait_for_url("**/account")
-    mobile.click(".site-nav a[href='/my-data/access']")
+    mobile.click(".site-nav a[href='/my-data']")
+    mobile.wait_for_url("**/my-data")
+    assert "mia.demir@example.org" in mobile.inner_text("main")  # from the catalogue
+    assert_fits_phone(mobile)
+    mobile.click("main a[href='/my-data/access']")
     mobile.wait_for_url("**/my-data/access")
     text = mobile.inner_text("main")
     assert "T. Tester" in text

@@ -1,0 +1,121 @@
+"""Everything stored about a client, generated from the data catalogue: for each declared
+column, the values held for this client (decrypted for them), with purpose, legal basis,
+retention, who can see it and where it came from. Nothing here is a hand-picked list: a
+column added to the catalogue shows up, and a table without an owner rule fails a test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from shared import catalogue
+from shared.extensions import db
+from shared.models import Base
+from shared.models.accounts import Account
+from shared.models.clients import Client
+
+# How to find a table's rows that belong to a client (None: not client data).
+OWNERS = {
+    "accounts": lambda c: Account.id == c.account_id,
+    "clients": lambda c: Client.id == c.id,
+    "client_name_tokens": "client_id",
+    "emergency_contacts": "client_id",
+    "guardianships": "dependant_id",
+    "bookings": "client_id",
+    "documents": "client_id",
+    "notes": "client_id",
+    "consents": "subject_id",
+    "consent_requests": "subject_id",
+    "access_events": "client_id",
+    "assignments": "client_id",
+    "break_glass_grants": "client_id",
+    "passkey_credentials": "account",
+    "recovery_codes": "account",
+    "user_sessions": "account",
+    "calendar_feeds": "account",
+    "staff_members": None,
+    "availability_exceptions": None,
+}
+
+SHOWN_AS = {
+    catalogue.BLIND_INDEX: "search-key",
+    catalogue.HASHED: "hash",
+}
+
+
+@dataclass
+class Item:
+    entry: catalogue.Entry
+    values: list = field(default_factory=list)
+    shown_as: str | None = None  # "search-key" / "hash": the value is not readable
+
+
+def _model_for(table: str):
+    for mapper in Base.registry.mappers:
+        if getattr(mapper.class_, "__tablename__", None) == table:
+            return mapper.class_
+    raise LookupError(table)
+
+
+def _rows(table: str, client: Client) -> list:
+    rule = OWNERS[table]
+    if rule is None:
+        return []
+    model = _model_for(table)
+    if callable(rule):
+        return list(db.session.scalars(select(model).where(rule(client))))
+    if rule == "account":
+        if client.account_id is None:
+            return []
+        return list(db.session.scalars(select(model).where(model.account_id ==
+                                                           client.account_id)))
+    return list(db.session.scalars(select(model).where(getattr(model, rule) == client.id)))
+
+
+def _value(row, column: str, entry: catalogue.Entry):
+    if entry.storage in SHOWN_AS:
+        return None
+    value = getattr(row, column, None)
+    if value is None and hasattr(row, f"{column}_ciphertext"):
+        value = None
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
+    """Catalogue entries with this client's values, grouped by category. A guardian does
+    not see what is confidential from guardians."""
+    grouped: dict[str, list[Item]] = {}
+    for entry in catalogue.ENTRIES:
+        table, column = entry.column.split(".")
+        if OWNERS.get(table) is None:
+            continue
+        if as_guardian and entry.category == catalogue.ACCESS_LOG:
+            continue  # the child's access log may reveal confidential work
+        rows = _rows(table, client)
+        if as_guardian:
+            rows = [r for r in rows if not getattr(r, "confidential_from_guardians", False)]
+        if table == "notes":
+            rows = [r for r in rows if column != "body" or r.visible_to_client]
+        if table == "documents":
+            rows = [r for r in rows if r.visible_to_client]
+        values = []
+        for row in rows:
+            value = _value(row, column, entry)
+            if value is not None and value != "":
+                values.append(value)
+        item = Item(entry, values, SHOWN_AS.get(entry.storage) if rows else None)
+        if values or item.shown_as:
+            grouped.setdefault(entry.category, []).append(item)
+    return grouped
+
+
+def display(value) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
