@@ -9,7 +9,7 @@ from flask import abort, current_app, render_template
 from flask_login import current_user
 
 from portal import bp
-from portal.guards import client_required
+from portal.guards import client_required, fresh_required
 from shared.services import transparency
 
 
@@ -40,4 +40,24 @@ def my_document(document_id: uuid.UUID):
     response = current_app.response_class(document.content, mimetype=document.content_type)
     response.headers["Content-Disposition"] = (
         f"attachment; filename*=UTF-8''{quote(document.filename)}")
+    return response
+
+
+@bp.route("/my-data/export", methods=["GET", "POST"])
+@client_required
+@fresh_required
+def my_data_export():
+    """After a fresh confirmation: the ZIP, streamed as it is written."""
+    from flask import stream_with_context
+
+    from shared.auth.forms import ConfirmForm
+    from shared.services import export
+
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template("portal/my_data_export.html", form=form)
+    response = current_app.response_class(
+        stream_with_context(export.stream(current_user.id)),
+        mimetype="application/zip")
+    response.headers["Content-Disposition"] = 'attachment; filename="einblick-export.zip"'
     return response

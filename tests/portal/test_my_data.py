@@ -23,3 +23,48 @@ def test_my_data_shows_values_from_the_catalogue(client, auth, make_client):
     assert 'data-column="client_name_tokens.token_bidx"' in page  # shown as a search key
     assert 'data-column="accounts.password_hash"' in page
     assert "$argon2" not in page  # the hash itself is never shown
+
+
+def test_export_is_a_signed_zip_with_everything_and_is_logged(app, client, auth, make_client,
+                                                              make_staff, outbox):
+    import hashlib
+    import io
+    import json
+    import zipfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import AccessEvent, Client
+    from tests.portal.test_household import add_child
+
+    person = make_client(full_name="Mia Demir")
+    auth.login(person)
+    add_child(client, full_name="Emil Demir")
+    page = client.get("/my-data/export")
+    assert page.status_code == 200
+    response = submit(client, "/my-data/export", {})
+    assert response.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = set(archive.namelist())
+    assert {"data.json", "schema.json", "index.html", "manifest.json", "manifest.sig",
+            "seal-certificate.pem", "me/access-log.csv"} <= names
+    data = json.loads(archive.read("data.json"))
+    assert data["schema_version"] == 1
+    text = json.dumps(data, ensure_ascii=False)
+    assert person.email in text
+    assert "Emil Demir" in text
+    manifest_bytes = archive.read("manifest.json")
+    manifest = json.loads(manifest_bytes)["files"]
+    for name, digest in manifest.items():
+        assert hashlib.sha256(archive.read(name)).hexdigest() == digest
+    certificate = x509.load_pem_x509_certificate(archive.read("seal-certificate.pem"))
+    certificate.public_key().verify(archive.read("manifest.sig"), manifest_bytes,
+                                    ec.ECDSA(hashes.SHA256()))
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+        assert db.session.scalar(select(AccessEvent).where(AccessEvent.client_id == own)
+                                 .where(AccessEvent.category == "export")) is not None

@@ -390,3 +390,37 @@ def test_household_members_named_on_a_file_are_logged_too(app, client, auth, mak
     auth.login(make_staff(role="admin"), area="staff")
     client.get(f"/staff/clients/{parent_client}")
     assert events(app, emil, category="contact")
+
+
+def test_confidential_items_are_not_in_the_guardians_export(app, client, auth, make_client,
+                                                            make_staff):
+    import io
+    import zipfile
+
+    from shared.models import Guardianship
+    from tests.portal.test_household import add_child
+
+    parent = make_client()
+    auth.login(parent)
+    add_child(client, full_name="Lara Demir", birth_date="2009-02-02")
+    with app.app_context():
+        lara = db.session.scalar(select(Guardianship)).dependant_id
+        worker = make_staff(role="caseworker")
+        member = db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == worker.account_id))
+        db.session.add(Assignment(client_id=lara, staff_member_id=member.id))
+        db.session.commit()
+    auth.logout()
+    auth.login(worker, area="staff")
+    write_note(client, lara, "Sichtbar für Eltern", visible_to_client="y")
+    write_note(client, lara, "Geheime Beratung", visible_to_client="y", confidential="y")
+    upload(client, lara, PDF, "geheim.pdf", visible_to_client="y", confidential="y")
+    upload(client, lara, PDF, "offen.pdf", visible_to_client="y")
+    auth.logout("staff")
+    auth.login(parent)
+    archive = zipfile.ZipFile(io.BytesIO(submit(client, "/my-data/export", {}).data))
+    everything = b"".join(archive.read(name) for name in archive.namelist())
+    assert b"Sichtbar f" in everything
+    assert b"offen.pdf" in everything
+    assert b"Geheime Beratung" not in everything
+    assert b"geheim.pdf" not in everything

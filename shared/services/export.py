@@ -1,0 +1,198 @@
+"""Take everything along: a ZIP with data.json (and its JSON Schema), one CSV per category,
+a readable index.html, consent receipts, the documents the client may see, the access log,
+and manifest.json listing the SHA-256 of every file, signed with the organisation's seal
+key. The ZIP is produced as a stream of chunks, never built in memory."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import current_app, render_template
+from sqlalchemy import select
+
+from shared import audit, seal
+from shared.extensions import db
+from shared.models.accounts import Account
+from shared.models.base import utcnow
+from shared.models.casefile import Document
+from shared.models.consents import Consent
+from shared.services import my_data, transparency
+
+SCHEMA_VERSION = 1
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Einblick data export",
+    "type": "object",
+    "required": ["schema_version", "generated_at", "subjects"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "generated_at": {"type": "string", "format": "date-time"},
+        "subjects": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["client_id", "is_self", "categories", "access_log"],
+                "properties": {
+                    "client_id": {"type": "string", "format": "uuid"},
+                    "is_self": {"type": "boolean"},
+                    "categories": {
+                        "type": "object",
+                        "description": "Catalogue category -> items stored about the person",
+                        "additionalProperties": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["column", "label", "values", "purpose",
+                                             "legal_basis", "retention"],
+                                "properties": {
+                                    "column": {"type": "string"},
+                                    "label": {"type": "string"},
+                                    "values": {"type": "array"},
+                                    "stored_as": {"type": ["string", "null"]},
+                                    "purpose": {"type": "string"},
+                                    "legal_basis": {"type": "string"},
+                                    "retention": {"type": "string"},
+                                    "source": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                    "access_log": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        },
+    },
+}
+
+
+def _plain(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def build_data(account: Account) -> dict:
+    subjects = []
+    for subject in transparency.subjects(account):
+        items = my_data.items_for(subject.client, as_guardian=not subject.is_self)
+        categories = {
+            category: [{
+                "column": item.entry.column, "label": str(item.entry.label),
+                "values": [_plain(v) for v in item.values], "stored_as": item.shown_as,
+                "purpose": str(item.entry.purpose), "legal_basis": str(item.entry.legal_basis),
+                "retention": str(item.entry.retention), "source": str(item.entry.source),
+            } for item in group]
+            for category, group in items.items()
+        }
+        subjects.append({
+            "client_id": str(subject.client.id), "is_self": subject.is_self,
+            "categories": categories,
+            "access_log": [{"at": line.at.isoformat(), "staff": line.staff_name,
+                            "role": line.role, "category": line.category,
+                            "action": line.action, "reason": line.reason}
+                           for line in subject.events],
+        })
+    return {"schema_version": SCHEMA_VERSION, "generated_at": utcnow().isoformat(),
+            "subjects": subjects}
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream whose written bytes are collected and handed out in chunks."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.chunks = b"".join(self.chunks), []
+        return data
+
+
+def stream(account_id) -> Iterator[bytes]:
+    """The ZIP, chunk by chunk. Records the export in each person's access log first.
+    Takes the account id: the generator runs after the view returned, in its own unit of
+    work."""
+    account = db.session.get(Account, account_id)
+    data = build_data(account)
+    for subject in data["subjects"]:
+        audit.record_access(client_id=uuid.UUID(subject["client_id"]), staff_member=None,
+                            category="export", action=audit.DOWNLOAD)
+    db.session.commit()
+    config = current_app.extensions["einblick"].config
+    organisation_seal = seal.load(config)
+    manifest: dict[str, str] = {}
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+
+        def add(name: str, payload: bytes):
+            manifest[name] = hashlib.sha256(payload).hexdigest()
+            archive.writestr(name, payload)
+            return sink.take()
+
+        yield add("data.json", json.dumps(data, ensure_ascii=False, indent=1).encode())
+        yield add("schema.json", json.dumps(SCHEMA, indent=1).encode())
+        for subject in data["subjects"]:
+            prefix = "me" if subject["is_self"] else f"child-{subject['client_id'][:8]}"
+            for category, items in subject["categories"].items():
+                out = io.StringIO()
+                writer = csv.writer(out)
+                writer.writerow(["column", "label", "value", "purpose", "legal_basis",
+                                 "retention"])
+                for item in items:
+                    for value in item["values"] or [item["stored_as"]]:
+                        writer.writerow([item["column"], item["label"], value,
+                                         item["purpose"], item["legal_basis"],
+                                         item["retention"]])
+                yield add(f"{prefix}/{category}.csv", out.getvalue().encode())
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(["at", "staff", "role", "category", "action", "reason"])
+            for line in subject["access_log"]:
+                writer.writerow([line["at"], line["staff"], line["role"], line["category"],
+                                 line["action"], line["reason"] or ""])
+            yield add(f"{prefix}/access-log.csv", out.getvalue().encode())
+        account = db.session.get(Account, account_id)
+        for subject in transparency.subjects(account):
+            prefix = "me" if subject.is_self else f"child-{str(subject.client.id)[:8]}"
+            for consent in db.session.scalars(select(Consent).where(
+                    Consent.subject_id == subject.client.id)):
+                if consent.receipt:
+                    yield add(f"{prefix}/receipts/consent-{consent.id}.pdf", consent.receipt)
+                if consent.withdrawal_receipt:
+                    yield add(f"{prefix}/receipts/withdrawal-{consent.id}.pdf",
+                              consent.withdrawal_receipt)
+            for document in subject.documents:
+                yield add(f"{prefix}/documents/{document.id}-{_safe(document.filename)}",
+                          db.session.get(Document, document.id).content)
+        yield add("index.html", render_template("portal/export_index.html", data=data).encode())
+        yield add("seal-certificate.pem", organisation_seal.certificate_pem)
+        body = json.dumps({"files": manifest, "schema_version": SCHEMA_VERSION},
+                          sort_keys=True, indent=1).encode()
+        archive.writestr("manifest.json", body)
+        signature = organisation_seal.key.sign(body, ec.ECDSA(hashes.SHA256()))
+        archive.writestr("manifest.sig", signature)
+        yield sink.take()
+    yield sink.take()
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in ".-_" else "_" for ch in name)[:80]
