@@ -47,7 +47,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install translations
-	@echo "No benchmarks yet: the first measured budget comes with the export issue."
+	$(BIN)/python bench/export_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -46,7 +46,8 @@ class Document(Base):
     filename = encrypted()
     content_type: Mapped[str] = mapped_column(String(120))
     size: Mapped[int] = mapped_column(Integer)
-    content_ciphertext: Mapped[bytes] = mapped_column("content", LargeBinary)
+    # Deferred: lists of documents never pull the (up to 20 MB) contents into memory.
+    content_ciphertext: Mapped[bytes] = mapped_column("content", LargeBinary, deferred=True)
     content = encrypted(bytes)
     uploaded_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("staff_members.id", ondelete="SET NULL")

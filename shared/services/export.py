@@ -23,7 +23,6 @@ from shared import audit, seal
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import utcnow
-from shared.models.casefile import Document
 from shared.models.consents import Consent
 from shared.services import my_data, transparency
 
@@ -143,9 +142,11 @@ def stream(account_id) -> Iterator[bytes]:
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
 
-        def add(name: str, payload: bytes):
+        def add(name: str, payload: bytes, *, compress: bool = True):
             manifest[name] = hashlib.sha256(payload).hexdigest()
-            archive.writestr(name, payload)
+            # PDFs and images are compressed already: store them as they are.
+            archive.writestr(name, payload, compress_type=zipfile.ZIP_DEFLATED if compress
+                             else zipfile.ZIP_STORED)
             return sink.take()
 
         yield add("data.json", json.dumps(data, ensure_ascii=False, indent=1).encode())
@@ -182,7 +183,9 @@ def stream(account_id) -> Iterator[bytes]:
                               consent.withdrawal_receipt)
             for document in subject.documents:
                 yield add(f"{prefix}/documents/{document.id}-{_safe(document.filename)}",
-                          db.session.get(Document, document.id).content)
+                          document.content, compress=False)
+                # One document in memory at a time.
+                db.session.expire(document, ["content_ciphertext"])
         yield add("index.html", render_template("portal/export_index.html", data=data).encode())
         yield add("seal-certificate.pem", organisation_seal.certificate_pem)
         body = json.dumps({"files": manifest, "schema_version": SCHEMA_VERSION},

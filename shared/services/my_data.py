@@ -43,13 +43,18 @@ SHOWN_AS = {
     catalogue.BLIND_INDEX: "search-key",
     catalogue.HASHED: "hash",
 }
+# Files and signature material: listed as present, delivered as files in the export, never
+# decrypted just to build this page (a document can be 20 MB).
+FILE_COLUMNS = frozenset({"documents.content", "consents.document", "consents.evidence",
+                          "consents.receipt", "consents.withdrawal_receipt"})
 
 
 @dataclass
 class Item:
     entry: catalogue.Entry
     values: list = field(default_factory=list)
-    shown_as: str | None = None  # "search-key" / "hash": the value is not readable
+    shown_as: str | None = None  # "search-key" / "hash" / "file": not shown as a value
+    count: int = 0
 
 
 def _model_for(table: str):
@@ -103,11 +108,13 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
         if table == "documents":
             rows = [r for r in rows if r.visible_to_client]
         values = []
-        for row in rows:
-            value = _value(row, column, entry)
-            if value is not None and value != "":
-                values.append(value)
-        item = Item(entry, values, SHOWN_AS.get(entry.storage) if rows else None)
+        if entry.column not in FILE_COLUMNS:
+            for row in rows:
+                value = _value(row, column, entry)
+                if value is not None and value != "":
+                    values.append(value)
+        shown_as = "file" if entry.column in FILE_COLUMNS else SHOWN_AS.get(entry.storage)
+        item = Item(entry, values, shown_as if rows else None, len(rows))
         if values or item.shown_as:
             grouped.setdefault(entry.category, []).append(item)
     return grouped
