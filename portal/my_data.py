@@ -61,3 +61,32 @@ def my_data_export():
         mimetype="application/zip")
     response.headers["Content-Disposition"] = 'attachment; filename="einblick-export.zip"'
     return response
+
+
+@bp.route("/my-data/corrections", methods=["GET", "POST"])
+@client_required
+def my_corrections():
+    """Ask staff to correct something they recorded; see the answers."""
+    from flask import flash, redirect, request, url_for
+    from flask_babel import gettext as _
+
+    from shared.auth.forms import ConfirmForm
+    from shared.services import corrections, transparency
+
+    form = ConfirmForm()
+    people = [(s.client, s.is_self) for s in transparency.subjects(current_user)]
+    if form.validate_on_submit():
+        try:
+            corrections.request_correction(
+                account=current_user, client_id=uuid.UUID(request.form.get("client", "")),
+                about=request.form.get("about", "other"), message=request.form.get("message", ""))
+        except ValueError:
+            flash(_("Please describe what is wrong and what is right."), "error")
+        except corrections.NotAllowed:
+            abort(404)
+        else:
+            flash(_("Your request was sent. You see the answer here."), "success")
+            return redirect(url_for("portal.my_corrections"))
+    return render_template("portal/my_corrections.html", form=form, people=people,
+                           about=request.args.get("about", "other"),
+                           rows=corrections.requests_for(current_user))

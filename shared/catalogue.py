@@ -299,6 +299,21 @@ ENTRIES = ENTRIES + tuple(
           _CONSENT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _ALL_STAFF, _FROM_STAFF, PLAIN),
 )
 
+ENTRIES = ENTRIES + (
+    Entry("correction_requests.message", ACCOUNT, _l("Your correction requests"),
+          _l("To correct data we recorded about you (Art. 16 GDPR)."),
+          _l("Art. 16 GDPR (right to rectification)"), _WHILE_ACCOUNT, None,
+          ("client", "caseworker", "admin"), _FROM_YOU, ENCRYPTED),
+    Entry("correction_requests.reply", ACCOUNT, _l("Our answers to your correction requests"),
+          _l("To correct data we recorded about you (Art. 16 GDPR)."),
+          _l("Art. 16 GDPR (right to rectification)"), _WHILE_ACCOUNT, None,
+          ("client", "caseworker", "admin"), _FROM_STAFF, ENCRYPTED),
+    Entry("correction_requests.status", ACCOUNT, _l("Status of your correction requests"),
+          _l("To correct data we recorded about you (Art. 16 GDPR)."),
+          _l("Art. 16 GDPR (right to rectification)"), _WHILE_ACCOUNT, None,
+          ("client", "caseworker", "admin"), _FROM_STAFF, PLAIN),
+)
+
 BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
 
 # Columns that hold no personal data: keys, references, technical state.
@@ -352,6 +367,10 @@ TECHNICAL: frozenset[str] = frozenset(
         "consent_templates.guardian_signs", "consent_templates.required_for_service_id",
         "consent_templates.status", "consent_templates.created_at",
         "consent_templates.published_at",
+        "correction_requests.id", "correction_requests.client_id",
+        "correction_requests.data_key_id", "correction_requests.about",
+        "correction_requests.created_at", "correction_requests.handled_at",
+        "correction_requests.handled_by_id",
         "assignments.id", "assignments.client_id", "assignments.created_at",
         "documents.id", "documents.client_id", "documents.data_key_id",
         "documents.content_type", "documents.size", "documents.visible_to_client",

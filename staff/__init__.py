@@ -69,6 +69,7 @@ from staff import (  # noqa: E402,F401  (views register on bp)
     bookings,
     clients,
     consents,
+    corrections,
     home,
     security,
     services,

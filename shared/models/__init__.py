@@ -11,7 +11,13 @@ from shared.models.bookings import (
     Service,
     StaffService,
 )
-from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
+from shared.models.casefile import (
+    Assignment,
+    BreakGlassGrant,
+    CorrectionRequest,
+    Document,
+    Note,
+)
 from shared.models.clients import Client, ClientNameToken
 from shared.models.consents import Consent, ConsentRequest, ConsentTemplate
 from shared.models.household import EmergencyContact, Guardianship
@@ -21,6 +27,7 @@ from shared.models.staff import StaffMember
 
 __all__ = [
     "Consent",
+    "CorrectionRequest",
     "ConsentRequest",
     "ConsentTemplate",
     "Assignment",

@@ -106,3 +106,27 @@ class BreakGlassGrant(Base):
     reviewed_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("staff_members.id", ondelete="SET NULL")
     )
+
+
+class CorrectionRequest(Base):
+    """A client asks staff to correct data staff recorded (Art. 16 GDPR)."""
+
+    __tablename__ = "correction_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key: Mapped[DataKey] = relationship(lazy="joined")
+    about: Mapped[str] = mapped_column(String(120))  # a catalogue column or "other"
+    message_ciphertext: Mapped[bytes] = mapped_column("message", LargeBinary)
+    message = encrypted()
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    reply_ciphertext: Mapped[bytes | None] = mapped_column("reply", LargeBinary)
+    reply = encrypted()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="SET NULL")
+    )

@@ -35,6 +35,7 @@ OWNERS = {
     "recovery_codes": "account",
     "user_sessions": "account",
     "calendar_feeds": "account",
+    "correction_requests": "client_id",
     "staff_members": None,
     "availability_exceptions": None,
 }

@@ -68,3 +68,43 @@ def test_export_is_a_signed_zip_with_everything_and_is_logged(app, client, auth,
         own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
         assert db.session.scalar(select(AccessEvent).where(AccessEvent.client_id == own)
                                  .where(AccessEvent.category == "export")) is not None
+
+
+def test_correction_request_is_answered_by_the_caseworker(app, client, auth, make_client,
+                                                          make_staff):
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import Assignment, Client, CorrectionRequest, StaffMember
+
+    person = make_client(full_name="Mia Demir")
+    worker = make_staff(role="caseworker")
+    other = make_staff(role="caseworker")
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+        member = db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == worker.account_id))
+        db.session.add(Assignment(client_id=own, staff_member_id=member.id))
+        db.session.commit()
+    auth.login(person)
+    submit(client, "/my-data/corrections?about=notes.body",
+           {"client": str(own), "about": "notes.body",
+            "message": "Das Gespräch war am Dienstag, nicht am Montag."})
+    with app.app_context():
+        request = db.session.scalar(select(CorrectionRequest))
+        assert request.about == "notes.body"
+        assert b"Dienstag" not in request.message_ciphertext
+        request_id = request.id
+    auth.logout()
+    auth.login(other, area="staff")
+    assert "Dienstag" not in client.get("/staff/corrections").get_data(as_text=True)
+    auth.logout("staff")
+    auth.login(worker, area="staff")
+    assert "Dienstag" in client.get("/staff/corrections").get_data(as_text=True)
+    submit(client, f"/staff/corrections/{request_id}",
+           {"status": "done", "reply": "Korrigiert, danke."}, form_url="/staff/corrections")
+    auth.logout("staff")
+    auth.login(person)
+    page = client.get("/my-data/corrections").get_data(as_text=True)
+    assert "Korrigiert, danke." in page
+    assert 'data-status="done"' in page

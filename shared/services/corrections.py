@@ -1,0 +1,74 @@
+"""Rectification: clients correct their own data in place (profile, household); for data
+staff recorded they send a correction request, which staff answer with a status."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from shared import audit, catalogue
+from shared.extensions import db
+from shared.models.accounts import Account
+from shared.models.base import utcnow
+from shared.models.casefile import Assignment, CorrectionRequest
+from shared.models.staff import ADMIN, StaffMember
+from shared.services import household
+
+OPEN, DONE, REJECTED = "open", "done", "rejected"
+
+
+class NotAllowed(Exception):
+    pass
+
+
+def request_correction(*, account: Account, client_id: uuid.UUID, about: str,
+                       message: str) -> CorrectionRequest:
+    try:
+        client = household.client_for(account, client_id, need="full")
+    except household.NotAllowed as exc:
+        raise NotAllowed from exc
+    message = (message or "").strip()
+    if not message:
+        raise ValueError("empty")
+    about = about if about in catalogue.BY_COLUMN else "other"
+    request = CorrectionRequest(client_id=client.id, data_key=client.data_key, about=about)
+    request.message = message[:2000]
+    db.session.add(request)
+    db.session.commit()
+    return request
+
+
+def requests_for(account: Account) -> list[CorrectionRequest]:
+    ids = [c.id for c in household.household_clients(account)]
+    return list(db.session.scalars(select(CorrectionRequest)
+                                   .where(CorrectionRequest.client_id.in_(ids))
+                                   .order_by(CorrectionRequest.created_at.desc()))) if ids else []
+
+
+def open_for_staff(member: StaffMember) -> list[CorrectionRequest]:
+    """Admins see all open requests, caseworkers those of their assigned clients."""
+    stmt = select(CorrectionRequest).where(CorrectionRequest.status == OPEN)
+    if member.role != ADMIN:
+        stmt = stmt.join(Assignment, Assignment.client_id == CorrectionRequest.client_id) \
+            .where(Assignment.staff_member_id == member.id)
+    rows = list(db.session.scalars(stmt.order_by(CorrectionRequest.created_at)))
+    for client_id in sorted({r.client_id for r in rows}, key=str):
+        audit.record_access(client_id=client_id, staff_member=member, category=audit.CASE_FILE)
+    db.session.commit()
+    return rows
+
+
+def answer(*, member: StaffMember, request_id: uuid.UUID, status: str, reply: str) -> None:
+    if status not in (DONE, REJECTED):
+        raise ValueError(status)
+    request = db.session.get(CorrectionRequest, request_id)
+    if request is None or request not in open_for_staff(member):
+        raise NotAllowed
+    request.status = status
+    request.reply = (reply or "").strip()[:2000] or None
+    request.handled_at = utcnow()
+    request.handled_by_id = member.id
+    audit.record_access(client_id=request.client_id, staff_member=member,
+                        category=audit.CASE_FILE, action=audit.CHANGE)
+    db.session.commit()
