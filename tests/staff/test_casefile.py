@@ -424,3 +424,17 @@ def test_confidential_items_are_not_in_the_guardians_export(app, client, auth, m
     assert b"offen.pdf" in everything
     assert b"Geheime Beratung" not in everything
     assert b"geheim.pdf" not in everything
+
+
+def test_the_client_filters_the_access_log_by_person_and_category(app, client, auth, case):
+    person, worker, client_id = case
+    auth.login(worker, area="staff")
+    client.get(f"/staff/clients/{client_id}")
+    auth.logout("staff")
+    auth.login(person)
+    everything = client.get("/my-data/access").get_data(as_text=True)
+    only_notes = client.get("/my-data/access?category=notes").get_data(as_text=True)
+    nobody = client.get("/my-data/access?person=Niemand").get_data(as_text=True)
+    assert everything.count('class="access-log__item"') > only_notes.count(
+        'class="access-log__item"') >= 1
+    assert nobody.count('class="access-log__item"') == 0
