@@ -17,6 +17,7 @@ from shared.auth.forms import ConfirmForm
 from shared.extensions import db
 from shared.models.bookings import AvailabilityException, AvailabilityRule
 from shared.models.staff import ADMIN, StaffMember
+from shared.services import availability as hours
 from staff import bp
 
 WEEKDAYS = [(0, _l("Monday")), (1, _l("Tuesday")), (2, _l("Wednesday")), (3, _l("Thursday")),
@@ -58,25 +59,23 @@ def availability():
     rule_form = RuleForm(prefix="rule")
     exception_form = ExceptionForm(prefix="exception")
     if rule_form.submit.data and rule_form.validate_on_submit():
-        if rule_form.start_time.data >= rule_form.end_time.data:
+        try:
+            hours.add_rule(staff_member_id=target.id, weekday=rule_form.weekday.data,
+                           start=rule_form.start_time.data, end=rule_form.end_time.data)
+        except hours.BadHours:
             rule_form.end_time.errors.append(_("The end must be after the start."))
         else:
-            db.session.add(AvailabilityRule(
-                staff_member_id=target.id, weekday=rule_form.weekday.data,
-                start_time=rule_form.start_time.data, end_time=rule_form.end_time.data))
-            db.session.commit()
             flash(_("Saved."), "success")
             return redirect(request.full_path)
     if exception_form.submit.data and exception_form.validate_on_submit():
-        start, end = exception_form.start_time.data, exception_form.end_time.data
-        if (start is None) != (end is None) or (start and end and start >= end):
+        try:
+            hours.add_exception(staff_member_id=target.id, day=exception_form.day.data,
+                                start=exception_form.start_time.data,
+                                end=exception_form.end_time.data)
+        except hours.BadHours:
             exception_form.end_time.errors.append(
                 _("Give both times (the end after the start), or none for the whole day."))
         else:
-            db.session.add(AvailabilityException(staff_member_id=target.id,
-                                                 day=exception_form.day.data,
-                                                 start_time=start, end_time=end))
-            db.session.commit()
             flash(_("Saved."), "success")
             return redirect(request.full_path)
     rules = db.session.scalars(select(AvailabilityRule)

@@ -23,6 +23,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from shared.extensions import db
 from shared.models.bookings import Service
 from shared.models.staff import StaffMember
+from shared.services import bookings
 from staff import ENDPOINT_ROLES, bp
 
 
@@ -62,13 +63,11 @@ def service_edit(service_id: uuid.UUID | None):
     if request.method == "GET" and service is not None:
         form.staff.data = [str(m.id) for m in service.staff]
     if form.validate_on_submit():
-        service = service or Service()
-        for name in ("name", "description", "duration_minutes", "location", "online", "active"):
-            setattr(service, name, getattr(form, name).data)
-        chosen = {uuid.UUID(v) for v in form.staff.data or []}
-        service.staff = [m for m in db.session.scalars(select(StaffMember)) if m.id in chosen]
-        db.session.add(service)
-        db.session.commit()
+        bookings.save_service(
+            service=service, name=form.name.data, description=form.description.data,
+            duration_minutes=form.duration_minutes.data, location=form.location.data,
+            online=form.online.data, active=form.active.data,
+            staff_ids={uuid.UUID(v) for v in form.staff.data or []})
         flash(_("Saved."), "success")
         return redirect(url_for("staff.services"))
     return render_template("staff/service_form.html", form=form, service=service)

@@ -143,3 +143,29 @@ def upcoming_slots(*, service: Service, days: int, today: date | None = None
         if slots:
             result.append((day, sorted(slots, key=lambda s: (s.start, str(s.staff_member_id)))))
     return result
+
+
+class BadHours(ValueError):
+    """The end is not after the start (or only one of the two times was given)."""
+
+
+def add_rule(*, staff_member_id: uuid.UUID, weekday: int, start, end) -> AvailabilityRule:
+    if start >= end:
+        raise BadHours
+    rule = AvailabilityRule(staff_member_id=staff_member_id, weekday=weekday,
+                            start_time=start, end_time=end)
+    db.session.add(rule)
+    db.session.commit()
+    return rule
+
+
+def add_exception(*, staff_member_id: uuid.UUID, day: date, start=None,
+                  end=None) -> AvailabilityException:
+    """An absence: the whole day (no times) or from start to end."""
+    if (start is None) != (end is None) or (start and end and start >= end):
+        raise BadHours
+    absence = AvailabilityException(staff_member_id=staff_member_id, day=day,
+                                    start_time=start, end_time=end)
+    db.session.add(absence)
+    db.session.commit()
+    return absence

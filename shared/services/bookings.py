@@ -75,6 +75,35 @@ def active_services() -> list[Service]:
     ))
 
 
+def save_service(*, service: Service | None, name: str, description: str,
+                 duration_minutes: int, location: str, online: bool, active: bool,
+                 staff_ids: set[uuid.UUID]) -> Service:
+    """Create or update a service and who offers it (admins)."""
+    service = service or Service()
+    service.name, service.description = name, description or ""
+    service.duration_minutes, service.location = duration_minutes, location or ""
+    service.online, service.active = online, active
+    service.staff = list(db.session.scalars(
+        select(StaffMember).where(StaffMember.id.in_(staff_ids)))) if staff_ids else []
+    db.session.add(service)
+    db.session.commit()
+    return service
+
+
+def proposal_slots(booking: Booking, *, days: int = 14, limit: int = 12) -> list:
+    """Free times of the same staff member to propose instead of a request."""
+    zone = availability.local_zone()
+    first = booking.start_at.astimezone(zone).date()
+    slots = []
+    for offset in range(days):
+        slots += availability.free_slots(service=booking.service,
+                                         staff_member=booking.staff_member,
+                                         day=first + timedelta(days=offset), ignore=booking.id)
+        if len(slots) >= limit:
+            break
+    return slots[:limit]
+
+
 def get_service(service_id: uuid.UUID) -> Service | None:
     service = db.session.get(Service, service_id)
     return service if service is not None and service.active else None

@@ -18,15 +18,20 @@ def staff_member(app, make_staff):
             StaffMember.account_id == person.account_id)).id
 
 
-def test_events_chain_and_verify(app, make_staff, runner):
-    member_id = staff_member(app, make_staff)
-    client_id = uuid.uuid4()
+def write_events(app, member_id, client_id, count: int) -> None:
     with app.app_context():
         member = db.session.get(StaffMember, member_id)
-        for _ in range(3):
+        for _ in range(count):
             audit.record_access(client_id=client_id, staff_member=member,
                                 category=audit.BOOKINGS)
         db.session.commit()
+
+
+def test_events_chain_and_verify(app, make_staff, runner):
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    write_events(app, member_id, client_id, 3)
+    with app.app_context():
         events = audit.events_for(client_id)
         assert [e.seq for e in events] == [3, 2, 1]
         assert events[-1].prev_hash == audit.GENESIS
@@ -37,12 +42,8 @@ def test_events_chain_and_verify(app, make_staff, runner):
 def test_editing_an_event_in_the_database_breaks_verification(app, make_staff, runner):
     member_id = staff_member(app, make_staff)
     client_id = uuid.uuid4()
+    write_events(app, member_id, client_id, 3)
     with app.app_context():
-        member = db.session.get(StaffMember, member_id)
-        for _ in range(3):
-            audit.record_access(client_id=client_id, staff_member=member,
-                                category=audit.BOOKINGS)
-        db.session.commit()
         db.session.execute(
             text("UPDATE access_events SET category = 'contact' WHERE seq = 2")
         )
@@ -55,12 +56,8 @@ def test_editing_an_event_in_the_database_breaks_verification(app, make_staff, r
 def test_deleting_an_event_breaks_verification(app, make_staff, runner):
     member_id = staff_member(app, make_staff)
     client_id = uuid.uuid4()
+    write_events(app, member_id, client_id, 3)
     with app.app_context():
-        member = db.session.get(StaffMember, member_id)
-        for _ in range(3):
-            audit.record_access(client_id=client_id, staff_member=member,
-                                category=audit.BOOKINGS)
-        db.session.commit()
         db.session.execute(text("DELETE FROM access_events WHERE seq = 2"))
         db.session.commit()
     assert "missing" in runner.invoke(args=["audit", "verify"]).output

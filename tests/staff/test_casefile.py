@@ -281,7 +281,7 @@ def test_client_sees_who_viewed_the_file(app, client, auth, case):
     page = client.get("/my-data/access").get_data(as_text=True)
     assert "T. Tester" in page
     assert "Interne Notiz" not in page  # not visible to the client, but that it exists is
-    assert "Notiz" in page or "note" in page
+    assert "eine Notiz, die Sie nicht lesen können" in page
 
 
 def test_deactivation_ends_sessions_at_once_and_roles_change(app, auth, make_staff):
