@@ -101,3 +101,32 @@ def my_corrections():
     return render_template("portal/my_corrections.html", form=form, people=people,
                            about=request.args.get("about", "other"),
                            rows=corrections.requests_for(current_user))
+
+
+@bp.route("/my-data/delete", methods=["GET", "POST"])
+@client_required
+@fresh_required
+def my_data_delete():
+    """After a fresh confirmation: what goes now, what a duty keeps and until when; then,
+    confirmed, the account is deleted."""
+    from flask import flash, redirect, request, session, url_for
+    from flask_babel import gettext as _
+    from flask_login import logout_user
+
+    from shared.auth.forms import ConfirmForm
+    from shared.services import erasure
+
+    form = ConfirmForm()
+    result = erasure.plan(current_user)
+    if form.validate_on_submit():
+        if request.form.get("understood") != "yes":
+            flash(_("Please tick the box to confirm that you want to delete your account."),
+                  "error")
+        else:
+            erasure.notify_and_delete(current_user)
+            logout_user()
+            session.clear()
+            flash(_("Your account has been deleted. We sent you a last email about what we "
+                    "must keep and until when."), "success")
+            return redirect(url_for("portal.login"))
+    return render_template("portal/my_data_delete.html", form=form, plan=result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -11,13 +12,15 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import crypto
 from shared.config import Config
 from shared.extensions import babel, compress, csrf, db, limiter, login_manager
 from shared.i18n import LANGUAGE_NAMES, select_locale, text_direction
+
+log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -45,6 +48,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not left in free pages.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 
@@ -105,6 +110,7 @@ def create_app(config: Config | None = None) -> Flask:
     )
     with app.app_context():
         check_keys_match_database()
+        reapply_erasure_journal()
     from shared import seal
 
     seal.ensure(config)
@@ -143,6 +149,27 @@ def _database_has_data_keys() -> bool:
         return db.session.scalar(select(DataKey.id).limit(1)) is not None
     finally:
         db.session.remove()
+
+
+def reapply_erasure_journal() -> None:
+    """At every start: clients in the erasure journal stay erased, even if the database
+    was restored from a backup taken before. Several workers may run this at once."""
+    from shared.services import erasure
+
+    if not erasure.journal_path().exists():
+        return
+    columns = {c["name"] for c in inspect(db.engine).get_columns("clients")} \
+        if inspect(db.engine).has_table("clients") else set()
+    if "restricted_at" not in columns:
+        return  # not migrated yet; `flask db upgrade` starts the app again
+    try:
+        touched = erasure.apply_journal()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("erasure journal: another worker is applying it", exc_info=True)
+        return
+    if touched:
+        log.warning("erasure journal re-applied to %d clients restored from a backup", touched)
 
 
 def check_keys_match_database() -> None:

@@ -40,6 +40,9 @@ CHANGE = "change"
 SEARCH = "search"
 DOWNLOAD = "download"
 BREAK_GLASS = "break-glass"
+CONSENTS = "consents"
+PURGE = "purge"  # deleted by the retention purge
+RESTRICTED = "restricted"  # a restricted file (§ 84 SGB X) opened with a reason
 
 
 def event_hash(event: AccessEvent) -> bytes:

@@ -314,6 +314,19 @@ ENTRIES = ENTRIES + (
           ("client", "caseworker", "admin"), _FROM_STAFF, PLAIN),
 )
 
+_ERASURE_PURPOSE = _l("To keep only what the law requires after you deleted your account, "
+                      "and to delete it when that duty ends (§ 84 SGB X).")
+_ERASURE_BASIS = _l("Art. 17(3)(b) GDPR and § 84 SGB X (restriction instead of erasure)")
+_ERASURE_RETENTION = _l("Deleted together with the last item that is kept.")
+ENTRIES = ENTRIES + (
+    Entry("clients.restricted_at", ACCOUNT, _l("Account deleted on (the rest is restricted)"),
+          _ERASURE_PURPOSE, _ERASURE_BASIS, _ERASURE_RETENTION, None, ("admin",),
+          _FROM_SYSTEM, PLAIN),
+    Entry("clients.erasure_reviewed_at", ACCOUNT, _l("Restriction checked by staff on"),
+          _ERASURE_PURPOSE, _ERASURE_BASIS, _ERASURE_RETENTION, None, ("admin",),
+          _FROM_SYSTEM, PLAIN),
+)
+
 BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
 
 # Columns that hold no personal data: keys, references, technical state.

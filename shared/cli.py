@@ -39,6 +39,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(bookings_group)
     app.cli.add_command(audit_group)
     app.cli.add_command(consents_group)
+    app.cli.add_command(retention_group)
+    app.cli.add_command(backup_group)
 
 
 @click.group("db", cls=AppGroup, help="Database migrations.")
@@ -229,3 +231,47 @@ def audit_verify() -> None:
             f"Broken chain for client {first.client_id} at event {first.seq}: {first.reason}"
         )
     click.echo("The access log is intact.")
+
+
+@click.group("retention", cls=AppGroup, help="Retention periods from the data catalogue.")
+def retention_group() -> None:
+    pass
+
+
+@retention_group.command("purge", help="Delete everything whose retention has passed.")
+def retention_purge() -> None:
+    from shared.services import erasure
+
+    result = erasure.purge()
+    for table, count in sorted(result.counts.items()):
+        click.echo(f"{table}: {count}")
+    click.echo(f"Deleted {result.total} items whose retention had passed.")
+
+
+@click.group("backup", cls=AppGroup,
+             help="Database backups (keys are not included: keep instance/keys.json apart).")
+def backup_group() -> None:
+    pass
+
+
+@backup_group.command("create", help="Write a consistent copy of the database to FILE.")
+@click.argument("path", type=click.Path(dir_okay=False))
+def backup_create(path: str) -> None:
+    from shared.services import backup
+
+    backup.create(Path(path))
+    click.echo(f"Backup written to {path}.")
+
+
+@backup_group.command("restore",
+                      help="Replace the database with FILE, then re-apply the erasure journal.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def backup_restore(path: str, yes: bool) -> None:
+    from shared.services import backup
+
+    if not yes:
+        click.confirm("This replaces every row of the database. Continue?", abort=True)
+    erased = backup.restore(Path(path))
+    click.echo(f"Database restored from {path}.")
+    click.echo(f"Erasure journal re-applied: {erased} clients erased again.")

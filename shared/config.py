@@ -64,6 +64,12 @@ class Config:
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     secure_cookies: bool | None = None  # None: secure unless env == development
+    # Ids of erased clients, kept outside the database so that restoring an older backup
+    # cannot bring a client back (None: instance/erasure-journal.jsonl). Must be on durable
+    # storage shared by all workers and must not be restored with the database.
+    erasure_journal: str | None = None
+    # An admin answers an erasure or correction request within this many days (Art. 12(3)).
+    request_deadline_days: int = 30
     extra: dict = field(default_factory=dict)
 
     @property
@@ -86,6 +92,10 @@ class Config:
                     return "postgresql+psycopg://" + url[len(prefix):]
             return url
         return "sqlite:///" + str(Path(self.instance_path) / "einblick.sqlite3")
+
+    @property
+    def erasure_journal_path(self) -> Path:
+        return Path(self.erasure_journal or Path(self.instance_path) / "erasure-journal.jsonl")
 
     def with_(self, **changes) -> Config:
         """A copy with some values changed (tests use it)."""
@@ -134,6 +144,11 @@ class Config:
             raise ConfigError(
                 "In production set EINBLICK_SMTP_URL (smtps://user:pass@host or "
                 "smtp://user:pass@host:587 for STARTTLS); the outbox folder is for development."
+            )
+        if self.production and not self.erasure_journal:
+            raise ConfigError(
+                "In production set EINBLICK_ERASURE_JOURNAL to a file on durable storage that "
+                "is not restored together with database backups (it lists erased clients)."
             )
         if self.production and self.ratelimit_storage_uri.startswith("memory"):
             raise ConfigError(

@@ -102,15 +102,19 @@ def client_file(client_id: uuid.UUID):
 @bp.route("/clients/<uuid:client_id>/break-glass", methods=["GET", "POST"])
 def client_break_glass(client_id: uuid.UUID):
     try:
-        casefile.get_client(client_id)
+        client = casefile.get_client(client_id)
     except casefile.NoAccess:
         abort(404)
     form = BreakGlassForm()
     if form.validate_on_submit():
-        casefile.break_glass(member=_member(), client_id=client_id, session_id=_session_id(),
-                             reason=form.reason.data)
+        try:
+            casefile.break_glass(member=_member(), client_id=client_id,
+                                 session_id=_session_id(), reason=form.reason.data)
+        except casefile.NoAccess:
+            abort(404)
         return redirect(url_for("staff.client_file", client_id=client_id))
-    return render_template("staff/break_glass.html", form=form, client_id=client_id)
+    return render_template("staff/break_glass.html", form=form, client_id=client_id,
+                           restricted=client.restricted_at is not None)
 
 
 @bp.post("/clients/<uuid:client_id>/documents")

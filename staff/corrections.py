@@ -1,4 +1,6 @@
-"""Correction requests from clients: answer with done or rejected and a reply."""
+"""Requests from clients with a deadline of one month (Art. 12(3) GDPR): corrections to
+answer with done or rejected and a reply, and erasures whose restricted remainder an admin
+checks (keep it restricted, or delete it now when no duty applies)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from shared.auth.forms import ConfirmForm
-from shared.services import casefile, corrections
+from shared.services import casefile, corrections, erasure
 from staff import ENDPOINT_ROLES, bp
 
 
@@ -18,7 +20,35 @@ def corrections_queue():
     rows = corrections.open_for_staff(current_user.staff_member)
     return render_template("staff/corrections.html", rows=rows, form=ConfirmForm(),
                            clients={r.client_id: casefile.get_client(r.client_id)
-                                    for r in rows})
+                                    for r in rows},
+                           deadline=corrections.deadline)
+
+
+@bp.get("/erasures")
+def erasures_queue():
+    """Restricted files by id and date only: the list reads no personal data."""
+    rows = [(client, erasure.review_deadline(client), erasure.kept_summary(client))
+            for client in erasure.restricted_clients()]
+    return render_template("staff/erasures.html", rows=rows, form=ConfirmForm())
+
+
+@bp.post("/erasures/<uuid:client_id>")
+def erasure_decide(client_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    decision = request.form.get("decision")
+    try:
+        if decision == "keep":
+            erasure.confirm_restriction(admin=current_user.staff_member, client_id=client_id)
+            flash(_("Kept restricted until the retention period ends."), "success")
+        elif decision == "erase":
+            erasure.erase_now(admin=current_user.staff_member, client_id=client_id)
+            flash(_("Deleted. Nothing about this client is left."), "success")
+        else:
+            abort(400)
+    except LookupError:
+        abort(404)
+    return redirect(url_for("staff.erasures_queue"))
 
 
 @bp.post("/corrections/<uuid:request_id>")
@@ -40,4 +70,6 @@ def correction_answer(request_id: uuid.UUID):
 ENDPOINT_ROLES.update({
     "staff.corrections_queue": frozenset({"caseworker", "admin"}),
     "staff.correction_answer": frozenset({"caseworker", "admin"}),
+    "staff.erasures_queue": frozenset({"admin"}),
+    "staff.erasure_decide": frozenset({"admin"}),
 })

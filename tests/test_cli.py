@@ -47,6 +47,7 @@ def test_demo_load_refuses_in_production(database_url, tmp_path):
     app = create_app(make_config(tmp_path, database_url, env="production",
                                  ratelimit_storage_uri="redis://127.0.0.1:6379",
                                  smtp_url="smtps://mail.invalid",
+                                 erasure_journal=str(tmp_path / "journal.jsonl"),
                                  seal_cert=str(tmp_path / "c.pem"),
                                  seal_key=str(tmp_path / "k.pem")))
     result = app.test_cli_runner().invoke(args=["demo", "load"])

@@ -40,6 +40,11 @@ class Client(Base):
     phone = encrypted(blind_index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set when the client asked for erasure and some data must be kept for a duty
+    # (§ 84 SGB X): everything else is gone; what is left is hidden from everyday views.
+    restricted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # When an admin checked the restriction (answering the request within a month).
+    erasure_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     name_tokens: Mapped[list[ClientNameToken]] = relationship(
         cascade="all, delete-orphan", back_populates="client"

@@ -35,6 +35,7 @@ from shared.models.bookings import (
     CalendarFeed,
     Service,
 )
+from shared.models.clients import Client
 from shared.models.household import ACCESS_BOOKINGS
 from shared.models.staff import ADMIN, RECEPTION, StaffMember
 from shared.services import availability, household
@@ -272,7 +273,10 @@ def answer_proposal(*, account: Account, booking_id: uuid.UUID, accept: bool) ->
 # -- staff side ---------------------------------------------------------------------------
 def visible_to_staff(member: StaffMember):
     """Which bookings a staff member sees: admins and reception all, caseworkers their own."""
-    stmt = select(Booking)
+    # Appointments of restricted clients (erasure requested, kept for a duty) are not
+    # everyday work: they open only through the file, with a logged reason.
+    stmt = select(Booking).join(Client, Client.id == Booking.client_id) \
+        .where(Client.restricted_at.is_(None))
     if member.role not in (ADMIN, RECEPTION):
         stmt = stmt.where(Booking.staff_member_id == member.id)
     return stmt

@@ -106,6 +106,15 @@ def live_grant(member: StaffMember, client_id: uuid.UUID,
 def access_for(member: StaffMember, client_id: uuid.UUID,
                session_id: uuid.UUID | None) -> FileAccess:
     """The part of a client's file this staff member may open in this session."""
+    if get_client(client_id).restricted_at is not None:
+        # Restricted after an erasure request (§ 84 SGB X): nobody opens it in everyday
+        # work; caseworkers and admins may, with a reason that is logged and reviewed.
+        if member.role not in (CASEWORKER, ADMIN):
+            raise NoAccess
+        grant = live_grant(member, client_id, session_id)
+        if grant is None:
+            raise NeedsBreakGlass
+        return FileAccess(FULL if member.role == CASEWORKER else MANAGE, grant.id)
     if member.role == CASEWORKER and is_assigned(member, client_id):
         return FileAccess(FULL)
     if member.role == CASEWORKER:
@@ -128,13 +137,16 @@ def break_glass(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.U
     if len(reason) < 10:
         raise CaseFileError("reason too short")
     client = get_client(client_id)
+    if client.restricted_at is not None and member.role not in (CASEWORKER, ADMIN):
+        raise NoAccess
     grant = BreakGlassGrant(client_id=client.id, data_key=client.data_key,
                             staff_member_id=member.id, session_id=session_id)
     grant.reason = reason[:500]
     db.session.add(grant)
     db.session.flush()
     audit.record_access(client_id=client.id, staff_member=member, category=audit.CASE_FILE,
-                        action=audit.BREAK_GLASS, grant_id=grant.id)
+                        action=audit.RESTRICTED if client.restricted_at else audit.BREAK_GLASS,
+                        grant_id=grant.id)
     db.session.commit()
     return grant
 
@@ -200,7 +212,7 @@ def search(*, member: StaffMember, query: str, birth_date: date | None = None) -
             ids = found if not ids else ids & found
             if not ids:
                 break
-    clients = [db.session.get(Client, i) for i in ids]
+    clients = [c for c in (db.session.get(Client, i) for i in ids) if c.restricted_at is None]
     for client in clients:
         audit.record_access(client_id=client.id, staff_member=member, category=audit.CONTACT,
                             action=audit.SEARCH)

@@ -59,6 +59,16 @@ def open_for_staff(member: StaffMember) -> list[CorrectionRequest]:
     return rows
 
 
+def deadline(request: CorrectionRequest):
+    """Answer within a month (Art. 12(3) GDPR)."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    days = current_app.extensions["einblick"].config.request_deadline_days
+    return request.created_at + timedelta(days=days)
+
+
 def answer(*, member: StaffMember, request_id: uuid.UUID, status: str, reply: str) -> None:
     if status not in (DONE, REJECTED):
         raise ValueError(status)

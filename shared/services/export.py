@@ -163,7 +163,7 @@ def stream(account_id) -> Iterator[bytes]:
                         writer.writerow([item["column"], item["label"], value,
                                          item["purpose"], item["legal_basis"],
                                          item["retention"]])
-                yield add(f"{prefix}/{category}.csv", out.getvalue().encode())
+                yield add(f"{prefix}/data/{category}.csv", out.getvalue().encode())
             out = io.StringIO()
             writer = csv.writer(out)
             writer.writerow(["at", "staff", "role", "category", "action", "reason"])

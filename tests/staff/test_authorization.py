@@ -79,6 +79,8 @@ TABLE = {
                                 {"caseworker", "caseworker_other", "admin"}),
     "staff.correction_answer": ("POST", "/staff/corrections/{random}",
                                 {"caseworker", "caseworker_other", "admin"}),
+    "staff.erasures_queue": ("GET", "/staff/erasures", ADMIN),
+    "staff.erasure_decide": ("POST", "/staff/erasures/{random}", ADMIN),
     "staff.consent_template_edit": ("GET", "/staff/consents/new", ADMIN),
     "staff.consent_template_publish": ("POST", "/staff/consents/{random}/publish", ADMIN),
     "staff.consent_request": ("POST", "/staff/clients/{client}/consents/request",

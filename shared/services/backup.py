@@ -1,0 +1,81 @@
+"""Backups of the database, and restores that never bring an erased client back.
+
+SQLite: the online backup API gives a consistent copy of a live database. PostgreSQL:
+``pg_dump``/``pg_restore`` in the custom format. Keys are not part of a backup. After
+every restore the erasure journal (kept outside the database) is applied again.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from shared.extensions import db
+from shared.services import erasure
+
+
+class BackupError(Exception):
+    pass
+
+
+def _sqlite_path() -> str:
+    return db.engine.url.database
+
+
+def _pg_args() -> tuple[list[str], dict[str, str]]:
+    url = db.engine.url
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    args = ["--host", url.host or "localhost", "--port", str(url.port or 5432),
+            "--username", url.username or "postgres", "--dbname", url.database]
+    return args, env
+
+
+def create(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if db.engine.dialect.name == "sqlite":
+        source = sqlite3.connect(_sqlite_path())
+        target = sqlite3.connect(path)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+    else:
+        args, env = _pg_args()
+        _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(path), *args], env)
+    os.chmod(path, 0o600)
+
+
+def restore(path: Path) -> int:
+    """Replace the database with the backup; returns how many clients were erased again."""
+    restore_database(path)
+    return erasure.apply_journal()
+
+
+def restore_database(path: Path) -> None:
+    """Only the copy back (the journal is applied by ``restore`` and at every start)."""
+    db.session.remove()
+    db.engine.dispose()
+    if db.engine.dialect.name == "sqlite":
+        source = sqlite3.connect(path)
+        target = sqlite3.connect(_sqlite_path())
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+    else:
+        args, env = _pg_args()
+        _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
+              *args, str(path)], env)
+    db.engine.dispose()
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise BackupError(f"{command[0]} failed: {result.stderr.strip()[:500]}")

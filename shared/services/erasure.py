@@ -1,0 +1,503 @@
+"""Erasure (Art. 17 GDPR) with restriction (§ 84 SGB X) and the retention purge.
+
+A client who deletes their account loses everything that no duty requires us to keep, at
+once. What a duty requires (appointments that took place, the case file, proof of
+consent) is *restricted*: re-encrypted under a fresh data key, hidden from everyday staff
+views, readable only with a logged reason, and purged by ``flask retention purge`` when
+the catalogue's retention ends. The old data key is destroyed, so every copy of the
+client's earlier ciphertext (WAL, free pages, an old backup's rows) stays unreadable once
+the key rows are gone, and every blind-index entry goes, so a search cannot even confirm
+that the person was a client. When nothing is left, the client row and the data key go too.
+
+Every erasure is first written to the erasure journal (ids only, kept outside the
+database). Restoring an older backup re-applies the journal, and so does every start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+
+from shared import audit, catalogue
+from shared.extensions import db
+from shared.models import (
+    AccessEvent,
+    Account,
+    AccountToken,
+    Assignment,
+    Booking,
+    BreakGlassGrant,
+    CalendarFeed,
+    Client,
+    ClientNameToken,
+    Consent,
+    ConsentRequest,
+    CorrectionRequest,
+    DataKey,
+    Document,
+    EmergencyContact,
+    Guardianship,
+    Note,
+    PasskeyChallenge,
+    PasskeyCredential,
+    RecoveryCode,
+    UserSession,
+)
+from shared.models.base import encrypted, utcnow
+from shared.models.bookings import CONFIRMED
+
+log = logging.getLogger(__name__)
+
+ERASE = "erase"  # journal: erase as of this time (keeping what a duty requires)
+SHRED = "shred"  # journal: nothing is kept
+
+# Tables whose rows a duty may keep, with the catalogue's retention for them.
+RETAINED_TABLES = ("bookings", "documents", "notes", "consents")
+
+
+def retention_days(table: str) -> int:
+    days = {entry.retention_days_after_end for entry in catalogue.ENTRIES
+            if entry.column.startswith(f"{table}.") and entry.retention_days_after_end}
+    if len(days) != 1:
+        raise LookupError(f"the catalogue gives {table} no single retention")
+    return days.pop()
+
+
+def kept_until(row, closed_at: datetime | None) -> datetime | None:
+    """When the duty to keep this row ends; None: no duty (or, for an active client, not
+    yet known because the case is still open)."""
+    table = row.__tablename__
+    if table == "bookings":
+        # Only appointments that took place are documentation; requests, declined,
+        # cancelled and future appointments are not.
+        if closed_at is not None and (row.status != CONFIRMED or row.end_at > closed_at):
+            return None
+        return row.end_at + timedelta(days=retention_days(table))
+    if table == "consents":
+        ended = row.withdrawn_at or closed_at
+        return ended + timedelta(days=retention_days(table)) if ended else None
+    if table in ("documents", "notes"):
+        # The case closes when the client leaves.
+        return closed_at + timedelta(days=retention_days(table)) if closed_at else None
+    return None
+
+
+def _retained_rows(client_id: uuid.UUID) -> list:
+    rows: list = []
+    rows += db.session.scalars(select(Booking).where(Booking.client_id == client_id))
+    rows += db.session.scalars(select(Document).where(Document.client_id == client_id))
+    rows += db.session.scalars(select(Note).where(Note.client_id == client_id))
+    rows += db.session.scalars(select(Consent).where(Consent.subject_id == client_id))
+    return rows
+
+
+# -- the plan the client sees ----------------------------------------------------------
+@dataclass
+class KeptGroup:
+    category: str
+    label: object
+    count: int
+    until: datetime
+    reason: object
+
+
+@dataclass
+class PersonPlan:
+    client: Client
+    is_self: bool
+    erased: bool  # False: only the link to this person goes (they stay a client)
+    kept: list[KeptGroup] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    people: list[PersonPlan]
+
+    @property
+    def keeps_anything(self) -> bool:
+        return any(p.kept for p in self.people)
+
+
+def _kept_groups(client_id: uuid.UUID, closed_at: datetime) -> list[KeptGroup]:
+    groups: dict[str, KeptGroup] = {}
+    for row in _retained_rows(client_id):
+        until = kept_until(row, closed_at)
+        if until is None:
+            continue
+        table = row.__tablename__
+        entry = next(e for e in catalogue.ENTRIES if e.column.startswith(f"{table}."))
+        group = groups.get(table)
+        if group is None:
+            groups[table] = KeptGroup(entry.category, _TABLE_LABELS[table], 1, until,
+                                      entry.legal_basis)
+        else:
+            group.count += 1
+            group.until = max(group.until, until)
+    return list(groups.values())
+
+
+def _erased_dependants(account: Account) -> tuple[list[Client], list[Client]]:
+    """Children erased with this account (no other guardian, no own account), and children
+    who stay because someone else still looks after them or they have their own account."""
+    erased, kept = [], []
+    for link in db.session.scalars(select(Guardianship)
+                                   .where(Guardianship.guardian_account_id == account.id)):
+        others = db.session.scalar(
+            select(Guardianship.id).where(Guardianship.dependant_id == link.dependant_id)
+            .where(Guardianship.guardian_account_id != account.id).limit(1))
+        child = link.dependant
+        (kept if others is not None or child.account_id is not None else erased).append(child)
+    return erased, kept
+
+
+def plan(account: Account, *, now: datetime | None = None) -> Plan:
+    now = now or utcnow()
+    erased, linked = _erased_dependants(account)
+    people = [PersonPlan(account.client, True, True, _kept_groups(account.client.id, now))]
+    people += [PersonPlan(c, False, True, _kept_groups(c.id, now)) for c in erased]
+    people += [PersonPlan(c, False, False) for c in linked]
+    return Plan(people)
+
+
+# -- carrying it out ---------------------------------------------------------------------
+def delete_account(account: Account) -> Plan:
+    """The client's own request: journal first, then erase them and the children who go
+    with them. Returns what was kept (for the confirmation email)."""
+    now = utcnow()
+    result = plan(account, now=now)
+    subjects = [p.client.id for p in result.people if p.erased]
+    journal_append(subjects, at=now)
+    for client_id in subjects:
+        erase_client(client_id, at=now)
+    db.session.commit()
+    _checkpoint()
+    return result
+
+
+def notify_and_delete(account: Account) -> Plan:
+    """Send the last email (while the address still exists), then delete."""
+    from flask_babel import lazy_gettext as _l
+
+    from shared import mail
+
+    email, locale = account.email, account.locale
+    result = plan(account)
+    mail.send(to=email, subject=_l("Your Einblick account has been deleted"),
+              template="account_deleted", locale=locale, plan=result)
+    delete_account(account)
+    return result
+
+
+def erase_client(client_id: uuid.UUID, *, at: datetime) -> str | None:
+    """Erase one client as of ``at``: idempotent (re-applied from the journal). Returns
+    "shredded", "restricted" or None when there was nothing (left) to do."""
+    client = db.session.get(Client, client_id)
+    if client is None:
+        return None
+    if client.restricted_at is not None and client.account_id is None:
+        at = min(at, client.restricted_at)
+    account = client.account
+    if account is not None:
+        client.account = None
+        db.session.flush()
+        _delete_account_rows(account)
+    db.session.execute(delete(Guardianship).where(Guardianship.dependant_id == client.id))
+    db.session.execute(delete(ClientNameToken).where(ClientNameToken.client_id == client.id))
+    db.session.execute(delete(EmergencyContact).where(EmergencyContact.client_id == client.id))
+    db.session.execute(delete(ConsentRequest).where(ConsentRequest.subject_id == client.id))
+    db.session.execute(delete(CorrectionRequest).where(CorrectionRequest.client_id == client.id))
+    db.session.execute(delete(Assignment).where(Assignment.client_id == client.id))
+    now = utcnow()
+    kept = []
+    for row in _retained_rows(client.id):
+        until = kept_until(row, at)
+        if until is None or until <= now:
+            _delete_row(row)
+        else:
+            kept.append(row)
+    db.session.flush()
+    if not kept:
+        _shred(client)
+        return "shredded"
+    for name in ("allergies", "medical_notes", "group_name", "phone"):
+        setattr(client, name, None)
+    client.restricted_at = client.restricted_at or at
+    _rekey(client, kept)
+    return "restricted"
+
+
+def _delete_account_rows(account: Account) -> None:
+    for model in (UserSession, AccountToken, RecoveryCode, PasskeyCredential,
+                  PasskeyChallenge, CalendarFeed):
+        db.session.execute(delete(model).where(model.account_id == account.id))
+    # Children this account looked after (those who stay keep their other guardians).
+    db.session.execute(delete(Guardianship)
+                       .where(Guardianship.guardian_account_id == account.id))
+    db.session.execute(update(Booking).where(Booking.booked_by_account_id == account.id)
+                       .values(booked_by_account_id=None))
+    db.session.execute(update(Consent).where(Consent.signer_account_id == account.id)
+                       .values(signer_account_id=None))
+    db.session.flush()
+    shared_key = account.data_key_id
+    db.session.delete(account)
+    db.session.flush()
+    _drop_key_if_unused(shared_key)
+
+
+def _delete_row(row) -> None:
+    if isinstance(row, Note):
+        db.session.execute(update(Note).where(Note.corrects_id == row.id)
+                           .values(corrects_id=None))
+    db.session.delete(row)
+
+
+def _shred(client: Client) -> None:
+    """Nothing is left to keep: the client, their log and their data key go."""
+    key_id = client.data_key_id
+    db.session.execute(update(Note).where(Note.client_id == client.id)
+                       .values(corrects_id=None))
+    for model in (Note, Document, Booking):
+        db.session.execute(delete(model).where(model.client_id == client.id))
+    db.session.execute(delete(Consent).where(Consent.subject_id == client.id))
+    db.session.execute(delete(BreakGlassGrant).where(BreakGlassGrant.client_id == client.id))
+    db.session.execute(delete(AccessEvent).where(AccessEvent.client_id == client.id))
+    db.session.delete(client)
+    db.session.flush()
+    _drop_key_if_unused(key_id)
+
+
+def _drop_key_if_unused(key_id: uuid.UUID) -> None:
+    for model in (Client, Account, Booking, Document, Note, Consent, EmergencyContact,
+                  CorrectionRequest, BreakGlassGrant, PasskeyCredential):
+        if db.session.scalar(select(model.id).where(model.data_key_id == key_id).limit(1)):
+            return
+    db.session.execute(delete(DataKey).where(DataKey.id == key_id))
+
+
+def _encrypted_fields(model: type) -> list[str]:
+    return [name for klass in model.__mro__ for name, value in vars(klass).items()
+            if isinstance(value, encrypted)]
+
+
+def _rekey(client: Client, rows: list) -> None:
+    """Re-encrypt what is kept under a new data key and destroy the old one: copies of the
+    old ciphertext anywhere (deleted rows, WAL, free pages) can no longer be opened."""
+    old_key_id = client.data_key_id
+    rows = [client, *rows, *db.session.scalars(
+        select(BreakGlassGrant).where(BreakGlassGrant.client_id == client.id))]
+    rows = [row for row in rows if row.data_key_id == old_key_id]
+    if not rows:
+        return
+    new_key = DataKey.generate()
+    db.session.add(new_key)
+    for row in rows:
+        values = {name: getattr(row, name) for name in _encrypted_fields(type(row))}
+        row.data_key = new_key
+        for name, value in values.items():
+            setattr(row, name, value)
+    db.session.flush()
+    _drop_key_if_unused(old_key_id)
+
+
+def _checkpoint() -> None:
+    """SQLite: move the WAL into the file (whose deleted pages secure_delete zeroed)."""
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# -- the journal -----------------------------------------------------------------------
+def journal_path():
+    return current_app.extensions["einblick"].config.erasure_journal_path
+
+
+def journal_append(client_ids: list[uuid.UUID], *, at: datetime, action: str = ERASE) -> None:
+    """Append and fsync before any row is touched: an erasure that is in the journal is
+    carried out, even if this request dies half-way."""
+    path = journal_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps({"client": str(cid), "at": at.isoformat(), "action": action}) + "\n"
+                    for cid in client_ids)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, lines.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def journal_entries() -> list[tuple[uuid.UUID, datetime, str]]:
+    path = journal_path()
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            item = json.loads(line)
+            entries.append((uuid.UUID(item["client"]), datetime.fromisoformat(item["at"]),
+                            item.get("action", ERASE)))
+    return entries
+
+
+def apply_journal() -> int:
+    """Erase again every journalled client the database still holds more of than it
+    should (after a restore). Returns how many clients were touched."""
+    entries = journal_entries()
+    if not entries:
+        return 0
+    first: dict[uuid.UUID, datetime] = {}
+    shredded: set[uuid.UUID] = set()
+    for client_id, at, action in entries:
+        first[client_id] = min(at, first.get(client_id, at))
+        if action == SHRED:
+            shredded.add(client_id)
+    ids = list(first)
+    present: set[uuid.UUID] = set()
+    for start in range(0, len(ids), 500):  # bounded parameter lists on every database
+        present.update(db.session.scalars(
+            select(Client.id).where(Client.id.in_(ids[start:start + 500]))))
+    touched = 0
+    for client_id in sorted(present, key=str):
+        client = db.session.get(Client, client_id)
+        if client_id in shredded:
+            _shred(client)
+            touched += 1
+            continue
+        if client.restricted_at is not None and client.account_id is None and \
+                _nothing_due(client):
+            continue
+        erase_client(client_id, at=first[client_id])
+        touched += 1
+    db.session.commit()
+    if touched:
+        _checkpoint()
+    return touched
+
+
+def _nothing_due(client: Client) -> bool:
+    now = utcnow()
+    return all(
+        (until := kept_until(row, client.restricted_at)) is not None and until > now
+        for row in _retained_rows(client.id)
+    ) and not _has_unkept_rows(client)
+
+
+def _has_unkept_rows(client: Client) -> bool:
+    for model in (ClientNameToken, EmergencyContact, CorrectionRequest, Assignment):
+        if db.session.scalar(select(model.id).where(model.client_id == client.id).limit(1)):
+            return True
+    return client.phone_bidx is not None
+
+
+# -- retention purge -----------------------------------------------------------------------
+@dataclass
+class PurgeResult:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def purge(*, now: datetime | None = None) -> PurgeResult:
+    """Delete every item whose retention has passed; safe to run again and again."""
+    now = now or utcnow()
+    result = PurgeResult()
+
+    touched: dict[uuid.UUID, set[str]] = {}
+
+    def count(table: str, n: int = 1, client_id: uuid.UUID | None = None) -> None:
+        result.counts[table] = result.counts.get(table, 0) + n
+        if client_id is not None:
+            touched.setdefault(client_id, set()).add(table)
+
+    # Active clients: appointments and withdrawn consents past their retention.
+    for booking in db.session.scalars(
+            select(Booking).join(Client, Booking.client_id == Client.id)
+            .where(Client.restricted_at.is_(None))
+            .where(Booking.end_at <= now - timedelta(days=retention_days("bookings")))):
+        db.session.delete(booking)
+        count("bookings", client_id=booking.client_id)
+    for consent in db.session.scalars(
+            select(Consent).join(Client, Consent.subject_id == Client.id)
+            .where(Client.restricted_at.is_(None))
+            .where(Consent.withdrawn_at <= now - timedelta(days=retention_days("consents")))):
+        db.session.delete(consent)
+        count("consents", client_id=consent.subject_id)
+    # Restricted clients: each kept item when its duty ends; the client when none is left.
+    for client in list(db.session.scalars(select(Client)
+                                          .where(Client.restricted_at.is_not(None)))):
+        rows = _retained_rows(client.id)
+        for row in rows:
+            until = kept_until(row, client.restricted_at)
+            if until is None or until <= now:
+                _delete_row(row)
+                count(row.__tablename__, client_id=client.id)
+        db.session.flush()
+        if not _retained_rows(client.id):
+            _shred(client)
+            touched.pop(client.id, None)  # their log went with them
+            count("clients")
+    # The client (or, for a restricted file, whoever reads it with a reason) sees what
+    # the purge removed in the access log.
+    for client_id, tables in sorted(touched.items(), key=lambda item: str(item[0])):
+        for table in sorted(tables):
+            audit.record_access(client_id=client_id, staff_member=None,
+                                category=_AUDIT_CATEGORY[table], action=audit.PURGE)
+    db.session.commit()
+    if result.total:
+        _checkpoint()
+    log.info("retention purge: %s", result.counts)
+    return result
+
+
+# -- staff: restricted files to review ----------------------------------------------------
+def restricted_clients() -> list[Client]:
+    return list(db.session.scalars(select(Client).where(Client.restricted_at.is_not(None))
+                                   .order_by(Client.restricted_at)))
+
+
+def review_deadline(client: Client) -> datetime:
+    days = current_app.extensions["einblick"].config.request_deadline_days
+    return client.restricted_at + timedelta(days=days)
+
+
+def kept_summary(client: Client) -> list[KeptGroup]:
+    return _kept_groups(client.id, client.restricted_at)
+
+
+def confirm_restriction(*, admin, client_id: uuid.UUID) -> None:
+    client = db.session.get(Client, client_id)
+    if client is None or client.restricted_at is None:
+        raise LookupError(client_id)
+    client.erasure_reviewed_at = utcnow()
+    db.session.commit()
+
+
+def erase_now(*, admin, client_id: uuid.UUID) -> None:
+    """An admin decides no duty applies after all: everything goes now."""
+    client = db.session.get(Client, client_id)
+    if client is None or client.restricted_at is None:
+        raise LookupError(client_id)
+    journal_append([client.id], at=utcnow(), action=SHRED)
+    _shred(client)
+    db.session.commit()
+    _checkpoint()
+
+
+_AUDIT_CATEGORY = {"bookings": audit.BOOKINGS, "documents": audit.DOCUMENTS,
+                   "notes": audit.NOTES, "consents": audit.CONSENTS}
+
+_TABLE_LABELS = {
+    "bookings": catalogue.BY_COLUMN["bookings.start_at"].label,
+    "documents": catalogue.BY_COLUMN["documents.content"].label,
+    "notes": catalogue.BY_COLUMN["notes.body"].label,
+    "consents": catalogue.BY_COLUMN["consents.document"].label,
+}

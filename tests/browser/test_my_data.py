@@ -1,0 +1,75 @@
+"""On a 360×740 phone a client opens "my data", reads that her caseworker viewed her file,
+downloads everything (the ZIP's data.json validates against its own schema), deletes her
+account and can no longer sign in."""
+
+import io
+import json
+import zipfile
+
+import jsonschema
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Assignment, Client, Note, StaffMember
+from shared.services import casefile
+from tests.browser.conftest import assert_accessible, assert_fits_phone
+
+
+def test_client_sees_downloads_and_deletes_everything(phone, app, make_client, make_staff):
+    person = make_client(email="mia.demir@example.org", full_name="Mia Demir")
+    make_staff(role="caseworker")
+    with app.app_context():
+        client = db.session.scalar(select(Client))
+        member = db.session.scalar(select(StaffMember))
+        db.session.add(Assignment(client_id=client.id, staff_member_id=member.id))
+        note = Note(client_id=client.id, data_key=client.data_key, author_id=member.id)
+        note.body = "Erstgespräch geführt."
+        db.session.add(note)
+        db.session.commit()
+        casefile.open_file(member=member, client_id=client.id, session_id=None)
+        client_id = client.id
+
+    page = phone
+    page.goto("/login")
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=password]", person.password)
+    page.click("button#submit")
+    page.wait_for_url("**/account")
+    page.click(".site-nav a[href='/my-data']")
+    page.wait_for_url("**/my-data")
+    assert "mia.demir@example.org" in page.inner_text("main")
+    assert_fits_phone(page)
+
+    page.click("main a[href='/my-data/access']")
+    page.wait_for_url("**/my-data/access")
+    log = page.inner_text("main")
+    assert "T. Tester (Fachkraft): Notizen angesehen" in log
+
+    page.goto("/my-data/export")
+    with page.expect_download() as info:
+        page.click("button#export")
+    archive = zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read()))
+    data = json.loads(archive.read("data.json"))
+    jsonschema.validate(data, json.loads(archive.read("schema.json")))
+    assert data["subjects"][0]["client_id"] == str(client_id)
+
+    page.goto("/my-data")
+    page.click("main a[href='/my-data/delete']")
+    page.wait_for_url("**/my-data/delete")
+    plan = page.inner_text("main")
+    assert "Aktennotizen" in plan  # kept for the documentation duty
+    assert_fits_phone(page)
+    assert_accessible(page)
+    page.check("#understood")
+    page.click("button#delete")
+    page.wait_for_url("**/login")
+    assert "gelöscht" in page.inner_text("main")
+
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=password]", person.password)
+    page.click("button#submit")
+    page.wait_for_load_state()
+    assert "/account" not in page.url
+    assert page.locator("input[name=password]").count() == 1  # still on the sign-in form
+    with app.app_context():
+        assert db.session.get(Client, client_id).account_id is None
