@@ -61,6 +61,15 @@ SCHEMA = {
                                     "legal_basis": {"type": "string"},
                                     "retention": {"type": "string"},
                                     "source": {"type": "string"},
+                                    "visible_to": {
+                                        "type": "array", "items": {"type": "string"},
+                                        "description": "Roles that may see it ('client': you)"},
+                                    "deleted_on": {
+                                        "type": ["string", "null"], "format": "date-time",
+                                        "description": "When the first of these values is "
+                                                       "due for deletion, if fixed already"},
+                                    "changed_at": {"type": ["string", "null"],
+                                                   "format": "date-time"},
                                 },
                             },
                         },
@@ -93,6 +102,8 @@ def build_data(account: Account) -> dict:
                 "values": [_plain(v) for v in item.values], "stored_as": item.shown_as,
                 "purpose": str(item.entry.purpose), "legal_basis": str(item.entry.legal_basis),
                 "retention": str(item.entry.retention), "source": str(item.entry.source),
+                "visible_to": list(item.entry.visible_to),
+                "deleted_on": _plain(item.deleted_on), "changed_at": _plain(item.changed_at),
             } for item in group]
             for category, group in items.items()
         }

@@ -56,6 +56,23 @@ class Item:
     values: list = field(default_factory=list)
     shown_as: str | None = None  # "search-key" / "hash" / "file": not shown as a value
     count: int = 0
+    changed_at: datetime | None = None  # the latest change of any of these rows
+    deleted_on: datetime | None = None  # when the first of them is due for deletion
+
+
+def _changed_at(rows: list) -> datetime | None:
+    stamps = [stamp for row in rows for name in ("updated_at", "decided_at", "withdrawn_at",
+                                                  "given_at", "created_at")
+              if isinstance(stamp := getattr(row, name, None), datetime)]
+    return max(stamps) if stamps else None
+
+
+def _deleted_on(rows: list) -> datetime | None:
+    from shared.services import erasure
+
+    dates = [until for row in rows if row.__tablename__ in erasure.RETAINED_TABLES
+             and (until := erasure.kept_until(row, None)) is not None]
+    return min(dates) if dates else None
 
 
 def _model_for(table: str):
@@ -115,7 +132,8 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
                 if value is not None and value != "":
                     values.append(value)
         shown_as = "file" if entry.column in FILE_COLUMNS else SHOWN_AS.get(entry.storage)
-        item = Item(entry, values, shown_as if rows else None, len(rows))
+        item = Item(entry, values, shown_as if rows else None, len(rows),
+                    _changed_at(rows), _deleted_on(rows))
         if values or item.shown_as:
             grouped.setdefault(entry.category, []).append(item)
     return grouped

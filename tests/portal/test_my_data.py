@@ -108,3 +108,37 @@ def test_correction_request_is_answered_by_the_caseworker(app, client, auth, mak
     page = client.get("/my-data/corrections").get_data(as_text=True)
     assert "Korrigiert, danke." in page
     assert 'data-status="done"' in page
+
+
+def test_my_data_says_who_sees_each_item_when_it_changed_and_when_it_goes(
+        app, client, auth, make_client, make_bookable):
+    import re
+    from datetime import timedelta
+
+    from flask_babel import force_locale, format_date
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import Booking, Client
+    from shared.models.base import utcnow
+
+    bookable = make_bookable()
+    person = make_client(full_name="Mia Demir")
+    with app.app_context():
+        own = db.session.scalar(select(Client).where(Client.account_id == person.account_id))
+        end = utcnow().replace(microsecond=0) - timedelta(days=30)
+        db.session.add(Booking(client_id=own.id, data_key=own.data_key,
+                               service_id=bookable.service_id,
+                               staff_member_id=bookable.staff_member_id,
+                               start_at=end - timedelta(hours=1), end_at=end,
+                               status="confirmed"))
+        db.session.commit()
+    auth.login(person)
+    page = client.get("/my-data").get_data(as_text=True)
+    item = re.search(r'data-column="bookings.start_at".*?</div>', page, re.S).group(0)
+    with app.test_request_context(), force_locale("de"):
+        due = format_date(end + timedelta(days=3 * 365), "long")
+    assert due in re.search(r'data-testid="deleted-on">([^<]+)<', item).group(1)
+    assert "Fachkräfte" in item or "caseworkers" in item
+    email = re.search(r'data-column="accounts.email".*?</div>', page, re.S).group(0)
+    assert 'data-testid="deleted-on"' not in email  # kept while the account exists
