@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from shared import audit
@@ -69,7 +70,13 @@ def _subject(client: Client, is_self: bool) -> Subject:
         if event.grant_id and is_self:
             grant = db.session.get(BreakGlassGrant, event.grant_id)
             reason = grant.reason if grant else None
-        lines.append(AccessLine(event.created_at, (member.name if member else None) or "?",
+        if member is not None:
+            name = member.name or "?"
+        elif event.category == "export":
+            name = str(_("Account holder"))
+        else:
+            name = "Einblick"
+        lines.append(AccessLine(event.created_at, name,
                                 event.role, event.category, event.action, reason))
     notes = list(db.session.scalars(select(Note).where(Note.client_id == client.id)
                                     .order_by(Note.created_at.desc())))
