@@ -302,6 +302,11 @@ def _rekey(client: Client, rows: list) -> None:
         row.data_key = new_key
         for name, value in values.items():
             setattr(row, name, value)
+        if isinstance(row, Document):
+            # One document (up to 20 MB) in memory at a time.
+            del values
+            db.session.flush()
+            db.session.expire(row, ["content_ciphertext"])
     db.session.flush()
     _drop_key_if_unused(old_key_id)
 

@@ -27,6 +27,7 @@ from shared.models import (
     Client,
     ClientNameToken,
     DataKey,
+    Document,
     Note,
     StaffMember,
 )
@@ -35,6 +36,7 @@ from shared.services.my_data import OWNERS, _rows
 from tests.conftest import submit, tomorrow_slot_token
 from tests.portal.test_bookings import book
 from tests.portal.test_household import add_child
+from tests.staff.test_casefile import PDF, upload
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -205,6 +207,7 @@ def restricted_case(app, client, auth, make_client, make_staff, make_bookable):
     auth.login(worker, area="staff")
     submit(client, f"/staff/clients/{own}/notes", {"body": "Kanarien-Akte-31c7"},
            form_url=f"/staff/clients/{own}")
+    assert upload(client, own, PDF, "Hilfeplan.pdf").status_code == 302
     day = (end - timedelta(minutes=45)).astimezone(ZoneInfo("Europe/Berlin")).date().isoformat()
     before = client.get(f"/staff/bookings/day?day={day}&staff={bookable.staff_member_id}")
     assert "Kanarienvogel" in before.get_data(as_text=True)  # the checks below can fail
@@ -237,6 +240,7 @@ def test_kept_data_is_restricted_re_encrypted_and_hidden(app, client, auth, make
         assert db.session.get(DataKey, restricted_case["old_key"]) is None
         assert row.data_key_id != restricted_case["old_key"]
         assert db.session.scalar(select(Note)).body == "Kanarien-Akte-31c7"  # kept, new key
+        assert db.session.scalar(select(Document)).content == PDF
         assert opened_by_any_key(restricted_case["old_blobs"]) == []
         assert db.session.scalar(select(Assignment)) is None
     assert auth.login(restricted_case["person"]).headers.get("Location") != "/account"
@@ -311,6 +315,7 @@ def test_retention_purge_deletes_each_item_exactly_when_due(app, runner, restric
         assert "Deleted 0 items" in runner.invoke(args=["retention", "purge"]).output
     with time_machine.travel(notes_due, tick=False):
         output = runner.invoke(args=["retention", "purge"]).output
+        assert "documents: 1" in output
         assert "notes: 1" in output
         assert "clients: 1" in output
         assert "Deleted 0 items" in runner.invoke(args=["retention", "purge"]).output
