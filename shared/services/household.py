@@ -184,7 +184,8 @@ def contacts_of(child: Client) -> list[EmergencyContact]:
 
 def remove_dependant(*, guardian: Account, client_id: uuid.UUID) -> None:
     """End the guardianship. A child with no other guardian and no account of their own
-    is deleted with their data key, so nothing of them stays readable."""
+    is erased (see shared.services.erasure): their data key goes, so nothing of them stays
+    readable, except what a duty keeps, which is restricted until it is purged."""
     link = db.session.scalar(
         select(Guardianship)
         .where(Guardianship.guardian_account_id == guardian.id)
@@ -199,10 +200,13 @@ def remove_dependant(*, guardian: Account, client_id: uuid.UUID) -> None:
         select(Guardianship.id).where(Guardianship.dependant_id == child.id).limit(1)
     )
     if others is None and child.account_id is None:
-        data_key = child.data_key
-        db.session.delete(child)
-        db.session.flush()
-        db.session.delete(data_key)
+        # The same erasure as deleting an account: journalled, crypto-shredded, and what
+        # a duty keeps (case notes, appointments that took place) is restricted.
+        from shared.services import erasure
+
+        now = utcnow()
+        erasure.journal_append([child.id], at=now)
+        erasure.erase_client(child.id, at=now)
     db.session.commit()
 
 

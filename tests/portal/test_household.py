@@ -117,3 +117,40 @@ def test_from_16_a_young_person_gets_an_own_account_and_decides(app, client, aut
     assert "Erdnüsse" in parent_view  # Kemal's data is still shown
     assert parent_view.count("Erdnüsse") == 1  # Lara's is not any more
     assert client.get(f"/household/{lara}/edit").status_code == 404
+
+
+def test_removing_a_child_with_a_case_file_restricts_what_must_be_kept(
+        app, client, auth, make_client, make_bookable):
+    from datetime import timedelta
+
+    from shared.models import Booking, Note, StaffMember
+    from shared.models.base import utcnow
+    from shared.services import erasure
+
+    bookable = make_bookable()
+    auth.login(make_client())
+    add_child(client)
+    with app.app_context():
+        child = db.session.get(Client, db.session.scalar(select(Guardianship)).dependant_id)
+        child_id, old_key = child.id, child.data_key_id
+        member = db.session.get(StaffMember, bookable.staff_member_id)
+        note = Note(client_id=child.id, data_key=child.data_key, author_id=member.id)
+        note.body = "Elterngespräch"
+        end = utcnow() - timedelta(days=3)
+        db.session.add_all([note, Booking(
+            client_id=child.id, data_key=child.data_key, service_id=bookable.service_id,
+            staff_member_id=member.id, start_at=end - timedelta(hours=1), end_at=end,
+            status="cancelled")])
+        db.session.commit()
+    assert submit(client, f"/household/{child_id}/remove", {},
+                  form_url="/household").status_code == 302
+    with app.app_context():
+        kept = db.session.get(Client, child_id)
+        assert kept.restricted_at is not None
+        assert kept.allergies is None
+        assert kept.data_key_id != old_key
+        assert db.session.get(DataKey, old_key) is None
+        assert db.session.scalar(select(Note)).body == "Elterngespräch"
+        assert db.session.scalar(select(Booking)) is None  # it did not take place
+        assert child_id in [entry[0] for entry in erasure.journal_entries()]
+    assert "Emil Demir" not in client.get("/household").get_data(as_text=True)
