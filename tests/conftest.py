@@ -340,6 +340,20 @@ def make_bookable(app, make_staff):
     return make
 
 
+def add_booking(client, bookable: Bookable, *, end, status: str = "confirmed",
+                minutes: int = 60):
+    """A booking written directly (inside an app context), e.g. one that took place."""
+    from datetime import timedelta
+
+    from shared.models import Booking
+
+    booking = Booking(client_id=client.id, data_key=client.data_key,
+                      service_id=bookable.service_id, staff_member_id=bookable.staff_member_id,
+                      start_at=end - timedelta(minutes=minutes), end_at=end, status=status)
+    db.session.add(booking)
+    return booking
+
+
 def tomorrow_slot_token(app, bookable: Bookable, index: int = 0) -> str:
     """The token of a free slot tomorrow (local time)."""
     from datetime import datetime, timedelta

@@ -37,13 +37,7 @@ def _pg_args() -> tuple[list[str], dict[str, str]]:
 def create(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if db.engine.dialect.name == "sqlite":
-        source = sqlite3.connect(_sqlite_path())
-        target = sqlite3.connect(path)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
+        _sqlite_copy(_sqlite_path(), str(path))
     else:
         args, env = _pg_args()
         _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(path), *args], env)
@@ -61,18 +55,23 @@ def restore_database(path: Path) -> None:
     db.session.remove()
     db.engine.dispose()
     if db.engine.dialect.name == "sqlite":
-        source = sqlite3.connect(path)
-        target = sqlite3.connect(_sqlite_path())
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
+        _sqlite_copy(str(path), _sqlite_path())
     else:
         args, env = _pg_args()
         _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
               *args, str(path)], env)
     db.engine.dispose()
+
+
+def _sqlite_copy(source_path: str, target_path: str) -> None:
+    """SQLite's online backup: a consistent copy even while others write."""
+    source = sqlite3.connect(source_path)
+    target = sqlite3.connect(target_path)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:

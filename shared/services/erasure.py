@@ -478,19 +478,22 @@ def kept_summary(client: Client) -> list[KeptGroup]:
     return _kept_groups(client.id, client.restricted_at)
 
 
-def confirm_restriction(*, admin, client_id: uuid.UUID) -> None:
+def _restricted(client_id: uuid.UUID) -> Client:
     client = db.session.get(Client, client_id)
     if client is None or client.restricted_at is None:
         raise LookupError(client_id)
+    return client
+
+
+def confirm_restriction(*, admin, client_id: uuid.UUID) -> None:
+    client = _restricted(client_id)
     client.erasure_reviewed_at = utcnow()
     db.session.commit()
 
 
 def erase_now(*, admin, client_id: uuid.UUID) -> None:
     """An admin decides no duty applies after all: everything goes now."""
-    client = db.session.get(Client, client_id)
-    if client is None or client.restricted_at is None:
-        raise LookupError(client_id)
+    client = _restricted(client_id)
     journal_append([client.id], at=utcnow(), action=SHRED)
     _shred(client)
     db.session.commit()

@@ -97,3 +97,12 @@ def staff_sign_in(page, person) -> None:
     page.fill("input[name=code]", pyotp.TOTP(person.totp_secret).now())
     page.click("button#submit")
     page.wait_for_url("**/staff/")
+
+
+def client_sign_in(page, person) -> None:
+    """Email and password on the portal's sign-in page."""
+    page.goto("/login")
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=password]", person.password)
+    page.click("button#submit")
+    page.wait_for_url("**/account")

@@ -5,7 +5,13 @@ from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Assignment, Client, Document, Note, StaffMember
-from tests.browser.conftest import PHONE, assert_accessible, assert_fits_phone, staff_sign_in
+from tests.browser.conftest import (
+    PHONE,
+    assert_accessible,
+    assert_fits_phone,
+    client_sign_in,
+    staff_sign_in,
+)
 
 
 def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server, app,
@@ -44,11 +50,7 @@ def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server,
 
     phone = browser.new_context(locale="de-DE", base_url=live_server, **PHONE)
     mobile = phone.new_page()
-    mobile.goto("/login")
-    mobile.fill("input[name=email]", person.email)
-    mobile.fill("input[name=password]", person.password)
-    mobile.click("button#submit")
-    mobile.wait_for_url("**/account")
+    client_sign_in(mobile, person)
     mobile.click(".site-nav a[href='/my-data']")
     mobile.wait_for_url("**/my-data")
     assert "mia.demir@example.org" in mobile.inner_text("main")  # from the catalogue

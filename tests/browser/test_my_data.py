@@ -12,7 +12,7 @@ from sqlalchemy import select
 from shared.extensions import db
 from shared.models import Assignment, Client, Note, StaffMember
 from shared.services import casefile
-from tests.browser.conftest import assert_accessible, assert_fits_phone
+from tests.browser.conftest import assert_accessible, assert_fits_phone, client_sign_in
 
 
 def test_client_sees_downloads_and_deletes_everything(phone, app, make_client, make_staff):
@@ -30,11 +30,7 @@ def test_client_sees_downloads_and_deletes_everything(phone, app, make_client, m
         client_id = client.id
 
     page = phone
-    page.goto("/login")
-    page.fill("input[name=email]", person.email)
-    page.fill("input[name=password]", person.password)
-    page.click("button#submit")
-    page.wait_for_url("**/account")
+    client_sign_in(page, person)
     page.click(".site-nav a[href='/my-data']")
     page.wait_for_url("**/my-data")
     assert "mia.demir@example.org" in page.inner_text("main")

@@ -33,7 +33,7 @@ from shared.models import (
 )
 from shared.models.base import utcnow
 from shared.services.my_data import OWNERS, _rows
-from tests.conftest import submit, tomorrow_slot_token
+from tests.conftest import add_booking, submit, tomorrow_slot_token
 from tests.portal.test_bookings import book
 from tests.portal.test_household import add_child
 from tests.staff.test_casefile import PDF, upload
@@ -196,12 +196,9 @@ def restricted_case(app, client, auth, make_client, make_staff, make_bookable):
         client_row = db.session.get(Client, own)
         db.session.add(Assignment(client_id=own, staff_member_id=bookable.staff_member_id))
         end = utcnow().replace(microsecond=0) - timedelta(days=10)
-        past = Booking(client_id=own, data_key=client_row.data_key,
-                       service_id=bookable.service_id, staff_member_id=bookable.staff_member_id,
-                       start_at=end - timedelta(minutes=45), end_at=end, status="confirmed",
-                       booked_by_account_id=person.account_id)
+        past = add_booking(client_row, bookable, end=end, minutes=45)
+        past.booked_by_account_id = person.account_id
         past.note = "Kanarien-Termin-44aa"
-        db.session.add(past)
         db.session.commit()
     auth.logout()
     auth.login(worker, area="staff")
@@ -333,11 +330,7 @@ def test_retention_purge_of_an_active_clients_old_appointments(app, runner, make
     with app.app_context():
         own = db.session.get(Client, own_client_id(person.account_id))
         end = utcnow().replace(microsecond=0)
-        db.session.add(Booking(client_id=own.id, data_key=own.data_key,
-                               service_id=bookable.service_id,
-                               staff_member_id=bookable.staff_member_id,
-                               start_at=end - timedelta(hours=1), end_at=end,
-                               status="confirmed"))
+        add_booking(own, bookable, end=end)
         db.session.commit()
         own_id = own.id
     due = end + timedelta(days=3 * 365)

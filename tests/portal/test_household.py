@@ -126,6 +126,7 @@ def test_removing_a_child_with_a_case_file_restricts_what_must_be_kept(
     from shared.models import Booking, Note, StaffMember
     from shared.models.base import utcnow
     from shared.services import erasure
+    from tests.conftest import add_booking
 
     bookable = make_bookable()
     auth.login(make_client())
@@ -137,10 +138,8 @@ def test_removing_a_child_with_a_case_file_restricts_what_must_be_kept(
         note = Note(client_id=child.id, data_key=child.data_key, author_id=member.id)
         note.body = "Elterngespräch"
         end = utcnow() - timedelta(days=3)
-        db.session.add_all([note, Booking(
-            client_id=child.id, data_key=child.data_key, service_id=bookable.service_id,
-            staff_member_id=member.id, start_at=end - timedelta(hours=1), end_at=end,
-            status="cancelled")])
+        db.session.add(note)
+        add_booking(child, bookable, end=end, status="cancelled")
         db.session.commit()
     assert submit(client, f"/household/{child_id}/remove", {},
                   form_url="/household").status_code == 302

@@ -119,19 +119,16 @@ def test_my_data_says_who_sees_each_item_when_it_changed_and_when_it_goes(
     from sqlalchemy import select
 
     from shared.extensions import db
-    from shared.models import Booking, Client
+    from shared.models import Client
     from shared.models.base import utcnow
+    from tests.conftest import add_booking
 
     bookable = make_bookable()
     person = make_client(full_name="Mia Demir")
     with app.app_context():
         own = db.session.scalar(select(Client).where(Client.account_id == person.account_id))
         end = utcnow().replace(microsecond=0) - timedelta(days=30)
-        db.session.add(Booking(client_id=own.id, data_key=own.data_key,
-                               service_id=bookable.service_id,
-                               staff_member_id=bookable.staff_member_id,
-                               start_at=end - timedelta(hours=1), end_at=end,
-                               status="confirmed"))
+        add_booking(own, bookable, end=end)
         db.session.commit()
     auth.login(person)
     page = client.get("/my-data").get_data(as_text=True)
