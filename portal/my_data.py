@@ -123,7 +123,7 @@ def my_data_delete():
             flash(_("Please tick the box to confirm that you want to delete your account."),
                   "error")
         else:
-            erasure.notify_and_delete(current_user)
+            erasure.notify_and_delete(current_user.id)
             logout_user()
             session.clear()
             flash(_("Your account has been deleted. We sent you a last email about what we "

@@ -23,12 +23,19 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
-def upgrade_database(revision: str = "head") -> None:
-    """Apply migrations to the app's database (needs an app context)."""
+def upgrade_database(revision: str = "head") -> int:
+    """Apply migrations to the app's database (needs an app context); then the erasure
+    journal. Returns how many clients the journal erased again."""
     from shared.app import check_keys_match_database
 
     alembic_command.upgrade(alembic_config(), revision)
     check_keys_match_database()
+    if revision == "head":
+        # A start on an unmigrated database skipped the journal; apply it now.
+        from shared.services import erasure
+
+        return erasure.apply_journal()
+    return 0
 
 
 def register_cli(app: Flask) -> None:

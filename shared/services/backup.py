@@ -46,8 +46,11 @@ def create(path: Path) -> None:
 
 def restore(path: Path) -> int:
     """Replace the database with the backup; returns how many clients were erased again."""
+    from shared.cli import upgrade_database
+
     restore_database(path)
-    return erasure.apply_journal()
+    # An older backup may predate migrations the journal's erasure relies on.
+    return upgrade_database() + erasure.apply_journal()
 
 
 def restore_database(path: Path) -> None:

@@ -100,19 +100,22 @@ def live_grant(member: StaffMember, client_id: uuid.UUID,
         select(BreakGlassGrant).where(BreakGlassGrant.client_id == client_id)
         .where(BreakGlassGrant.staff_member_id == member.id)
         .where(BreakGlassGrant.session_id == session_id)
+        .order_by(BreakGlassGrant.created_at.desc()).limit(1)
     )
 
 
 def access_for(member: StaffMember, client_id: uuid.UUID,
                session_id: uuid.UUID | None) -> FileAccess:
     """The part of a client's file this staff member may open in this session."""
-    if get_client(client_id).restricted_at is not None:
+    restricted_at = get_client(client_id).restricted_at
+    if restricted_at is not None:
         # Restricted after an erasure request (§ 84 SGB X): nobody opens it in everyday
-        # work; caseworkers and admins may, with a reason that is logged and reviewed.
+        # work; caseworkers and admins may, with a reason that is logged and reviewed,
+        # given after the restriction (an earlier emergency grant does not count).
         if member.role not in (CASEWORKER, ADMIN):
             raise NoAccess
         grant = live_grant(member, client_id, session_id)
-        if grant is None:
+        if grant is None or grant.created_at < restricted_at:
             raise NeedsBreakGlass
         return FileAccess(FULL if member.role == CASEWORKER else MANAGE, grant.id)
     if member.role == CASEWORKER and is_assigned(member, client_id):

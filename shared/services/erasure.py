@@ -4,13 +4,15 @@ A client who deletes their account loses everything that no duty requires us to 
 once. What a duty requires (appointments that took place, the case file, proof of
 consent) is *restricted*: re-encrypted under a fresh data key, hidden from everyday staff
 views, readable only with a logged reason, and purged by ``flask retention purge`` when
-the catalogue's retention ends. The old data key is destroyed, so every copy of the
-client's earlier ciphertext (WAL, free pages, an old backup's rows) stays unreadable once
-the key rows are gone, and every blind-index entry goes, so a search cannot even confirm
-that the person was a client. When nothing is left, the client row and the data key go too.
+the catalogue's retention ends. The old data key row is destroyed, so leftover copies of
+the client's earlier ciphertext in this database (WAL, free pages) cannot be opened, and
+every blind-index entry goes, so a search cannot even confirm that the person was a
+client. When nothing is left, the client row and the data key go too.
 
-Every erasure is first written to the erasure journal (ids only, kept outside the
-database). Restoring an older backup re-applies the journal, and so does every start.
+Backups taken before hold the old data key (wrapped under the master key). Every erasure
+is therefore first written to the erasure journal (ids only, kept outside the database),
+which is applied again after a restore, after migrations and at every start; and
+rotating the master key retires what opens old backups (see README).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from shared import audit, catalogue
 from shared.extensions import db
@@ -181,23 +183,32 @@ def delete_account(account: Account) -> Plan:
     return result
 
 
-def notify_and_delete(account: Account) -> Plan:
-    """Send the last email (while the address still exists), then delete."""
+def notify_and_delete(account_id: uuid.UUID) -> Plan | None:
+    """Delete the account, then send the last email (to the address read before). A
+    second request for the same account (a double tap) finds nothing to claim and does
+    nothing: returns None."""
     from flask_babel import lazy_gettext as _l
 
     from shared import mail
 
+    db.session.rollback()  # the claim below must be the transaction's first statement
+    claimed = db.session.execute(
+        delete(UserSession).where(UserSession.account_id == account_id)).rowcount
+    account = db.session.get(Account, account_id) if claimed else None
+    if account is None:
+        db.session.rollback()
+        return None
     email, locale = account.email, account.locale
-    result = plan(account)
+    result = delete_account(account)
     mail.send(to=email, subject=_l("Your Einblick account has been deleted"),
               template="account_deleted", locale=locale, plan=result)
-    delete_account(account)
     return result
 
 
-def erase_client(client_id: uuid.UUID, *, at: datetime) -> str | None:
-    """Erase one client as of ``at``: idempotent (re-applied from the journal). Returns
-    "shredded", "restricted" or None when there was nothing (left) to do."""
+def erase_client(client_id: uuid.UUID, *, at: datetime, shred: bool = False) -> str | None:
+    """Erase one client as of ``at``: idempotent (re-applied from the journal). With
+    ``shred`` nothing is kept. Returns "shredded", "restricted" or None when there was
+    nothing (left) to do."""
     client = db.session.get(Client, client_id)
     if client is None:
         return None
@@ -218,7 +229,7 @@ def erase_client(client_id: uuid.UUID, *, at: datetime) -> str | None:
     kept = []
     for row in _retained_rows(client.id):
         until = kept_until(row, at)
-        if until is None or until <= now:
+        if shred or until is None or until <= now:
             _delete_row(row)
         else:
             kept.append(row)
@@ -357,6 +368,7 @@ def apply_journal() -> int:
     entries = journal_entries()
     if not entries:
         return 0
+    _lock_journal()
     first: dict[uuid.UUID, datetime] = {}
     shredded: set[uuid.UUID] = set()
     for client_id, at, action in entries:
@@ -371,19 +383,25 @@ def apply_journal() -> int:
     touched = 0
     for client_id in sorted(present, key=str):
         client = db.session.get(Client, client_id)
-        if client_id in shredded:
-            _shred(client)
-            touched += 1
+        if client is None:  # another process got there first
             continue
-        if client.restricted_at is not None and client.account_id is None and \
-                _nothing_due(client):
+        if client_id not in shredded and client.restricted_at is not None and \
+                client.account_id is None and _nothing_due(client):
             continue
-        erase_client(client_id, at=first[client_id])
+        erase_client(client_id, at=first[client_id], shred=client_id in shredded)
         touched += 1
     db.session.commit()
     if touched:
         _checkpoint()
     return touched
+
+
+def _lock_journal() -> None:
+    """PostgreSQL: one process applies the journal at a time (workers start together);
+    the others then find nothing left to do. SQLite serialises writers anyway."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('einblick-erasure'))"))
+        db.session.expire_all()
 
 
 def _nothing_due(client: Client) -> bool:
@@ -495,7 +513,7 @@ def erase_now(*, admin, client_id: uuid.UUID) -> None:
     """An admin decides no duty applies after all: everything goes now."""
     client = _restricted(client_id)
     journal_append([client.id], at=utcnow(), action=SHRED)
-    _shred(client)
+    erase_client(client.id, at=client.restricted_at, shred=True)
     db.session.commit()
     _checkpoint()
 

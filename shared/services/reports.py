@@ -13,6 +13,7 @@ from sqlalchemy import select
 from shared.extensions import db
 from shared.models.base import utcnow
 from shared.models.bookings import CONFIRMED, Booking, Service
+from shared.models.clients import Client
 from shared.services.availability import local_zone
 from shared.services.household import age_on
 
@@ -62,6 +63,9 @@ def monthly(*, year: int) -> list[Row]:
     rows = db.session.execute(
         select(Booking.client_id, Booking.start_at, Service.name)
         .join(Service, Booking.service_id == Service.id)
+        # Restricted data (§ 84 SGB X) is only stored, not used, not even for statistics.
+        .join(Client, Booking.client_id == Client.id)
+        .where(Client.restricted_at.is_(None))
         .where(Booking.status == CONFIRMED)
         .where(Booking.start_at < now)
     ).all()
@@ -70,8 +74,6 @@ def monthly(*, year: int) -> list[Row]:
         local = start_at.astimezone(zone)
         if local.year == year:
             groups[(f"{local.year}-{local.month:02d}", service)].append((client_id, local.date()))
-    from shared.models.clients import Client
-
     result = []
     for (month, service), items in sorted(groups.items()):
         clients = {client_id for client_id, _ in items}

@@ -1,0 +1,298 @@
+"""Erasure at its edges (found in review): restores after an admin's "delete now", old
+backups and key rotation, a schema older than the journal, kept consents that must still
+verify, grants from before a restriction, double taps, reports, admins and documents."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from shared import crypto
+from shared.extensions import db
+from shared.models import Account, Client, Consent, DataKey, Document, Note
+from shared.models.base import utcnow
+from shared.services import erasure
+from tests.conftest import add_booking, csrf_token, submit
+from tests.portal.test_consents import (  # noqa: F401  (fixtures)
+    parent_with_child,
+    sign_with_passkey,
+    template,
+)
+from tests.portal.test_erasure import (  # noqa: F401  (fixture)
+    confirm_delete,
+    own_client_id,
+    restricted_case,
+)
+from tests.staff.test_casefile import PDF, case, upload, write_note  # noqa: F401
+
+sqlite_only = pytest.mark.skipif(
+    __import__("tests.conftest", fromlist=["x"]).postgres_requested(),
+    reason="edits a SQLite backup file")
+
+
+def past_booking(app, client_id, bookable, days=10):
+    with app.app_context():
+        add_booking(db.session.get(Client, client_id), bookable,
+                    end=utcnow().replace(microsecond=0) - timedelta(days=days))
+        db.session.commit()
+
+
+def test_restore_after_an_admins_delete_now_leaves_no_account(app, client, auth, runner,
+                                                              make_client, make_bookable,
+                                                              tmp_path):
+    bookable = make_bookable()
+    person = make_client(full_name="Karla Kanarien")
+    with app.app_context():
+        own = own_client_id(person.account_id)
+    past_booking(app, own, bookable)
+    path = tmp_path / "before.db"
+    assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
+    auth.login(person)
+    assert confirm_delete(client).status_code == 302
+    with app.app_context():
+        assert db.session.get(Client, own).restricted_at is not None
+        erasure.erase_now(admin=None, client_id=own)
+    result = runner.invoke(args=["backup", "restore", str(path), "--yes"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        db.session.remove()
+        assert db.session.get(Client, own) is None
+        assert db.session.get(Account, person.account_id) is None
+    assert auth.login(person).headers.get("Location") != "/account"
+
+
+def test_a_removed_child_stays_gone_after_a_restore(app, client, auth, runner, make_client,
+                                                    tmp_path):
+    from shared.models import Guardianship
+    from tests.portal.test_household import add_child
+
+    auth.login(make_client())
+    add_child(client, full_name="Emil Zurueck", allergies="Kanarien-Allergie")
+    with app.app_context():
+        child_id = db.session.scalar(select(Guardianship)).dependant_id
+    path = tmp_path / "before.db"
+    assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
+    assert submit(client, f"/household/{child_id}/remove", {},
+                  form_url="/household").status_code == 302
+    result = runner.invoke(args=["backup", "restore", str(path), "--yes"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        db.session.remove()
+        assert db.session.get(Client, child_id) is None
+
+
+def test_a_kept_consent_still_verifies_after_the_guardian_deleted_the_account(
+        app, client, runner, parent_with_child, template):  # noqa: F811
+    _parent, key, child = parent_with_child
+    assert sign_with_passkey(client, key, template, child).status_code == 200
+    with app.app_context():
+        consent_id = db.session.scalar(select(Consent.id))
+    assert confirm_delete(client).status_code == 302
+    with app.app_context():
+        assert db.session.get(Client, child).restricted_at is not None  # kept (proof duty)
+        assert db.session.get(Consent, consent_id).signer_account_id is None
+    result = runner.invoke(args=["consents", "verify", str(consent_id)])
+    assert result.exit_code == 0, result.output
+
+
+@sqlite_only
+def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tmp_path,
+                                                         totp_clock):
+    from shared.app import create_app
+    from shared.auth import passwords
+    from shared.cli import upgrade_database
+    from tests.conftest import STRONG_PASSWORD, Auth, Person, make_config
+
+    config = make_config(tmp_path / "inst", fresh_database_url())
+    app = create_app(config)
+    with app.app_context():
+        upgrade_database()
+        key = DataKey.generate()
+        account = Account(kind="client", data_key=key, locale="de")
+        account.email = "alt@example.org"
+        account.password_hash = passwords.hash_password(STRONG_PASSWORD)
+        account.email_confirmed_at = utcnow()
+        db.session.add_all([key, account, Client(data_key=key, account=account)])
+        db.session.commit()
+        person = Person("alt@example.org", STRONG_PASSWORD, None, account.id)
+    runner = app.test_cli_runner()
+    path = tmp_path / "old.db"
+    assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
+    old = sqlite3.connect(path)  # what a backup from before migration 0007 looks like
+    old.execute("DROP INDEX ix_clients_restricted_at")
+    old.execute("ALTER TABLE clients DROP COLUMN restricted_at")
+    old.execute("ALTER TABLE clients DROP COLUMN erasure_reviewed_at")
+    old.execute("UPDATE alembic_version SET version_num='cff9a76e5078'")
+    old.commit()
+    old.close()
+    web = app.test_client()
+    Auth(web, totp_clock).login(person)
+    assert submit(web, "/my-data/delete", {"understood": "yes"}).status_code == 302
+    result = runner.invoke(args=["backup", "restore", str(path), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "1 clients erased again" in result.output
+    with app.app_context():
+        assert db.session.get(Account, person.account_id) is None
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_key_rotation_makes_backups_from_before_an_erasure_unreadable(
+        fresh_database_url, tmp_path, totp_clock):
+    """Backups hold the wrapped data keys: the journal stops a restore, and retiring the
+    master key that wrapped them makes a stolen old backup unreadable too."""
+    from shared.app import create_app
+    from shared.auth import passwords
+    from shared.cli import upgrade_database
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path / "inst", fresh_database_url(), master_keys=None,
+                         index_key=None, secret_key=None)  # keys in instance/keys.json
+    app = create_app(config)
+    with app.app_context():
+        upgrade_database()
+        key = DataKey.generate()
+        account = Account(kind="client", data_key=key, locale="de")
+        account.email = "alt@example.org"
+        account.password_hash = passwords.hash_password("x")
+        row = Client(data_key=key, account=account)
+        row.full_name = "Kanarien Backupname"
+        db.session.add_all([key, account, row])
+        db.session.commit()
+        kek_id, wrapped, key_id = key.kek_id, key.wrapped_key, key.id
+        blob, client_id = row.full_name_ciphertext, row.id
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup", "create", str(tmp_path / "old.bak")]).exit_code == 0
+    with app.app_context():
+        erasure.journal_append([client_id], at=utcnow())
+        erasure.erase_client(client_id, at=utcnow())
+        db.session.commit()
+    with app.app_context():  # the old backup still opens with today's master key ...
+        dek = app.extensions["einblick"].keyring.unwrap_data_key(
+            kek_id=kek_id, wrapped=wrapped, data_key_id=key_id)
+        assert crypto.decrypt_field(data_key=dek, data_key_id=key_id, blob=blob,
+                                    aad=crypto.field_aad("clients", "full_name", client_id))
+    result = runner.invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    rotated = create_app(config)
+    with rotated.app_context(), pytest.raises((crypto.CryptoError, KeyError)):
+        rotated.extensions["einblick"].keyring.unwrap_data_key(  # ... but not after
+            kek_id=kek_id, wrapped=wrapped, data_key_id=key_id)
+    for each in (app, rotated):
+        with each.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_a_grant_from_before_the_restriction_does_not_open_the_file(
+        app, client, auth, make_client, make_staff, make_bookable):
+    from tests.conftest import Auth
+
+    bookable = make_bookable()
+    person = make_client(full_name="Gerda Vorher")
+    with app.app_context():
+        own = own_client_id(person.account_id)
+    past_booking(app, own, bookable)
+    Auth(client, auth.clock).login(make_staff(role="caseworker"), area="staff")
+    submit(client, f"/staff/clients/{own}/break-glass", {"reason": "Vertretung Kollegin krank"})
+    assert client.get(f"/staff/clients/{own}").status_code == 200
+    other = app.test_client()
+    Auth(other, auth.clock).login(person)
+    assert submit(other, "/my-data/delete", {"understood": "yes"}).status_code == 302
+    response = client.get(f"/staff/clients/{own}")
+    assert response.status_code == 302
+    assert "break-glass" in response.headers["Location"]
+
+
+def test_a_double_tap_on_delete_deletes_once_and_sends_one_email(app, client, auth,
+                                                                 make_client, outbox):
+    person = make_client(full_name="Doppel Klick")
+    auth.login(person)
+    token = csrf_token(client.get("/my-data/delete").get_data(as_text=True))
+    browsers = []
+    for _ in range(2):
+        other = app.test_client()
+        for cookie in client._cookies.values():
+            other._cookies[(cookie.domain, cookie.path, cookie.key)] = cookie
+        browsers.append(other)
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def tap(browser):
+        barrier.wait()
+        try:
+            statuses.append(browser.post("/my-data/delete", data={
+                "csrf_token": token, "understood": "yes"}).status_code)
+        except Exception as exc:  # noqa: BLE001 - the test client re-raises a 500
+            statuses.append(f"500 {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=tap, args=(b,)) for b in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(status == 302 for status in statuses), statuses
+    assert len(outbox.to(person.email)) == 1
+    with app.app_context():
+        assert db.session.get(Account, person.account_id) is None
+
+
+def test_documents_and_correcting_notes_go_through_erasure_and_purge(app, client, auth,
+                                                                     runner, case):  # noqa: F811
+    person, worker, client_id = case
+    auth.login(worker, area="staff")
+    assert upload(client, client_id, PDF, "Hilfeplan.pdf").status_code == 302
+    write_note(client, client_id, "Erstgespraech")
+    with app.app_context():
+        first = db.session.scalar(select(Note.id))
+    write_note(client, client_id, "Korrektur", corrects=str(first))
+    auth.logout("staff")
+    auth.login(person)
+    assert confirm_delete(client).status_code == 302
+    with app.app_context():
+        row = db.session.get(Client, client_id)
+        assert db.session.scalar(select(Document)).content == PDF
+        due = row.restricted_at + timedelta(days=5 * 365)
+    with time_machine.travel(due, tick=False):
+        result = runner.invoke(args=["retention", "purge"])
+        assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.get(Client, client_id) is None
+
+
+def test_restricted_clients_are_not_in_funder_reports(app, restricted_case):  # noqa: F811
+    from shared.services import reports
+
+    with app.app_context():
+        rows = reports.monthly(year=restricted_case["booking_end"].year)
+        assert sum(r.appointments for r in rows) == 0
+
+
+def test_an_admin_opens_a_restricted_file_only_with_a_reason(app, client, auth, make_staff,
+                                                             restricted_case):  # noqa: F811
+    from shared.models import AccessEvent
+
+    own = restricted_case["client_id"]
+    auth.login(make_staff(role="admin"), area="staff")
+    first = client.get(f"/staff/clients/{own}")
+    assert first.status_code == 302
+    assert client.get(first.headers["Location"]).status_code == 200
+    submit(client, f"/staff/clients/{own}/break-glass",
+           {"reason": "Prüfung des Löschantrags innerhalb der Monatsfrist"})
+    assert client.get(f"/staff/clients/{own}").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(AccessEvent).where(AccessEvent.client_id == own)
+                                 .where(AccessEvent.action == "restricted")) is not None
+
+
+def test_applying_the_journal_twice_or_for_unknown_ids_is_harmless(app, make_client):
+    with app.app_context():
+        erasure.journal_append([uuid.uuid4()], at=utcnow())
+        assert erasure.apply_journal() == 0
+        assert erasure.apply_journal() == 0
