@@ -296,3 +296,16 @@ def test_applying_the_journal_twice_or_for_unknown_ids_is_harmless(app, make_cli
         erasure.journal_append([uuid.uuid4()], at=utcnow())
         assert erasure.apply_journal() == 0
         assert erasure.apply_journal() == 0
+
+
+def test_break_glass_review_does_not_decrypt_a_restricted_clients_name(
+        app, client, auth, make_staff, restricted_case):  # noqa: F811
+    own = restricted_case["client_id"]
+    auth.login(restricted_case["worker"], area="staff")
+    submit(client, f"/staff/clients/{own}/break-glass",
+           {"reason": "Anfrage des Familiengerichts vom 2. Dezember"})
+    auth.logout("staff")
+    auth.login(make_staff(role="admin"), area="staff")
+    page = client.get("/staff/break-glass").get_data(as_text=True)
+    assert "Anfrage des Familiengerichts" in page
+    assert "Kanarienvogel" not in page
