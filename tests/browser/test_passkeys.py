@@ -146,3 +146,39 @@ def test_without_javascript_only_the_passkey_buttons_are_missing(browser, live_s
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") != before
     context.close()
+
+
+def test_a_quick_tap_while_the_autofill_still_loads_signs_in(phone, app, make_client):
+    """On a slow phone the button is tapped before the autofill's challenge has arrived.
+    The server keeps one challenge per purpose, so the tap must ask for its own after."""
+    import time
+
+    from tests.browser.conftest import client_sign_in
+
+    page = phone
+    cdp, authenticator = add_virtual_authenticator(page)
+    client_sign_in(page, make_client())
+    page.goto("/account/security")
+    page.fill("#passkey-name", "Handy")
+    page.click("button[data-passkey-start]")
+    page.wait_for_selector(".passkey-list__item >> text=Handy")
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation",
+             {"authenticatorId": authenticator, "enabled": False})
+    page.click(".site-header__logout button")
+    page.wait_for_url("**/login")
+
+    delayed = []
+
+    def slow_first_begin(route):
+        if not delayed:  # the autofill's request: answered late
+            delayed.append(route.request.url)
+            time.sleep(1.5)
+        route.continue_()
+
+    page.route("**/login/passkey/begin", slow_first_begin)
+    page.reload()
+    page.click("button[data-passkey-start]")
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation",
+             {"authenticatorId": authenticator, "enabled": True})
+    page.wait_for_url("**/account")
+    assert delayed

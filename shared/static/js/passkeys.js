@@ -79,21 +79,34 @@
     if (target) { target.textContent = message || ""; }
   }
 
-  var pendingAutofill = null;
+  var pendingAutofill = null;  /* the autofill request, to abort when the button is used */
+  var autofillBegin = null;    /* its options request while in flight */
+  var buttonUsed = false;
 
   function run(box, mediation) {
-    if (!mediation && pendingAutofill) { pendingAutofill.abort(); pendingAutofill = null; }
+    if (!mediation) {
+      buttonUsed = true;
+      if (pendingAutofill) { pendingAutofill.abort(); pendingAutofill = null; }
+    }
     var mode = box.getAttribute("data-passkey");
     var nameInput = box.querySelector("[data-passkey-name]");
     var extra = nameInput ? { name: nameInput.value } : {};
     var begin = box.getAttribute("data-begin");
     var finish = box.getAttribute("data-finish");
-    return post(begin).then(function (options) {
+    /* The server keeps one challenge per purpose: a tap on a slow phone must not ask for
+       its challenge before the autofill's request for one has come back. */
+    var ready = (!mediation && autofillBegin) ? autofillBegin.catch(function () {})
+                                              : Promise.resolve();
+    var options = ready.then(function () { return post(begin); });
+    if (mediation) { autofillBegin = options; }
+    return options.then(function (options) {
       if (mode === "create") {
         return navigator.credentials.create({ publicKey: creationOptions(options) });
       }
       var request = { publicKey: requestOptions(options) };
       if (mediation) {
+        autofillBegin = null;
+        if (buttonUsed) { return null; }  /* the button took over meanwhile */
         pendingAutofill = new AbortController();
         request.mediation = mediation;
         request.signal = pendingAutofill.signal;
