@@ -173,6 +173,14 @@ def delete_account(account: Account) -> Plan:
     """The client's own request: journal first, then erase them and the children who go
     with them. Returns what was kept (for the confirmation email)."""
     now = utcnow()
+    # Two guardians of one child deleting at the same moment must not both keep the
+    # child because each still saw the other: lock the children first (PostgreSQL; SQLite
+    # already runs this transaction alone since it began with a write).
+    db.session.execute(
+        select(Client.id).where(Client.id.in_(
+            select(Guardianship.dependant_id)
+            .where(Guardianship.guardian_account_id == account.id)))
+        .order_by(Client.id).with_for_update())
     result = plan(account, now=now)
     subjects = [p.client.id for p in result.people if p.erased]
     journal_append(subjects, at=now)

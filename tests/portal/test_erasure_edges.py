@@ -309,3 +309,39 @@ def test_break_glass_review_does_not_decrypt_a_restricted_clients_name(
     page = client.get("/staff/break-glass").get_data(as_text=True)
     assert "Anfrage des Familiengerichts" in page
     assert "Kanarienvogel" not in page
+
+
+def test_two_guardians_deleting_at_once_do_not_leave_their_child_behind(
+        app, make_client, totp_clock):
+    from shared.models import Guardianship
+    from tests.conftest import Auth
+    from tests.portal.test_household import add_child
+
+    mother, father = make_client(), make_client()
+    browsers = [app.test_client(), app.test_client()]
+    Auth(browsers[0], totp_clock).login(mother)
+    add_child(browsers[0], full_name="Emil Beide")
+    with app.app_context():
+        child_id = db.session.scalar(select(Guardianship)).dependant_id
+        db.session.add(Guardianship(guardian_account_id=father.account_id,
+                                    dependant_id=child_id))
+        db.session.commit()
+    Auth(browsers[1], totp_clock).login(father)
+    tokens = [csrf_token(b.get("/my-data/delete").get_data(as_text=True)) for b in browsers]
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def tap(browser, token):
+        barrier.wait()
+        statuses.append(browser.post("/my-data/delete", data={
+            "csrf_token": token, "understood": "yes"}).status_code)
+
+    threads = [threading.Thread(target=tap, args=pair)
+               for pair in zip(browsers, tokens, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [302, 302]
+    with app.app_context():
+        assert db.session.get(Client, child_id) is None  # erased with the last guardian
