@@ -254,8 +254,24 @@ def cancel(*, account: Account, booking_id: uuid.UUID) -> Booking:
         raise WrongState
     if not may_cancel_online(booking):
         raise TooLateToCancel
+    was_confirmed = booking.status == CONFIRMED
     _set_status(booking, expected=ACTIVE, new=CANCELLED)
+    if was_confirmed:
+        _notify_staff_of_cancellation(booking)
     return booking
+
+
+def _notify_staff_of_cancellation(booking: Booking) -> None:
+    """The staff member expecting the client learns the time is free again. Like every
+    email, it names only date, time and service: never the client."""
+    member = db.session.get(StaffMember, booking.staff_member_id)
+    if member is None or not member.active or member.account is None:
+        return
+    mail.send(to=member.account.email, subject=_l("An appointment was cancelled"),
+              template="booking_cancelled_staff", locale=member.account.locale,
+              start=booking.start_at.astimezone(availability.local_zone()),
+              service_name=booking.service.name,
+              day=booking.start_at.astimezone(availability.local_zone()).date())
 
 
 def answer_proposal(*, account: Account, booking_id: uuid.UUID, accept: bool) -> Booking:

@@ -173,6 +173,32 @@ def test_cancel_before_the_cut_off_and_call_after_it(app, client, auth, make_cli
         assert db.session.get(Booking, late_id).status == "confirmed"
 
 
+def test_staff_hear_when_a_confirmed_appointment_is_cancelled(app, client, auth, make_client,
+                                                              make_bookable, outbox):
+    bookable = make_bookable()
+    auth.login(make_client(full_name="Mia Demir"))
+    book(client, bookable, tomorrow_slot_token(app, bookable), note="Bitte Dolmetscherin")
+    with app.app_context():
+        request_id = db.session.scalar(select(Booking.id))
+    submit(client, f"/bookings/{request_id}/cancel", {}, form_url="/bookings")
+    assert outbox.to(bookable.staff.email) == []  # a withdrawn request: the queue shows it
+    book(client, bookable, tomorrow_slot_token(app, bookable))
+    with app.app_context():
+        booking = db.session.scalar(select(Booking).where(Booking.status == "requested"))
+        booking.status = "confirmed"
+        booking.start_at = utcnow() + timedelta(hours=30)  # before the cancellation cut-off
+        booking.end_at = booking.start_at + timedelta(minutes=45)
+        db.session.commit()
+        booking_id = booking.id
+    assert submit(client, f"/bookings/{booking_id}/cancel", {},
+                  form_url="/bookings").status_code == 302
+    mail = outbox.last_to(bookable.staff.email).get_content()
+    assert "Elternberatung" in mail
+    assert "/staff/bookings/day?day=" in mail
+    assert "Mia Demir" not in mail
+    assert "Dolmetscherin" not in mail
+
+
 def test_confirmed_appointment_ics_and_revocable_feed(app, client, auth, make_client,
                                                      make_bookable):
     from shared.services import bookings as booking_service
