@@ -152,3 +152,72 @@ def events_for(client_id: uuid.UUID) -> list[AccessEvent]:
             .order_by(AccessEvent.seq.desc())
         )
     )
+
+
+# -- anchor: the chain heads outside the database -------------------------------------------
+# A hash chain shows changed or removed events in the middle, but not removed *newest*
+# events: the shortened chain is still a valid chain. The anchor file (written by
+# `flask audit anchor`, e.g. hourly, onto storage the database's users cannot write)
+# remembers every client's head; `flask audit verify` then notices a chain that is
+# shorter than it was, or whose anchored event changed. Ids and MACs only.
+def _anchor_path():
+    from flask import current_app
+
+    return current_app.extensions["einblick"].config.audit_anchor_path
+
+
+def _anchor_mac(body: bytes) -> str:
+    return hmac.new(_chain_key(), b"anchor:" + body, hashlib.sha256).hexdigest()
+
+
+def write_anchor() -> int:
+    """Record every client's chain head; returns how many chains were anchored."""
+    import os
+
+    from sqlalchemy import and_, func
+
+    heads = select(AccessEvent.client_id, func.max(AccessEvent.seq).label("seq")) \
+        .group_by(AccessEvent.client_id).subquery()
+    rows = db.session.execute(
+        select(AccessEvent.client_id, AccessEvent.seq, AccessEvent.hash).join(
+            heads, and_(AccessEvent.client_id == heads.c.client_id,
+                        AccessEvent.seq == heads.c.seq))).all()
+    body = json.dumps({"at": utcnow().isoformat(),
+                       "heads": {str(c): [seq, h.hex()] for c, seq, h in rows}},
+                      sort_keys=True, separators=(",", ":")).encode()
+    path = _anchor_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+        out.write(json.dumps({"body": body.decode(), "mac": _anchor_mac(body)}).encode())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    return len(rows)
+
+
+def verify_anchor() -> list[BrokenLink]:
+    """Chains that lost events (or whose anchored event changed) since the last anchor.
+    Clients in the erasure journal are gone on purpose."""
+    from shared.services import erasure
+
+    path = _anchor_path()
+    if not path.exists():
+        return []
+    stored = json.loads(path.read_text())
+    body = stored["body"].encode()
+    if not hmac.compare_digest(stored["mac"], _anchor_mac(body)):
+        return [BrokenLink(uuid.UUID(int=0), 0, "the anchor file was changed")]
+    erased = {client_id for client_id, _at, _action in erasure.journal_entries()}
+    broken = []
+    for client, (seq, digest) in json.loads(body)["heads"].items():
+        client_id = uuid.UUID(client)
+        if client_id in erased:
+            continue
+        event = db.session.scalar(select(AccessEvent).where(AccessEvent.client_id == client_id)
+                                  .where(AccessEvent.seq == seq))
+        if event is None:
+            broken.append(BrokenLink(client_id, seq, "events were removed since the anchor"))
+        elif event.hash.hex() != digest:
+            broken.append(BrokenLink(client_id, seq, "the anchored event was changed"))
+    return broken

@@ -231,13 +231,22 @@ def audit_group() -> None:
 def audit_verify() -> None:
     from shared import audit
 
-    broken = audit.verify_all()
+    broken = audit.verify_all() + audit.verify_anchor()
     if broken:
         first = broken[0]
         raise click.ClickException(
             f"Broken chain for client {first.client_id} at event {first.seq}: {first.reason}"
         )
     click.echo("The access log is intact.")
+
+
+@audit_group.command("anchor",
+                     help="Write every client's chain head to the anchor file (run hourly).")
+def audit_anchor() -> None:
+    from shared import audit
+
+    count = audit.write_anchor()
+    click.echo(f"Anchored {count} access-log chains.")
 
 
 @click.group("retention", cls=AppGroup, help="Retention periods from the data catalogue.")

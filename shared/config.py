@@ -68,6 +68,9 @@ class Config:
     # cannot bring a client back (None: instance/erasure-journal.jsonl). Must be on durable
     # storage shared by all workers and must not be restored with the database.
     erasure_journal: str | None = None
+    # The access log's latest chain heads, kept outside the database so that deleting the
+    # newest events is noticed (None: instance/audit-anchor.json); `flask audit anchor`.
+    audit_anchor: str | None = None
     # An admin answers an erasure or correction request within this many days (Art. 12(3)).
     request_deadline_days: int = 30
     extra: dict = field(default_factory=dict)
@@ -96,6 +99,10 @@ class Config:
     @property
     def erasure_journal_path(self) -> Path:
         return Path(self.erasure_journal or Path(self.instance_path) / "erasure-journal.jsonl")
+
+    @property
+    def audit_anchor_path(self) -> Path:
+        return Path(self.audit_anchor or Path(self.instance_path) / "audit-anchor.json")
 
     def with_(self, **changes) -> Config:
         """A copy with some values changed (tests use it)."""

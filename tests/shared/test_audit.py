@@ -115,3 +115,58 @@ def test_a_rewritten_chain_without_the_key_does_not_verify(app, make_staff, runn
         event.hash = hashlib.sha256(event.prev_hash + payload).digest()
         db.session.commit()
     assert runner.invoke(args=["audit", "verify"]).exit_code != 0
+
+
+def test_the_anchor_notices_removed_newest_events(app, make_staff, runner):
+    member_id = staff_member(app, make_staff)
+    client_id, other_id = uuid.uuid4(), uuid.uuid4()
+    write_events(app, member_id, client_id, 3)
+    write_events(app, member_id, other_id, 1)
+    result = runner.invoke(args=["audit", "anchor"])
+    assert "Anchored 2 access-log chains" in result.output
+    write_events(app, member_id, client_id, 2)  # growing after the anchor is fine
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+    with app.app_context():
+        # Removing the newest events leaves a valid, shorter chain ...
+        db.session.execute(text("DELETE FROM access_events WHERE seq >= 3"))
+        db.session.commit()
+        assert audit.verify_chain(client_id) is None
+    # ... which only the anchor, kept outside the database, can tell.
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code != 0
+    assert str(client_id) in result.output
+    assert "removed since the anchor" in result.output
+
+
+def test_a_changed_anchor_file_is_reported(app, make_staff, runner):
+    import json
+
+    write_events(app, staff_member(app, make_staff), uuid.uuid4(), 1)
+    assert runner.invoke(args=["audit", "anchor"]).exit_code == 0
+    path = app.extensions["einblick"].config.audit_anchor_path
+    stored = json.loads(path.read_text())
+    stored["body"] = stored["body"].replace('"heads":{', '"heads":{"00000000-0000-0000-0000-'
+                                            '000000000001":[9,"00"],', 1)
+    path.write_text(json.dumps(stored))
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code != 0
+    assert "anchor file was changed" in result.output
+
+
+def test_erased_clients_are_not_reported_missing(app, client, auth, make_client, make_staff,
+                                                 runner):
+    from shared.models import Client
+    from shared.services import casefile
+    from tests.portal.test_erasure import confirm_delete
+
+    person = make_client(full_name="Weg Damit")
+    member_id = staff_member(app, make_staff)
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+        casefile.search(member=db.session.get(StaffMember, member_id), query="Damit")
+    write_events(app, member_id, own, 1)
+    assert runner.invoke(args=["audit", "anchor"]).exit_code == 0
+    auth.login(person)
+    assert confirm_delete(client).status_code == 302
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
