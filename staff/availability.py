@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, SelectField, SubmitField, TimeField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Optional
 
 from shared.auth.forms import ConfirmForm
@@ -25,7 +26,8 @@ WEEKDAYS = [(0, _l("Monday")), (1, _l("Tuesday")), (2, _l("Wednesday")), (3, _l(
 
 
 class RuleForm(FlaskForm):
-    weekday = SelectField(_l("Weekday"), choices=WEEKDAYS, coerce=int)
+    weekday = SelectField(_l("Weekday"), coerce=int,
+                          choices=[SelectChoice(day, label) for day, label in WEEKDAYS])
     start_time = TimeField(_l("From"), validators=[DataRequired()])
     end_time = TimeField(_l("Until"), validators=[DataRequired()])
     submit = SubmitField(_l("Add hours"))

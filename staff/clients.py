@@ -12,6 +12,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, DateField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from shared.auth.forms import ConfirmForm
@@ -54,7 +55,8 @@ class NoteForm(FlaskForm):
 
 
 class DocumentForm(FlaskForm):
-    category = SelectField(_l("Category"), choices=list(CATEGORY_LABELS.items()))
+    category = SelectField(_l("Category"), choices=[
+        SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()])
     visible_to_client = BooleanField(_l("The client may see this document"))
     confidential = BooleanField(_l("Confidential from guardians"))
     submit = SubmitField(_l("Upload"))

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from shared import audit
@@ -64,8 +65,8 @@ def consent_template_edit(template_id: uuid.UUID | None):
     form = TemplateForm(data=data)
     from shared.services import bookings
 
-    form.required_for.choices = [("", _("not required"))] + [
-        (str(s.id), s.name) for s in bookings.active_services()]
+    form.required_for.choices = [SelectChoice("", _("not required"))] + [
+        SelectChoice(str(s.id), s.name) for s in bookings.active_services()]
     if form.validate_on_submit():
         saved = consents.save_template(
             key=form.key.data.lower(), template_id=template.id if template else None,

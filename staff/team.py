@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from shared.auth.forms import ConfirmForm, email_field
@@ -24,7 +25,7 @@ class NewStaffForm(FlaskForm):
     email = email_field()
     name = StringField(_l("Name shown to clients (e.g. A. Schmidt)"),
                        validators=[Length(max=120)], render_kw={"autocomplete": "off"})
-    role = SelectField(_l("Role"), choices=[(r, ROLE_NAMES[r]) for r in ROLES])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, ROLE_NAMES[r]) for r in ROLES])
     submit = SubmitField(_l("Create and send invitation"))
 
 
