@@ -17,6 +17,7 @@ rotating the master key retires what opens old backups (see README).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -64,6 +65,7 @@ SHRED = "shred"  # journal: nothing is kept
 RETAINED_TABLES = ("bookings", "documents", "notes", "consents")
 
 
+@functools.cache
 def retention_days(table: str) -> int:
     days = {entry.retention_days_after_end for entry in catalogue.ENTRIES
             if entry.column.startswith(f"{table}.") and entry.retention_days_after_end}

@@ -112,13 +112,16 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
     """Catalogue entries with this client's values, grouped by category. A guardian does
     not see what is confidential from guardians."""
     grouped: dict[str, list[Item]] = {}
+    loaded: dict[str, list] = {}  # each table read once, however many columns it has
     for entry in catalogue.ENTRIES:
         table, column = entry.column.split(".")
         if OWNERS.get(table) is None:
             continue
         if as_guardian and entry.category == catalogue.ACCESS_LOG:
             continue  # the child's access log may reveal confidential work
-        rows = _rows(table, client)
+        if table not in loaded:
+            loaded[table] = _rows(table, client)
+        rows = loaded[table]
         if as_guardian:
             rows = [r for r in rows if not getattr(r, "confidential_from_guardians", False)]
         if table == "notes":
