@@ -170,6 +170,10 @@ def _anchor_mac(body: bytes) -> str:
     return hmac.new(_chain_key(), b"anchor:" + body, hashlib.sha256).hexdigest()
 
 
+def anchor_exists() -> bool:
+    return _anchor_path().exists()
+
+
 def write_anchor() -> int:
     """Record every client's chain head; returns how many chains were anchored."""
     import os

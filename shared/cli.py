@@ -291,3 +291,4 @@ def backup_restore(path: str, yes: bool) -> None:
     erased = backup.restore(Path(path))
     click.echo(f"Database restored from {path}.")
     click.echo(f"Erasure journal re-applied: {erased} clients erased again.")
+    click.echo("The access log anchor now matches the restored database.")

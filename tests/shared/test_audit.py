@@ -170,3 +170,20 @@ def test_erased_clients_are_not_reported_missing(app, client, auth, make_client,
     assert confirm_delete(client).status_code == 302
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_deliberate_restore_re_anchors_the_log(app, make_staff, runner, tmp_path):
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    write_events(app, member_id, client_id, 1)
+    path = tmp_path / "backup.bak"
+    assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
+    write_events(app, member_id, client_id, 2)
+    assert runner.invoke(args=["audit", "anchor"]).exit_code == 0
+    result = runner.invoke(args=["backup", "restore", str(path), "--yes"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        db.session.remove()
+        assert [e.seq for e in audit.events_for(client_id)] == [1]
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
