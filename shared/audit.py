@@ -174,9 +174,33 @@ def anchor_exists() -> bool:
     return _anchor_path().exists()
 
 
-def write_anchor() -> int:
-    """Record every client's chain head; returns how many chains were anchored."""
+def replace_anchor_after_restore() -> None:
+    """After a deliberate restore: keep the old anchor beside the new one (for whoever
+    investigates later) and anchor the restored log."""
+    path = _anchor_path()
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    path.replace(path.with_name(f"{path.name}.before-restore-{stamp}"))
+    write_anchor(force=True)
+
+
+class AnchorRefused(Exception):
+    """A chain lost events since the last anchor: re-anchoring would hide it."""
+
+    def __init__(self, broken: list[BrokenLink]) -> None:
+        super().__init__(broken[0].reason)
+        self.broken = broken
+
+
+def write_anchor(*, force: bool = False) -> int:
+    """Record every client's chain head; returns how many chains were anchored. Refuses
+    while the log does not match the previous anchor, so a scheduled run cannot launder a
+    truncated chain (``force`` only after a deliberate restore, which keeps the old file)."""
     import os
+
+    if not force and _anchor_path().exists():
+        broken = verify_anchor()
+        if broken:
+            raise AnchorRefused(broken)
 
     from sqlalchemy import and_, func
 
@@ -212,15 +236,19 @@ def verify_anchor() -> list[BrokenLink]:
     body = stored["body"].encode()
     if not hmac.compare_digest(stored["mac"], _anchor_mac(body)):
         return [BrokenLink(uuid.UUID(int=0), 0, "the anchor file was changed")]
-    erased = {client_id for client_id, _at, _action in erasure.journal_entries()}
+    from shared.models.clients import Client
+
     broken = []
     for client, (seq, digest) in json.loads(body)["heads"].items():
         client_id = uuid.UUID(client)
-        if client_id in erased:
-            continue
         event = db.session.scalar(select(AccessEvent).where(AccessEvent.client_id == client_id)
                                   .where(AccessEvent.seq == seq))
         if event is None:
+            # Gone on purpose only if the client is gone and was erased (the journal is
+            # written before an erasure starts, so read it now, not before the loop).
+            if db.session.get(Client, client_id) is None and client_id in {
+                    erased for erased, _at, _action in erasure.journal_entries()}:
+                continue
             broken.append(BrokenLink(client_id, seq, "events were removed since the anchor"))
         elif event.hash.hex() != digest:
             broken.append(BrokenLink(client_id, seq, "the anchored event was changed"))

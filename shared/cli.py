@@ -245,7 +245,13 @@ def audit_verify() -> None:
 def audit_anchor() -> None:
     from shared import audit
 
-    count = audit.write_anchor()
+    try:
+        count = audit.write_anchor()
+    except audit.AnchorRefused as refused:
+        first = refused.broken[0]
+        raise click.ClickException(
+            f"Not anchored: client {first.client_id} at event {first.seq}: {first.reason}. "
+            "Investigate first; the previous anchor is kept.") from None
     click.echo(f"Anchored {count} access-log chains.")
 
 

@@ -94,9 +94,12 @@ def break_glass_reviewed(grant_id: uuid.UUID):
 
 def _year() -> int:
     try:
-        return int(request.args.get("year", ""))
+        year = int(request.args.get("year", ""))
     except ValueError:
         return date.today().year
+    if not 2000 <= year <= 2100:
+        abort(404)
+    return year
 
 
 @bp.get("/reports")

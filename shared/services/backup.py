@@ -55,7 +55,7 @@ def restore(path: Path) -> int:
     # The access log is now as old as the backup: anchor that, on purpose, so `flask audit
     # verify` does not report the events after the backup as removed.
     if audit.anchor_exists():
-        audit.write_anchor()
+        audit.replace_anchor_after_restore()
     return erased
 
 

@@ -186,6 +186,10 @@ def remove_dependant(*, guardian: Account, client_id: uuid.UUID) -> None:
     """End the guardianship. A child with no other guardian and no account of their own
     is erased (see shared.services.erasure): their data key goes, so nothing of them stays
     readable, except what a duty keeps, which is restricted until it is purged."""
+    # The same lock as deleting an account takes: two guardians letting go of one child at
+    # the same moment must not both leave them behind with nobody (PostgreSQL; SQLite
+    # serialises writers).
+    db.session.execute(select(Client.id).where(Client.id == client_id).with_for_update())
     link = db.session.scalar(
         select(Guardianship)
         .where(Guardianship.guardian_account_id == guardian.id)

@@ -182,3 +182,38 @@ def test_a_quick_tap_while_the_autofill_still_loads_signs_in(phone, app, make_cl
              {"authenticatorId": authenticator, "enabled": True})
     page.wait_for_url("**/account")
     assert delayed
+
+
+def test_a_tap_before_the_autofill_has_started_signs_in(phone, app, make_client):
+    """Some phones take a moment to say whether autofill is available; a tap before that
+    must not be overtaken by the autofill's own request for a challenge."""
+    import time
+
+    from tests.browser.conftest import client_sign_in
+
+    page = phone
+    cdp, authenticator = add_virtual_authenticator(page)
+    client_sign_in(page, make_client())
+    page.goto("/account/security")
+    page.fill("#passkey-name", "Handy")
+    page.click("button[data-passkey-start]")
+    page.wait_for_selector(".passkey-list__item >> text=Handy")
+    presence = {"authenticatorId": authenticator, "enabled": False}
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)  # no autofill sign-in yet
+    page.click(".site-header__logout button")
+    page.wait_for_url("**/login")
+    page.add_init_script("""(() => {
+      const real = PublicKeyCredential.isConditionalMediationAvailable.bind(PublicKeyCredential);
+      PublicKeyCredential.isConditionalMediationAvailable = () =>
+        new Promise(resolve => setTimeout(() => resolve(real()), 800));
+    })();""")
+    page.route("**/login/passkey/finish",  # a slow network on the way back
+               lambda route: (time.sleep(1.5), route.continue_()))
+    page.reload()
+    begins = []
+    page.on("request", lambda request: begins.append(request.url)
+            if request.url.endswith("/login/passkey/begin") else None)
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
+    page.click("button[data-passkey-start]")  # before the autofill has started
+    page.wait_for_url("**/account", timeout=10000)
+    assert len(begins) == 1  # the autofill never asked for a challenge of its own

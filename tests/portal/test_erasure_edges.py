@@ -345,3 +345,65 @@ def test_two_guardians_deleting_at_once_do_not_leave_their_child_behind(
     assert statuses == [302, 302]
     with app.app_context():
         assert db.session.get(Client, child_id) is None  # erased with the last guardian
+
+
+@pytest.mark.skipif(not __import__("tests.conftest", fromlist=["x"]).postgres_requested(),
+                    reason="row locks: PostgreSQL")
+def test_removing_a_child_while_the_other_guardian_deletes_does_not_orphan_it(
+        app, make_client, totp_clock):
+    from shared.models import Guardianship
+    from shared.services import household
+    from tests.conftest import Auth
+    from tests.portal.test_household import add_child
+
+    mother, father = make_client(), make_client()
+    browser = app.test_client()
+    Auth(browser, totp_clock).login(mother)
+    add_child(browser, full_name="Emil Beide")
+    with app.app_context():
+        child_id = db.session.scalar(select(Guardianship)).dependant_id
+        db.session.add(Guardianship(guardian_account_id=father.account_id,
+                                    dependant_id=child_id))
+        db.session.commit()
+    planned, removed = threading.Event(), threading.Event()
+    original_plan = erasure.plan
+
+    def slow_plan(*args, **kwargs):  # the mother's request is between plan and erasure
+        result = original_plan(*args, **kwargs)
+        planned.set()
+        removed.wait(3)
+        return result
+
+    errors = []
+
+    def mother_deletes():
+        try:
+            with app.app_context():
+                erasure.delete_account(db.session.get(Account, mother.account_id))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def father_removes():
+        planned.wait(10)
+        try:
+            with app.app_context():
+                household.remove_dependant(guardian=db.session.get(Account, father.account_id),
+                                           client_id=child_id)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            removed.set()
+
+    erasure.plan = slow_plan
+    try:
+        threads = [threading.Thread(target=mother_deletes),
+                   threading.Thread(target=father_removes)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        erasure.plan = original_plan
+    assert errors == []
+    with app.app_context():
+        assert db.session.get(Client, child_id) is None

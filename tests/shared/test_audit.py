@@ -4,11 +4,12 @@ fork the chain."""
 import threading
 import uuid
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 
 from shared import audit
 from shared.extensions import db
 from shared.models import AccessEvent, StaffMember
+from tests.portal.test_erasure import restricted_case  # noqa: F401  (fixture)
 
 
 def staff_member(app, make_staff):
@@ -187,3 +188,89 @@ def test_a_deliberate_restore_re_anchors_the_log(app, make_staff, runner, tmp_pa
         assert [e.seq for e in audit.events_for(client_id)] == [1]
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_scheduled_re_anchor_cannot_launder_a_truncated_chain(app, make_staff, runner):
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    write_events(app, member_id, client_id, 5)
+    assert runner.invoke(args=["audit", "anchor"]).exit_code == 0
+    with app.app_context():  # someone with database access removes the newest events
+        db.session.execute(text("DELETE FROM access_events WHERE seq >= 3"))
+        db.session.commit()
+    refused = runner.invoke(args=["audit", "anchor"])  # the hourly job runs first
+    assert refused.exit_code != 0
+    assert "Not anchored" in refused.output
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code != 0
+    assert "removed since the anchor" in result.output
+
+
+def test_a_restricted_files_log_stays_protected(app, client, auth, runner,
+                                               restricted_case):  # noqa: F811
+    from tests.conftest import submit
+
+    own = restricted_case["client_id"]
+    auth.login(restricted_case["worker"], area="staff")
+    submit(client, f"/staff/clients/{own}/break-glass",
+           {"reason": "Anfrage des Familiengerichts vom 2. Dezember"})
+    with app.app_context():
+        head = db.session.scalar(select(AccessEvent).where(AccessEvent.client_id == own)
+                                 .where(AccessEvent.action == "restricted"))
+        seq = head.seq
+    assert runner.invoke(args=["audit", "anchor"]).exit_code == 0
+    with app.app_context():  # hide that the restricted file was opened
+        db.session.execute(delete(AccessEvent).where(AccessEvent.client_id == own)
+                           .where(AccessEvent.seq >= seq))
+        db.session.commit()
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code != 0
+    assert str(own) in result.output
+
+
+def test_verify_does_not_mistake_an_erasure_during_the_run_for_tampering(
+        app, make_staff, make_client, runner, monkeypatch):
+    from datetime import UTC, datetime
+
+    from shared.models import Client
+    from shared.services import erasure
+
+    person = make_client(full_name="Weg Damit")
+    member_id = staff_member(app, make_staff)
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+    write_events(app, member_id, own, 1)
+    assert runner.invoke(args=["audit", "anchor"]).exit_code == 0
+    real_scalar = db.session.scalar
+    done = []
+
+    def erasure_commits_meanwhile(statement, *args, **kwargs):
+        if not done:  # another worker erases the client while verify walks the chains
+            done.append(True)
+            erasure.journal_append([own], at=datetime.now(UTC))
+            erasure.erase_client(own, at=datetime.now(UTC))
+            db.session.commit()
+        return real_scalar(statement, *args, **kwargs)
+
+    with app.app_context():
+        monkeypatch.setattr(db.session, "scalar", erasure_commits_meanwhile)
+        assert audit.verify_anchor() == []
+        assert done
+
+
+def test_after_a_restore_new_events_do_not_look_like_tampering(app, make_staff, runner,
+                                                               tmp_path):
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    write_events(app, member_id, client_id, 2)
+    assert runner.invoke(args=["backup", "create", str(tmp_path / "b.bak")]).exit_code == 0
+    write_events(app, member_id, client_id, 2)
+    assert runner.invoke(args=["audit", "anchor"]).exit_code == 0
+    result = runner.invoke(args=["backup", "restore", "--yes", str(tmp_path / "b.bak")])
+    assert result.exit_code == 0, result.output
+    write_events(app, member_id, client_id, 2)  # seq 3 and 4 again, other hashes
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    kept = list(app.extensions["einblick"].config.audit_anchor_path.parent.glob(
+        "audit-anchor.json.before-restore-*"))
+    assert len(kept) == 1  # the anchor from before the restore is kept for investigation

@@ -65,3 +65,9 @@ def test_a_small_age_group_cannot_be_worked_out_by_subtraction(app, client, auth
     assert april["clients"] == "6"
     assert april["age 12-17"] == "< 5"
     assert april["age 6-11"] == "*"  # else 6 - 5 = 1 would give it away
+
+
+def test_a_year_out_of_range_is_not_found(client, auth, make_staff):
+    auth.login(make_staff(role="admin"), area="staff")
+    assert client.get("/staff/reports?year=9999").status_code == 404
+    assert client.get("/staff/reports?year=abc").status_code == 200  # this year

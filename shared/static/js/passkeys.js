@@ -84,6 +84,7 @@
   var buttonUsed = false;
 
   function run(box, mediation) {
+    if (mediation && buttonUsed) { return Promise.resolve(); }  /* tapped before autofill */
     if (!mediation) {
       buttonUsed = true;
       if (pendingAutofill) { pendingAutofill.abort(); pendingAutofill = null; }
