@@ -295,6 +295,9 @@ def test_retention_purge_deletes_each_item_exactly_when_due(app, runner, restric
     own = restricted_case["client_id"]
     with app.app_context():
         restricted_at = db.session.get(Client, own).restricted_at
+        kept_blobs = ciphertexts_of([own])  # the kept items, re-encrypted under the new key
+        assert len(opened_by_any_key(kept_blobs)) == len(kept_blobs)
+        assert any(as_stored(blob, app) in raw_database_bytes(app) for blob, _ in kept_blobs)
     booking_due = restricted_case["booking_end"] + timedelta(days=3 * 365)
     notes_due = restricted_at + timedelta(days=5 * 365)
 
@@ -321,6 +324,13 @@ def test_retention_purge_deletes_each_item_exactly_when_due(app, runner, restric
         assert db.session.scalar(select(DataKey).join(
             Client, Client.data_key_id == DataKey.id)) is None
         assert opened_by_any_key(restricted_case["old_blobs"]) == []
+        # When the last duty ends nothing of the client is left, readable or not.
+        assert opened_by_any_key(kept_blobs) == []
+        raw = raw_database_bytes(app)
+        every_blob = restricted_case["old_blobs"] + kept_blobs
+        assert [blob for blob, _ in every_blob if as_stored(blob, app) in raw] == []
+        for canary in ("Kanarien-Akte-31c7", "Kanarien-Termin-44aa", "Kanarienvogel"):
+            assert canary.encode() not in raw
 
 
 def test_retention_purge_of_an_active_clients_old_appointments(app, runner, make_client,
