@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from shared.auth.forms import ConfirmForm
+from shared.models.base import utcnow
 from shared.services import casefile, corrections, erasure
 from staff import ENDPOINT_ROLES, bp
 
@@ -21,7 +22,7 @@ def corrections_queue():
     return render_template("staff/corrections.html", rows=rows, form=ConfirmForm(),
                            clients={r.client_id: casefile.get_client(r.client_id)
                                     for r in rows},
-                           deadline=corrections.deadline)
+                           deadline=corrections.deadline, now=utcnow())
 
 
 @bp.get("/erasures")
@@ -29,7 +30,7 @@ def erasures_queue():
     """Restricted files by id and date only: the list reads no personal data."""
     rows = [(client, erasure.review_deadline(client), erasure.kept_summary(client))
             for client in erasure.restricted_clients()]
-    return render_template("staff/erasures.html", rows=rows, form=ConfirmForm())
+    return render_template("staff/erasures.html", rows=rows, form=ConfirmForm(), now=utcnow())
 
 
 @bp.post("/erasures/<uuid:client_id>")

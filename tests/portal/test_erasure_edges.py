@@ -407,3 +407,14 @@ def test_removing_a_child_while_the_other_guardian_deletes_does_not_orphan_it(
     assert errors == []
     with app.app_context():
         assert db.session.get(Client, child_id) is None
+
+
+def test_the_queue_marks_an_erasure_check_that_is_overdue(app, client, auth, make_staff,
+                                                          restricted_case):  # noqa: F811
+    auth.login(make_staff(role="admin"), area="staff")
+    assert 'class="overdue"' not in client.get("/staff/erasures").get_data(as_text=True)
+    with app.app_context():
+        row = db.session.get(Client, restricted_case["client_id"])
+        row.restricted_at = utcnow() - timedelta(days=31)
+        db.session.commit()
+    assert 'class="overdue"' in client.get("/staff/erasures").get_data(as_text=True)

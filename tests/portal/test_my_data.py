@@ -139,3 +139,31 @@ def test_my_data_says_who_sees_each_item_when_it_changed_and_when_it_goes(
     assert "Fachkräfte" in item or "caseworkers" in item
     email = re.search(r'data-column="accounts.email".*?</div>', page, re.S).group(0)
     assert 'data-testid="deleted-on"' not in email  # kept while the account exists
+
+
+def test_correction_requests_show_their_deadline_and_when_it_has_passed(
+        app, client, auth, make_client, make_staff):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import Client, CorrectionRequest
+    from shared.models.base import utcnow
+
+    person = make_client(full_name="Mia Demir")
+    auth.login(person)
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+    submit(client, "/my-data/corrections", {"client": str(own), "about": "other",
+                                             "message": "Mein Name ist falsch geschrieben."})
+    auth.logout()
+    auth.login(make_staff(role="admin"), area="staff")
+    page = client.get("/staff/corrections").get_data(as_text=True)
+    assert 'data-testid="deadline"' in page
+    assert 'class="overdue"' not in page
+    with app.app_context():
+        request = db.session.scalar(select(CorrectionRequest))
+        request.created_at = utcnow() - timedelta(days=31)
+        db.session.commit()
+    assert 'class="overdue"' in client.get("/staff/corrections").get_data(as_text=True)
