@@ -452,18 +452,15 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
             touched.setdefault(client_id, set()).add(table)
 
     # Active clients: appointments and withdrawn consents past their retention.
-    for booking in db.session.scalars(
-            select(Booking).join(Client, Booking.client_id == Client.id)
-            .where(Client.restricted_at.is_(None))
-            .where(Booking.end_at <= now - timedelta(days=retention_days("bookings")))):
-        db.session.delete(booking)
-        count("bookings", client_id=booking.client_id)
-    for consent in db.session.scalars(
-            select(Consent).join(Client, Consent.subject_id == Client.id)
-            .where(Client.restricted_at.is_(None))
-            .where(Consent.withdrawn_at <= now - timedelta(days=retention_days("consents")))):
-        db.session.delete(consent)
-        count("consents", client_id=consent.subject_id)
+    for subject, ended in ((Booking.client_id, Booking.end_at),
+                           (Consent.subject_id, Consent.withdrawn_at)):
+        table = ended.class_.__tablename__
+        for row in db.session.scalars(
+                select(ended.class_).join(Client, subject == Client.id)
+                .where(Client.restricted_at.is_(None))
+                .where(ended <= now - timedelta(days=retention_days(table)))):
+            db.session.delete(row)
+            count(table, client_id=getattr(row, subject.key))
     # Restricted clients: each kept item when its duty ends; the client when none is left.
     for client in list(db.session.scalars(select(Client)
                                           .where(Client.restricted_at.is_not(None)))):

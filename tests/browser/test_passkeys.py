@@ -148,20 +148,26 @@ def test_without_javascript_only_the_passkey_buttons_are_missing(browser, live_s
     context.close()
 
 
+def with_a_passkey(page, person):
+    """Signed in with a password, the client adds a passkey on the phone's authenticator."""
+    from tests.browser.conftest import client_sign_in
+
+    cdp, authenticator = add_virtual_authenticator(page)
+    client_sign_in(page, person)
+    page.goto("/account/security")
+    page.fill("#passkey-name", "Handy")
+    page.click("button[data-passkey-start]")
+    page.wait_for_selector(".passkey-list__item >> text=Handy")
+    return cdp, authenticator
+
+
 def test_a_quick_tap_while_the_autofill_still_loads_signs_in(phone, app, make_client):
     """On a slow phone the button is tapped before the autofill's challenge has arrived.
     The server keeps one challenge per purpose, so the tap must ask for its own after."""
     import time
 
-    from tests.browser.conftest import client_sign_in
-
     page = phone
-    cdp, authenticator = add_virtual_authenticator(page)
-    client_sign_in(page, make_client())
-    page.goto("/account/security")
-    page.fill("#passkey-name", "Handy")
-    page.click("button[data-passkey-start]")
-    page.wait_for_selector(".passkey-list__item >> text=Handy")
+    cdp, authenticator = with_a_passkey(page, make_client())
     cdp.send("WebAuthn.setAutomaticPresenceSimulation",
              {"authenticatorId": authenticator, "enabled": False})
     page.click(".site-header__logout button")
@@ -189,15 +195,8 @@ def test_a_tap_before_the_autofill_has_started_signs_in(phone, app, make_client)
     must not be overtaken by the autofill's own request for a challenge."""
     import time
 
-    from tests.browser.conftest import client_sign_in
-
     page = phone
-    cdp, authenticator = add_virtual_authenticator(page)
-    client_sign_in(page, make_client())
-    page.goto("/account/security")
-    page.fill("#passkey-name", "Handy")
-    page.click("button[data-passkey-start]")
-    page.wait_for_selector(".passkey-list__item >> text=Handy")
+    cdp, authenticator = with_a_passkey(page, make_client())
     presence = {"authenticatorId": authenticator, "enabled": False}
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)  # no autofill sign-in yet
     page.click(".site-header__logout button")

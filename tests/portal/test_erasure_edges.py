@@ -36,6 +36,29 @@ sqlite_only = pytest.mark.skipif(
     reason="edits a SQLite backup file")
 
 
+def app_of_its_own(fresh_database_url, tmp_path, **overrides):
+    """An app on a database of its own (the test changes its schema or keys) with one
+    confirmed client "alt@example.org"; returns the app, the account id and client id."""
+    from shared.app import create_app
+    from shared.auth import passwords
+    from shared.cli import upgrade_database
+    from tests.conftest import STRONG_PASSWORD, make_config
+
+    app = create_app(make_config(tmp_path / "inst", fresh_database_url(), **overrides))
+    with app.app_context():
+        upgrade_database()
+        key = DataKey.generate()
+        account = Account(kind="client", data_key=key, locale="de")
+        account.email = "alt@example.org"
+        account.password_hash = passwords.hash_password(STRONG_PASSWORD)
+        account.email_confirmed_at = utcnow()
+        row = Client(data_key=key, account=account)
+        row.full_name = "Kanarien Backupname"
+        db.session.add_all([key, account, row])
+        db.session.commit()
+        return app, account.id, row.id
+
+
 def past_booking(app, client_id, bookable, days=10):
     with app.app_context():
         add_booking(db.session.get(Client, client_id), bookable,
@@ -104,23 +127,10 @@ def test_a_kept_consent_still_verifies_after_the_guardian_deleted_the_account(
 @sqlite_only
 def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tmp_path,
                                                          totp_clock):
-    from shared.app import create_app
-    from shared.auth import passwords
-    from shared.cli import upgrade_database
-    from tests.conftest import STRONG_PASSWORD, Auth, Person, make_config
+    from tests.conftest import STRONG_PASSWORD, Auth, Person
 
-    config = make_config(tmp_path / "inst", fresh_database_url())
-    app = create_app(config)
-    with app.app_context():
-        upgrade_database()
-        key = DataKey.generate()
-        account = Account(kind="client", data_key=key, locale="de")
-        account.email = "alt@example.org"
-        account.password_hash = passwords.hash_password(STRONG_PASSWORD)
-        account.email_confirmed_at = utcnow()
-        db.session.add_all([key, account, Client(data_key=key, account=account)])
-        db.session.commit()
-        person = Person("alt@example.org", STRONG_PASSWORD, None, account.id)
+    app, account, _row = app_of_its_own(fresh_database_url, tmp_path)
+    person = Person("alt@example.org", STRONG_PASSWORD, None, account)
     runner = app.test_cli_runner()
     path = tmp_path / "old.db"
     assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
@@ -148,25 +158,14 @@ def test_key_rotation_makes_backups_from_before_an_erasure_unreadable(
     """Backups hold the wrapped data keys: the journal stops a restore, and retiring the
     master key that wrapped them makes a stolen old backup unreadable too."""
     from shared.app import create_app
-    from shared.auth import passwords
-    from shared.cli import upgrade_database
-    from tests.conftest import make_config
 
-    config = make_config(tmp_path / "inst", fresh_database_url(), master_keys=None,
-                         index_key=None, secret_key=None)  # keys in instance/keys.json
-    app = create_app(config)
+    app, _account, client_id = app_of_its_own(  # keys in instance/keys.json
+        fresh_database_url, tmp_path, master_keys=None, index_key=None, secret_key=None)
+    config = app.extensions["einblick"].config
     with app.app_context():
-        upgrade_database()
-        key = DataKey.generate()
-        account = Account(kind="client", data_key=key, locale="de")
-        account.email = "alt@example.org"
-        account.password_hash = passwords.hash_password("x")
-        row = Client(data_key=key, account=account)
-        row.full_name = "Kanarien Backupname"
-        db.session.add_all([key, account, row])
-        db.session.commit()
-        kek_id, wrapped, key_id = key.kek_id, key.wrapped_key, key.id
-        blob, client_id = row.full_name_ciphertext, row.id
+        row = db.session.get(Client, client_id)
+        kek_id, wrapped, key_id = row.data_key.kek_id, row.data_key.wrapped_key, row.data_key.id
+        blob = row.full_name_ciphertext
     runner = app.test_cli_runner()
     assert runner.invoke(args=["backup", "create", str(tmp_path / "old.bak")]).exit_code == 0
     with app.app_context():
