@@ -152,3 +152,15 @@ def _current_row() -> UserSession | None:
     if row is None:
         return None
     return db.session.get(UserSession, row.id)
+
+
+def purge_expired(now) -> int:
+    """Delete sessions nobody can use any more (idle or past the absolute limit), also
+    those whose cookie never came back. Returns how many went."""
+    config = _config()
+    idle = timedelta(minutes=max(config.client_idle_minutes, config.staff_idle_minutes))
+    absolute = timedelta(hours=config.session_absolute_hours)
+    return db.session.execute(
+        delete(UserSession).where((UserSession.last_seen_at < now - idle)
+                                  | (UserSession.created_at < now - absolute))
+    ).rowcount

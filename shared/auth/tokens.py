@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from shared.crypto import hash_secret_token
 from shared.extensions import db
@@ -71,3 +71,11 @@ def consume(token: str, purpose: str) -> Account:
         db.session.rollback()
         raise TokenInvalid
     return account
+
+
+def purge_spent(now) -> int:
+    """Delete links that were used or have expired (they only ever answer "invalid")."""
+    return db.session.execute(
+        delete(AccountToken).where((AccountToken.expires_at < now)
+                                   | AccountToken.used_at.is_not(None))
+    ).rowcount

@@ -451,6 +451,17 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
         if client_id is not None:
             touched.setdefault(client_id, set()).add(table)
 
+    # Sign-in state the catalogue promises to drop: dead sessions, spent links, old
+    # passkey challenges (whatever the cookie or link never came back for).
+    from shared.auth import sessions, tokens
+
+    for table, gone in (
+            ("user_sessions", sessions.purge_expired(now)),
+            ("account_tokens", tokens.purge_spent(now)),
+            ("passkey_challenges", db.session.execute(
+                delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now)).rowcount)):
+        if gone:
+            count(table, gone)
     # Active clients: appointments and withdrawn consents past their retention.
     for subject, ended in ((Booking.client_id, Booking.end_at),
                            (Consent.subject_id, Consent.withdrawn_at)):

@@ -393,3 +393,23 @@ def test_a_restored_backup_does_not_bring_an_erased_client_back(app, client, aut
         assert db.session.scalar(select(Account).where(Account.id == staying.account_id))
         db.session.remove()
         db.engine.dispose()
+
+
+def test_retention_purge_drops_dead_sessions_and_spent_links(app, client, auth, runner,
+                                                             make_client, outbox):
+    from shared.models import AccountToken, UserSession
+
+    person = make_client()
+    auth.login(person)  # a session whose cookie never comes back
+    submit(app.test_client(), "/reset", {"email": person.email})  # a link never used
+    with app.app_context():
+        assert db.session.scalar(select(UserSession)) is not None
+        assert db.session.scalar(select(AccountToken)) is not None
+    assert "Deleted 0 items" in runner.invoke(args=["retention", "purge"]).output
+    with time_machine.travel(utcnow() + timedelta(hours=13)):
+        output = runner.invoke(args=["retention", "purge"]).output
+    assert "user_sessions: 1" in output
+    assert "account_tokens: 1" in output
+    with app.app_context():
+        assert db.session.scalar(select(UserSession)) is None
+        assert db.session.scalar(select(AccountToken)) is None
