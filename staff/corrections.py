@@ -42,6 +42,9 @@ def erasure_decide(client_id: uuid.UUID):
         if decision == "keep":
             erasure.confirm_restriction(admin=current_user.staff_member, client_id=client_id)
             flash(_("Kept restricted until the retention period ends."), "success")
+        elif decision == "erase" and request.form.get("confirm") != "yes":
+            flash(_("Please tick the box to confirm that no duty requires keeping this."),
+                  "error")
         elif decision == "erase":
             erasure.erase_now(admin=current_user.staff_member, client_id=client_id)
             flash(_("Deleted. Nothing about this client is left."), "success")

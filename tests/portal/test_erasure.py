@@ -287,6 +287,10 @@ def test_admin_checks_erasures_within_a_month(app, client, auth, make_staff, res
         assert db.session.get(Client, own).erasure_reviewed_at is not None
     submit(client, f"/staff/erasures/{own}", {"decision": "erase"}, form_url="/staff/erasures")
     with app.app_context():
+        assert db.session.get(Client, own) is not None  # not without the tick
+    submit(client, f"/staff/erasures/{own}", {"decision": "erase", "confirm": "yes"},
+           form_url="/staff/erasures")
+    with app.app_context():
         assert db.session.get(Client, own) is None
         assert opened_by_any_key(restricted_case["old_blobs"]) == []
 
