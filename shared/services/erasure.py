@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 ERASE = "erase"  # journal: erase as of this time (keeping what a duty requires)
 SHRED = "shred"  # journal: nothing is kept
 
+# What stays of a restricted client's own row: enough to tell whose file it is.
+IDENTITY_KEPT = frozenset({"full_name", "birth_date"})
+
 # Tables whose rows a duty may keep, with the catalogue's retention for them.
 RETAINED_TABLES = ("bookings", "documents", "notes", "consents")
 
@@ -247,8 +250,8 @@ def erase_client(client_id: uuid.UUID, *, at: datetime, shred: bool = False) -> 
     if not kept:
         _shred(client)
         return "shredded"
-    for name in ("allergies", "medical_notes", "group_name", "phone"):
-        setattr(client, name, None)
+    for name in set(_encrypted_fields(Client)) - IDENTITY_KEPT:
+        setattr(client, name, None)  # also empties the phone's blind index
     client.restricted_at = client.restricted_at or at
     _rekey(client, kept)
     return "restricted"
