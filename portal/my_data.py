@@ -124,6 +124,7 @@ def my_data_delete():
                   "error")
         else:
             erasure.notify_and_delete(current_user.id)
+            # Not sessions.end_current(): the session row is already gone with the account.
             logout_user()
             session.clear()
             flash(_("Your account has been deleted. We sent you a last email about what we "

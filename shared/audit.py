@@ -41,6 +41,7 @@ SEARCH = "search"
 DOWNLOAD = "download"
 BREAK_GLASS = "break-glass"
 CONSENTS = "consents"
+EXPORT = "export"  # the client (or a guardian) downloaded everything
 PURGE = "purge"  # deleted by the retention purge
 RESTRICTED = "restricted"  # a restricted file (§ 84 SGB X) opened with a reason
 

@@ -28,9 +28,8 @@ def corrections_queue():
 @bp.get("/erasures")
 def erasures_queue():
     """Restricted files by id and date only: the list reads no personal data."""
-    rows = [(client, erasure.review_deadline(client), erasure.kept_summary(client))
-            for client in erasure.restricted_clients()]
-    return render_template("staff/erasures.html", rows=rows, form=ConfirmForm(), now=utcnow())
+    return render_template("staff/erasures.html", rows=erasure.review_queue(),
+                           form=ConfirmForm(), now=utcnow())
 
 
 @bp.post("/erasures/<uuid:client_id>")

@@ -4,6 +4,7 @@ staff recorded they send a correction request, which staff answer with a status.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -59,14 +60,17 @@ def open_for_staff(member: StaffMember) -> list[CorrectionRequest]:
     return rows
 
 
-def deadline(request: CorrectionRequest):
-    """Answer within a month (Art. 12(3) GDPR)."""
-    from datetime import timedelta
-
+def answer_by(received_at: datetime) -> datetime:
+    """A request from a client is answered within a month (Art. 12(3) GDPR); the same rule
+    for corrections and for checking an erasure."""
     from flask import current_app
 
     days = current_app.extensions["einblick"].config.request_deadline_days
-    return request.created_at + timedelta(days=days)
+    return received_at + timedelta(days=days)
+
+
+def deadline(request: CorrectionRequest) -> datetime:
+    return answer_by(request.created_at)
 
 
 def answer(*, member: StaffMember, request_id: uuid.UUID, status: str, reply: str) -> None:

@@ -508,9 +508,13 @@ def restricted_clients() -> list[Client]:
                                    .order_by(Client.restricted_at)))
 
 
-def review_deadline(client: Client) -> datetime:
-    days = current_app.extensions["einblick"].config.request_deadline_days
-    return client.restricted_at + timedelta(days=days)
+def review_queue() -> list[tuple[Client, datetime, list[KeptGroup]]]:
+    """Restricted files for the admins' check: the client, the deadline (the same month as
+    for any request) and what is kept. Reads no personal data."""
+    from shared.services.corrections import answer_by
+
+    return [(client, answer_by(client.restricted_at), kept_summary(client))
+            for client in restricted_clients()]
 
 
 def kept_summary(client: Client) -> list[KeptGroup]:

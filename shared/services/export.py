@@ -145,7 +145,7 @@ def stream(account_id) -> Iterator[bytes]:
     data = build_data(account)
     for subject in data["subjects"]:
         audit.record_access(client_id=uuid.UUID(subject["client_id"]), staff_member=None,
-                            category="export", action=audit.DOWNLOAD)
+                            category=audit.EXPORT, action=audit.DOWNLOAD)
     db.session.commit()
     config = current_app.extensions["einblick"].config
     organisation_seal = seal.load(config)

@@ -72,7 +72,7 @@ def _subject(client: Client, is_self: bool) -> Subject:
             reason = grant.reason if grant else None
         if member is not None:
             name = member.name or "?"
-        elif event.category == "export":
+        elif event.category == audit.EXPORT:
             name = str(_("Account holder"))
         else:
             name = "Einblick"

@@ -290,11 +290,16 @@ def test_an_admin_opens_a_restricted_file_only_with_a_reason(app, client, auth, 
                                  .where(AccessEvent.action == "restricted")) is not None
 
 
-def test_applying_the_journal_twice_or_for_unknown_ids_is_harmless(app, make_client):
+def test_the_journal_erases_a_listed_client_once_and_ignores_unknown_ids(app, make_client):
+    person = make_client(full_name="Wieder Da")
     with app.app_context():
-        erasure.journal_append([uuid.uuid4()], at=utcnow())
-        assert erasure.apply_journal() == 0
-        assert erasure.apply_journal() == 0
+        own = own_client_id(person.account_id)
+        # As after a restore: the client is in the journal but still in the database.
+        erasure.journal_append([own, uuid.uuid4()], at=utcnow())
+        assert erasure.apply_journal() == 1
+        assert db.session.get(Client, own) is None
+        assert db.session.get(Account, person.account_id) is None
+        assert erasure.apply_journal() == 0  # nothing left to do the second time
 
 
 def test_break_glass_review_does_not_decrypt_a_restricted_clients_name(

@@ -136,7 +136,7 @@ def test_my_data_says_who_sees_each_item_when_it_changed_and_when_it_goes(
     with app.test_request_context(), force_locale("de"):
         due = format_date(end + timedelta(days=3 * 365), "long")
     assert due in re.search(r'data-testid="deleted-on">([^<]+)<', item).group(1)
-    assert "Fachkräfte" in item or "caseworkers" in item
+    assert "Wer es sehen kann: Sie, Administrator*innen, Fachkräfte, Empfang" in item
     email = re.search(r'data-column="accounts.email".*?</div>', page, re.S).group(0)
     assert 'data-testid="deleted-on"' not in email  # kept while the account exists
 
