@@ -224,7 +224,11 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     from flask_babel import format_date, format_time
 
+    from shared import security_log
     from shared.auth import passkeys
+
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs before the session ends.
+    app.teardown_appcontext(security_log.store_pending)
 
     @app.template_filter("appointment")
     def appointment_time(value) -> str:
@@ -282,6 +286,13 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(403)
     def forbidden(_error):
+        from flask_login import current_user
+
+        from shared import security_log
+
+        if current_user.is_authenticated:
+            security_log.record("access.denied", outcome=security_log.REFUSED,
+                                account=current_user)
         return page(403, _("Not allowed"), _("You do not have access to this page."))
 
     @app.errorhandler(404)
@@ -298,6 +309,12 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(_error):
+        from flask_login import current_user
+
+        from shared import security_log
+
+        security_log.record("ratelimit.exceeded", outcome=security_log.REFUSED,
+                            account=current_user if current_user.is_authenticated else None)
         return page(
             429,
             _("Too many attempts"),

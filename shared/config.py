@@ -73,6 +73,10 @@ class Config:
     audit_anchor: str | None = None
     # An admin answers an erasure or correction request within this many days (Art. 12(3)).
     request_deadline_days: int = 30
+    # Security events as JSON lines: "stderr" (default, for a log shipper), "none", or a
+    # file path. Admins see the last `security_event_days` days at /staff/security-events.
+    security_log: str = "stderr"
+    security_event_days: int = 90
     extra: dict = field(default_factory=dict)
 
     @property

@@ -72,6 +72,7 @@ from staff import (  # noqa: E402,F401  (views register on bp)
     corrections,
     home,
     security,
+    security_events,
     services,
     team,
 )

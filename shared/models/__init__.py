@@ -23,6 +23,7 @@ from shared.models.consents import Consent, ConsentRequest, ConsentTemplate
 from shared.models.household import EmergencyContact, Guardianship
 from shared.models.keys import AppMeta, DataKey
 from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
+from shared.models.security import SecurityEvent
 from shared.models.staff import StaffMember
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "PasskeyChallenge",
     "PasskeyCredential",
     "RecoveryCode",
+    "SecurityEvent",
     "StaffMember",
     "UserSession",
 ]

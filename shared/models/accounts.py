@@ -45,6 +45,11 @@ class Account(Base):
     # WebAuthn user handle: random, so the authenticator learns nothing about the account.
     passkey_user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A young person's own account created by an invitation: who sent it ("guardian" or
+    # "staff") and when staff confirmed in person that the young person holds it. Until
+    # then the account sees nothing that is confidential from guardians.
+    invited_by: Mapped[str | None] = mapped_column(String(16))
+    handover_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<Account {self.id} {self.kind}>"

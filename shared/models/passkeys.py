@@ -32,6 +32,9 @@ class PasskeyCredential(Base):
     name = encrypted()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the authenticator's signature counter went backwards (a possible clone);
+    # the security page asks the owner to check or remove the passkey.
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<PasskeyCredential {self.id}>"

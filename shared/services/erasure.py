@@ -456,10 +456,13 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
 
     # Sign-in state the catalogue promises to drop: dead sessions, spent links, old
     # passkey challenges (whatever the cookie or link never came back for).
+    from shared import security_log
     from shared.auth import sessions, tokens
 
+    days = current_app.extensions["einblick"].config.security_event_days
     for table, gone in (
             ("user_sessions", sessions.purge_expired(now)),
+            ("security_events", security_log.purge_before(now - timedelta(days=days))),
             ("account_tokens", tokens.purge_spent(now)),
             ("passkey_challenges", db.session.execute(
                 delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now)).rowcount)):

@@ -72,6 +72,7 @@ TABLE = {
     "staff.team_change": ("POST", "/staff/team/{member}/activate", ADMIN),
     "staff.break_glass_review": ("GET", "/staff/break-glass", ADMIN),
     "staff.break_glass_reviewed": ("POST", "/staff/break-glass/{grant}/reviewed", ADMIN),
+    "staff.security_events": ("GET", "/staff/security-events", ADMIN),
     "staff.funder_reports": ("GET", "/staff/reports", ADMIN),
     "staff.funder_reports_csv": ("GET", "/staff/reports.csv", ADMIN),
     "staff.consent_templates": ("GET", "/staff/consents", ADMIN),
