@@ -121,7 +121,8 @@ def record(event: str, *, outcome: str = OK, account=None,
     if has_request_context():
         line["ip"] = request.remote_addr
         line["user_agent"] = (request.user_agent.string or "")[:256]
-        line["path"] = request.path[:256]
+        # The endpoint, not the path: paths can carry tokens (/reset/<token>).
+        line["endpoint"] = request.endpoint
     _logger().info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))
     if has_app_context():
         g.setdefault("security_events", []).append(

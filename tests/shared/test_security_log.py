@@ -36,6 +36,7 @@ def test_a_refused_page_is_one_json_line_and_a_row_without_personal_data(
     assert line["outcome"] == "refused"
     assert line["account_kind"] == "client"
     assert line["time"].endswith("Z")
+    assert line["endpoint"] == "staff.home"
     assert line["user_agent"] == evil  # kept whole, but inside one escaped JSON string
     raw = open(app.extensions["einblick"].config.security_log, encoding="utf-8").read()
     for secret in ("lena.weber", "Lena", "Weber", str(person.account_id), person.password):
