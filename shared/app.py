@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import crypto
-from shared.config import Config
+from shared.config import DEBUG_IN_PRODUCTION, Config, ConfigError
 from shared.extensions import babel, compress, csrf, db, limiter, login_manager
 from shared.i18n import LANGUAGE_NAMES, select_locale, text_direction
 
@@ -31,6 +31,9 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
+
+# Two years, sub-domains included: browsers never try plain HTTP for the portal's host.
+HSTS = "max-age=63072000; includeSubDomains"
 
 
 class AppState:
@@ -64,6 +67,8 @@ def create_app(config: Config | None = None) -> Flask:
         template_folder=str(PACKAGE_DIR / "templates"),
         static_folder=str(PACKAGE_DIR / "static"),
     )
+    if config.production and app.debug:  # Flask read FLASK_DEBUG from the environment
+        raise ConfigError(DEBUG_IN_PRODUCTION)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=config.sqlalchemy_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
@@ -260,7 +265,7 @@ def _register_hooks(app: Flask) -> None:
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"
         )
         if app.extensions["einblick"].config.cookies_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+            headers.setdefault("Strict-Transport-Security", HSTS)
         if request.endpoint != "static":
             # Pages may show personal data: never keep them in a shared cache or history.
             headers["Cache-Control"] = "no-store"

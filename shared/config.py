@@ -64,6 +64,9 @@ class Config:
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     secure_cookies: bool | None = None  # None: secure unless env == development
+    # Flask's debugger (FLASK_DEBUG, not an EINBLICK_ variable): runs any code a visitor
+    # sends once its PIN is guessed, so production refuses it.
+    debug: bool = False
     # Ids of erased clients, kept outside the database so that restoring an older backup
     # cannot bring a client back (None: instance/erasure-journal.jsonl). Must be on durable
     # storage shared by all workers and must not be restored with the database.
@@ -118,7 +121,7 @@ class Config:
         environ = dict(os.environ if environ is None else environ)
         values: dict = {}
         for f in fields(cls):
-            if f.name == "extra":
+            if f.name in ("extra", "debug"):
                 continue
             key = "EINBLICK_" + f.name.upper()
             if key not in environ:
@@ -127,6 +130,7 @@ class Config:
             values[f.name] = _parse(f.name, f.type, raw)
         if environ.get("DATABASE_URL"):
             values["database_url"] = environ["DATABASE_URL"]
+        values["debug"] = flask_debug_flag(environ.get("FLASK_DEBUG"))
         config = cls(**values)
         config.validate()
         return config
@@ -161,11 +165,30 @@ class Config:
                 "In production set EINBLICK_ERASURE_JOURNAL to a file on durable storage that "
                 "is not restored together with database backups (it lists erased clients)."
             )
+        if self.production and self.debug:
+            raise ConfigError(DEBUG_IN_PRODUCTION)
+        if self.production and not self.cookies_secure:
+            raise ConfigError(
+                "In production cookies must be sent over HTTPS only: remove "
+                "EINBLICK_SECURE_COOKIES=0 (or set it to 1) and serve the portal over HTTPS."
+            )
         if self.production and self.ratelimit_storage_uri.startswith("memory"):
             raise ConfigError(
                 "In production set EINBLICK_RATELIMIT_STORAGE_URI (e.g. redis://host:6379): "
                 "memory storage does not work across several workers."
             )
+
+
+DEBUG_IN_PRODUCTION = (
+    "FLASK_DEBUG is on while EINBLICK_ENV=production: the debugger would let visitors run "
+    "code on the server. Unset FLASK_DEBUG (or set it to 0) and do not start production "
+    "with `flask run --debug`."
+)
+
+
+def flask_debug_flag(raw: str | None) -> bool:
+    """Whether FLASK_DEBUG switches the debugger on, read as Flask reads it."""
+    return bool(raw) and raw.strip().lower() not in ("0", "false", "no")
 
 
 def _is_ip_address(host: str) -> bool:
