@@ -1,6 +1,19 @@
-"""Password hashing (Argon2id) and strength rules (length, zxcvbn)."""
+"""Password hashing (Argon2id) and strength rules (length, a list of common passwords,
+zxcvbn).
+
+Passwords are NFKC-normalised before they are hashed, checked or rated, so the same
+password typed on another keyboard (fullwidth letters, a ligature, a composed accent)
+still signs in. Hashes made before that are of the raw form: ``check_password`` tries
+the normalised form first, then the raw one, and says when to store a new hash.
+"""
 
 from __future__ import annotations
+
+import gzip
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -26,20 +39,46 @@ def _hasher() -> PasswordHasher:
     )
 
 
+def normalise(password: str) -> str:
+    """The form a password is hashed and compared in (NFKC)."""
+    return unicodedata.normalize("NFKC", password)
+
+
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    return _hasher().hash(normalise(password))
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    ok: bool
+    # The stored hash is of the raw (unnormalised) form or has outdated parameters.
+    rehash: bool = False
+
+
+def check_password(password_hash: str | None, password: str) -> PasswordCheck:
+    """Whether the password matches, trying its NFKC form first and then the raw form
+    (hashes from before normalisation). Without a hash, still spends the time of a check."""
+    hasher = _hasher()
+    forms = [normalise(password)]
+    if forms[0] != password:
+        forms.append(password)
+    if not password_hash:
+        for form in forms:
+            _burn(hasher, form)
+        return PasswordCheck(False)
+    for index, form in enumerate(forms):
+        try:
+            if hasher.verify(password_hash, form):
+                return PasswordCheck(
+                    True, rehash=index > 0 or hasher.check_needs_rehash(password_hash))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            continue
+    return PasswordCheck(False)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True if the password matches. Without a hash, still spends the time of a check."""
-    hasher = _hasher()
-    if not password_hash:
-        _burn(hasher, password)
-        return False
-    try:
-        return hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    """True if the password matches (see ``check_password``)."""
+    return check_password(password_hash, password).ok
 
 
 def needs_rehash(password_hash: str) -> bool:
@@ -64,12 +103,50 @@ def _burn(hasher: PasswordHasher, password: str) -> None:
         pass
 
 
+COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt.gz"
+_common: frozenset[str] | None = None
+_common_lock = threading.Lock()
+
+
+def common_passwords() -> frozenset[str]:
+    """The bundled list of the 100,000 most common passwords (NFKC, case-folded; see
+    scripts/build_common_passwords.py), read once per process on first use."""
+    global _common
+    if _common is None:
+        with _common_lock:
+            if _common is None:
+                text = gzip.decompress(COMMON_PASSWORDS_FILE.read_bytes()).decode("utf-8")
+                _common = frozenset(text.splitlines())
+    return _common
+
+
+def _without_trailing_digits_and_punctuation(text: str) -> str:
+    end = len(text)
+    while end and unicodedata.category(text[end - 1])[0] in "NPSZ":
+        end -= 1
+    return text[:end]
+
+
+def is_common(password: str) -> bool:
+    """True if the password, or its stem without trailing digits and punctuation
+    ("Summer2023!!" → "summer"), is on the common list; case does not matter."""
+    folded = normalise(password).casefold()
+    common = common_passwords()
+    stem = _without_trailing_digits_and_punctuation(folded)
+    return folded in common or (bool(stem) and stem in common)
+
+
 def password_problems(password: str, *, user_inputs: tuple[str, ...] = ()) -> list[str]:
     """Messages explaining why a new password is not accepted (empty list: fine)."""
+    password = normalise(password)
     if len(password) < MIN_LENGTH:
         return [_("Use at least %(n)d characters. A few unrelated words work well.", n=MIN_LENGTH)]
     if len(password) > MAX_LENGTH:
         return [_("Use at most %(n)d characters.", n=MAX_LENGTH)]
+    if is_common(password):
+        return [_("This password is one of the most used passwords, or only adds numbers "
+                  "or signs to one, so it is tried first. Please choose another: a few "
+                  "unrelated words work well.")]
     result = zxcvbn(password[:_ZXCVBN_PREFIX], user_inputs=[u for u in user_inputs if u])
     if result["score"] >= MIN_SCORE:
         return []

@@ -162,9 +162,10 @@ def authenticate(*, email: str, password: str, kind: str) -> LoginResult:
     if account is None:
         passwords.verify_password(None, password)
         return LoginResult(None)
-    if not passwords.verify_password(account.password_hash, password):
+    check = passwords.check_password(account.password_hash, password)
+    if not check.ok:
         return LoginResult(None)
-    if passwords.needs_rehash(account.password_hash):
+    if check.rehash:  # older parameters, or a hash of the unnormalised password
         account.password_hash = passwords.hash_password(password)
         db.session.commit()
     if kind == CLIENT and account.email_confirmed_at is None:

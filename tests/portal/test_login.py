@@ -118,3 +118,28 @@ def test_repeated_failures_are_rate_limited_per_account(client, make_client):
     right = submit(client, "/login", {"email": person.email, "password": person.password})
     assert right.status_code == 429
     assert "wait" in right.get_data(as_text=True) or "warten" in right.get_data(as_text=True)
+
+
+def test_an_old_hash_of_an_unnormalised_password_still_verifies_and_is_renewed(
+    client, app, make_client
+):
+    from argon2 import PasswordHasher
+
+    from shared.models import Account
+
+    person = make_client(password="ﬁne-harbour-lantern-92")  # with the ligature "ﬁ"
+    with app.app_context():
+        account = db.session.get(Account, person.account_id)
+        # As stored before passwords were normalised: a hash of the raw form.
+        account.password_hash = PasswordHasher().hash("ﬁne-harbour-lantern-92")
+        db.session.commit()
+    first = submit(client, "/login", {"email": person.email,
+                                      "password": "ﬁne-harbour-lantern-92"})
+    assert first.headers["Location"] == "/account"
+    submit(client, "/logout", {})
+    with app.app_context():
+        stored = db.session.get(Account, person.account_id).password_hash
+    assert PasswordHasher().verify(stored, "fine-harbour-lantern-92")  # rehashed as NFKC
+    plain = submit(client, "/login", {"email": person.email,
+                                      "password": "fine-harbour-lantern-92"})
+    assert plain.headers["Location"] == "/account"

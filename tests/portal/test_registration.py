@@ -150,3 +150,31 @@ def test_passwords_are_stored_as_argon2id_with_at_least_owasp_cost(client, outbo
     assert int(params["t"]) >= 2
     assert STRONG_PASSWORD not in stored
     assert re.match(r"^\$argon2id\$v=19\$", stored)
+
+
+def test_passwords_from_the_common_list_are_refused_even_when_zxcvbn_rates_them_well(
+    client, app, outbox
+):
+    register(client, "common@example.org")
+    link = outbox.link("common@example.org", "/confirm/")
+    # zxcvbn rates all of these 3 of 4; the bundled list knows them (the first two by
+    # their stem "summer", the last one as it is, whatever its case).
+    for password in ("Summer2023!!", "SUMMER-2023-!!", "Ne_E_Pod_Chehyl"):
+        refused = choose_password(client, link, password)
+        assert refused.status_code == 200, password
+        assert "gehört zu den am häufigsten benutzten Passwörtern" in main(refused)
+    with app.app_context():
+        assert db.session.scalar(select(Account)).password_hash is None
+    assert choose_password(client, link).status_code == 302
+
+
+def test_a_password_is_normalised_so_its_other_unicode_forms_sign_in_too(client, outbox):
+    # Fullwidth letters (a Japanese keyboard) and the ligature "ﬁ" are the same password
+    # as their plain forms after NFKC.
+    register(client, "nfkc@example.org")
+    choose_password(client, outbox.link("nfkc@example.org", "/confirm/"),
+                    "ｖｉｏｌｅｔ-harbour-ﬁddle-92")
+    submit(client, "/logout", {})
+    plain = submit(client, "/login", {"email": "nfkc@example.org",
+                                      "password": "violet-harbour-fiddle-92"})
+    assert plain.headers["Location"] == "/account"
