@@ -181,7 +181,10 @@ def calendar_feed_new():
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("portal.bookings_index"))
     token = bookings.new_calendar_feed(current_user)
-    feed_url = url_for("portal.calendar_feed", token=token, _external=True)
+    # The configured public address, never the request's Host header: a forged one would
+    # put another site into the secret link the client copies into a calendar app.
+    feed_url = (bookings._config().base_url.rstrip("/")
+                + url_for("portal.calendar_feed", token=token))
     return render_template("portal/calendar_feed.html", feed_url=feed_url)
 
 

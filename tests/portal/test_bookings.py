@@ -4,13 +4,14 @@ download .ics and subscribe to a calendar feed; bad input changes nothing."""
 import re
 from datetime import timedelta
 
+import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Booking, Guardianship
 from shared.models.base import utcnow
-from tests.conftest import submit, tomorrow_slot_token
+from tests.conftest import csrf_token, submit, tomorrow_slot_token
 
 
 def book(client, bookable, slot, *, for_id=None, note="", expect_form=True):
@@ -296,3 +297,23 @@ def test_an_expired_hold_cannot_be_confirmed_and_shows_as_expired(app, client, a
     assert response.status_code == 302
     with app.app_context():
         assert db.session.get(Booking, booking_id).status == "requested"
+
+
+@pytest.mark.parametrize("config_overrides", [{"base_url": "https://portal.example.org"}])
+def test_the_feed_link_uses_the_configured_address_not_the_host_header(app, client, auth,
+                                                                       make_client):
+    """A forged Host header (a poisoned proxy, a phishing page posting here) must not put
+    another site's address into the secret link the client copies into a calendar app."""
+    auth.login(make_client())
+    # The browser's cookie, sent to a server that answers under the forged name.
+    name = app.config["SESSION_COOKIE_NAME"]
+    client.set_cookie(name, client.get_cookie(name).value, domain="evil.example")
+    forged = {"Host": "evil.example"}
+    page = client.get("/bookings", headers=forged).get_data(as_text=True)
+    created = client.post("/bookings/calendar-feed", headers=forged,
+                          data={"csrf_token": csrf_token(page)})
+    assert created.status_code == 200
+    link = re.search(r'id="feed-url">([^<]+)<', created.get_data(as_text=True)).group(1)
+    assert link.startswith("https://portal.example.org/calendar/")
+    assert "evil.example" not in created.get_data(as_text=True)
+    assert client.get(link.removeprefix("https://portal.example.org")).status_code == 200
