@@ -7,6 +7,7 @@ from flask_limiter.util import get_remote_address
 
 from shared.auth import login_flow
 from shared.models.base import current_keyring
+from shared.validation import email_identity
 
 PER_ADDRESS = "30 per minute; 300 per hour"
 PER_ACCOUNT_FAILURES = "10 per 15 minutes"
@@ -16,8 +17,9 @@ MAIL_SENDING = "5 per 15 minutes"
 
 
 def submitted_email_key() -> str:
-    """The blind index of the submitted address, so attempts count per account."""
-    email = (request.form.get("email") or "").strip()
+    """The blind index of the submitted address in its one normal form
+    (``email_identity``), so every way of writing it shares one budget."""
+    email = email_identity(request.form.get("email") or "")
     if not email:
         return "no-email:" + get_remote_address()
     return "email:" + current_keyring().blind_index("ratelimit.email", email).hex()

@@ -143,3 +143,36 @@ def test_an_old_hash_of_an_unnormalised_password_still_verifies_and_is_renewed(
     plain = submit(client, "/login", {"email": person.email,
                                       "password": "fine-harbour-lantern-92"})
     assert plain.headers["Location"] == "/account"
+
+
+# One address, written as a phone keyboard, a Japanese input method or a mail client might.
+ADDRESS_VARIANTS = [
+    "Mia@Bücher.org",
+    "mia@bücher。org",  # ideographic full stop U+3002
+    "ｍｉａ@bücher.org",  # fullwidth letters
+    "mia@xn--bcher-kva.org",  # the domain in its ASCII (IDNA) form
+    "MIA@BÜCHER．ORG",  # fullwidth full stop U+FF0E
+    "mia@bücher｡org",  # halfwidth ideographic full stop U+FF61
+]
+
+
+def test_every_way_of_writing_the_address_signs_in(client, make_client):
+    person = make_client(email="mia@bücher.org")
+    for variant in ADDRESS_VARIANTS:
+        response = submit(client, "/login", {"email": variant, "password": person.password})
+        assert response.headers.get("Location") == "/account", variant
+        submit(client, "/logout", {})
+
+
+def test_ways_of_writing_one_address_share_one_failure_budget(client, make_client):
+    person = make_client(email="mia@bücher.org")
+    statuses = [
+        submit(client, "/login", {"email": ADDRESS_VARIANTS[i % len(ADDRESS_VARIANTS)],
+                                  "password": f"wrong-{i}-aaaaaaaa"}).status_code
+        for i in range(10)
+    ]
+    assert statuses == [200] * 10
+    for variant in ADDRESS_VARIANTS:
+        refused = submit(client, "/login", {"email": variant, "password": person.password})
+        assert refused.status_code == 429, variant
+        assert "warten" in refused.get_data(as_text=True)

@@ -178,3 +178,20 @@ def test_a_password_is_normalised_so_its_other_unicode_forms_sign_in_too(client,
     plain = submit(client, "/login", {"email": "nfkc@example.org",
                                       "password": "violet-harbour-fiddle-92"})
     assert plain.headers["Location"] == "/account"
+
+
+def test_ways_of_writing_one_address_share_one_registration_budget(client, app, outbox):
+    variants = ["mia@example.org", "Mia@Example.org", "mia@example。org", "ｍｉａ@example.org",
+                "mia@EXAMPLE．org", "mia@example｡org"]
+    statuses = [register(client, v).status_code for v in variants]
+    assert statuses == [200] * 5 + [429]
+    assert len(outbox.to("mia@example.org")) == 5
+    with app.app_context():
+        assert [a.email for a in db.session.scalars(select(Account))] == ["mia@example.org"]
+
+
+def test_an_address_typed_in_fullwidth_letters_is_stored_in_plain_letters(client, app, outbox):
+    register(client, "ｌｅａ@example。org")
+    with app.app_context():
+        assert db.session.scalar(select(Account)).email == "lea@example.org"
+    assert outbox.link("lea@example.org", "/confirm/")

@@ -87,3 +87,12 @@ def test_reset_requests_are_rate_limited_per_address(client, make_client, outbox
     statuses = [submit(client, "/reset", {"email": person.email}).status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]
     assert len(outbox.to(person.email)) == 5
+
+
+def test_ways_of_writing_one_address_share_one_reset_budget(client, make_client, outbox):
+    person = make_client(email="mia@example.org")
+    variants = ["Mia@Example.org", "mia@example。org", "ｍｉａ@example.org",
+                "mia@EXAMPLE．org", "mia@example｡org", "MIA@example.org"]
+    statuses = [submit(client, "/reset", {"email": v}).status_code for v in variants]
+    assert statuses == [200] * 5 + [429]
+    assert len(outbox.to(person.email)) == 5
