@@ -21,7 +21,8 @@ def my_data():
 
     people = [(s.client, s.is_self, service.items_for(s.client, as_guardian=not s.is_self))
               for s in transparency.subjects(current_user)]
-    return render_template("portal/my_data.html", people=people, display=service.display)
+    return render_template("portal/my_data.html", people=people, display=service.display,
+                           secret_words=service.secret_words)
 
 
 @bp.get("/my-data/access")

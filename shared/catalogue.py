@@ -29,6 +29,9 @@ STAFF = "staff"
 SECURITY = "security"
 
 CLIENT_ROLES = ("client",)
+# Shown to the person themselves only, never to a guardian: how a young person's account
+# is protected (sessions, passkeys, the authenticator app) and whom staff looked at.
+OWN_EYES_ONLY = frozenset({SECURITY, ACCESS_LOG})
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,13 @@ class Entry:
     visible_to: tuple[str, ...]
     source: object
     storage: str
+    # A secret (a key, a hash of a code or token, a credential) is never shown or
+    # exported, not even to its owner: "my data" says only that it exists, since when (the
+    # row's ``since`` column) and how to remove it (``removal``, on the page ``removal_page``).
+    secret: bool = False
+    since: str | None = None
+    removal: object = None
+    removal_page: str | None = None
 
 
 _ACCOUNT_PURPOSE = _l("To let you sign in and to reach you about your account.")
@@ -53,6 +63,8 @@ _WHILE_ACCOUNT = _l("Deleted when you delete your account.")
 _FROM_YOU = _l("Entered by you")
 _FROM_STAFF = _l("Entered by the organisation")
 _FROM_SYSTEM = _l("Recorded by the system")
+_SECURITY_PAGE = "portal.security"
+_REMOVE_PASSKEY = _l("Remove the passkey under Security to delete it.")
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("accounts.email", CONTACT, _l("Email address"), _ACCOUNT_PURPOSE, _CONTRACT,
@@ -65,28 +77,39 @@ ENTRIES: tuple[Entry, ...] = (
           _ACCOUNT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, ("client", "admin"),
           _FROM_SYSTEM, PLAIN),
     Entry("accounts.password_hash", SECURITY, _l("Password (stored only as an Argon2id hash)"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_YOU, HASHED),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_YOU, HASHED,
+          secret=True, since="password_changed_at",
+          removal=_l("You can change it under Security."), removal_page=_SECURITY_PAGE),
     Entry("accounts.password_changed_at", SECURITY, _l("Password last changed"),
           _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",),
           _FROM_SYSTEM, PLAIN),
     Entry("accounts.totp_secret", SECURITY, _l("Authenticator app secret"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, ENCRYPTED),
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, ENCRYPTED, secret=True,
+          since="totp_enabled_at",
+          removal=_l("Turn off two-step sign-in under Security to delete it."),
+          removal_page=_SECURITY_PAGE),
     Entry("accounts.totp_pending_secret", SECURITY,
           _l("Authenticator app secret while it is being set up"), _SECURITY_PURPOSE,
           _SECURITY_BASIS,
           _l("Deleted when set-up finishes, or with your account if you stop half-way."),
-          None, (), _FROM_SYSTEM, ENCRYPTED),
+          None, (), _FROM_SYSTEM, ENCRYPTED, secret=True,
+          removal=_l("Finish setting up the authenticator app under Security to replace it."),
+          removal_page=_SECURITY_PAGE),
     Entry("accounts.passkey_user_handle", SECURITY,
           _l("Random account number given to your passkeys"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN),
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN, secret=True,
+          removal=_l("Deleted with your account.")),
     Entry("passkey_credentials.name", SECURITY, _l("Names of your passkeys"),
           _l("So you can tell your passkeys apart."), _CONTRACT, _WHILE_ACCOUNT, None,
           ("client",), _FROM_YOU, ENCRYPTED),
     Entry("passkey_credentials.credential_id", SECURITY, _l("Passkey identifier"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN,
+          secret=True, since="created_at", removal=_REMOVE_PASSKEY,
+          removal_page=_SECURITY_PAGE),
     Entry("passkey_credentials.public_key", SECURITY,
           _l("Public key of a passkey (cannot be used to sign in)"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN),
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN, secret=True,
+          since="created_at", removal=_REMOVE_PASSKEY, removal_page=_SECURITY_PAGE),
     Entry("passkey_credentials.created_at", SECURITY, _l("Passkey added on"),
           _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",),
           _FROM_SYSTEM, PLAIN),
@@ -126,7 +149,11 @@ ENTRIES: tuple[Entry, ...] = (
           _WHILE_ACCOUNT, None, ("client", "admin", "caseworker", "reception"), _FROM_YOU,
           PLAIN),
     Entry("recovery_codes.code_hash", SECURITY, _l("Recovery codes (stored only as hashes)"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, HASHED),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, HASHED,
+          secret=True, since="created_at",
+          removal=_l("Make new codes or turn off two-step sign-in under Security to delete "
+                     "them."),
+          removal_page=_SECURITY_PAGE),
     Entry("recovery_codes.used_at", SECURITY, _l("Recovery code used on"), _SECURITY_PURPOSE,
           _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",), _FROM_SYSTEM, PLAIN),
     Entry("user_sessions.created_at", SECURITY, _l("Signed-in sessions"), _SECURITY_PURPOSE,
@@ -228,7 +255,9 @@ ENTRIES = ENTRIES + (
           _l("Deleted with the staff account."), None, ("admin",), _FROM_STAFF, PLAIN),
     Entry("calendar_feeds.token_hash", SECURITY, _l("Calendar link (stored only as a hash)"),
           _l("So only you can read your appointment calendar."), _CONTRACT, _WHILE_ACCOUNT,
-          None, (), _FROM_SYSTEM, HASHED),
+          None, (), _FROM_SYSTEM, HASHED, secret=True, since="created_at",
+          removal=_l("Stop the calendar link under Appointments; it then no longer works."),
+          removal_page="portal.bookings_index"),
 )
 
 DOCUMENTS = "documents"

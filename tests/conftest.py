@@ -380,3 +380,40 @@ def live_server(app):
     yield address
     server.shutdown()
     thread.join(timeout=5)
+
+
+# -- passkeys and step-up ----------------------------------------------------------------
+def post_json(client, url: str, body: dict | None = None, *, page: str = "/"):
+    """POST JSON as static/js/passkeys.js does, with the CSRF token of a page's meta tag."""
+    html = client.get(page, follow_redirects=True).get_data(as_text=True)
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+    return client.post(url, json=body or {}, headers={"X-CSRFToken": token})
+
+
+def register_passkey(client, *, name: str = "Mein Handy", prefix: str = ""):
+    """Add a passkey of a new software authenticator to the signed-in account; returns
+    the authenticator."""
+    from tests.soft_authenticator import SoftAuthenticator
+
+    authenticator = SoftAuthenticator(origin="http://localhost")
+    begin = post_json(client, f"{prefix}/account/passkeys/begin", page=f"{prefix}/")
+    assert begin.status_code == 200, begin.get_data(as_text=True)
+    credential = authenticator.create(begin.get_data(as_text=True))
+    finish = post_json(client, f"{prefix}/account/passkeys/finish",
+                       {"credential": credential, "name": name}, page=f"{prefix}/")
+    assert finish.status_code == 200, finish.get_data(as_text=True)
+    return authenticator
+
+
+def age_sign_ins(app, *, minutes: int = 10) -> None:
+    """Make every session's last confirmation ``minutes`` old, so a change needs a step-up."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from shared.models import UserSession
+
+    with app.app_context():
+        for row in db.session.scalars(select(UserSession)):
+            row.authenticated_at -= timedelta(minutes=minutes)
+        db.session.commit()

@@ -57,6 +57,22 @@ SCHEMA = {
                                     "label": {"type": "string"},
                                     "values": {"type": "array"},
                                     "stored_as": {"type": ["string", "null"]},
+                                    "secret": {
+                                        "type": "object",
+                                        "description": "Only for secrets (keys, hashes of "
+                                                       "codes, credentials), whose values are "
+                                                       "never exported: that one exists, how "
+                                                       "many, since when, how to remove it",
+                                        "required": ["exists", "count", "since"],
+                                        "properties": {
+                                            "exists": {"const": True},
+                                            "count": {"type": "integer"},
+                                            "since": {"type": ["string", "null"],
+                                                      "format": "date-time"},
+                                            "how_to_remove": {"type": ["string", "null"]},
+                                            "text": {"type": "string"},
+                                        },
+                                    },
                                     "purpose": {"type": "string"},
                                     "legal_basis": {"type": "string"},
                                     "retention": {"type": "string"},
@@ -92,21 +108,31 @@ def _plain(value):
     return value
 
 
+def _item(item: my_data.Item) -> dict:
+    data = {
+        "column": item.entry.column, "label": str(item.entry.label),
+        "values": [_plain(v) for v in item.values], "stored_as": item.shown_as,
+        "purpose": str(item.entry.purpose), "legal_basis": str(item.entry.legal_basis),
+        "retention": str(item.entry.retention), "source": str(item.entry.source),
+        "visible_to": list(item.entry.visible_to),
+        "deleted_on": _plain(item.deleted_on), "changed_at": _plain(item.changed_at),
+    }
+    if item.presence is not None:
+        data["secret"] = {
+            "exists": True, "count": item.presence.count,
+            "since": _plain(item.presence.since),
+            "how_to_remove": str(item.entry.removal) if item.entry.removal else None,
+            "text": my_data.secret_words(item),
+        }
+    return data
+
+
 def build_data(account: Account) -> dict:
     subjects = []
     for subject in transparency.subjects(account):
         items = my_data.items_for(subject.client, as_guardian=not subject.is_self)
-        categories = {
-            category: [{
-                "column": item.entry.column, "label": str(item.entry.label),
-                "values": [_plain(v) for v in item.values], "stored_as": item.shown_as,
-                "purpose": str(item.entry.purpose), "legal_basis": str(item.entry.legal_basis),
-                "retention": str(item.entry.retention), "source": str(item.entry.source),
-                "visible_to": list(item.entry.visible_to),
-                "deleted_on": _plain(item.deleted_on), "changed_at": _plain(item.changed_at),
-            } for item in group]
-            for category, group in items.items()
-        }
+        categories = {category: [_item(item) for item in group]
+                      for category, group in items.items()}
         subjects.append({
             "client_id": str(subject.client.id), "is_self": subject.is_self,
             "categories": categories,
@@ -170,7 +196,8 @@ def stream(account_id) -> Iterator[bytes]:
                 writer.writerow(["column", "label", "value", "purpose", "legal_basis",
                                  "retention"])
                 for item in items:
-                    for value in item["values"] or [item["stored_as"]]:
+                    shown = [item["secret"]["text"]] if "secret" in item else None
+                    for value in shown or item["values"] or [item["stored_as"]]:
                         writer.writerow([item["column"], item["label"], value,
                                          item["purpose"], item["legal_basis"],
                                          item["retention"]])

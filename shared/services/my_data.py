@@ -1,13 +1,20 @@
 """Everything stored about a client, generated from the data catalogue: for each declared
 column, the values held for this client (decrypted for them), with purpose, legal basis,
 retention, who can see it and where it came from. Nothing here is a hand-picked list: a
-column added to the catalogue shows up, and a table without an owner rule fails a test."""
+column added to the catalogue shows up, and a table without an owner rule fails a test.
+
+A column the catalogue marks as a secret is never read for its value, not even for its
+owner: the item says only that it exists, how many, since when and how to remove it. A
+guardian sees none of a child's categories the catalogue keeps for the person's own eyes
+(security, access log)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from flask_babel import format_date
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from shared import catalogue
@@ -44,20 +51,31 @@ SHOWN_AS = {
     catalogue.BLIND_INDEX: "search-key",
     catalogue.HASHED: "hash",
 }
+PRESENCE_ONLY = "secret"
 # Files and signature material: listed as present, delivered as files in the export, never
 # decrypted just to build this page (a document can be 20 MB).
 FILE_COLUMNS = frozenset({"documents.content", "consents.document", "consents.evidence",
                           "consents.receipt", "consents.withdrawal_receipt"})
 
 
+@dataclass(frozen=True)
+class Presence:
+    """A secret's stand-in: that it exists, in how many rows and since when."""
+
+    count: int
+    since: datetime | None  # the earliest, if the catalogue names a "since" column
+
+
 @dataclass
 class Item:
     entry: catalogue.Entry
     values: list = field(default_factory=list)
-    shown_as: str | None = None  # "search-key" / "hash" / "file": not shown as a value
+    # "search-key" / "hash" / "file" / "secret": not shown as a value
+    shown_as: str | None = None
     count: int = 0
     changed_at: datetime | None = None  # the latest change of any of these rows
     deleted_on: datetime | None = None  # when the first of them is due for deletion
+    presence: Presence | None = None  # only for secrets
 
 
 def _changed_at(rows: list) -> datetime | None:
@@ -97,8 +115,41 @@ def _rows(table: str, client: Client) -> list:
     return list(db.session.scalars(select(model).where(getattr(model, rule) == client.id)))
 
 
+def _holds(row, column: str) -> bool:
+    """Whether the row holds a value in ``column``, without decrypting it."""
+    if hasattr(type(row), f"{column}_ciphertext"):
+        return getattr(row, f"{column}_ciphertext") is not None
+    return getattr(row, column, None) not in (None, b"", "")
+
+
+def _presence(rows: list, column: str, entry: catalogue.Entry) -> Presence | None:
+    holding = [row for row in rows if _holds(row, column)]
+    if not holding:
+        return None
+    dates = [stamp for row in holding
+             if entry.since and (stamp := getattr(row, entry.since, None)) is not None]
+    return Presence(len(holding), min(dates) if dates else None)
+
+
+def secret_words(item: Item, *, removal: bool = True) -> str:
+    """What "my data" and the export say in place of a secret, in the user's language, with
+    how to remove it unless ``removal`` is False (the page links that sentence)."""
+    presence = item.presence
+    if presence.since is not None and presence.count > 1:
+        words = _("%(count)s stored, since %(date)s; not shown, for your security.",
+                  count=presence.count, date=format_date(presence.since, "long"))
+    elif presence.since is not None:
+        words = _("Stored since %(date)s; not shown, for your security.",
+                  date=format_date(presence.since, "long"))
+    elif presence.count > 1:
+        words = _("%(count)s stored; not shown, for your security.", count=presence.count)
+    else:
+        words = _("Stored; not shown, for your security.")
+    return f"{words} {item.entry.removal}" if removal and item.entry.removal else words
+
+
 def _value(row, column: str, entry: catalogue.Entry):
-    if entry.storage in SHOWN_AS:
+    if entry.secret or entry.storage in SHOWN_AS:
         return None
     value = getattr(row, column, None)
     if value is None and hasattr(row, f"{column}_ciphertext"):
@@ -117,8 +168,8 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
         table, column = entry.column.split(".")
         if OWNERS.get(table) is None:
             continue
-        if as_guardian and entry.category == catalogue.ACCESS_LOG:
-            continue  # the child's access log may reveal confidential work
+        if as_guardian and entry.category in catalogue.OWN_EYES_ONLY:
+            continue  # a child's account security and access log are theirs alone
         if table not in loaded:
             loaded[table] = _rows(table, client)
         rows = loaded[table]
@@ -128,6 +179,13 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
             rows = [r for r in rows if column != "body" or r.visible_to_client]
         if table == "documents":
             rows = [r for r in rows if r.visible_to_client]
+        if entry.secret:
+            presence = _presence(rows, column, entry)
+            if presence is not None:
+                grouped.setdefault(entry.category, []).append(
+                    Item(entry, [], PRESENCE_ONLY, presence.count, _changed_at(rows),
+                         _deleted_on(rows), presence))
+            continue
         values = []
         if entry.column not in FILE_COLUMNS:
             for row in rows:

@@ -167,3 +167,140 @@ def test_correction_requests_show_their_deadline_and_when_it_has_passed(
         request.created_at = utcnow() - timedelta(days=31)
         db.session.commit()
     assert 'class="overdue"' in client.get("/staff/corrections").get_data(as_text=True)
+
+
+def _secret_spellings(value) -> set[str]:
+    """The ways a secret could appear in a page or file: as text, hex or base64."""
+    import base64
+
+    if isinstance(value, str):
+        return {value}
+    return {value.hex(), base64.b64encode(value).decode().rstrip("="),
+            base64.urlsafe_b64encode(value).decode().rstrip("=")}
+
+
+def _export_texts(client) -> dict[str, str]:
+    """Every readable file of the export (data.json, the CSVs, index.html, …)."""
+    import io
+    import zipfile
+
+    response = submit(client, "/my-data/export", {})
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    return {name: archive.read(name).decode() for name in archive.namelist()
+            if name.endswith((".json", ".csv", ".html"))}
+
+
+def _secrets_of(app, account_id) -> set[str]:
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import Account, CalendarFeed, PasskeyCredential, RecoveryCode
+
+    with app.app_context():
+        account = db.session.get(Account, account_id)
+        found = {account.password_hash, account.totp_secret}
+        found |= _secret_spellings(account.totp_secret)
+        if account.totp_pending_secret:
+            found |= _secret_spellings(account.totp_pending_secret)
+        if account.passkey_user_handle:
+            found |= _secret_spellings(account.passkey_user_handle)
+        for model, columns in ((PasskeyCredential, ("credential_id", "public_key")),
+                               (RecoveryCode, ("code_hash",)), (CalendarFeed, ("token_hash",))):
+            for row in db.session.scalars(select(model).where(model.account_id == account_id)):
+                for column in columns:
+                    found |= _secret_spellings(getattr(row, column))
+        return {value for value in found if value}
+
+
+def _long_date(app, moment) -> str:
+    from flask_babel import force_locale, format_date
+
+    with app.test_request_context(), force_locale("de"):
+        return format_date(moment, "long")
+
+
+def test_no_secret_is_shown_or_exported_only_that_it_exists_and_since_when(
+        app, client, auth, make_client):
+    import json
+    import re
+
+    import jsonschema
+
+    from shared.extensions import db
+    from shared.models import Account
+    from tests.conftest import register_passkey
+
+    person = make_client(totp=True, full_name="Mia Demir")
+    auth.login(person)
+    register_passkey(client, name="Mein Handy")
+    submit(client, "/account/security/recovery-codes", {}, form_url="/account/security")
+    submit(client, "/bookings/calendar-feed", {}, form_url="/bookings")
+    with app.app_context():
+        account = db.session.get(Account, person.account_id)
+        # A set-up left half-way (as after a reset of the app): its secret is a secret too.
+        account.totp_pending_secret = "PENDINGPENDINGPENDINGPENDING2345"
+        db.session.commit()
+        enabled_at = account.totp_enabled_at
+    secrets = _secrets_of(app, person.account_id)
+    assert person.totp_secret in secrets
+    assert len(secrets) > 10  # hashes of ten recovery codes, passkey, handle, calendar
+
+    page = client.get("/my-data").get_data(as_text=True)
+    files = _export_texts(client)
+    for name, text in {"/my-data": page, **files}.items():
+        leaked = [secret[:12] for secret in secrets if secret in text]
+        assert not leaked, f"{name} shows secrets: {leaked}"
+        assert "$argon2" not in text
+
+    since = _long_date(app, enabled_at)
+    totp = re.search(r'data-column="accounts.totp_secret".*?</div>', page, re.S).group(0)
+    assert f"Gespeichert seit {since}" in totp
+    assert "aus Sicherheitsgründen nicht angezeigt" in totp
+    assert "Zwei-Schritt-Anmeldung" in totp  # how to remove it, with the way there
+    assert 'href="/account/security"' in totp
+    keys = re.search(r'data-column="passkey_credentials.public_key".*?</div>', page, re.S)
+    assert "Gespeichert seit" in keys.group(0)
+    assert "Mein Handy" in page  # the passkey's name is the client's own data, shown
+
+    data = json.loads(files["data.json"])
+    jsonschema.validate(data, json.loads(files["schema.json"]))
+    security = {item["column"]: item for item in data["subjects"][0]["categories"]["security"]}
+    assert security["accounts.totp_secret"]["values"] == []
+    assert security["accounts.totp_secret"]["secret"]["exists"] is True
+    assert security["accounts.totp_secret"]["secret"]["since"].startswith(
+        enabled_at.date().isoformat())
+    assert security["recovery_codes.code_hash"]["secret"]["count"] == 10
+    assert f"Gespeichert seit {since}" in files["index.html"]
+    assert f"Gespeichert seit {since}" in files["me/data/security.csv"]
+
+
+def test_a_parent_sees_no_security_data_of_a_child_with_an_own_account(
+        app, client, auth, make_client):
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import Client, Guardianship
+
+    parent = make_client(full_name="Mia Demir")
+    young = make_client(totp=True, full_name="Lara Demir")
+    with app.app_context():
+        lara = db.session.scalar(select(Client).where(Client.account_id == young.account_id))
+        lara.birth_date = date(2008, 1, 10)
+        db.session.add(Guardianship(guardian_account_id=parent.account_id,
+                                    dependant_id=lara.id))
+        db.session.commit()
+    secrets = _secrets_of(app, young.account_id)
+    auth.login(parent)
+    page = client.get("/my-data").get_data(as_text=True)
+    assert "Lara Demir" in page  # the child is shown …
+    child_part = page.split("Lara Demir", 1)[1]
+    assert "Geburtsdatum" in child_part
+    assert "data-column=\"accounts.totp_secret\"" not in child_part  # … but no security data
+    assert "data-column=\"accounts.password_hash\"" not in child_part
+    assert "data-column=\"user_sessions.created_at\"" not in child_part
+    files = _export_texts(client)
+    for name, text in {"/my-data": page, **files}.items():
+        assert not [secret for secret in secrets if secret in text], name
+    assert not [name for name in files if name.startswith("child-") and "security" in name]

@@ -1,5 +1,7 @@
 """The data catalogue is complete by construction."""
 
+import re
+
 from sqlalchemy import LargeBinary
 
 from shared import catalogue
@@ -53,3 +55,32 @@ def test_a_new_undeclared_column_would_fail(monkeypatch):
     monkeypatch.setattr(catalogue, "BY_COLUMN", trimmed)
     declared = set(catalogue.BY_COLUMN) | catalogue.TECHNICAL
     assert set(all_columns()) - declared == {"clients.full_name"}
+
+
+# Declared personal columns whose names sound secret but are not: each with its reason.
+NOT_SECRET = {
+    "consents.document_hash": "the fingerprint of a document the client holds a copy of",
+    "consent_requests.template_key": "names a consent form, e.g. 'photos'",
+}
+SECRET_WORDS = re.compile(r"(^|_)(secret|hash|token|key|credential|code|handle|signature|salt|"
+                          r"nonce|pin)(_|$)")
+
+
+def test_columns_that_sound_secret_are_declared_secret_so_they_are_never_shown():
+    """A new secret column cannot leak into "my data" or the export by being forgotten: a
+    name that sounds like a secret needs secret=True (or a reason above)."""
+    undeclared = sorted(
+        entry.column for entry in catalogue.ENTRIES
+        if SECRET_WORDS.search(entry.column.split(".")[1]) and not entry.secret
+        and entry.storage != catalogue.BLIND_INDEX and entry.column not in NOT_SECRET)
+    assert not undeclared, f"declare these secret=True in shared/catalogue.py: {undeclared}"
+
+
+def test_every_secret_says_how_to_remove_it_and_since_when_if_it_can():
+    for entry in catalogue.ENTRIES:
+        if not entry.secret:
+            continue
+        assert entry.removal, entry.column
+        table = entry.column.split(".")[0]
+        if entry.since is not None:
+            assert f"{table}.{entry.since}" in all_columns(), entry.column
