@@ -7,6 +7,7 @@ import uuid
 from datetime import date, datetime, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -32,11 +33,31 @@ def _member() -> StaffMember:
     return current_user.staff_member
 
 
-def _day_arg(name: str = "day") -> date:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
+# The calendar pages show these years. Anything else is a typo or a probe, and near the
+# ends of Python's dates "the next day" or the week's Monday would not even exist.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def _day_arg(name: str = "day") -> date | None:
+    """The asked-for day (today when none is given), or None when it cannot be shown."""
+    raw = request.args.get(name, "")
+    if not raw:
         return datetime.now(availability.local_zone()).date()
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
+
+
+def _impossible_day():
+    return render_template(
+        "error.html", title=_("This date cannot be shown"),
+        message=_("The address asks for a day that does not exist or lies too far away. "
+                  "Appointments can be shown from %(first)s to %(last)s.",
+                  first=format_date(FIRST_DAY, "long"), last=format_date(LAST_DAY, "long")),
+        back_url=url_for("staff.bookings_day"), back_label=_("Show today's appointments"),
+    ), 400
 
 
 def _staff_choices(member: StaffMember) -> list[StaffMember]:
@@ -96,6 +117,8 @@ def booking_decide(booking_id: uuid.UUID, action: str):
 def bookings_day():
     member = _member()
     day = _day_arg()
+    if day is None:
+        return _impossible_day()
     shown = _chosen_staff(member)
     zone = availability.local_zone()
     start = datetime.combine(day, datetime.min.time(), zone)
@@ -120,6 +143,8 @@ def _may_get_own_account(client) -> bool:
 def bookings_week():
     member = _member()
     day = _day_arg()
+    if day is None:
+        return _impossible_day()
     monday = day - timedelta(days=day.weekday())
     shown = _chosen_staff(member)
     zone = availability.local_zone()

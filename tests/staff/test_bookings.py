@@ -143,6 +143,29 @@ def test_day_and_week_views_show_the_booking(app, client, auth, requested):
         as_text=True)
 
 
+@pytest.mark.parametrize("view", ["day", "week"])
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "10000-01-01", "2026-02-30",
+                                 "morgen", "2026-13-01", "\u0663\u0663\u0663\u0663-01-01"])
+def test_an_impossible_day_is_a_clear_400_not_an_error(client, auth, make_staff, view, day):
+    auth.login(make_staff(), area="staff")
+    response = client.get(f"/staff/bookings/{view}", query_string={"day": day})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Dieses Datum kann nicht angezeigt werden" in page
+    assert 'href="/staff/bookings/day"' in page  # the way back: today
+
+
+@pytest.mark.parametrize("view", ["day", "week"])
+def test_the_first_and_last_days_shown_have_links_that_work(client, auth, make_staff, view):
+    auth.login(make_staff(), area="staff")
+    for day in ("1900-01-01", "2999-12-31"):
+        response = client.get(f"/staff/bookings/{view}?day={day}")
+        assert response.status_code == 200, day
+        for link in re.findall(r'href="(/staff/bookings/(?:day|week)\?[^"]+)"',
+                               response.get_data(as_text=True)):
+            assert client.get(link.replace("&amp;", "&")).status_code in (200, 400), link
+
+
 STAFF_BOOKING_PAGES = ["/staff/bookings", "/staff/bookings/day", "/staff/bookings/week",
                        "/staff/availability", "/staff/services"]
 
