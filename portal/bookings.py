@@ -96,6 +96,7 @@ def booking_confirm(service_id: uuid.UUID, slot: str):
     if request.method == "GET":
         form.client.data = _for_id() or (str(people[0].id) if people else None)
     status = 200
+    too_many = False
     if form.validate_on_submit():
         try:
             bookings.request_booking(
@@ -112,6 +113,13 @@ def booking_confirm(service_id: uuid.UUID, slot: str):
         except bookings.NotAllowed:
             status = 403
             form.errors_general = _("You cannot book for this person.")
+        except bookings.TooManyOpenRequests as exc:
+            status = 409
+            too_many = True
+            form.errors_general = _(
+                "There are already %(limit)d open requests for this person, the most at one "
+                "time. Please wait until we answer one, or withdraw one you no longer need "
+                "under Appointments.", limit=exc.limit)
         else:
             flash(_("Your request was sent. The time is held for you until staff answer."),
                   "success")
@@ -122,7 +130,7 @@ def booking_confirm(service_id: uuid.UUID, slot: str):
         "portal/booking_confirm.html", form=form, service=service, slot=slot, start=start,
         needed_consents=consents.required_for_service(service.id),
         staff_id=staff_id, zone=availability.local_zone(), for_id=_for_id(),
-        error=getattr(form, "errors_general", None),
+        error=getattr(form, "errors_general", None), too_many=too_many,
     ), status
 
 

@@ -54,6 +54,9 @@ class Config:
     cancel_cutoff_hours: int = 24
     booking_buffer_minutes: int = 10
     booking_days_ahead: int = 42
+    # Open requests (and proposals waiting for the client) each person may have at once:
+    # every one holds a slot, so without a cap one account could block a calendar.
+    max_open_requests: int = 3
     client_idle_minutes: int = 30
     staff_idle_minutes: int = 15
     session_absolute_hours: int = 12

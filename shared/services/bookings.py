@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from icalendar import Calendar, Event
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import audit, mail
@@ -65,6 +65,14 @@ class WrongState(BookingError):
     """The booking is not in a state that allows this (e.g. already decided)."""
 
 
+class TooManyOpenRequests(BookingError):
+    """The person already has ``limit`` requests waiting for an answer."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
 def _config():
     return current_app.extensions["einblick"].config
 
@@ -112,7 +120,9 @@ def get_service(service_id: uuid.UUID) -> Service | None:
 
 def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.UUID,
                     slot_token: str, note: str | None) -> Booking:
-    """Request a slot for the account's client or a dependant; the slot is held at once."""
+    """Request a slot for the account's client or a dependant; the slot is held at once.
+    Each person (a child too, counted apart from the parent) may have at most
+    ``max_open_requests`` requests waiting at a time."""
     try:
         client = household.client_for(account, client_id, need=ACCESS_BOOKINGS)
     except household.NotAllowed as exc:
@@ -131,6 +141,15 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
     db.session.commit()  # end any read transaction: the lock below must come first
     try:
         _lock_staff(staff_id)
+        # Two requests for one person with different staff members take different staff
+        # locks: the person's row serialises the count (PostgreSQL; SQLite already runs
+        # this transaction alone since it began with a write).
+        db.session.execute(select(Client.id).where(Client.id == client_id_value)
+                           .with_for_update())
+        limit = _config().max_open_requests
+        if open_requests(client_id_value) >= limit:
+            db.session.rollback()
+            raise TooManyOpenRequests(limit)
         day = start.astimezone(availability.local_zone()).date()
         free = availability.free_slots(service=service, staff_member=member, day=day)
         slot = next((s for s in free if s.start == start), None)

@@ -317,3 +317,73 @@ def test_the_feed_link_uses_the_configured_address_not_the_host_header(app, clie
     assert link.startswith("https://portal.example.org/calendar/")
     assert "evil.example" not in created.get_data(as_text=True)
     assert client.get(link.removeprefix("https://portal.example.org")).status_code == 200
+
+
+def test_at_most_three_open_requests_per_person(app, client, auth, make_client,
+                                                make_bookable):
+    """Holds are free to make: without a cap one account could block a whole calendar."""
+    bookable = make_bookable()
+    auth.login(make_client())
+    for _ in range(3):
+        assert book(client, bookable, tomorrow_slot_token(app, bookable)).status_code == 302
+    refused = book(client, bookable, tomorrow_slot_token(app, bookable),
+                   note="Bitte nachmittags")
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "bereits 3 offene Anfragen" in page
+    assert "Warten Sie bitte, bis wir eine beantworten, oder ziehen Sie eine zurück" in page
+    assert "Meine offenen Anfragen ansehen" in page  # the way there, on the same page
+    assert "Bitte nachmittags" in page  # nothing typed is lost
+    assert client.get("/bookings").get_data(as_text=True).count("Anfrage zurückziehen") == 3
+    with app.app_context():
+        held = db.session.scalars(select(Booking)).all()
+        assert len(held) == 3
+        first = min(held, key=lambda b: b.start_at).id
+    # Withdrawing one makes room again.
+    submit(client, f"/bookings/{first}/cancel", {}, form_url="/bookings")
+    assert book(client, bookable, tomorrow_slot_token(app, bookable)).status_code == 302
+
+
+def test_expired_and_answered_requests_do_not_count(app, client, auth, make_client,
+                                                    make_bookable):
+    bookable = make_bookable()
+    auth.login(make_client())
+    for _ in range(3):
+        book(client, bookable, tomorrow_slot_token(app, bookable))
+    with app.app_context():
+        expired, confirmed, _open = db.session.scalars(
+            select(Booking).order_by(Booking.start_at)).all()
+        expired.expires_at = utcnow() - timedelta(minutes=1)
+        confirmed.status = "confirmed"
+        db.session.commit()
+    assert book(client, bookable, tomorrow_slot_token(app, bookable)).status_code == 302
+    assert book(client, bookable, tomorrow_slot_token(app, bookable)).status_code == 302
+    assert book(client, bookable, tomorrow_slot_token(app, bookable)).status_code == 409
+
+
+@pytest.mark.parametrize("config_overrides", [{"max_open_requests": 2}])
+def test_the_cap_counts_per_child_and_comes_from_the_config(app, client, auth, make_client,
+                                                            make_bookable):
+    from tests.portal.test_household import add_child
+
+    bookable = make_bookable()
+    parent = make_client()
+    auth.login(parent)
+    add_child(client, full_name="Emil Demir")
+    with app.app_context():
+        emil = db.session.scalar(select(Guardianship)).dependant_id
+    for _ in range(2):
+        response = book(client, bookable, tomorrow_slot_token(app, bookable), for_id=str(emil))
+        assert response.status_code == 302
+    refused = book(client, bookable, tomorrow_slot_token(app, bookable), for_id=str(emil))
+    assert refused.status_code == 409
+    assert "bereits 2 offene Anfragen" in refused.get_data(as_text=True)
+    # The parent's own requests are counted apart from the child's.
+    own = book(client, bookable, tomorrow_slot_token(app, bookable))
+    assert own.status_code == 302
+    with app.app_context():
+        by_client = {}
+        for booking in db.session.scalars(select(Booking)):
+            by_client[booking.client_id] = by_client.get(booking.client_id, 0) + 1
+        assert by_client[emil] == 2
+        assert sorted(by_client.values()) == [1, 2]

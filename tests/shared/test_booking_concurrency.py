@@ -93,3 +93,41 @@ def test_fifty_concurrent_requests_for_one_slot(app, live_server, make_client, m
             assert "gerade vergeben" in body or "just taken" in body
     with app.app_context():
         assert len(db.session.scalars(select(Booking)).all()) == 1
+
+
+def test_one_person_pressing_request_with_six_staff_members_at_once_gets_three(
+        app, live_server, make_client, make_bookable):
+    """Different staff members mean different staff locks: the cap on open requests must
+    still hold when one person's requests race each other."""
+    person = make_client()
+    offers = [make_bookable() for _ in range(6)]
+    browsers, posts = [], []
+    for bookable in offers:
+        browser = Browser(live_server)
+        status, _ = browser.post("/login", {"csrf_token": token(browser.get("/login")),
+                                            "email": person.email,
+                                            "password": person.password})
+        assert status == 302
+        path = f"/bookings/new/{bookable.service_id}/{tomorrow_slot_token(app, bookable)}"
+        page = browser.get(path)
+        posts.append((path, {"csrf_token": token(page), "note": "",
+                             "client": re.search(r'name="client" value="([^"]+)"',
+                                                 page).group(1)}))
+        browsers.append(browser)
+
+    start = threading.Barrier(len(offers))
+    results: list[tuple[int, str]] = [None] * len(offers)
+
+    def press(i: int) -> None:
+        start.wait()
+        results[i] = browsers[i].post(*posts[i])
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(len(offers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(status for status, _ in results) == [302] * 3 + [409] * 3
+    with app.app_context():
+        assert len(db.session.scalars(select(Booking)).all()) == 3
