@@ -182,6 +182,17 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
     return booking
 
 
+def open_requests(client_id: uuid.UUID) -> int:
+    """Requests of one person still holding a slot: waiting for staff, or for the client's
+    answer to a proposed time."""
+    return db.session.scalar(
+        select(func.count(Booking.id))
+        .where(Booking.client_id == client_id)
+        .where(Booking.status.in_((REQUESTED, PROPOSED)))
+        .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
+    ) or 0
+
+
 def _hold_until(start: datetime) -> datetime:
     """A request (or proposal) holds its slot 48 h, but never past the appointment."""
     return min(utcnow() + timedelta(hours=_config().booking_request_hours), start)
