@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
 from portal import bp
-from shared.auth import login_flow, ratelimits, sessions, tokens
+from shared.auth import known_devices, login_flow, ratelimits, sessions, tokens
 from shared.auth.forms import (
     ConfirmForm,
     LoginForm,
@@ -110,25 +110,43 @@ def login():
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
-@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.pending_account_key)
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 def login_second_factor():
-    account = login_flow.pending_account(CLIENT)
-    if account is None:
+    """Wrong codes count per pending sign-in and per browser, never lock the account
+    (see shared.auth.code_attempts)."""
+    pending = login_flow.pending_login(CLIENT)
+    if pending is None:
         flash(_("Please sign in again."), "info")
         return redirect(url_for("portal.login"))
     form = SecondFactorForm()
     if form.validate_on_submit():
+        next_url = login_flow.pending_next()
         try:
-            accounts.verify_second_factor(account=account, code=form.code.data)
+            accounts.verify_pending_second_factor(
+                pending=pending, code=form.code.data,
+                device=known_devices.device_for(pending.account))
+        except accounts.SignInRestarted:
+            login_flow.end()
+            flash(_("That was five wrong codes. For your safety, please enter your password "
+                    "again, then the code your app shows now."), "warning")
+            return redirect(url_for("portal.login", next=next_url))
+        except accounts.CodesPaused:
+            login_flow.end()
+            flash(_("Too many wrong codes were entered for this account today, so this "
+                    "device cannot sign in with a code for now. Sign in on a device you "
+                    "have used for Einblick before, or choose a new password with "
+                    "“Forgot your password?”: then signing in works here again."), "warning")
+            return redirect(url_for("portal.login", next=next_url))
         except accounts.WrongCode:
             form.code.errors.append(
                 _("This code is not right or was already used. Wait for the next code.")
             )
         else:
-            next_url = login_flow.pending_next()
-            sessions.start(account, second_factor=True)
-            return redirect(next_url or url_for("portal.account"))
-    return render_template("auth/second_factor.html", form=form, area="portal", account=account)
+            sessions.start(pending.account, second_factor=True)
+            return known_devices.remember(redirect(next_url or url_for("portal.account")),
+                                          pending.account)
+    return render_template("auth/second_factor.html", form=form, area="portal",
+                           account=pending.account)
 
 
 @bp.route("/logout", methods=["GET", "POST"])

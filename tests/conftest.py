@@ -201,6 +201,11 @@ def totp_clock(monkeypatch):
         def code(self, secret: str) -> str:
             return pyotp.TOTP(secret).at(self.now)
 
+        def wrong_code(self, secret: str) -> str:
+            """Six digits that are neither the current nor the previous step's code."""
+            valid = {self.code(secret), pyotp.TOTP(secret).at(self.now - totp.STEP_SECONDS)}
+            return next(f"{n:06d}" for n in range(123456, 10**6) if f"{n:06d}" not in valid)
+
     clock = Clock()
     monkeypatch.setattr(totp, "clock", lambda: clock.now)
     return clock

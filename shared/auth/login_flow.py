@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import session
@@ -15,28 +17,53 @@ PENDING_KEY = "pending_second_factor"
 PENDING_SECONDS = 300
 
 
+@dataclass(frozen=True)
+class PendingLogin:
+    """A sign-in whose password was right and whose second step is still to come."""
+
+    account: Account
+    # Random per password entry: wrong codes are counted against it on the server (the
+    # session is a client-side cookie that could be replayed), see code_attempts.
+    attempt: str
+
+
 def begin(account: Account, *, next_url: str | None) -> None:
     """Remember that the password was right; the second factor must follow within 5 min."""
     session[PENDING_KEY] = {
         "account": str(account.id),
+        "attempt": secrets.token_urlsafe(16),
         "at": int(time.time()),
         "next": safe_next(next_url),
     }
 
 
-def pending_account(kind: str) -> Account | None:
+def pending_login(kind: str) -> PendingLogin | None:
     data = session.get(PENDING_KEY)
     if not data or time.time() - data.get("at", 0) > PENDING_SECONDS:
+        return None
+    if not data.get("attempt"):  # begun before attempts had ids: sign in again
         return None
     account = db.session.get(Account, uuid.UUID(data["account"]))
     if account is None or account.kind != kind:
         return None
-    return account
+    return PendingLogin(account=account, attempt=data["attempt"])
+
+
+def pending_account(kind: str) -> Account | None:
+    pending = pending_login(kind)
+    return pending.account if pending else None
 
 
 def pending_key() -> str | None:
+    """The pending sign-in's attempt id (limits count per sign-in, not per account, so
+    someone who knows the password cannot lock the owner out)."""
     data = session.get(PENDING_KEY)
-    return data["account"] if data else None
+    return data.get("attempt") if data else None
+
+
+def end() -> None:
+    """Forget the pending sign-in: the password must be given again."""
+    session.pop(PENDING_KEY, None)
 
 
 def pending_next() -> str | None:

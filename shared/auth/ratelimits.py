@@ -11,7 +11,8 @@ from shared.validation import email_identity
 
 PER_ADDRESS = "30 per minute; 300 per hour"
 PER_ACCOUNT_FAILURES = "10 per 15 minutes"
-# Per account: a few tries now, and few enough per day that guessing codes is hopeless.
+# Step-ups of a signed-in user, and per pending sign-in (pending_account_key). Wrong codes
+# at sign-in are counted in shared.auth.code_attempts, never per account.
 SECOND_FACTOR = "5 per 5 minutes; 20 per day"
 MAIL_SENDING = "5 per 15 minutes"
 
@@ -26,6 +27,8 @@ def submitted_email_key() -> str:
 
 
 def pending_account_key() -> str:
+    """Per pending sign-in (its random attempt id), so that someone who knows the password
+    cannot lock the owner's account by failing on purpose."""
     return "second-factor:" + (login_flow.pending_key() or get_remote_address())
 
 
@@ -45,3 +48,9 @@ def mark_failure() -> None:
 
 def only_failures(_response) -> bool:
     return bool(g.get("auth_failed"))
+
+
+# Per signed-in account (signed_in_account_key), counting only what was done: an export
+# builds a ZIP of everything, a correction request lands in a caseworker's queue.
+EXPORT_DOWNLOADS = "3 per hour; 10 per day"
+CORRECTION_REQUESTS = "10 per hour; 30 per day"

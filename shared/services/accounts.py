@@ -9,8 +9,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from shared import mail
-from shared.auth import passwords, recovery, sessions, tokens, totp
+from shared import mail, security_log
+from shared.auth import code_attempts, passwords, recovery, sessions, tokens, totp
+from shared.auth.login_flow import PendingLogin
 from shared.extensions import db
 from shared.models.accounts import CLIENT, Account
 from shared.models.base import current_keyring, utcnow
@@ -35,6 +36,16 @@ class WrongPassword(AccountError):
 
 class WrongCode(AccountError):
     """A TOTP or recovery code did not match (or was used before)."""
+
+
+class SignInRestarted(AccountError):
+    """Five wrong codes ended the pending sign-in: the password must be given again."""
+
+
+class CodesPaused(AccountError):
+    """Too many wrong codes today from browsers that never completed a sign-in to this
+    account (or from this device): codes are accepted only from known devices, or after
+    a new password is set."""
 
 
 @dataclass
@@ -161,10 +172,13 @@ def authenticate(*, email: str, password: str, kind: str) -> LoginResult:
     account = find_account(email=email, kind=kind)
     if account is None:
         passwords.verify_password(None, password)
+        security_log.record("login.password", outcome=security_log.FAILED, account_kind=kind)
         return LoginResult(None)
     check = passwords.check_password(account.password_hash, password)
     if not check.ok:
+        security_log.record("login.password", outcome=security_log.FAILED, account=account)
         return LoginResult(None)
+    security_log.record("login.password", outcome=security_log.OK, account=account)
     if check.rehash:  # older parameters, or a hash of the unnormalised password
         account.password_hash = passwords.hash_password(password)
         db.session.commit()
@@ -181,6 +195,50 @@ def verify_second_factor(*, account: Account, code: str) -> None:
         raise WrongCode
     if not totp.verify_and_consume(account, code):
         raise WrongCode
+
+
+def verify_pending_second_factor(*, pending: PendingLogin, code: str,
+                                 device: str | None) -> None:
+    """The second step of a sign-in: a TOTP or recovery code after the right password.
+
+    ``device`` is this browser's device-cookie id if it completed a sign-in to the account
+    before, else None. Wrong codes count against this pending sign-in (five end it:
+    SignInRestarted) and, from unknown browsers, against a daily cap for the account
+    (CodesPaused); see shared.auth.code_attempts for why. Raises WrongCode."""
+    account = pending.account
+    if code_attempts.sign_in_used_up(pending.attempt):  # e.g. a replayed session cookie
+        raise SignInRestarted
+    if (code_attempts.known_device_used_up(device, account) if device
+            else code_attempts.closed_to_new_browsers(account)):
+        security_log.record("login.second_factor", outcome=security_log.REFUSED,
+                            account=account)
+        raise CodesPaused
+    try:
+        verify_second_factor(account=account, code=code)
+    except WrongCode:
+        security_log.record("login.second_factor", outcome=security_log.FAILED, account=account)
+        if code_attempts.count_wrong_code(attempt=pending.attempt, account=account,
+                                          device=device):
+            security_log.record("login.restarted", outcome=security_log.REFUSED,
+                                account=account)
+            _warn_password_known(account)
+            raise SignInRestarted from None
+        raise
+    security_log.record("login.second_factor", outcome=security_log.OK, account=account)
+
+
+def _warn_password_known(account: Account) -> None:
+    """Right password, then five wrong codes: tell the owner (at most once an hour)."""
+    if not code_attempts.may_warn_owner(account):
+        return
+    mail.send(
+        to=account.email,
+        subject=_l("Someone seems to know your password"),
+        template="password_known",
+        locale=account.locale,
+        staff=account.is_staff,
+    )
+    security_log.record("login.password_known", outcome=security_log.OK, account=account)
 
 
 def password_step_up_allowed(account: Account) -> bool:
@@ -205,6 +263,7 @@ def change_password(*, account: Account, current: str | None, new: str) -> None:
     ends every other session of the account."""
     if account.has_password and not passwords.verify_password(account.password_hash,
                                                               current or ""):
+        security_log.record("password.changed", outcome=security_log.FAILED, account=account)
         raise WrongPassword
     if not account.has_password and not sessions.is_fresh(account):
         raise WrongPassword
@@ -212,6 +271,7 @@ def change_password(*, account: Account, current: str | None, new: str) -> None:
     account.password_hash = passwords.hash_password(new)
     account.password_changed_at = utcnow()
     db.session.commit()
+    security_log.record("password.changed", account=account)
     sessions.end_all(account, except_current=True)
     sessions.renew(account)
     mail.send(
@@ -250,6 +310,7 @@ def reset_password(*, token: str, new: str) -> Account:
     # A reset link proves control of the address.
     account.email_confirmed_at = account.email_confirmed_at or utcnow()
     db.session.commit()
+    security_log.record("password.reset", account=account)
     sessions.end_all(account, except_current=False)
     mail.send(
         to=account.email,
@@ -280,6 +341,7 @@ def enable_totp(*, account: Account, code: str) -> list[str]:
     account.totp_enabled_at = utcnow()
     account.totp_last_step = step
     db.session.commit()
+    security_log.record("totp.enabled", account=account)
     sessions.renew(account, second_factor=True)
     sessions.end_all(account, except_current=True)
     codes = recovery.new_codes(account)
@@ -292,19 +354,24 @@ def enable_totp(*, account: Account, code: str) -> list[str]:
     return codes
 
 
-def disable_totp(*, account: Account) -> None:
-    """Turn TOTP off; its recovery codes die with it."""
+def disable_totp(*, account: Account, sign_out_others: bool) -> int | None:
+    """Turn TOTP off; its recovery codes die with it. With ``sign_out_others`` every other
+    session ends too (whoever had the codes may be signed in); returns how many, or None
+    if not asked."""
     account.totp_secret = None
     account.totp_enabled_at = None
     account.totp_last_step = None
     recovery.delete_all(account)
     db.session.commit()
+    security_log.record("totp.disabled", account=account)
+    ended = sessions.end_all(account, except_current=True) if sign_out_others else None
     mail.send(
         to=account.email,
         subject=_l("Two-step sign-in is off"),
         template="totp_disabled",
         locale=account.locale,
     )
+    return ended
 
 
 def set_locale(*, account: Account, locale: str) -> None:

@@ -176,3 +176,104 @@ def test_ways_of_writing_one_address_share_one_failure_budget(client, make_clien
         refused = submit(client, "/login", {"email": variant, "password": person.password})
         assert refused.status_code == 429, variant
         assert "warten" in refused.get_data(as_text=True)
+
+
+# -- wrong second-factor codes lock the pending sign-in, not the account -------------------
+def password_step(client, person, prefix=""):
+    response = submit(client, f"{prefix}/login",
+                      {"email": person.email, "password": person.password})
+    assert response.headers["Location"] == f"{prefix}/login/code"
+
+
+def enter_code(client, code, prefix=""):
+    return submit(client, f"{prefix}/login/code", {"code": code})
+
+
+def wrong_codes(client, person, clock, count, prefix=""):
+    return [enter_code(client, clock.wrong_code(person.totp_secret), prefix)
+            for _ in range(count)]
+
+
+def right_code(client, person, clock, prefix=""):
+    clock.advance()  # a code is accepted once: each sign-in uses the next step
+    return enter_code(client, clock.code(person.totp_secret), prefix)
+
+
+def security_events(app, event):
+    from shared.models import SecurityEvent
+
+    with app.app_context():
+        return [row.outcome for row in db.session.scalars(
+            select(SecurityEvent).where(SecurityEvent.event == event))]
+
+
+def test_five_wrong_codes_end_the_sign_in_not_the_account(app, client, make_client, totp_clock,
+                                                         outbox):
+    person = make_client(totp=True)
+    password_step(client, person)
+    copied_cookie = cookie(client, app)  # holds the pending sign-in
+    answers = wrong_codes(client, person, totp_clock, 5)
+    assert [a.status_code for a in answers[:4]] == [200] * 4
+    assert "nicht richtig" in main(answers[3])
+    assert answers[4].headers["Location"] == "/login"
+    page = client.get("/login").get_data(as_text=True)
+    assert "Das waren fünf falsche Codes" in page
+    assert "Passwort noch einmal" in page
+    assert client.get("/login/code").headers["Location"] == "/login"
+
+    # The count is kept on the server: the copied cookie buys no new tries, not even
+    # with the right code.
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], copied_cookie)
+    assert right_code(client, person, totp_clock).headers["Location"] == "/login"
+
+    # The owner is emailed once (not again within the hour) ...
+    password_step(client, person)
+    assert wrong_codes(client, person, totp_clock, 5)[-1].headers["Location"] == "/login"
+    warnings = [m for m in outbox.to(person.email)
+                if m["Subject"] == "Jemand scheint Ihr Passwort zu kennen"]
+    assert len(warnings) == 1
+    assert "/reset" in warnings[0].get_content()
+    # ... and, with the right password and code, is never locked out.
+    password_step(client, person)
+    assert right_code(client, person, totp_clock).headers["Location"] == "/account"
+
+    assert security_events(app, "login.restarted") == ["refused", "refused"]
+    assert security_events(app, "login.password_known") == ["ok"]
+    assert sorted(security_events(app, "login.second_factor")) == ["failed"] * 10 + ["ok"]
+    assert security_events(app, "login.password") == ["ok"] * 3
+
+
+def test_guessing_from_new_browsers_stops_for_the_day_but_not_the_owners_known_device(
+    app, make_client, totp_clock, outbox
+):
+    person = make_client(totp=True)
+    owner = app.test_client()
+    password_step(owner, person)
+    assert right_code(owner, person, totp_clock).headers["Location"] == "/account"
+    submit(owner, "/logout", {})
+
+    # Someone who knows the password restarts after every five wrong codes ...
+    attacker = app.test_client()
+    for _ in range(4):
+        password_step(attacker, person)
+        assert wrong_codes(attacker, person, totp_clock, 5)[-1].headers["Location"] == "/login"
+    # ... until browsers that never signed in to this account may not try codes today,
+    # whatever the code; a made-up device cookie does not help.
+    attacker.set_cookie("einblick-device", "made-up")
+    password_step(attacker, person)
+    assert right_code(attacker, person, totp_clock).headers["Location"] == "/login"
+    assert "zu viele falsche Codes" in attacker.get("/login").get_data(as_text=True)
+    assert "refused" in security_events(app, "login.second_factor")
+
+    # The owner's own device signs in as always.
+    password_step(owner, person)
+    assert right_code(owner, person, totp_clock).headers["Location"] == "/account"
+
+    # A new password (by email) opens new browsers at once: the guesser no longer has it.
+    new_phone = app.test_client()
+    submit(new_phone, "/reset", {"email": person.email})
+    submit(new_phone, outbox.link(person.email, "/reset/"),
+           {"password": "copper-meadow-whistle-58"})
+    person.password = "copper-meadow-whistle-58"
+    password_step(new_phone, person)
+    assert right_code(new_phone, person, totp_clock).headers["Location"] == "/account"

@@ -133,3 +133,26 @@ def test_staff_sessions_idle_out_after_15_minutes(client, auth, make_staff, app)
         row.last_seen_at -= timedelta(minutes=16)
         db.session.commit()
     assert client.get("/staff/").status_code == 302
+
+
+def test_five_wrong_codes_restart_a_staff_sign_in_and_never_lock_the_account(
+    client, make_staff, totp_clock, outbox
+):
+    member = make_staff(role="admin")
+    login = {"email": member.email, "password": member.password}
+    for _ in range(2):  # once locked the whole account for the day
+        assert submit(client, "/staff/login", login).headers["Location"] == "/staff/login/code"
+        for attempt in range(5):
+            answer = submit(client, "/staff/login/code",
+                            {"code": totp_clock.wrong_code(member.totp_secret)})
+            assert answer.status_code == (302 if attempt == 4 else 200)
+        assert answer.headers["Location"] == "/staff/login"
+        assert "fünf falsche Codes" in client.get("/staff/login").get_data(as_text=True)
+    warning = outbox.last_to(member.email)
+    assert warning["Subject"] == "Jemand scheint Ihr Passwort zu kennen"
+    assert "/staff/account/security" in warning.get_content()
+
+    assert submit(client, "/staff/login", login).headers["Location"] == "/staff/login/code"
+    totp_clock.advance()
+    done = submit(client, "/staff/login/code", {"code": totp_clock.code(member.totp_secret)})
+    assert done.headers["Location"] == "/staff/"
