@@ -15,6 +15,7 @@ from flask import Blueprint, flash, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from shared import security_log
 from shared.auth import login_flow, passkeys, ratelimits, sessions
 from shared.auth.forms import ConfirmForm
 from shared.extensions import limiter
@@ -144,12 +145,16 @@ def add_passkey_routes(
                 purpose=passkeys.SIGN_IN, response=response
             )
         except passkeys.PasskeyError as exc:
+            security_log.record("login.passkey", outcome=security_log.FAILED,
+                                account=exc.account, account_kind=kind)
             return _error(failure_message(exc))
         account = assertion.account
         if account.kind != kind or not _may_sign_in(account):
+            security_log.record("login.passkey", outcome=security_log.REFUSED, account=account)
             return _error(failure_message(passkeys.UnknownCredential()))
         next_url = login_flow.safe_next(request.args.get("next"))
         sessions.start(account, second_factor=True)
+        security_log.record("login.passkey", account=account)
         return jsonify({"redirect": next_url or url_for(home_endpoint)})
 
     # -- passkey as the second step after the password ------------------------------------
@@ -175,9 +180,11 @@ def add_passkey_routes(
                 purpose=passkeys.SECOND_FACTOR, response=response, account=account
             )
         except passkeys.PasskeyError as exc:
+            security_log.record("login.passkey", outcome=security_log.FAILED, account=account)
             return _error(failure_message(exc))
         next_url = login_flow.pending_next()
         sessions.start(account, second_factor=True)
+        security_log.record("login.passkey", account=account)
         return jsonify({"redirect": next_url or url_for(home_endpoint)})
 
     # -- step-up with a passkey -------------------------------------------------------------

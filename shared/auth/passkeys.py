@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app, session
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from webauthn import (
@@ -36,6 +37,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from shared import mail, security_log
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import utcnow
@@ -56,7 +58,12 @@ STEP_UP = "step-up"
 
 
 class PasskeyError(Exception):
-    """Base of the errors the ceremonies raise; views show a plain message."""
+    """Base of the errors the ceremonies raise; views show a plain message. ``account`` is
+    the account the passkey belongs to, where that is known (for the security log)."""
+
+    def __init__(self, *args, account: Account | None = None) -> None:
+        super().__init__(*args)
+        self.account = account
 
 
 class ChallengeInvalid(PasskeyError):
@@ -160,6 +167,29 @@ def _take_challenge(purpose: str, account: Account | None) -> bytes:
     if owner != (account.id if account else None):
         raise ChallengeInvalid
     return challenge
+
+
+def flag_copied(credential: PasskeyCredential, owner: Account) -> None:
+    """A validly signed assertion whose counter went backwards: the key may have been
+    copied. Mark the passkey for the owner's review on the security page, record it, and
+    email the owner the first time (an attacker retrying must not flood the inbox)."""
+    first = db.session.execute(
+        update(PasskeyCredential)
+        .where(PasskeyCredential.id == credential.id)
+        .where(PasskeyCredential.flagged_at.is_(None))
+        .values(flagged_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    db.session.commit()
+    security_log.record("passkey.anomaly", outcome=security_log.REFUSED, account=owner)
+    if first:
+        mail.send(
+            to=owner.email,
+            subject=_l("A passkey of your account may have been copied"),
+            template="passkey_copied",
+            locale=owner.locale,
+            staff=owner.is_staff,
+        )
 
 
 # -- registration -------------------------------------------------------------------------
@@ -310,7 +340,8 @@ def finish_authentication(
             "passkey sign count did not increase (possible cloned authenticator): "
             "credential=%s stored=%d received=%d", credential.id, stored, received,
         )
-        raise ClonedAuthenticator
+        flag_copied(credential, owner)
+        raise ClonedAuthenticator(account=owner)
     # Conditional on the count we read, so two racing copies cannot both pass.
     updated = db.session.execute(
         update(PasskeyCredential)
@@ -321,7 +352,7 @@ def finish_authentication(
     ).rowcount
     db.session.commit()
     if updated != 1:
-        raise ClonedAuthenticator
+        raise ClonedAuthenticator(account=owner)
     db.session.refresh(credential)
     return Assertion(
         account=owner,

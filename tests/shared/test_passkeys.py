@@ -370,3 +370,68 @@ def test_setup_endpoints_close_once_a_second_factor_exists(app, client, make_sta
     # Password given, code not yet: adding a passkey must not be possible.
     response = post_json(client, "/staff/account/passkeys/begin", page="/staff/login/code")
     assert response.status_code in (302, 401)
+
+
+def test_a_copied_passkey_is_refused_flagged_and_the_owner_emailed(app, client,
+                                                                  client_with_passkey, outbox):
+    from shared import security_log
+    from shared.models import SecurityEvent
+
+    person, authenticator = client_with_passkey
+    clone = authenticator.clone()
+    assert passkey_sign_in(client, authenticator).status_code == 200  # counter 1
+    submit(client, "/logout", {})
+    assert passkey_sign_in(client, authenticator).status_code == 200  # counter 2
+    submit(client, "/logout", {})
+    mails_before = len(outbox.to(person.email))
+
+    replayed = passkey_sign_in(client, clone)  # the copy says 1 again
+    assert replayed.status_code == 400
+    assert client.get("/account").status_code == 302
+    with app.app_context():
+        stored = db.session.scalar(select(PasskeyCredential))
+        assert stored.flagged_at is not None
+        events = [(e.event, e.outcome, e.account_ref) for e in db.session.scalars(
+            select(SecurityEvent).order_by(SecurityEvent.at))]
+        credential_id, public_key = stored.credential_id, stored.public_key
+    with app.app_context():
+        ref = security_log.pseudonym(person.account_id)
+    assert ("passkey.anomaly", "refused", ref) in events
+    assert ("login.passkey", "failed", ref) in events
+    assert ("login.passkey", "ok", ref) in events
+
+    mails = outbox.to(person.email)
+    assert len(mails) == mails_before + 1
+    warning = mails[-1]
+    assert "kopiert" in warning["Subject"]
+    body = warning.get_content()
+    assert "http://localhost/account/security" in body
+    for secret in (credential_id.hex(), public_key.hex(), "Mein Handy"):
+        assert secret not in body
+    # A second try with the copy is refused and recorded, but does not email again.
+    passkey_sign_in(client, clone)
+    assert len(outbox.to(person.email)) == mails_before + 1
+
+    # The owner signs in with the real key (its counter is ahead) and sees the warning.
+    assert passkey_sign_in(client, authenticator).status_code == 200
+    page = client.get("/account/security").get_data(as_text=True)
+    flagged = re.search(r'<li class="passkey-list__item[^"]*" data-flagged.*?</li>', page, re.S)
+    assert flagged is not None
+    assert "Mein Handy" in flagged.group(0)
+    assert "möglicherweise kopiert" in flagged.group(0)
+    assert "„Mein Handy“ entfernen" in flagged.group(0)  # and the way to remove it
+
+
+def test_the_copied_passkey_email_exists_in_english(app, client, client_with_passkey, outbox):
+    person, authenticator = client_with_passkey
+    with app.app_context():
+        account = db.session.get(Account, person.account_id)
+        account.locale = "en"
+        db.session.commit()
+    clone = authenticator.clone()
+    passkey_sign_in(client, authenticator)
+    submit(client, "/logout", {})
+    passkey_sign_in(client, clone)
+    warning = outbox.last_to(person.email)
+    assert "copied" in warning["Subject"]
+    assert "counter" in warning.get_content()
