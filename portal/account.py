@@ -18,6 +18,7 @@ from shared.auth.forms import (
     ChangePasswordForm,
     ConfirmForm,
     NewPasswordForm,
+    RemoveFactorForm,
     TotpSetupForm,
 )
 from shared.extensions import limiter
@@ -68,7 +69,7 @@ def security():
         area="portal",
         remaining_codes=recovery.remaining(current_user),
         end_sessions_form=ConfirmForm(),
-        disable_form=ConfirmForm(),
+        disable_form=RemoveFactorForm(),
         codes_form=ConfirmForm(),
     )
 
@@ -106,9 +107,13 @@ def totp_setup():
 @client_required
 @fresh_required
 def totp_disable():
-    if ConfirmForm().validate_on_submit():
-        accounts.disable_totp(account=current_user)
-        flash(_("Two-step sign-in is off."), "success")
+    form = RemoveFactorForm()
+    if form.validate_on_submit():
+        ended = accounts.disable_totp(account=current_user,
+                                      sign_out_others=form.sign_out_others.data)
+        flash(_("Two-step sign-in is off.") if ended is None else
+              _("Two-step sign-in is off, and you were signed out on all other devices."),
+              "success")
     return redirect(url_for("portal.security"))
 
 

@@ -29,12 +29,17 @@ def client_required(view):
 
 
 def fresh_required(view):
-    """The view changes something sensitive: the log-in must have been confirmed recently."""
+    """The view changes something sensitive: the log-in must have been confirmed recently.
+    After the confirmation the user comes back to this page, or, when a form on the
+    security page posted to an address that takes no GET, to the security page (the form
+    is shown again; nothing is done that was not asked for after confirming)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not sessions.is_fresh(current_user):
-            return redirect(url_for("portal.reauth", next=request.full_path.rstrip("?")))
+            back = (sessions.step_up_return(request.full_path.rstrip("?"))
+                    or url_for("portal.security"))
+            return redirect(url_for("portal.reauth", next=back))
         return view(*args, **kwargs)
 
     return wrapper

@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from shared import security_log
 from shared.auth import login_flow, passkeys, ratelimits, sessions
-from shared.auth.forms import ConfirmForm
+from shared.auth.forms import ConfirmForm, RemoveFactorForm
 from shared.extensions import limiter
 from shared.services import passkeys as passkey_service
 
@@ -115,9 +115,11 @@ def add_passkey_routes(
             return redirect(url_for(f"{name}.login"))
         if not sessions.is_fresh(current_user):
             return redirect(url_for(reauth_endpoint, next=url_for(security_endpoint)))
-        if ConfirmForm().validate_on_submit():
+        form = RemoveFactorForm()
+        if form.validate_on_submit():
             try:
-                passkey_service.remove(current_user, credential_id=credential_id)
+                ended = passkey_service.remove(current_user, credential_id=credential_id,
+                                               sign_out_others=form.sign_out_others.data)
             except passkey_service.NotFound:
                 return redirect(url_for(security_endpoint)), 404
             except passkey_service.LastSignInMethod:
@@ -127,7 +129,9 @@ def add_passkey_routes(
                 flash(_("Staff accounts need a second factor. Set up another passkey or an "
                         "authenticator app before removing this one."), "error")
             else:
-                flash(_("The passkey was removed."), "success")
+                flash(_("The passkey was removed.") if ended is None else
+                      _("The passkey was removed, and you were signed out on all other "
+                        "devices."), "success")
         return redirect(url_for(security_endpoint))
 
     # -- signing in with a passkey alone (discoverable credential, user verified) ---------
@@ -210,7 +214,7 @@ def add_passkey_routes(
         except passkeys.PasskeyError as exc:
             return _error(failure_message(exc))
         sessions.renew(current_user, second_factor=True)
-        next_url = login_flow.safe_next(request.args.get("next"))
+        next_url = sessions.step_up_return(request.args.get("next"))
         return jsonify({"redirect": next_url or url_for(security_endpoint)})
 
 
@@ -237,7 +241,7 @@ def reauth_page(*, area: str):
     from shared.services import accounts
 
     form = ReauthForm()
-    next_url = login_flow.safe_next(request.args.get("next")) or url_for(f"{area}.security")
+    next_url = sessions.step_up_return(request.args.get("next")) or url_for(f"{area}.security")
     password_allowed = accounts.password_step_up_allowed(current_user)
     if password_allowed and form.validate_on_submit():
         try:

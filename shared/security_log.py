@@ -70,7 +70,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "A passkey's signature counter did not increase (a possible copy); the "
               "sign-in was refused, the owner emailed and the passkey flagged."),
     EventType("sessions.ended", _l("Signed out everywhere else"),
-              "All other sessions of an account were ended."),
+              "Sessions of an account were ended: sign out everywhere else (also offered "
+              "when a factor is removed), a password change or reset, a new second factor."),
     EventType("break_glass.opened", _l("File opened with a reason (break-glass)"),
               "A staff member opened a file they are not assigned to, giving a reason."),
     EventType("invitation.sent", _l("Invitation to an own account"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField, SubmitField
+from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from shared.auth.passwords import MAX_LENGTH
@@ -122,4 +122,12 @@ class ChangePasswordForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     """A button with CSRF protection and nothing else (log out, end sessions, …)."""
 
+    submit = SubmitField(_l("Confirm"))
+
+
+class RemoveFactorForm(FlaskForm):
+    """Removing a way to sign in (the authenticator app, a passkey): whoever might hold it
+    may be signed in elsewhere, so signing out everywhere else is offered, ticked."""
+
+    sign_out_others = BooleanField(_l("Also sign out on all other devices"), default=True)
     submit = SubmitField(_l("Confirm"))

@@ -7,7 +7,7 @@ import uuid
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from shared import mail
+from shared import mail, security_log
 from shared.auth import passkeys, sessions
 from shared.extensions import db
 from shared.models.accounts import Account
@@ -36,6 +36,7 @@ def begin_adding(account: Account) -> str:
 
 def finish_adding(account: Account, *, response: str, name: str) -> PasskeyCredential:
     credential = passkeys.finish_registration(account, response=response, name=name)
+    security_log.record("passkey.added", account=account)
     sessions.renew(account, second_factor=True)
     sessions.end_all(account, except_current=True)
     mail.send(
@@ -65,9 +66,10 @@ def rename(account: Account, *, credential_id: uuid.UUID, name: str) -> None:
     db.session.commit()
 
 
-def remove(account: Account, *, credential_id: uuid.UUID) -> None:
+def remove(account: Account, *, credential_id: uuid.UUID, sign_out_others: bool) -> int | None:
     """Delete a passkey unless it is the account's last way to sign in (or staff's last
-    second factor)."""
+    second factor). With ``sign_out_others`` every other session ends too (whoever held a
+    copy of the key may be signed in); returns how many, or None if not asked."""
     credential = _owned(account, credential_id)
     others = [c for c in account.passkeys if c.id != credential.id]
     if not account.has_password and not others:
@@ -76,6 +78,8 @@ def remove(account: Account, *, credential_id: uuid.UUID) -> None:
         raise LastStaffSecondFactor
     db.session.delete(credential)
     db.session.commit()
+    security_log.record("passkey.removed", account=account)
+    ended = sessions.end_all(account, except_current=True) if sign_out_others else None
     mail.send(
         to=account.email,
         subject=_l("A passkey was removed from your account"),
@@ -83,3 +87,4 @@ def remove(account: Account, *, credential_id: uuid.UUID) -> None:
         locale=account.locale,
         staff=account.is_staff,
     )
+    return ended

@@ -151,3 +151,83 @@ def test_forms_on_the_page_after_a_new_session_id_still_work(client, auth, make_
     token = csrf_token(codes_page.get_data(as_text=True))
     response = client.post("/logout", data={"csrf_token": token})
     assert response.status_code == 302
+
+
+def _events(app, name: str) -> list[str]:
+    from shared.models import SecurityEvent
+
+    with app.app_context():
+        return [e.outcome for e in db.session.scalars(
+            select(SecurityEvent).where(SecurityEvent.event == name))]
+
+
+def test_turning_off_totp_offers_to_sign_out_everywhere_else_ticked_by_default(
+        app, client, auth, make_client, totp_clock):
+    from tests.conftest import Auth
+
+    person = make_client(totp=True)
+    phone = app.test_client()
+    Auth(phone, totp_clock).login(person)
+    auth.login(person)
+    page = client.get("/account/security").get_data(as_text=True)
+    form = re.search(r'<form[^>]*action="/account/security/totp/off".*?</form>', page, re.S)
+    box = re.search(r'<input[^>]*name="sign_out_others"[^>]*>', form.group(0)).group(0)
+    assert "checked" in box
+    assert "auf allen anderen Geräten abmelden" in form.group(0)
+
+    done = submit(client, "/account/security/totp/off", {"sign_out_others": "y"},
+                  form_url="/account/security", follow_redirects=True)
+    assert "Zwei-Schritt-Anmeldung ist aus" in done.get_data(as_text=True)
+    assert "auf allen anderen Geräten abgemeldet" in done.get_data(as_text=True)
+    assert client.get("/account").status_code == 200
+    assert phone.get("/account").status_code == 302
+    with app.app_context():
+        assert db.session.get(Account, person.account_id).totp_secret is None
+    assert _events(app, "sessions.ended") == ["ok"]
+
+
+def test_turning_off_totp_with_the_box_unticked_keeps_other_devices(
+        app, client, auth, make_client, totp_clock):
+    from tests.conftest import Auth
+
+    person = make_client(totp=True)
+    phone = app.test_client()
+    Auth(phone, totp_clock).login(person)
+    auth.login(person)
+    submit(client, "/account/security/totp/off", {}, form_url="/account/security")
+    with app.app_context():
+        assert db.session.get(Account, person.account_id).totp_secret is None
+    assert phone.get("/account").status_code == 200
+    assert _events(app, "sessions.ended") == []
+
+
+def test_confirming_it_is_you_after_a_form_returns_to_that_page_never_to_a_405(
+        app, client, auth, make_client, totp_clock):
+    from tests.conftest import age_sign_ins
+
+    person = make_client(totp=True)
+    auth.login(person)
+    age_sign_ins(app)
+    stale = submit(client, "/account/security/totp/off", {"sign_out_others": "y"},
+                   form_url="/account/security")
+    assert stale.headers["Location"].startswith("/account/confirm")
+    totp_clock.advance()
+    confirmed = submit(client, stale.headers["Location"],
+                       {"password": person.password, "code": totp_clock.code(person.totp_secret)})
+    assert confirmed.headers["Location"] == "/account/security"
+    back = client.get(confirmed.headers["Location"])
+    assert back.status_code == 200
+    assert "Zwei-Schritt-Anmeldung ausschalten" in back.get_data(as_text=True)  # ask again
+    with app.app_context():
+        assert db.session.get(Account, person.account_id).has_totp  # nothing done unasked
+
+    # A hand-made next= to an address that only takes a POST is not followed either.
+    totp_clock.advance()
+    crafted = submit(client, "/account/confirm?next=/account/security/recovery-codes",
+                     {"password": person.password, "code": totp_clock.code(person.totp_secret)})
+    assert crafted.headers["Location"] == "/account/security"
+    # A page that answers GET is still where the confirmation leads.
+    totp_clock.advance()
+    page = submit(client, "/account/confirm?next=/my-data/export",
+                  {"password": person.password, "code": totp_clock.code(person.totp_secret)})
+    assert page.headers["Location"] == "/my-data/export"

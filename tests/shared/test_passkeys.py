@@ -435,3 +435,56 @@ def test_the_copied_passkey_email_exists_in_english(app, client, client_with_pas
     warning = outbox.last_to(person.email)
     assert "copied" in warning["Subject"]
     assert "counter" in warning.get_content()
+
+
+def test_removing_a_passkey_signs_out_everywhere_else_when_the_box_is_ticked(app, client, auth,
+                                                                            make_client):
+    from shared.models import SecurityEvent
+    from tests.conftest import register_passkey
+
+    person = make_client()
+    auth.login(person)
+    register_passkey(client, name="Altes Handy")
+    key = register_passkey(client, name="YubiKey")
+    laptop, tablet = app.test_client(), app.test_client()
+    for device in (laptop, tablet):
+        passkey_sign_in(device, key)
+    with app.app_context():
+        old, new = db.session.scalars(select(PasskeyCredential)
+                                      .order_by(PasskeyCredential.created_at)).all()
+    page = client.get("/account/security").get_data(as_text=True)
+    boxes = re.findall(r'<input[^>]*name="sign_out_others"[^>]*>', page)
+    assert len(boxes) == 2
+    assert all("checked" in box for box in boxes)
+    assert len({re.search(r'id="([^"]+)"', box).group(1) for box in boxes}) == 2
+
+    kept = submit(client, f"/account/passkeys/{old.id}/remove", {},
+                  form_url="/account/security")
+    assert kept.headers["Location"] == "/account/security"
+    assert laptop.get("/account").status_code == 200
+    register_passkey(client, name="Drittes")
+    with app.app_context():
+        third = db.session.scalar(select(PasskeyCredential)
+                                  .where(PasskeyCredential.id != new.id))
+    submit(client, f"/account/passkeys/{third.id}/remove", {"sign_out_others": "y"},
+           form_url="/account/security")
+    assert client.get("/account").status_code == 200
+    assert laptop.get("/account").status_code == 302
+    assert tablet.get("/account").status_code == 302
+    with app.app_context():
+        events = [e.event for e in db.session.scalars(select(SecurityEvent)
+                                                      .order_by(SecurityEvent.at))]
+    assert events.count("passkey.added") == 3
+    assert events.count("passkey.removed") == 2
+    assert "sessions.ended" in events
+
+
+def test_a_passkey_step_up_never_leads_to_an_address_that_only_takes_a_post(
+        app, client, client_with_passkey):
+    _person, authenticator = client_with_passkey
+    passkey_sign_in(client, authenticator)
+    begin = post_json(client, "/account/confirm/passkey/begin", page="/account/confirm")
+    done = post_json(client, "/account/confirm/passkey/finish?next=/account/security/totp/off",
+                     {"credential": authenticator.get(begin.get_data(as_text=True))},
+                     page="/account/confirm")
+    assert done.get_json()["redirect"] == "/account/security"
