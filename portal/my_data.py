@@ -5,12 +5,45 @@ from __future__ import annotations
 import uuid
 from urllib.parse import quote
 
-from flask import abort, current_app, render_template
+from flask import abort, current_app, flash, g, render_template, request
+from flask_babel import format_date, format_time
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_limiter import RequestLimit
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length
 
 from portal import bp
 from portal.guards import client_required, fresh_required
+from shared.auth import ratelimits
+from shared.extensions import limiter
+from shared.models.base import utcnow
 from shared.services import transparency
+
+
+class CorrectionForm(FlaskForm):
+    client = SelectField(_l("About whom?"))
+    about = HiddenField(default="other")
+    message = TextAreaField(
+        _l("What is wrong, and what is right?"),
+        validators=[DataRequired(_l("Please describe what is wrong and what is right.")),
+                    Length(max=2000)],
+        render_kw={"rows": 4, "maxlength": 2000})
+    submit = SubmitField(_l("Send request"))
+
+
+def _retry_time(limit: RequestLimit) -> str:
+    """When the fullest of the limits breached by this request frees up again, as the
+    reader says it ("15:40", or "Mittwoch, 03:15" on another day)."""
+    from datetime import UTC, datetime
+
+    g.retry_at = max(g.get("retry_at", 0), limit.reset_at)
+    at = datetime.fromtimestamp(g.retry_at, UTC)
+    if format_date(at) == format_date(utcnow()):
+        return format_time(at, "short")
+    return f"{format_date(at, 'EEEE')}, {format_time(at, 'short')}"
 
 
 @bp.get("/my-data")
@@ -55,9 +88,24 @@ def my_document(document_id: uuid.UUID):
     return response
 
 
+def _too_many_exports(limit: RequestLimit):
+    """The export page again (status 429), saying when a download works again."""
+    from shared.auth.forms import ConfirmForm
+
+    return current_app.make_response((render_template(
+        "portal/my_data_export.html", form=ConfirmForm(),
+        refused=_("You downloaded your data several times in a short while. For your "
+                  "safety you can download it again from %(time)s.",
+                  time=_retry_time(limit))), 429))
+
+
 @bp.route("/my-data/export", methods=["GET", "POST"])
 @client_required
 @fresh_required
+@limiter.limit(ratelimits.EXPORT_DOWNLOADS, methods=["POST"],
+               key_func=ratelimits.signed_in_account_key,
+               deduct_when=lambda response: response.mimetype == "application/zip",
+               on_breach=_too_many_exports)
 def my_data_export():
     """After a fresh confirmation: the ZIP, streamed as it is written."""
     from flask import stream_with_context
@@ -75,33 +123,59 @@ def my_data_export():
     return response
 
 
+def _correction_form() -> CorrectionForm:
+    """The form, its choice of person filled from the household."""
+    form = CorrectionForm()
+    if request.method == "GET":
+        form.about.data = request.args.get("about", "other")
+    form.client.choices = [
+        (str(s.client.id), _("Me") if s.is_self else (s.client.full_name or _("Child")))
+        for s in transparency.subjects(current_user)]
+    return form
+
+
+def _corrections_page(form: CorrectionForm, *, refused: str | None = None):
+    """The request form (with whatever was typed) above the earlier requests."""
+    from shared.services import corrections
+
+    return render_template("portal/my_corrections.html", form=form, refused=refused,
+                           rows=corrections.requests_for(current_user))
+
+
+def _too_many_corrections(limit: RequestLimit):
+    """The same page (status 429), the text still in the box, and when to send it."""
+    return current_app.make_response((_corrections_page(_correction_form(), refused=_(
+        "You sent many correction requests in a short while. We answer each one; you can "
+        "send this one from %(time)s. Your text is kept below.",
+        time=_retry_time(limit))), 429))
+
+
 @bp.route("/my-data/corrections", methods=["GET", "POST"])
 @client_required
+@limiter.limit(ratelimits.CORRECTION_REQUESTS, methods=["POST"],
+               key_func=ratelimits.signed_in_account_key,
+               deduct_when=lambda response: response.status_code == 302,
+               on_breach=_too_many_corrections)
 def my_corrections():
     """Ask staff to correct something they recorded; see the answers."""
-    from flask import flash, redirect, request, url_for
-    from flask_babel import gettext as _
+    from flask import redirect, url_for
 
-    from shared.auth.forms import ConfirmForm
-    from shared.services import corrections, transparency
+    from shared.services import corrections
 
-    form = ConfirmForm()
-    people = [(s.client, s.is_self) for s in transparency.subjects(current_user)]
+    form = _correction_form()
     if form.validate_on_submit():
         try:
             corrections.request_correction(
-                account=current_user, client_id=uuid.UUID(request.form.get("client", "")),
-                about=request.form.get("about", "other"), message=request.form.get("message", ""))
+                account=current_user, client_id=uuid.UUID(form.client.data),
+                about=form.about.data or "other", message=form.message.data)
         except ValueError:
-            flash(_("Please describe what is wrong and what is right."), "error")
+            form.message.errors.append(_("Please describe what is wrong and what is right."))
         except corrections.NotAllowed:
             abort(404)
         else:
             flash(_("Your request was sent. You see the answer here."), "success")
             return redirect(url_for("portal.my_corrections"))
-    return render_template("portal/my_corrections.html", form=form, people=people,
-                           about=request.args.get("about", "other"),
-                           rows=corrections.requests_for(current_user))
+    return _corrections_page(form)
 
 
 @bp.route("/my-data/delete", methods=["GET", "POST"])

@@ -313,13 +313,15 @@ def _register_errors(app: Flask) -> None:
         return page(413, _("Too large"), _("What you sent is too large."))
 
     @app.errorhandler(429)
-    def too_many(_error):
+    def too_many(error):
         from flask_login import current_user
 
         from shared import security_log
 
         security_log.record("ratelimit.exceeded", outcome=security_log.REFUSED,
                             account=current_user if current_user.is_authenticated else None)
+        if getattr(error, "response", None) is not None:
+            return error.response  # a view's own answer (its on_breach): says what to do
         return page(
             429,
             _("Too many attempts"),

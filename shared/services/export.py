@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, render_template
 from sqlalchemy import select
 
-from shared import audit, seal
+from shared import audit, seal, security_log
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import utcnow
@@ -173,6 +173,7 @@ def stream(account_id) -> Iterator[bytes]:
         audit.record_access(client_id=uuid.UUID(subject["client_id"]), staff_member=None,
                             category=audit.EXPORT, action=audit.DOWNLOAD)
     db.session.commit()
+    security_log.record("export.downloaded", account=account)
     config = current_app.extensions["einblick"].config
     organisation_seal = seal.load(config)
     manifest: dict[str, str] = {}
