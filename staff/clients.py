@@ -28,8 +28,8 @@ CATEGORY_LABELS = {
 
 
 class SearchForm(FlaskForm):
-    class Meta:
-        csrf = False  # a GET search changes nothing
+    """Posted, never in the URL: a name, address or phone number must not end up in
+    browser histories, proxies or the web server's access log."""
 
     q = StringField(_l("Email, phone number or name"), validators=[DataRequired()],
                     description=_l("Exact match. A name is found by any one of its words."),
@@ -70,11 +70,12 @@ def _session_id():
     return current_user.current_session.id if current_user.current_session else None
 
 
-@bp.get("/clients")
+@bp.route("/clients", methods=["GET", "POST"])
 def clients():
-    form = SearchForm(request.args)
+    # A query in the URL (an old bookmark, ?q=…) is not run: the form starts empty.
+    form = SearchForm(formdata=request.form if request.method == "POST" else None)
     results = None
-    if request.args and form.validate():
+    if form.validate_on_submit():
         results = casefile.search(member=_member(), query=form.q.data,
                                   birth_date=form.birth_date.data)
     return render_template("staff/clients.html", form=form, results=results)

@@ -422,3 +422,10 @@ def age_sign_ins(app, *, minutes: int = 10) -> None:
         for row in db.session.scalars(select(UserSession)):
             row.authenticated_at -= timedelta(minutes=minutes)
         db.session.commit()
+
+
+def search_clients(client, query: str, birth_date: str = "") -> str:
+    """The staff client search, posted as the form does; returns the result page."""
+    response = submit(client, "/staff/clients", {"q": query, "birth_date": birth_date})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)

@@ -33,7 +33,7 @@ from shared.models import (
 )
 from shared.models.base import utcnow
 from shared.services.my_data import OWNERS, _rows
-from tests.conftest import add_booking, submit, tomorrow_slot_token
+from tests.conftest import add_booking, search_clients, submit, tomorrow_slot_token
 from tests.portal.test_bookings import book
 from tests.portal.test_household import add_child
 from tests.staff.test_casefile import PDF, upload
@@ -210,8 +210,7 @@ def restricted_case(app, client, auth, make_client, make_staff, make_bookable):
     day = (end - timedelta(minutes=45)).astimezone(ZoneInfo("Europe/Berlin")).date().isoformat()
     before = client.get(f"/staff/bookings/day?day={day}&staff={bookable.staff_member_id}")
     assert "Kanarienvogel" in before.get_data(as_text=True)  # the checks below can fail
-    assert f"/staff/clients/{own}" in client.get("/staff/clients?q=Kanarienvogel").get_data(
-        as_text=True)
+    assert f"/staff/clients/{own}" in search_clients(client, "Kanarienvogel")
     auth.logout("staff")
     with app.app_context():
         assert db.session.scalar(select(Note)) is not None
@@ -246,7 +245,7 @@ def test_kept_data_is_restricted_re_encrypted_and_hidden(app, client, auth, make
 
     # Everyday staff views no longer show the client.
     auth.login(restricted_case["worker"], area="staff")
-    found = client.get("/staff/clients?q=Kanarienvogel").get_data(as_text=True)
+    found = search_clients(client, "Kanarienvogel")
     assert f"/staff/clients/{own}" not in found
     day = (restricted_case["booking_end"] - timedelta(minutes=45)).astimezone(
         ZoneInfo("Europe/Berlin")).date().isoformat()

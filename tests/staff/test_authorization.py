@@ -45,7 +45,7 @@ TABLE = {
     "staff.passkey_add_finish": ("POST", "/staff/account/passkeys/finish", STAFF),
     "staff.passkey_rename": ("POST", "/staff/account/passkeys/{random}/rename", STAFF),
     "staff.passkey_remove": ("POST", "/staff/account/passkeys/{random}/remove", STAFF),
-    "staff.clients": ("GET", "/staff/clients?q=demir", STAFF),
+    "staff.clients": ("POST", "/staff/clients", STAFF),
     "staff.client_file": ("GET", "/staff/clients/{client}", STAFF),
     "staff.client_break_glass": ("GET", "/staff/clients/{client}/break-glass", CASEWORKERS),
     "staff.client_assign": ("POST", "/staff/clients/{client}/assign", ADMIN),

@@ -22,7 +22,7 @@ from shared.models import (
     StaffMember,
     UserSession,
 )
-from tests.conftest import submit
+from tests.conftest import search_clients, submit
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n" + b"0" * 200
 
@@ -60,7 +60,7 @@ def test_search_finds_by_exact_email_phone_or_name_token_and_logs(app, client, a
                                                                   query):
     _person, worker, client_id = case
     auth.login(worker, area="staff")
-    page = client.get("/staff/clients", query_string={"q": query}).get_data(as_text=True)
+    page = search_clients(client, query)
     assert f"/staff/clients/{client_id}" in page
     assert events(app, client_id, action="search")
 
@@ -68,12 +68,31 @@ def test_search_finds_by_exact_email_phone_or_name_token_and_logs(app, client, a
 def test_name_search_narrowed_by_birth_date(app, client, auth, case):
     _person, worker, client_id = case
     auth.login(worker, area="staff")
-    right = client.get("/staff/clients", query_string={"q": "Demir", "birth_date": "1990-04-01"})
-    wrong = client.get("/staff/clients", query_string={"q": "Demir", "birth_date": "1991-04-01"})
-    assert f"/staff/clients/{client_id}" in right.get_data(as_text=True)
-    assert f"/staff/clients/{client_id}" not in wrong.get_data(as_text=True)
-    partial = client.get("/staff/clients", query_string={"q": "Dem"}).get_data(as_text=True)
+    right = search_clients(client, "Demir", birth_date="1990-04-01")
+    wrong = search_clients(client, "Demir", birth_date="1991-04-01")
+    assert f"/staff/clients/{client_id}" in right
+    assert f"/staff/clients/{client_id}" not in wrong
+    partial = search_clients(client, "Dem")
     assert f"/staff/clients/{client_id}" not in partial  # exact tokens only
+
+
+def test_the_search_is_posted_and_never_put_in_a_url(app, client, auth, case):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    form_page = client.get("/staff/clients").get_data(as_text=True)
+    assert re.search(r'<form method="post" action="/staff/clients"', form_page)
+    assert 'name="csrf_token"' in form_page
+    # An old link with the query in it shows the empty form and searches nothing.
+    old = client.get("/staff/clients?q=mia.demir%40example.org").get_data(as_text=True)
+    assert f"/staff/clients/{client_id}" not in old
+    assert "mia.demir@example.org" not in old
+    assert not events(app, client_id, action="search")
+    # Without the CSRF token nothing is searched either.
+    assert client.post("/staff/clients", data={"q": "Demir"}).status_code == 400
+    assert not events(app, client_id, action="search")
+    found = search_clients(client, "mia.demir@example.org")
+    assert f"/staff/clients/{client_id}" in found
+    assert "?q=" not in found
 
 
 def test_assigned_caseworker_opens_the_file_and_each_part_is_logged(app, client, auth, case):
