@@ -11,11 +11,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from portal import bp
 from portal.guards import client_required
+from shared.auth import ratelimits
 from shared.auth.forms import ConfirmForm, email_field
+from shared.extensions import limiter
 from shared.models.household import ACCESS_BOOKINGS, ACCESS_FULL, ACCESS_NONE
 from shared.services import household
 
@@ -81,9 +84,9 @@ class GuardianAccessForm(FlaskForm):
     access = RadioField(
         _l("What may this person still see?"),
         choices=[
-            (ACCESS_FULL, _l("Everything, as before")),
-            (ACCESS_BOOKINGS, _l("Only my appointments")),
-            (ACCESS_NONE, _l("Nothing")),
+            SelectChoice(ACCESS_FULL, _l("Everything, as before")),
+            SelectChoice(ACCESS_BOOKINGS, _l("Only my appointments")),
+            SelectChoice(ACCESS_NONE, _l("Nothing")),
         ],
     )
     submit = SubmitField(_l("Save"))
@@ -112,6 +115,8 @@ def household_index():
         invite_form=InviteForm(),
         remove_form=ConfirmForm(),
         own_account_age=household.own_account_age(),
+        handover_pending=household.handover_pending,
+        organisation_phone=household.organisation_phone(),
     )
 
 
@@ -183,6 +188,8 @@ def household_remove(client_id: uuid.UUID):
 
 @bp.post("/household/<uuid:client_id>/invite")
 @client_required
+@limiter.limit(ratelimits.MAIL_SENDING, key_func=ratelimits.signed_in_account_key,
+               methods=["POST"])
 def household_invite(client_id: uuid.UUID):
     form = InviteForm()
     if not form.validate_on_submit():
@@ -194,12 +201,13 @@ def household_invite(client_id: uuid.UUID):
     except household.TooYoung:
         flash(_("An own account is possible from the age of %(age)d.",
                 age=household.own_account_age()), "error")
-    except household.EmailTaken:
-        flash(_("This email address already has an account. Please use another one."), "error")
     except household.NotAllowed:
         abort(404)
     else:
-        flash(_("The invitation was sent. From now on, they decide what you see."), "success")
+        # The same answer whether or not the address already has an account.
+        flash(_("The invitation is on its way to this address. Before your child decides "
+                "what you still see, our team confirms in person that your child holds the "
+                "account. Until then, nothing changes for you."), "success")
     return redirect(url_for("portal.household_index"))
 
 
@@ -209,10 +217,17 @@ def guardian_access(link_id: uuid.UUID):
     link = next((g for g in household.my_guardians(current_user) if g.id == link_id), None)
     if link is None:
         abort(404)
+    pending = household.handover_pending(current_user)
     form = GuardianAccessForm(data={"access": link.access} if request.method == "GET" else None)
     if form.validate_on_submit():
-        household.set_guardian_access(account=current_user, guardianship_id=link.id,
-                                      access=form.access.data)
-        flash(_("Saved."), "success")
-        return redirect(url_for("portal.household_index"))
-    return render_template("portal/guardian_access.html", form=form, link=link)
+        try:
+            household.set_guardian_access(account=current_user, guardianship_id=link.id,
+                                          access=form.access.data)
+        except household.HandoverPending:
+            pass  # the page says why and what to do
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("portal.household_index"))
+    return render_template("portal/guardian_access.html", form=form, link=link,
+                           pending=pending,
+                           organisation_phone=household.organisation_phone())

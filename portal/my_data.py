@@ -52,7 +52,7 @@ def my_data():
     from shared.services import my_data as service
     from shared.services import transparency
 
-    people = [(s.client, s.is_self, service.items_for(s.client, as_guardian=not s.is_self))
+    people = [(s.client, s.is_self, service.items_for(s.client, as_guardian=s.as_guardian))
               for s in transparency.subjects(current_user)]
     return render_template("portal/my_data.html", people=people, display=service.display,
                            secret_words=service.secret_words)

@@ -44,6 +44,8 @@ CONSENTS = "consents"
 EXPORT = "export"  # the client (or a guardian) downloaded everything
 PURGE = "purge"  # deleted by the retention purge
 RESTRICTED = "restricted"  # a restricted file (§ 84 SGB X) opened with a reason
+INVITATION = "invitation"  # staff invited the client to an own account (household)
+HANDOVER = "handover-confirmed"  # staff met the young person, who holds their account
 
 
 def event_hash(event: AccessEvent) -> bytes:

@@ -9,24 +9,14 @@ from datetime import date, datetime, timedelta
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SubmitField
 
-from shared import audit
-from shared.auth.forms import ConfirmForm, email_field
+from shared.auth.forms import ConfirmForm
 from shared.extensions import db
-from shared.models.bookings import Booking
-from shared.models.staff import ADMIN, RECEPTION, StaffMember
+from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
 from shared.services import availability, bookings
-from staff import ENDPOINT_ROLES, bp
-
-
-class InviteForm(FlaskForm):
-    email = email_field(_l("Their email address"))
-    submit = SubmitField(_l("Invite to an own account"))
+from staff import bp
 
 
 def _member() -> StaffMember:
@@ -124,11 +114,12 @@ def bookings_day():
     start = datetime.combine(day, datetime.min.time(), zone)
     rows = bookings.calendar(member, staff_member_id=shown.id, start=start,
                              end=start + timedelta(days=1))
+    # The invitation itself is in the case file: it needs the full file and a reason.
     invitable = ({b.client_id for b in rows if _may_get_own_account(b.client)}
-                 if member.role in ("admin", "caseworker") else set())
+                 if member.role == CASEWORKER else set())
     return render_template("staff/bookings_day.html", rows=rows, day=day, shown=shown,
                            choices=_staff_choices(member), timedelta=timedelta,
-                           invitable=invitable, invite_form=InviteForm())
+                           invitable=invitable)
 
 
 def _may_get_own_account(client) -> bool:
@@ -156,39 +147,3 @@ def bookings_week():
               + timedelta(days=i)]) for i in range(7)]
     return render_template("staff/bookings_week.html", days=days, monday=monday, shown=shown,
                            choices=_staff_choices(member), timedelta=timedelta)
-
-
-@bp.post("/clients/<uuid:client_id>/invite")
-def client_invite(client_id: uuid.UUID):
-    """Staff give a young person (from the organisation's age) an account of their own."""
-    from shared.services import household
-
-    member = _member()
-    form = InviteForm()
-    back = request.form.get("back") or url_for("staff.bookings_day")
-    if not back.startswith("/staff/"):
-        back = url_for("staff.bookings_day")
-    if not form.validate_on_submit():
-        flash(_("Please enter a valid email address, like name@example.org."), "error")
-        return redirect(back)
-    if not db.session.scalar(bookings.visible_to_staff(member)
-                             .where(Booking.client_id == client_id).limit(1)):
-        abort(404)
-    try:
-        household.invite_dependant(inviter=None, client_id=client_id, email=form.email.data)
-    except household.TooYoung:
-        flash(_("An own account is possible from the age of %(age)d.",
-                age=household.own_account_age()), "error")
-    except household.EmailTaken:
-        flash(_("This email address already has an account. Please use another one."), "error")
-    except household.NotAllowed:
-        flash(_("This person already has an account of their own."), "warning")
-    else:
-        audit.record_access(client_id=client_id, staff_member=member, category=audit.HOUSEHOLD,
-                            action=audit.CHANGE)
-        db.session.commit()
-        flash(_("The invitation was sent."), "success")
-    return redirect(back)
-
-
-ENDPOINT_ROLES.update({"staff.client_invite": frozenset({"admin", "caseworker"})})

@@ -15,10 +15,11 @@ from wtforms import BooleanField, DateField, SelectField, StringField, SubmitFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from shared.auth.forms import ConfirmForm
-from shared.extensions import db
+from shared.auth import ratelimits
+from shared.auth.forms import ConfirmForm, email_field
+from shared.extensions import db, limiter
 from shared.models.staff import CASEWORKER, StaffMember
-from shared.services import casefile
+from shared.services import casefile, household
 from staff import ENDPOINT_ROLES, bp
 
 CATEGORY_LABELS = {
@@ -45,6 +46,16 @@ class BreakGlassForm(FlaskForm):
                            description=_l("The client will see this reason in their access "
                                           "log, and an administrator reviews it."))
     submit = SubmitField(_l("Open the file for this session"))
+
+
+class InviteForm(FlaskForm):
+    email = email_field(_l("The young person's own email address"))
+    reason = TextAreaField(
+        _l("Why are you sending this invitation?"),
+        validators=[DataRequired(), Length(min=casefile.MIN_REASON_LENGTH, max=500)],
+        description=_l("The young person and their parents or guardians will read this "
+                       "reason. Please write nothing they should not read."))
+    submit = SubmitField(_l("Send invitation"))
 
 
 class NoteForm(FlaskForm):
@@ -98,6 +109,7 @@ def client_file(client_id: uuid.UUID):
     return render_template("staff/client_file.html", case=case, note_form=NoteForm(),
                            consent_status=consents.status_for_client(client_id),
                            document_form=DocumentForm(), action_form=ConfirmForm(),
+                           invite_form=InviteForm(prefix="invite"),
                            categories=CATEGORY_LABELS, caseworkers=caseworkers,
                            edit_window=casefile.NOTE_EDIT_WINDOW, member=_member())
 
@@ -120,6 +132,69 @@ def client_break_glass(client_id: uuid.UUID):
         return redirect(url_for("staff.client_file", client_id=client_id))
     return render_template("staff/break_glass.html", form=form, client_id=client_id,
                            restricted=client.restricted_at is not None)
+
+
+@bp.post("/clients/<uuid:client_id>/invite")
+@limiter.limit(ratelimits.MAIL_SENDING, key_func=ratelimits.signed_in_account_key,
+               methods=["POST"])
+def client_invite(client_id: uuid.UUID):
+    """A young person's own account, from the case file (see casefile.invite_own_account)."""
+    form = InviteForm(prefix="invite")
+    back = url_for("staff.client_file", client_id=client_id, _anchor="own-account")
+    if not form.validate_on_submit():
+        flash(_("Please enter the young person's email address and a reason of at least "
+                "%(count)d characters.", count=casefile.MIN_REASON_LENGTH), "error")
+        return redirect(back)
+    try:
+        casefile.invite_own_account(member=_member(), client_id=client_id,
+                                    session_id=_session_id(), email=form.email.data,
+                                    reason=form.reason.data)
+    except casefile.NeedsBreakGlass:
+        return redirect(url_for("staff.client_break_glass", client_id=client_id))
+    except (casefile.NoAccess, household.NotAllowed):
+        abort(404)
+    except casefile.ReasonTooShort:
+        flash(_("Please enter the young person's email address and a reason of at least "
+                "%(count)d characters.", count=casefile.MIN_REASON_LENGTH), "error")
+    except casefile.StaffAddress:
+        flash(_("This is the address of a staff account. Invitations go only to the young "
+                "person's own address."), "error")
+    except household.TooYoung:
+        flash(_("An own account is possible from the age of %(age)d.",
+                age=household.own_account_age()), "error")
+    else:
+        # The same answer whether or not the address already has an account.
+        flash(_("The invitation is on its way to this address, and the parents or guardians "
+                "are told. A colleague confirms in person that the young person holds the "
+                "account."), "success")
+    return redirect(back)
+
+
+@bp.post("/clients/<uuid:client_id>/handover")
+def client_handover(client_id: uuid.UUID):
+    """'I met them in person and checked that they hold this account.'"""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    back = url_for("staff.client_file", client_id=client_id, _anchor="own-account")
+    try:
+        casefile.confirm_handover(member=_member(), client_id=client_id,
+                                  session_id=_session_id())
+    except casefile.NeedsBreakGlass:
+        return redirect(url_for("staff.client_break_glass", client_id=client_id))
+    except casefile.NoAccess:
+        abort(404)
+    except casefile.NothingToConfirm:
+        flash(_("There is nothing to confirm."), "warning")
+    except casefile.InvitationNotAccepted:
+        flash(_("The invitation has not been accepted yet. Please confirm once the young "
+                "person has chosen their password and can sign in."), "warning")
+    except casefile.OwnInvitation:
+        flash(_("You sent this invitation yourself. A colleague who meets the young person "
+                "confirms it."), "error")
+    else:
+        flash(_("Confirmed. From now on the young person decides what their parents or "
+                "guardians see."), "success")
+    return redirect(back)
 
 
 @bp.post("/clients/<uuid:client_id>/documents")
@@ -242,6 +317,9 @@ def assignment_remove(assignment_id: uuid.UUID):
 
 ENDPOINT_ROLES.update({
     "staff.client_break_glass": frozenset({"caseworker", "admin"}),
+    # Only the full file may invite or confirm a hand-over, and admins never hold it.
+    "staff.client_invite": frozenset({"caseworker"}),
+    "staff.client_handover": frozenset({"caseworker"}),
     "staff.note_add": frozenset({"caseworker"}),
     "staff.note_edit": frozenset({"caseworker"}),
     "staff.document_upload": frozenset({"caseworker", "admin"}),

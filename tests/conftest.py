@@ -429,3 +429,91 @@ def search_clients(client, query: str, birth_date: str = "") -> str:
     response = submit(client, "/staff/clients", {"q": query, "birth_date": birth_date})
     assert response.status_code == 200
     return response.get_data(as_text=True)
+
+
+# -- young people and their own accounts -------------------------------------------------
+@dataclass
+class YoungPerson:
+    parent: Person
+    client_id: uuid.UUID
+    guardianship_id: uuid.UUID
+
+
+@pytest.fixture
+def make_young_person(app, make_client):
+    """A dependant old enough for an own account (17), with a parent who sees everything,
+    and a caseworker's note for them that is confidential from guardians but visible to
+    the young person (written directly)."""
+    from datetime import date
+
+    from shared.models import Client, DataKey, Guardianship, Note
+    from shared.services.accounts import set_client_name
+
+    def make(full_name: str = "Lara Demir", *, note_by: uuid.UUID | None = None,
+             confidential_note: str = "Beratung ohne Eltern") -> YoungPerson:
+        parent = make_client(full_name="Mia Demir")
+        with app.app_context():
+            today = date.today()
+            data_key = DataKey.generate()
+            child = Client(data_key=data_key)
+            child.birth_date = today.replace(year=today.year - 17, day=1)
+            db.session.add_all([data_key, child])
+            set_client_name(client=child, full_name=full_name)
+            link = Guardianship(guardian_account_id=parent.account_id, dependant_id=child.id,
+                                access="full")
+            db.session.add(link)
+            db.session.flush()
+            if note_by is not None:
+                note = Note(client_id=child.id, data_key=child.data_key, author_id=note_by,
+                            visible_to_client=True, confidential_from_guardians=True)
+                note.body = confidential_note
+                db.session.add(note)
+            db.session.commit()
+            return YoungPerson(parent, child.id, link.id)
+
+    return make
+
+
+def staff_member_id(app, person: Person) -> uuid.UUID:
+    from shared.models import StaffMember
+
+    with app.app_context():
+        return db.session.scalar(__import__("sqlalchemy").select(StaffMember.id)
+                                 .where(StaffMember.account_id == person.account_id))
+
+
+def assign_caseworker(app, client_id: uuid.UUID, person: Person) -> None:
+    from shared.models import Assignment
+
+    with app.app_context():
+        db.session.add(Assignment(client_id=client_id,
+                                  staff_member_id=staff_member_id(app, person)))
+        db.session.commit()
+
+
+YOUNG_PASSWORD = "lara-eigenes-passwort-16"
+
+
+def claim_invitation(app, outbox, address: str, password: str = YOUNG_PASSWORD):
+    """Open the invitation link mailed to ``address`` in a new browser and choose a
+    password; returns that browser, signed in."""
+    browser = app.test_client()
+    response = submit(browser, outbox.link(address, "/confirm/"),
+                      {"password": password, "submit": "1"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return browser
+
+
+def confirm_in_person(app, auth, caseworker: Person, client_id: uuid.UUID) -> None:
+    """An assigned caseworker (not the one who sent a staff invitation) confirms in the case
+    file that they met the young person, who holds their own account."""
+    assign_caseworker(app, client_id, caseworker)
+    browser = app.test_client()
+    Auth(browser, auth.clock).login(caseworker, area="staff")
+    response = submit(browser, f"/staff/clients/{client_id}/handover", {},
+                      form_url=f"/staff/clients/{client_id}")
+    assert response.status_code == 302
+    with app.app_context():
+        from shared.models import Client
+
+        assert db.session.get(Client, client_id).account.handover_confirmed_at is not None

@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import filetype
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from shared import audit
+from shared import audit, mail, security_log
+from shared.config import DEFAULT_LOCALE
 from shared.extensions import db
-from shared.models.accounts import CLIENT, Account
+from shared.models.accounts import CLIENT, STAFF, Account
+from shared.models.audit import AccessEvent
 from shared.models.base import current_keyring, utcnow
 from shared.models.bookings import Booking
 from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
 from shared.models.clients import Client, ClientNameToken
 from shared.models.household import Guardianship
 from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
-from shared.services.accounts import name_tokens
+from shared.services import household
+from shared.services.accounts import find_account, name_tokens
 from shared.validation import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -66,6 +72,29 @@ class DocumentRejected(CaseFileError):
 
 class NoteLocked(CaseFileError):
     """Older than 24 hours, or not the author's: write a correction instead."""
+
+
+class ReasonTooShort(CaseFileError):
+    """A reason of a few words is needed (break-glass, an invitation)."""
+
+
+class StaffAddress(CaseFileError):
+    """An invitation to the address of a staff account: never, whoever's it is."""
+
+
+class NothingToConfirm(CaseFileError):
+    """No own account whose hand-over waits for a confirmation in person."""
+
+
+class InvitationNotAccepted(CaseFileError):
+    """The invitation link has not been used yet: nobody holds the account so far."""
+
+
+class OwnInvitation(CaseFileError):
+    """The staff member who sent an invitation cannot confirm its hand-over."""
+
+
+MIN_REASON_LENGTH = 10
 
 
 @dataclass(frozen=True)
@@ -136,22 +165,28 @@ def break_glass(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.U
                 reason: str) -> BreakGlassGrant:
     """Open an unassigned file for this session only; flagged for admin review and shown
     to the client with the reason."""
-    reason = " ".join((reason or "").split())
-    if len(reason) < 10:
-        raise CaseFileError("reason too short")
+    reason = _typed_reason(reason)
     client = get_client(client_id)
     if client.restricted_at is not None and member.role not in (CASEWORKER, ADMIN):
         raise NoAccess
     grant = BreakGlassGrant(client_id=client.id, data_key=client.data_key,
                             staff_member_id=member.id, session_id=session_id)
-    grant.reason = reason[:500]
+    grant.reason = reason
     db.session.add(grant)
     db.session.flush()
     audit.record_access(client_id=client.id, staff_member=member, category=audit.CASE_FILE,
                         action=audit.RESTRICTED if client.restricted_at else audit.BREAK_GLASS,
                         grant_id=grant.id)
     db.session.commit()
+    security_log.record("break_glass.opened", account=member.account)
     return grant
+
+
+def _typed_reason(reason: str | None) -> str:
+    reason = " ".join((reason or "").split())
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ReasonTooShort
+    return reason[:500]
 
 
 def unreviewed_grants(*, admin: StaffMember) -> list[BreakGlassGrant]:
@@ -174,6 +209,91 @@ def review_grant(*, admin: StaffMember, grant_id: uuid.UUID) -> None:
     grant.reviewed_at = utcnow()
     grant.reviewed_by_id = admin.id
     db.session.commit()
+
+
+# -- a young person's own account ----------------------------------------------------------
+def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
+                       session_id: uuid.UUID | None, email: str, reason: str) -> None:
+    """Staff invite a young person (from the organisation's age) to an account of their
+    own, so that nobody on staff gains a portal view of them through it.
+
+    Needs the access of the full file (an assigned caseworker, or break-glass) and a typed
+    reason; never to the address of a staff account. The reason becomes a note that the
+    young person and their guardians read, the access log names the sender (who therefore
+    cannot confirm the hand-over), and each guardian is emailed. The account sees only
+    what a guardian sees until another staff member confirms in person that the young
+    person holds it (``confirm_handover``). When the address already has an account,
+    nothing is created and the caller answers as if the invitation went out."""
+    _require_full(member, client_id, session_id)
+    reason = _typed_reason(reason)
+    if find_account(email=email, kind=STAFF) is not None:
+        security_log.record("invitation.sent", outcome=security_log.REFUSED,
+                            account=member.account)
+        raise StaffAddress
+    client = get_client(client_id)
+    new = household.create_own_account(child=client, email=email,
+                                       invited_by=household.INVITED_BY_STAFF,
+                                       locale=DEFAULT_LOCALE)
+    if new is None:
+        db.session.commit()
+        security_log.record("invitation.sent", outcome=security_log.REFUSED,
+                            account=member.account)
+        return
+    address = household.masked_address(email)
+    note = Note(client_id=client.id, data_key=client.data_key, author_id=member.id,
+                visible_to_client=True, confidential_from_guardians=False)
+    with force_locale(DEFAULT_LOCALE):  # the file's language, whoever reads it later
+        note.body = _("Invitation to an own account sent to %(address)s. Reason: %(reason)s",
+                      address=address, reason=reason)
+    db.session.add(note)
+    # Without the break-glass grant, if any: guardians see this line (the reason for the
+    # break-glass itself stays with the young person).
+    audit.record_access(client_id=client.id, staff_member=member, category=audit.HOUSEHOLD,
+                        action=audit.INVITATION)
+    guardians = [link.guardian for link in db.session.scalars(
+        select(Guardianship).where(Guardianship.dependant_id == client.id))]
+    db.session.commit()
+    new.send()
+    for guardian in guardians:
+        mail.send(to=guardian.email,
+                  subject=_l("Our team invited a young person in your household"),
+                  template="invitation_by_staff", locale=guardian.locale, address=address,
+                  phone=household.organisation_phone())
+    security_log.record("invitation.sent", account=member.account)
+
+
+def invitation_sender(client_id: uuid.UUID) -> uuid.UUID | None:
+    """The staff member who last invited this client to an own account, as the access log
+    (append-only, hash-chained) records it."""
+    return db.session.scalar(
+        select(AccessEvent.staff_member_id).where(AccessEvent.client_id == client_id)
+        .where(AccessEvent.action == audit.INVITATION)
+        .order_by(AccessEvent.seq.desc()).limit(1))
+
+
+def confirm_handover(*, member: StaffMember, client_id: uuid.UUID,
+                     session_id: uuid.UUID | None) -> Account:
+    """A caseworker met the young person and checked that they hold their own account:
+    from now on it sees what is confidential from guardians and decides what they see.
+    Not the staff member who sent the invitation."""
+    # The event carries no break-glass grant, so that guardians see it too.
+    _require_full(member, client_id, session_id)
+    account = get_client(client_id).account
+    if not household.handover_pending(account):
+        raise NothingToConfirm
+    if account.email_confirmed_at is None:
+        raise InvitationNotAccepted
+    if account.invited_by == household.INVITED_BY_STAFF and invitation_sender(
+            client_id) in (None, member.id):
+        security_log.record("invitation.confirmed", outcome=security_log.REFUSED,
+                            account=member.account)
+        raise OwnInvitation
+    account.handover_confirmed_at = utcnow()
+    audit.record_access(client_id=client_id, staff_member=member, category=audit.HOUSEHOLD,
+                        action=audit.HANDOVER)
+    db.session.commit()
+    security_log.record("invitation.confirmed", account=member.account)
+    return account
 
 
 # -- search ------------------------------------------------------------------------------
@@ -224,6 +344,21 @@ def search(*, member: StaffMember, query: str, birth_date: date | None = None) -
 
 
 # -- the file ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OwnAccountState:
+    """How a client's own account came about, as the file shows it in words."""
+
+    invited_by: str | None  # household.INVITED_BY_*, None: registered themselves
+    invited_at: datetime
+    accepted: bool  # the invitation link was used
+    confirmed_at: datetime | None  # hand-over confirmed in person
+    sent_by_viewer: bool  # the staff member looking at the file sent the invitation
+
+    @property
+    def pending(self) -> bool:
+        return self.invited_by is not None and self.confirmed_at is None
+
+
 @dataclass
 class CaseFile:
     client: Client
@@ -235,6 +370,27 @@ class CaseFile:
     notes: list[Note]
     assignments: list[Assignment]
     events: list
+    own_account: OwnAccountState | None = None
+    invitable: bool = False  # old enough for an own account and none yet
+
+
+def _own_account_state(client: Client, member: StaffMember) -> OwnAccountState | None:
+    account = client.account
+    if account is None:
+        return None
+    return OwnAccountState(
+        invited_by=account.invited_by, invited_at=account.created_at,
+        accepted=account.email_confirmed_at is not None,
+        confirmed_at=account.handover_confirmed_at,
+        sent_by_viewer=(account.invited_by == household.INVITED_BY_STAFF
+                        and invitation_sender(client.id) == member.id))
+
+
+def _invitable(client: Client) -> bool:
+    return (client.account_id is None and client.birth_date is not None
+            and client.restricted_at is None
+            and household.age_on(client.birth_date, date.today())
+            >= household.own_account_age())
 
 
 def open_file(*, member: StaffMember, client_id: uuid.UUID,
@@ -266,6 +422,9 @@ def open_file(*, member: StaffMember, client_id: uuid.UUID,
         assignments=list(db.session.scalars(
             select(Assignment).where(Assignment.client_id == client.id))),
         events=audit.events_for(client.id) if access.level in (FULL, MANAGE) else [],
+        own_account=(_own_account_state(client, member)
+                     if access.level in (FULL, MANAGE) else None),
+        invitable=full and _invitable(client),
     )
     categories = [audit.CONTACT, audit.BOOKINGS]
     if access.level in (FULL, MANAGE):

@@ -130,7 +130,7 @@ def _item(item: my_data.Item) -> dict:
 def build_data(account: Account) -> dict:
     subjects = []
     for subject in transparency.subjects(account):
-        items = my_data.items_for(subject.client, as_guardian=not subject.is_self)
+        items = my_data.items_for(subject.client, as_guardian=subject.as_guardian)
         categories = {category: [_item(item) for item in group]
                       for category, group in items.items()}
         subjects.append({

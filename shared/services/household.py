@@ -11,11 +11,12 @@ from datetime import date
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
-from shared import mail
+from shared import mail, security_log
 from shared.auth import tokens
 from shared.extensions import db
-from shared.models.accounts import CLIENT, Account
+from shared.models.accounts import CLIENT, STAFF, Account
 from shared.models.base import utcnow
 from shared.models.clients import Client
 from shared.models.household import (
@@ -50,8 +51,14 @@ class TooYoung(HouseholdError):
     pass
 
 
-class EmailTaken(HouseholdError):
-    pass
+class HandoverPending(HouseholdError):
+    """An invited account whose hand-over staff have not yet confirmed in person: it may
+    not yet decide what a guardian sees."""
+
+
+# Who sent the invitation that created a young person's own account (accounts.invited_by).
+INVITED_BY_GUARDIAN = "guardian"
+INVITED_BY_STAFF = "staff"
 
 
 @dataclass
@@ -76,6 +83,10 @@ def _config():
 
 def own_account_age() -> int:
     return _config().own_account_age
+
+
+def organisation_phone() -> str:
+    return _config().organisation_phone
 
 
 def required_fields() -> set[str]:
@@ -214,36 +225,99 @@ def remove_dependant(*, guardian: Account, client_id: uuid.UUID) -> None:
     db.session.commit()
 
 
-def invite_dependant(*, inviter: Account | None, client_id: uuid.UUID, email: str) -> None:
-    """Give a dependant who reached the organisation's age an account of their own.
+def invite_dependant(*, inviter: Account, client_id: uuid.UUID, email: str) -> None:
+    """A guardian gives a dependant who reached the organisation's age an account of their
+    own.
 
-    ``inviter`` is the guardian (None when staff invite). The young person gets the usual
-    confirmation link and chooses a password or passkey; the account shares the child's
-    data key because it is their data."""
-    child = (client_for(inviter, client_id, need=ACCESS_FULL) if inviter is not None
-             else db.session.get(Client, client_id))
-    if child is None or child.account_id is not None:
+    The answer is the same whether or not the address already has an account (the owner
+    of a taken address gets a neutral note instead), so the form reveals nothing. Until
+    staff confirm in person that the young person holds the account, it sees only what a
+    guardian sees (see ``handover_pending``): the guardian may control the address."""
+    child = client_for(inviter, client_id, need=ACCESS_FULL)
+    if child.id == getattr(inviter.client, "id", None):
         raise NotAllowed
-    if child.birth_date is None or age_on(child.birth_date, date.today()) < _config(
-    ).own_account_age:
+    new = create_own_account(child=child, email=email, invited_by=INVITED_BY_GUARDIAN,
+                             locale=inviter.locale or "de")
+    db.session.commit()
+    if new is not None:
+        new.send()
+    security_log.record("invitation.sent", account=inviter,
+                        outcome=security_log.OK if new else security_log.REFUSED)
+
+
+@dataclass(frozen=True)
+class NewOwnAccount:
+    """An invited account, flushed but not committed, and its confirmation link's token:
+    the caller logs what it must, commits, then calls ``send``."""
+
+    account: Account
+    token: str
+
+    def send(self) -> None:
+        mail.send(
+            to=self.account.email,
+            subject=_l("Your own Einblick account"),
+            template="dependant_invitation",
+            locale=self.account.locale,
+            token=self.token,
+        )
+
+
+def create_own_account(*, child: Client, email: str, invited_by: str,
+                       locale: str) -> NewOwnAccount | None:
+    """Create the young person's account (sharing the child's data key: it is their data)
+    with a confirmation link, with which they choose a password or passkey.
+
+    None if the address already belongs to an account of any kind: nothing is created and
+    the owner gets a neutral note; callers answer exactly as if the invitation went out."""
+    # One invitation per child, even when two are sent at the same moment (PostgreSQL;
+    # SQLite serialises writers).
+    db.session.execute(select(Client.id).where(Client.id == child.id).with_for_update())
+    db.session.refresh(child)
+    if child.account_id is not None:
+        raise NotAllowed
+    if child.birth_date is None or age_on(child.birth_date, date.today()) < own_account_age():
         raise TooYoung
-    if find_account(email=email, kind=CLIENT) is not None:
-        raise EmailTaken
-    account = Account(kind=CLIENT, data_key=child.data_key, locale=inviter.locale
-                      if inviter else "de")
+    existing = find_account(email=email, kind=CLIENT) or find_account(email=email, kind=STAFF)
+    if existing is not None:
+        _send_address_taken(existing)
+        return None
+    account = Account(kind=CLIENT, data_key=child.data_key, locale=locale,
+                      invited_by=invited_by)
     account.email = email
     db.session.add(account)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:  # the address was registered at this very moment
+        return None
     child.account_id = account.id
     token = tokens.issue(account, tokens.CONFIRM_EMAIL, hours=_config().confirm_token_hours)
-    db.session.commit()
+    return NewOwnAccount(account, token)
+
+
+def _send_address_taken(account: Account) -> None:
     mail.send(
-        to=email,
-        subject=_l("Your own Einblick account"),
-        template="dependant_invitation",
+        to=account.email,
+        subject=_l("An invitation to an address that already has an account"),
+        template="invitation_address_taken",
         locale=account.locale,
-        token=token,
     )
+
+
+def masked_address(email: str) -> str:
+    """The address as a hint that names nobody: "l…@example.org"."""
+    local, _, domain = (email or "").partition("@")
+    return f"{local[:1]}…@{domain}" if domain else "…"
+
+
+def handover_pending(account: Account | None) -> bool:
+    """True for an account created by an invitation until staff confirm in person that
+    the young person holds it. Until then it sees only what a guardian would see, since
+    whoever sent the invitation (a guardian, a staff member) may control the address.
+    Accounts that registered themselves (``invited_by`` NULL) are never pending."""
+    return (account is not None and account.invited_by is not None
+            and account.handover_confirmed_at is None)
 
 
 # -- the young person's own choice ------------------------------------------------------------
@@ -262,6 +336,8 @@ def set_guardian_access(*, account: Account, guardianship_id: uuid.UUID, access:
     link = db.session.get(Guardianship, guardianship_id)
     if link is None or account.client is None or link.dependant_id != account.client.id:
         raise NotAllowed
+    if handover_pending(account):
+        raise HandoverPending
     link.access = access
     db.session.commit()
 

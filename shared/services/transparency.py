@@ -38,19 +38,24 @@ class Subject:
     events: list[AccessLine]
     notes: list[Note]
     documents: list[Document]
+    # Shown only what a guardian may see: a dependant, or the account's own data while an
+    # invited account's hand-over is not yet confirmed in person.
+    as_guardian: bool = False
 
 
 def subjects(account: Account) -> list[Subject]:
     """The account's own client and each dependant it may fully see. Anything marked
-    confidential from guardians is left out of a dependant's part."""
+    confidential from guardians is left out of a dependant's part, and out of the own part
+    of an invited account until staff confirm in person that the young person holds it."""
     people = []
     if account.client is not None:
-        people.append((account.client, True))
-    people += [(c, False) for c in household.visible_dependants(account, need=ACCESS_FULL)]
-    return [_subject(client, is_self) for client, is_self in people]
+        people.append((account.client, True, household.handover_pending(account)))
+    people += [(c, False, True)
+               for c in household.visible_dependants(account, need=ACCESS_FULL)]
+    return [_subject(client, is_self, as_guardian) for client, is_self, as_guardian in people]
 
 
-def _subject(client: Client, is_self: bool) -> Subject:
+def _subject(client: Client, is_self: bool, as_guardian: bool) -> Subject:
     names: dict[uuid.UUID, StaffMember] = {}
 
     def staff(staff_id):
@@ -58,16 +63,16 @@ def _subject(client: Client, is_self: bool) -> Subject:
             names[staff_id] = db.session.get(StaffMember, staff_id)
         return names.get(staff_id)
 
-    confidential_bookings = not is_self and db.session.scalar(
+    confidential_bookings = as_guardian and db.session.scalar(
         select(Booking.id).where(Booking.client_id == client.id)
         .where(Booking.confidential_from_guardians.is_(True)).limit(1)) is not None
     lines = []
     for event in audit.events_for(client.id):
-        if not is_self and not _guardian_may_see(event, confidential_bookings):
+        if as_guardian and not _guardian_may_see(event, confidential_bookings):
             continue
         member = staff(event.staff_member_id)
         reason = None
-        if event.grant_id and is_self:
+        if event.grant_id and not as_guardian:
             grant = db.session.get(BreakGlassGrant, event.grant_id)
             reason = grant.reason if grant else None
         if member is not None:
@@ -83,10 +88,10 @@ def _subject(client: Client, is_self: bool) -> Subject:
     documents = list(db.session.scalars(select(Document).where(Document.client_id == client.id)
                                         .where(Document.visible_to_client.is_(True))
                                         .order_by(Document.created_at.desc())))
-    if not is_self:
+    if as_guardian:
         notes = [n for n in notes if not n.confidential_from_guardians]
         documents = [d for d in documents if not d.confidential_from_guardians]
-    return Subject(client, is_self, lines, notes, documents)
+    return Subject(client, is_self, lines, notes, documents, as_guardian)
 
 
 def _guardian_may_see(event, confidential_bookings: bool) -> bool:

@@ -252,9 +252,10 @@ def test_reminders_are_sent_once_even_when_run_twice(app, client, auth, make_cli
 
 def test_a_young_persons_choice_also_stops_emails_to_the_guardian(app, client, auth,
                                                                   make_client, make_bookable,
-                                                                  outbox):
+                                                                  make_staff, outbox):
     from shared.models import Guardianship
     from shared.services import bookings as booking_service
+    from tests.conftest import confirm_in_person
     from tests.portal.test_household import add_child
 
     bookable = make_bookable()
@@ -270,6 +271,7 @@ def test_a_young_persons_choice_also_stops_emails_to_the_guardian(app, client, a
     lara_browser = app.test_client()
     submit(lara_browser, outbox.link("lara@example.org", "/confirm/"),
            {"password": "lara-eigenes-passwort-16", "submit": "1"})
+    confirm_in_person(app, auth, make_staff(role="caseworker"), lara)
     submit(lara_browser, f"/household/guardians/{link.id}", {"access": "none"})
     with app.app_context():
         booking = db.session.scalar(select(Booking))

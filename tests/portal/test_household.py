@@ -1,13 +1,29 @@
 """Parents add, edit and remove children; from 16 a child gets an own account and decides
 what the guardian sees."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from shared.extensions import db
-from shared.models import Client, DataKey, EmergencyContact, Guardianship
-from tests.conftest import submit
+from shared.models import (
+    Booking,
+    Client,
+    DataKey,
+    Document,
+    EmergencyContact,
+    Guardianship,
+    Service,
+)
+from shared.models.base import utcnow
+from tests.conftest import (
+    Auth,
+    assign_caseworker,
+    claim_invitation,
+    confirm_in_person,
+    staff_member_id,
+    submit,
+)
 
 
 def add_child(client, **fields):
@@ -88,7 +104,8 @@ def test_another_parent_cannot_open_my_child(app, client, auth, make_client):
 
 
 def test_from_16_a_young_person_gets_an_own_account_and_decides(app, client, auth,
-                                                               make_client, outbox):
+                                                               make_client, make_staff,
+                                                               outbox):
     parent = make_client()
     auth.login(parent)
     add_child(client, full_name="Lara Demir", birth_date="2008-01-10")
@@ -112,6 +129,7 @@ def test_from_16_a_young_person_gets_an_own_account_and_decides(app, client, aut
     with app.app_context():
         link_id = db.session.scalar(select(Guardianship).where(
             Guardianship.dependant_id == lara)).id
+    confirm_in_person(app, auth, make_staff(role="caseworker"), lara)
     submit(lara_browser, f"/household/guardians/{link_id}", {"access": "none"})
     parent_view = client.get("/household").get_data(as_text=True)
     assert "Erdnüsse" in parent_view  # Kemal's data is still shown
@@ -153,3 +171,111 @@ def test_removing_a_child_with_a_case_file_restricts_what_must_be_kept(
         assert db.session.scalar(select(Booking)) is None  # it did not take place
         assert child_id in [entry[0] for entry in erasure.journal_entries()]
     assert "Emil Demir" not in client.get("/household").get_data(as_text=True)
+
+
+INVITED = "Die Einladung ist an diese Adresse unterwegs."
+
+
+def invite_as_parent(client, child_id, email):
+    return submit(client, f"/household/{child_id}/invite", {"email": email},
+                  form_url="/household", follow_redirects=True)
+
+
+def test_a_parent_cannot_take_over_their_childs_account(app, client, auth, make_young_person,
+                                                       make_staff, outbox):
+    worker = make_staff(role="caseworker")
+    young = make_young_person(note_by=staff_member_id(app, worker))
+    assign_caseworker(app, young.client_id, worker)
+    with app.app_context():
+        # Besides the note, an appointment and a document are kept from the parent.
+        lara = db.session.get(Client, young.client_id)
+        service = Service(name="Jugendberatung", duration_minutes=30)
+        db.session.add(service)
+        db.session.flush()
+        start = utcnow().replace(microsecond=0) + timedelta(days=2)
+        db.session.add(Booking(client_id=lara.id, data_key=lara.data_key,
+                               service_id=service.id,
+                               staff_member_id=staff_member_id(app, worker), start_at=start,
+                               end_at=start + timedelta(minutes=30), status="confirmed",
+                               confidential_from_guardians=True))
+        document = Document(client_id=lara.id, data_key=lara.data_key, category="report",
+                            content_type="application/pdf", size=4, visible_to_client=True,
+                            confidential_from_guardians=True)
+        document.filename = "vertraulich.pdf"
+        document.content = b"%PDF"
+        db.session.add(document)
+        db.session.commit()
+
+    # The parent invites the child to an address the parent controls and claims it.
+    auth.login(young.parent)
+    assert INVITED in invite_as_parent(client, young.client_id,
+                                       "eltern.zweitadresse@example.org").get_data(as_text=True)
+    assert "Unser Team bestätigt noch persönlich" in client.get("/household").get_data(
+        as_text=True)
+    taken = claim_invitation(app, outbox, "eltern.zweitadresse@example.org")
+    with app.app_context():
+        account = db.session.get(Client, young.client_id).account
+        assert account.invited_by == "guardian"
+        assert account.handover_confirmed_at is None
+
+    # Nothing confidential from guardians, and no way to cut the guardian off.
+    access = taken.get("/my-data/access").get_data(as_text=True)
+    assert "Beratung ohne Eltern" not in access
+    assert "vertraulich.pdf" not in access
+    assert "vertraulich.pdf" not in taken.get("/my-data").get_data(as_text=True)
+    assert "Jugendberatung" not in taken.get("/bookings").get_data(as_text=True)
+    household_page = taken.get("/household").get_data(as_text=True)
+    assert "prüft unser Team persönlich" in household_page
+    choice = taken.get(f"/household/guardians/{young.guardianship_id}").get_data(as_text=True)
+    assert "besuchen Sie das Team oder rufen Sie an" in choice
+    refused = submit(taken, f"/household/guardians/{young.guardianship_id}",
+                     {"access": "none"}, form_url="/household")
+    assert "persönlich bestätigt" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Guardianship, young.guardianship_id).access == "full"
+
+    # Staff see it in the file, in words.
+    staff_browser = app.test_client()
+    Auth(staff_browser, auth.clock).login(worker, area="staff")
+    page = staff_browser.get(f"/staff/clients/{young.client_id}").get_data(as_text=True)
+    assert "Eigenes Konto, eingeladen von Eltern oder Sorgeberechtigten am" in page
+    assert "noch nicht persönlich bestätigt" in page
+
+    # Once a caseworker has met Lara in person, the account is hers.
+    submit(staff_browser, f"/staff/clients/{young.client_id}/handover", {},
+           form_url=f"/staff/clients/{young.client_id}")
+    assert "Beratung ohne Eltern" in taken.get("/my-data/access").get_data(as_text=True)
+    assert "Jugendberatung" in taken.get("/bookings").get_data(as_text=True)
+
+
+def test_the_invitation_answers_alike_whether_or_not_the_address_has_an_account(
+        app, client, auth, make_young_person, make_client, make_staff, outbox):
+    young = make_young_person()
+    existing = make_client(email="schon.da@example.org")
+    colleague = make_staff(role="caseworker", email="team.kollegin@example.org")
+    auth.login(young.parent)
+    answers = [invite_as_parent(client, young.client_id, address).get_data(as_text=True)
+               for address in ("schon.da@example.org", "Team.Kollegin@example.org")]
+    assert all(INVITED in answer for answer in answers)
+    assert "schon ein Konto" not in answers[0]
+    with app.app_context():
+        assert db.session.get(Client, young.client_id).account_id is None
+    for person in (existing, colleague):
+        note = outbox.last_to(person.email).get_content()
+        assert "schon ein Konto" in note
+        assert "/confirm/" not in note
+    fresh = invite_as_parent(client, young.client_id, "lara.neu@example.org")
+    assert INVITED in fresh.get_data(as_text=True)
+    assert "/confirm/" in outbox.last_to("lara.neu@example.org").get_content()
+
+
+def test_invitations_are_rate_limited_per_account(app, client, auth, make_client):
+    auth.login(make_client())
+    add_child(client, full_name="Kemal Demir", birth_date="2020-01-10")
+    with app.app_context():
+        kemal = db.session.scalar(select(Guardianship)).dependant_id
+    statuses = [invite_as_parent(client, kemal, f"kemal{i}@example.org").status_code
+                for i in range(6)]
+    assert statuses == [200] * 5 + [429]
+    assert "Zu viele Versuche" in invite_as_parent(client, kemal, "k@example.org").get_data(
+        as_text=True)

@@ -176,32 +176,40 @@ def test_clients_cannot_open_staff_booking_pages(client, auth, make_client, path
     assert client.get(path).status_code == 403
 
 
-def test_staff_invite_a_young_person_to_an_own_account(app, client, auth, make_client,
-                                                       make_bookable, outbox, make_staff):
+def test_the_day_view_leads_caseworkers_to_the_invitation_in_the_case_file(
+        app, client, auth, make_client, make_bookable, outbox, make_staff):
+    from shared.models import Guardianship
+    from tests.conftest import assign_caseworker
     from tests.portal.test_household import add_child
 
     bookable = make_bookable()
     auth.login(make_client())
     add_child(client, full_name="Lara Demir", birth_date="2008-01-10")
-    from shared.models import Guardianship
-
     with app.app_context():
         lara = db.session.scalar(select(Guardianship)).dependant_id
     book(client, bookable, tomorrow_slot_token(app, bookable), for_id=str(lara))
     auth.logout()
     with app.app_context():
         day = db.session.scalar(select(Booking)).start_at.date().isoformat()
+    form = {"invite-email": "lara@example.org",
+            "invite-reason": "Lara hat im Termin um ein eigenes Konto gebeten"}
 
-    auth.login(make_staff(role="reception"), area="staff")
-    refused = submit(client, f"/staff/clients/{lara}/invite", {"email": "lara@example.org"},
-                     form_url=f"/staff/bookings/day?day={day}")
-    assert refused.status_code == 403
-    auth.logout("staff")
+    for role in ("reception", "admin"):
+        auth.login(make_staff(role=role), area="staff")
+        assert f"/staff/clients/{lara}#own-account" not in client.get(
+            f"/staff/bookings/day?day={day}").get_data(as_text=True)
+        refused = submit(client, f"/staff/clients/{lara}/invite", form,
+                         form_url=f"/staff/bookings/day?day={day}")
+        assert refused.status_code == 403
+        auth.logout("staff")
 
+    assign_caseworker(app, lara, bookable.staff)
     auth.login(bookable.staff, area="staff")
     page = client.get(f"/staff/bookings/day?day={day}").get_data(as_text=True)
-    assert f"/staff/clients/{lara}/invite" in page
-    sent = submit(client, f"/staff/clients/{lara}/invite", {"email": "lara@example.org"},
-                  form_url=f"/staff/bookings/day?day={day}")
-    assert sent.status_code == 302
+    assert f"/staff/clients/{lara}#own-account" in page
+    assert f"/staff/clients/{lara}/invite" in client.get(f"/staff/clients/{lara}").get_data(
+        as_text=True)
+    sent = submit(client, f"/staff/clients/{lara}/invite", form,
+                  form_url=f"/staff/clients/{lara}")
+    assert sent.headers["Location"] == f"/staff/clients/{lara}#own-account"
     assert "/confirm/" in outbox.last_to("lara@example.org").get_content()

@@ -137,6 +137,21 @@ def test_unassigned_caseworker_needs_break_glass_for_this_session_only(app, clie
     assert "T. Tester" in log
 
 
+def test_opening_a_file_by_break_glass_is_a_security_event(app, client, auth, case,
+                                                           make_staff):
+    from shared.models import SecurityEvent
+
+    _person, _worker, client_id = case
+    auth.login(make_staff(role="caseworker"), area="staff")
+    submit(client, f"/staff/clients/{client_id}/break-glass", {"reason": "kurz"})
+    submit(client, f"/staff/clients/{client_id}/break-glass",
+           {"reason": "Vertretung für A. Schmidt, dringender Rückruf"})
+    with app.app_context():
+        stored = [(e.outcome, e.account_kind) for e in db.session.scalars(
+            select(SecurityEvent).where(SecurityEvent.event == "break_glass.opened"))]
+    assert stored == [("ok", "staff")]
+
+
 def test_admin_review_lists_break_glass(app, client, auth, case, make_staff):
     _person, _worker, client_id = case
     other = make_staff(role="caseworker")
