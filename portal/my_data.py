@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import quote
 
 from flask import abort, current_app, flash, g, render_template, request
 from flask_babel import format_date, format_time
@@ -79,13 +78,19 @@ def my_data_access():
 @bp.get("/my-data/documents/<uuid:document_id>")
 @client_required
 def my_document(document_id: uuid.UUID):
+    import io
+
+    from flask import send_file
+
+    from shared.services import casefile
+
     document = transparency.client_document(current_user, document_id)
     if document is None:
         abort(404)
-    response = current_app.response_class(document.content, mimetype=document.content_type)
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename*=UTF-8''{quote(document.filename)}")
-    return response
+    # send_file writes Content-Disposition as RFC 6266 asks: an ASCII fallback and the
+    # exact name as filename*=UTF-8''… (RFC 5987).
+    return send_file(io.BytesIO(document.content), mimetype=document.content_type,
+                     as_attachment=True, download_name=casefile.download_name(document))
 
 
 def _too_many_exports(limit: RequestLimit):

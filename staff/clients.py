@@ -225,19 +225,19 @@ def document_upload(client_id: uuid.UUID):
 
 @bp.get("/documents/<uuid:document_id>")
 def document_download(document_id: uuid.UUID):
-    from flask import current_app
+    import io
+
+    from flask import send_file
 
     try:
         document = casefile.read_document(member=_member(), document_id=document_id,
                                           session_id=_session_id())
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
         abort(404)
-    response = current_app.response_class(document.content, mimetype=document.content_type)
-    from urllib.parse import quote
-
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename*=UTF-8''{quote(document.filename)}")
-    return response
+    # send_file writes Content-Disposition as RFC 6266 asks: an ASCII fallback and the
+    # exact name as filename*=UTF-8''… (RFC 5987).
+    return send_file(io.BytesIO(document.content), mimetype=document.content_type,
+                     as_attachment=True, download_name=casefile.download_name(document))
 
 
 @bp.post("/clients/<uuid:client_id>/notes")

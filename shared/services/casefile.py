@@ -4,6 +4,7 @@ log by the function that does it."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -42,6 +43,11 @@ ALLOWED_TYPES = {
     "application/vnd.oasis.opendocument.spreadsheet": "ods",
     "application/msword": "doc",
 }
+# Other spellings of a type's extension that a name may keep as it is.
+_EXTENSION_SPELLINGS = {"image/jpeg": ("jpeg", "jpe"), "image/heic": ("heif",)}
+# Dropped from names: path separators, quotes, and what Windows cannot store.
+_NAME_DROPPED = set('"\'`<>:|?*')
+MAX_NAME_CHARS = 200
 DOCUMENT_CATEGORIES = ("application", "certificate", "correspondence", "report", "other")
 
 # What a role sees of a file. FULL: everything; CONTACT: contact data and bookings;
@@ -452,6 +458,42 @@ def _require_full(member: StaffMember, client_id: uuid.UUID,
     return access
 
 
+def document_name(filename: str | None, mime: str) -> str:
+    """The name a document is stored and offered under: the last path part only, without
+    control characters (CR, LF, right-to-left overrides) or quotes, Unicode letters kept
+    (composed), and ending in the extension of the type detected from the content, so
+    "Zeugnis.pdf.exe" uploaded as a PDF becomes "Zeugnis.pdf"."""
+    name = unicodedata.normalize("NFC", filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = " ".join("".join(map(_name_char, name)).split())
+    right = (ALLOWED_TYPES[mime], *_EXTENSION_SPELLINGS.get(mime, ()))
+    stem, extension = name, ALLOWED_TYPES[mime]
+    # Drop extensions that claim another type ("Zeugnis.pdf.exe", "Foto.png" for a JPEG);
+    # "Bericht v1.2" keeps its ".2", which names no type.
+    while "." in stem:
+        base, last = stem.rsplit(".", 1)
+        if last.lower() in right:
+            stem, extension = base, last
+            break
+        if not (last.isalnum() and len(last) <= 5 and any(ch.isalpha() for ch in last)):
+            break
+        stem = base
+    stem = stem.strip(" .")[:MAX_NAME_CHARS - len(extension) - 1].rstrip(" .")
+    return f"{stem or 'document'}.{extension}"
+
+
+def _name_char(ch: str) -> str:
+    if ch in "\r\n\t":
+        return " "  # a line break between two words leaves a space, not one long word
+    if unicodedata.category(ch).startswith("C") or ch in _NAME_DROPPED:
+        return ""
+    return ch
+
+
+def download_name(document: Document) -> str:
+    """The name to offer a download under; also cleans names stored by older versions."""
+    return document_name(document.filename, document.content_type)
+
+
 def add_document(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID | None,
                  filename: str, data: bytes, category: str, visible_to_client: bool,
                  confidential: bool) -> Document:
@@ -469,8 +511,7 @@ def add_document(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.
                         content_type=kind.mime, size=len(data), uploaded_by_id=member.id,
                         visible_to_client=visible_to_client,
                         confidential_from_guardians=confidential)
-    safe_name = "".join(ch for ch in (filename or "") if ch.isprintable()).strip()[:200]
-    document.filename = safe_name or f"document.{ALLOWED_TYPES[kind.mime]}"
+    document.filename = document_name(filename, kind.mime)
     document.content = data
     db.session.add(document)
     audit.record_access(client_id=client.id, staff_member=member, category=audit.DOCUMENTS,

@@ -472,3 +472,99 @@ def test_the_client_filters_the_access_log_by_person_and_category(app, client, a
     assert everything.count('class="access-log__item"') > only_notes.count(
         'class="access-log__item"') >= 1
     assert nobody.count('class="access-log__item"') == 0
+
+
+@pytest.mark.parametrize(("given", "mime", "stored"), [
+    ("Zeugnis.pdf.exe", "application/pdf", "Zeugnis.pdf"),
+    ("C:\\Users\\mia\\Bewerbung.pdf", "application/pdf", "Bewerbung.pdf"),
+    ("../../etc/passwd", "application/pdf", "passwd.pdf"),
+    ("Übersicht Jörg.PDF", "application/pdf", "Übersicht Jörg.PDF"),
+    ("Jo\u0308rg.pdf", "application/pdf", "Jörg.pdf"),  # decomposed umlaut, composed
+    ("Rechnung\u202efdp.exe", "application/pdf", "Rechnungfdp.pdf"),  # right-to-left trick
+    ("Foto.png", "image/jpeg", "Foto.jpg"),
+    ("Foto.JPEG", "image/jpeg", "Foto.JPEG"),
+    ("Bericht v1.2", "application/pdf", "Bericht v1.2.pdf"),
+    ('Brief "final"\r\n.docx', "application/vnd.openxmlformats-officedocument"
+     ".wordprocessingml.document", "Brief final.docx"),
+    ("  .versteckt.pdf ", "application/pdf", "versteckt.pdf"),
+    ('"".pdf', "application/pdf", "document.pdf"),
+    ("", "image/png", "document.png"),
+])
+def test_document_names_are_cleaned_and_end_in_the_detected_type(given, mime, stored):
+    from shared.services import casefile
+
+    assert casefile.document_name(given, mime) == stored
+
+
+def test_a_very_long_name_is_cut_but_keeps_its_extension():
+    from shared.services import casefile
+
+    name = casefile.document_name("ä" * 500 + ".pdf", "application/pdf")
+    assert len(name) <= 200
+    assert name.endswith("ä.pdf")
+
+
+def upload_raw(client, client_id, data: bytes, encoded_name: str, **fields):
+    """Post the file as a hand-made client can: the name RFC 2231-encoded in the part's
+    header (filename*=UTF-8''…), so it may carry quotes, CR/LF and anything else."""
+    page = client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    values = {"csrf_token": re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                                      page).group(1), "category": "report", **fields}
+    parts = [f'--B\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in values.items()]
+    parts.append(b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''"
+                 + encoded_name.encode() + b"\r\nContent-Type: application/octet-stream"
+                 + b"\r\n\r\n" + data + b"\r\n--B--\r\n")
+    return client.post(f"/staff/clients/{client_id}/documents", data=b"".join(parts),
+                       content_type="multipart/form-data; boundary=B")
+
+
+def test_a_hostile_file_name_is_stored_clean_and_served_properly_encoded(app, client, auth,
+                                                                        case):
+    from urllib.parse import quote
+
+    from werkzeug.http import parse_options_header
+
+    person, worker, client_id = case
+    hostile = '../../Zeugnis "Jörg"\r\nX-Injected: 1.pdf.exe'
+    auth.login(worker, area="staff")
+    response = upload_raw(client, client_id, PDF, quote(hostile, safe=""),
+                          visible_to_client="y")
+    assert response.status_code == 302
+    clean = "Zeugnis Jörg X-Injected 1.pdf"
+    with app.app_context():
+        document = db.session.scalar(select(Document))
+        assert document.filename == clean
+        document_id = document.id
+    assert clean in client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+
+    staff_download = client.get(f"/staff/documents/{document_id}")
+    auth.logout("staff")
+    auth.login(person)
+    listed = client.get("/my-data/access").get_data(as_text=True)
+    assert f'/my-data/documents/{document_id}">{clean}</a>' in listed
+    portal_download = client.get(f"/my-data/documents/{document_id}")
+    for download in (staff_download, portal_download):
+        assert download.data == PDF
+        assert download.mimetype == "application/pdf"
+        assert "X-Injected" not in download.headers  # no header smuggled in
+        header = download.headers["Content-Disposition"]
+        assert not {"\r", "\n"} & set(header)
+        # RFC 6266: an ASCII fallback for old clients, then the exact name (RFC 5987).
+        assert header.startswith('attachment; filename="Zeugnis Jorg X-Injected 1.pdf"; ')
+        assert "filename*=UTF-8''Zeugnis%20J%C3%B6rg%20X-Injected%201.pdf" in header
+        assert parse_options_header(header) == ("attachment", {"filename": clean})
+
+
+def test_documents_stored_before_the_clean_up_are_served_with_a_clean_name(app, client,
+                                                                          auth, case):
+    _person, worker, client_id = case
+    auth.login(worker, area="staff")
+    upload(client, client_id, PDF, "Hilfeplan.pdf")
+    with app.app_context():
+        document = db.session.scalar(select(Document))
+        document.filename = 'alt "Bericht".pdf.exe'  # as an older version stored it
+        db.session.commit()
+        document_id = document.id
+    header = client.get(f"/staff/documents/{document_id}").headers["Content-Disposition"]
+    assert header == "attachment; filename=\"alt Bericht.pdf\""
