@@ -179,6 +179,9 @@ def keys_rotate(retire: bool) -> None:
         last_id = rows[-1].id
         db.session.commit()
         db.session.expunge_all()
+    from shared import security_log
+
+    security_log.record("keys.rotated")
     click.echo(f"Re-wrapped {changed} of {total} data keys.")
     if key_file is not None and retire:
         in_use = set(db.session.scalars(select(DataKey.kek_id).distinct()).all())

@@ -83,7 +83,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("export.downloaded", _l("Data export downloaded"),
               "A client downloaded the export of their data."),
     EventType("erasure.done", _l("Account deleted"),
-              "A client's account was erased (and kept items restricted)."),
+              "A client's account was erased (and kept items restricted), or an admin "
+              "erased what a restricted file still kept (account: the admin)."),
     EventType("keys.rotated", _l("Master key rotated"),
               "Every data key was re-wrapped under a new key-encryption key."),
 )

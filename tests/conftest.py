@@ -517,3 +517,15 @@ def confirm_in_person(app, auth, caseworker: Person, client_id: uuid.UUID) -> No
         from shared.models import Client
 
         assert db.session.get(Client, client_id).account.handover_confirmed_at is not None
+
+
+def security_events(app, name: str) -> list[tuple[str, str | None]]:
+    """The stored security events called ``name``, oldest first: (outcome, account pseudonym)."""
+    from sqlalchemy import select
+
+    from shared.models import SecurityEvent
+
+    with app.app_context():
+        return [(row.outcome, row.account_ref) for row in db.session.scalars(
+            select(SecurityEvent).where(SecurityEvent.event == name)
+            .order_by(SecurityEvent.at))]

@@ -81,3 +81,12 @@ def test_config_from_environment_validates(tmp_path):
     assert "s3cret-value" not in repr(secret)
     assert "pw@h" not in repr(secret)
     assert crypto.parse_master_keys("a:" + crypto.b64encode(b"k" * 32))[1] == "a"
+
+
+def test_rotating_the_master_key_is_a_security_event(app, runner, make_client):
+    from tests.conftest import security_events
+
+    make_client()
+    result = runner.invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert security_events(app, "keys.rotated") == [("ok", None)]

@@ -21,7 +21,7 @@ from flask import current_app, session
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from shared import audit, mail, seal
+from shared import audit, mail, seal, security_log
 from shared.auth import passkeys, totp
 from shared.extensions import db
 from shared.models.accounts import Account
@@ -312,6 +312,7 @@ def _record(*, account: Account, template_id: uuid.UUID, subject_id: uuid.UUID,
                                       .where(ConsentRequest.fulfilled_at.is_(None))):
         request.fulfilled_at = utcnow()
     db.session.commit()
+    security_log.record("consent.given", account=account)
     return consent
 
 
@@ -335,6 +336,7 @@ def withdraw(*, account: Account, consent_id: uuid.UUID) -> Consent:
 
     consent.withdrawal_receipt = receipts.withdrawal_receipt(consent)
     db.session.commit()
+    security_log.record("consent.withdrawn", account=account)
     for member in _responsible_staff(consent.subject_id):
         mail.send(to=member.account.email, subject=_l("A consent was withdrawn"),
                   template="consent_withdrawn", locale=member.account.locale,

@@ -188,11 +188,15 @@ def delete_account(account: Account) -> Plan:
         .order_by(Client.id).with_for_update())
     result = plan(account, now=now)
     subjects = [p.client.id for p in result.people if p.erased]
+    account_id, account_kind = account.id, account.kind  # the row is gone after the commit
     journal_append(subjects, at=now)
     for client_id in subjects:
         erase_client(client_id, at=now)
     db.session.commit()
     _checkpoint()
+    from shared import security_log
+
+    security_log.record("erasure.done", account_id=account_id, account_kind=account_kind)
     return result
 
 
@@ -544,6 +548,9 @@ def erase_now(*, admin, client_id: uuid.UUID) -> None:
     erase_client(client.id, at=client.restricted_at, shred=True)
     db.session.commit()
     _checkpoint()
+    from shared import security_log
+
+    security_log.record("erasure.done", account=admin.account)  # who decided
 
 
 _AUDIT_CATEGORY = {"bookings": audit.BOOKINGS, "documents": audit.DOCUMENTS,

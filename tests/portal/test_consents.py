@@ -385,3 +385,23 @@ def test_the_typed_name_must_be_the_account_holders(app, client, auth, make_clie
     assert response.status_code == 200
     with app.app_context():
         assert db.session.scalar(select(Consent)) is None
+
+
+def test_signing_and_withdrawing_are_security_events(app, client, auth, make_client,
+                                                     template, totp_clock):
+    from shared import security_log
+    from tests.conftest import security_events
+
+    person = make_client(totp=True, full_name="Jonas Weber")
+    auth.login(person)
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+        pseudonym = security_log.pseudonym(person.account_id)
+    totp_clock.advance()
+    submit(client, f"/consents/{template}/{own}",
+           {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
+    assert security_events(app, "consent.given") == [("ok", pseudonym)]
+    with app.app_context():
+        consent_id = db.session.scalar(select(Consent.id))
+    submit(client, f"/consents/{consent_id}/withdraw", {})
+    assert security_events(app, "consent.withdrawn") == [("ok", pseudonym)]

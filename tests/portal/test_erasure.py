@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
-from shared import catalogue, crypto
+from shared import catalogue, crypto, security_log
 from shared.extensions import db
 from shared.models import (
     AccessEvent,
@@ -33,7 +33,13 @@ from shared.models import (
 )
 from shared.models.base import utcnow
 from shared.services.my_data import OWNERS, _rows
-from tests.conftest import add_booking, search_clients, submit, tomorrow_slot_token
+from tests.conftest import (
+    add_booking,
+    search_clients,
+    security_events,
+    submit,
+    tomorrow_slot_token,
+)
 from tests.portal.test_bookings import book
 from tests.portal.test_household import add_child
 from tests.staff.test_casefile import PDF, upload
@@ -294,6 +300,10 @@ def test_admin_checks_erasures_within_a_month(app, client, auth, make_staff, res
     with app.app_context():
         assert db.session.get(Client, own) is None
         assert opened_by_any_key(restricted_case["old_blobs"]) == []
+        by_admin = security_log.pseudonym(admin.account_id)
+    # The client's own deletion, then the admin's decision.
+    assert [ref for _, ref in security_events(app, "erasure.done")][-1] == by_admin
+    assert len(security_events(app, "erasure.done")) == 2
 
 
 def test_retention_purge_deletes_each_item_exactly_when_due(app, runner, restricted_case):
@@ -421,3 +431,12 @@ def test_retention_purge_drops_dead_sessions_and_spent_links(app, client, auth, 
     with app.app_context():
         assert db.session.scalar(select(UserSession)) is None
         assert db.session.scalar(select(AccountToken)) is None
+
+
+def test_deleting_an_account_is_a_security_event(app, client, auth, make_client):
+    person = make_client()
+    auth.login(person)
+    with app.app_context():
+        pseudonym = security_log.pseudonym(person.account_id)
+    assert confirm_delete(client).status_code == 302
+    assert security_events(app, "erasure.done") == [("ok", pseudonym)]
