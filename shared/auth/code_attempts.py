@@ -68,30 +68,35 @@ def _password_generation(account: Account) -> str:
         "code-attempts.password", f"{account.id}|{account.password_hash or ''}").hex()[:32]
 
 
+def take_try(attempt: str) -> bool:
+    """Count one code for this pending sign-in before it is checked (so parallel requests
+    cannot slip past the count); False once its five tries are used up."""
+    return _counter().hit(PER_SIGN_IN, "sign-in", attempt)
+
+
 def sign_in_used_up(attempt: str) -> bool:
-    """True once a pending sign-in has had its five wrong codes."""
+    """True once a pending sign-in has had its five tries."""
     return not _counter().test(PER_SIGN_IN, "sign-in", attempt)
 
 
-def closed_to_new_browsers(account: Account) -> bool:
-    """True if browsers without a device cookie may not try codes for this account now."""
-    return not _counter().test(NEW_BROWSER_CODES, "new-browsers", _password_generation(account))
-
-
-def known_device_used_up(device: str, account: Account) -> bool:
+def paused(*, account: Account, device: str | None) -> bool:
+    """True if this browser may not try codes for this account now: an unknown browser
+    after NEW_BROWSER_CODES wrong codes for the account, a known device after its own cap.
+    Only wrong codes count here, so signing in often (even from browsers that forget
+    their cookies) never adds up."""
+    if device is None:
+        return not _counter().test(NEW_BROWSER_CODES, "new-browsers",
+                                   _password_generation(account))
     return not _counter().test(KNOWN_DEVICE_CODES, "device", device,
                                _password_generation(account))
 
 
-def count_wrong_code(*, attempt: str, account: Account, device: str | None) -> bool:
-    """Count one wrong code; True if the pending sign-in must now end."""
+def count_wrong_code(*, account: Account, device: str | None) -> None:
     counter = _counter()
-    counter.hit(PER_SIGN_IN, "sign-in", attempt)
     if device is None:
         counter.hit(NEW_BROWSER_CODES, "new-browsers", _password_generation(account))
     else:
         counter.hit(KNOWN_DEVICE_CODES, "device", device, _password_generation(account))
-    return sign_in_used_up(attempt)
 
 
 def may_warn_owner(account: Account) -> bool:

@@ -206,10 +206,9 @@ def verify_pending_second_factor(*, pending: PendingLogin, code: str,
     SignInRestarted) and, from unknown browsers, against a daily cap for the account
     (CodesPaused); see shared.auth.code_attempts for why. Raises WrongCode."""
     account = pending.account
-    if code_attempts.sign_in_used_up(pending.attempt):  # e.g. a replayed session cookie
+    if not code_attempts.take_try(pending.attempt):  # e.g. a replayed session cookie
         raise SignInRestarted
-    if (code_attempts.known_device_used_up(device, account) if device
-            else code_attempts.closed_to_new_browsers(account)):
+    if code_attempts.paused(account=account, device=device):
         security_log.record("login.second_factor", outcome=security_log.REFUSED,
                             account=account)
         raise CodesPaused
@@ -217,8 +216,8 @@ def verify_pending_second_factor(*, pending: PendingLogin, code: str,
         verify_second_factor(account=account, code=code)
     except WrongCode:
         security_log.record("login.second_factor", outcome=security_log.FAILED, account=account)
-        if code_attempts.count_wrong_code(attempt=pending.attempt, account=account,
-                                          device=device):
+        code_attempts.count_wrong_code(account=account, device=device)
+        if code_attempts.sign_in_used_up(pending.attempt):
             security_log.record("login.restarted", outcome=security_log.REFUSED,
                                 account=account)
             _warn_password_known(account)
