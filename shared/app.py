@@ -159,14 +159,13 @@ def _database_has_data_keys() -> bool:
 def reapply_erasure_journal() -> None:
     """At every start: clients in the erasure journal stay erased, even if the database
     was restored from a backup taken before. Several workers may run this at once."""
+    from shared.cli import database_at_head
     from shared.services import erasure
 
     if not erasure.journal_path().exists():
         return
-    columns = {c["name"] for c in inspect(db.engine).get_columns("clients")} \
-        if inspect(db.engine).has_table("clients") else set()
-    if "restricted_at" not in columns:
-        return  # not migrated yet; `flask db upgrade` starts the app again
+    if not database_at_head():
+        return  # not migrated yet; `flask db upgrade` applies the journal afterwards
     try:
         touched = erasure.apply_journal()
     except SQLAlchemyError:

@@ -38,6 +38,17 @@ def upgrade_database(revision: str = "head") -> int:
     return 0
 
 
+def database_at_head() -> bool:
+    """Whether every migration has been applied: until then stored values may be in a
+    format this code no longer reads (e.g. field format 1 before migration 0009)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with db.engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(demo_group)

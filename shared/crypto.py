@@ -1,9 +1,13 @@
 """Keys and ciphers: key-encryption keys, per-client data keys, field encryption, blind indexes.
 
 This module knows no tables. Field ciphertexts are bound to their place with associated
-data ``table.column:row_id`` so a ciphertext copied to another row or column fails to
-decrypt. Stored field format: version byte (1), data key id (16 bytes), nonce (12 bytes),
-AES-256-GCM ciphertext with tag.
+data ``table.column:owner_id:row_id`` (the owner is the client, account or staff member the
+value belongs to), so a ciphertext copied to another row or column, or a row moved to
+another client, fails to decrypt. Stored field format: version byte (2), data key id
+(16 bytes), nonce (12 bytes), AES-256-GCM ciphertext with tag.
+
+Version 1 had the same layout but bound a value to ``table.column:row_id`` only. Only
+migration 0009 reads and writes it (passing ``version=LEGACY_FIELD_FORMAT_VERSION``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-FIELD_FORMAT_VERSION = 1
+FIELD_FORMAT_VERSION = 2
+LEGACY_FIELD_FORMAT_VERSION = 1  # without the owner; for migration 0009 only
+FIELD_FORMAT_VERSIONS = (LEGACY_FIELD_FORMAT_VERSION, FIELD_FORMAT_VERSION)
 WRAP_FORMAT_VERSION = 1
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -130,28 +136,59 @@ def normalise_for_index(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().casefold()
 
 
-def field_aad(table: str, column: str, row_id: uuid.UUID) -> bytes:
+def field_aad(table: str, column: str, *, owner_id: uuid.UUID, row_id: uuid.UUID) -> bytes:
+    """The place a field value is bound to: table, column, the owner it belongs to, row."""
+    return f"{table}.{column}:{owner_id}:{row_id}".encode()
+
+
+def legacy_field_aad(table: str, column: str, row_id: uuid.UUID) -> bytes:
+    """Field format 1's associated data (no owner); migration 0009 converts from and to it."""
     return f"{table}.{column}:{row_id}".encode()
 
 
 def encrypt_field(
-    *, data_key: bytes, data_key_id: uuid.UUID, plaintext: bytes, aad: bytes
+    *,
+    data_key: bytes,
+    data_key_id: uuid.UUID,
+    plaintext: bytes,
+    aad: bytes,
+    version: int = FIELD_FORMAT_VERSION,
 ) -> bytes:
-    """AES-256-GCM with a random nonce; the result names its data key."""
+    """AES-256-GCM with a random nonce; the result names its format and data key."""
+    if version not in FIELD_FORMAT_VERSIONS:
+        raise ValueError(f"unknown field format {version}")
     nonce = secrets.token_bytes(NONCE_BYTES)
     body = AESGCM(data_key).encrypt(nonce, plaintext, aad)
-    return bytes([FIELD_FORMAT_VERSION]) + data_key_id.bytes + nonce + body
+    return bytes([version]) + data_key_id.bytes + nonce + body
+
+
+def field_format_version(blob: bytes) -> int:
+    """The format version a stored field names (without decrypting)."""
+    if len(blob) < 1 + 16 + NONCE_BYTES + 16 or blob[0] not in FIELD_FORMAT_VERSIONS:
+        raise DecryptionFailed("unknown field format")
+    return blob[0]
 
 
 def ciphertext_key_id(blob: bytes) -> uuid.UUID:
     """The data key id a stored field names (without decrypting)."""
-    if len(blob) < 1 + 16 + NONCE_BYTES + 16 or blob[0] != FIELD_FORMAT_VERSION:
-        raise DecryptionFailed("unknown field format")
+    field_format_version(blob)
     return uuid.UUID(bytes=blob[1:17])
 
 
-def decrypt_field(*, data_key: bytes, data_key_id: uuid.UUID, blob: bytes, aad: bytes) -> bytes:
-    """Reverse of encrypt_field; any change to the blob or its place raises DecryptionFailed."""
+def decrypt_field(
+    *,
+    data_key: bytes,
+    data_key_id: uuid.UUID,
+    blob: bytes,
+    aad: bytes,
+    version: int = FIELD_FORMAT_VERSION,
+) -> bytes:
+    """Reverse of encrypt_field; any change to the blob or its place raises DecryptionFailed.
+
+    A blob in another format than ``version`` is refused: everyday reads accept only the
+    current format, so an old value cannot be passed off without its owner binding."""
+    if field_format_version(blob) != version:
+        raise DecryptionFailed(f"field is in format {blob[0]}, expected {version}")
     if ciphertext_key_id(blob) != data_key_id:
         raise DecryptionFailed("field is encrypted under another data key")
     nonce, body = blob[17 : 17 + NONCE_BYTES], blob[17 + NONCE_BYTES :]

@@ -529,3 +529,22 @@ def security_events(app, name: str) -> list[tuple[str, str | None]]:
         return [(row.outcome, row.account_ref) for row in db.session.scalars(
             select(SecurityEvent).where(SecurityEvent.event == name)
             .order_by(SecurityEvent.at))]
+
+
+# -- field formats -----------------------------------------------------------------------
+def store_in_field_format_1(row) -> None:
+    """Re-store each encrypted value of ``row`` as code before migration 0009 wrote it:
+    field format 1, bound to table, column and row but not to the owner."""
+    from shared.models.base import encrypted_fields
+
+    key = row.data_key
+    for name, field in encrypted_fields(type(row)).items():
+        blob = getattr(row, field.attr)
+        if blob is None or blob[0] == crypto.LEGACY_FIELD_FORMAT_VERSION:
+            continue
+        plaintext = crypto.decrypt_field(data_key=key.plaintext(), data_key_id=key.id,
+                                         blob=blob, aad=field.aad(row))
+        setattr(row, field.attr, crypto.encrypt_field(
+            data_key=key.plaintext(), data_key_id=key.id, plaintext=plaintext,
+            aad=crypto.legacy_field_aad(row.__tablename__, name, row.id),
+            version=crypto.LEGACY_FIELD_FORMAT_VERSION))

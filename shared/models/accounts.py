@@ -20,6 +20,9 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (UniqueConstraint("kind", "email_bidx"),)
+    # The account's own values: it names no client (a client row points to its account,
+    # and a staff account has none), so they are bound to the account itself.
+    __encryption_owner__ = "id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(16))

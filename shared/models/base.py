@@ -60,12 +60,25 @@ def current_keyring() -> crypto.Keyring:
     return current_app.extensions["einblick"].keyring
 
 
+OWNER_ATTRIBUTE = "__encryption_owner__"
+
+
+class EncryptionOwnerMissing(crypto.CryptoError):
+    """An encrypted field was set before the row's owner column (e.g. ``client_id``)."""
+
+
 class encrypted:  # noqa: N801 - used like a column declaration
     """A personal field stored AES-GCM encrypted under the owning row's data key.
 
     ``email = encrypted()`` on a model with a mapped ``email_ciphertext`` column (DB column
     ``email``) and a ``data_key`` relationship reads and writes plain values. With
     ``blind_index=True`` a setter also fills ``<name>_bidx`` for exact-match look-ups.
+
+    The model names, in ``__encryption_owner__``, the column holding the id of whom the
+    row's data belongs to (``"client_id"``; ``"id"`` for a row that is its own owner). The
+    value is bound to that id as well as to its table, column and row, so a row moved to
+    another client by changing that column no longer decrypts. A model without the
+    declaration cannot be defined.
     """
 
     def __init__(self, kind: type = str, *, blind_index: bool = False) -> None:
@@ -75,9 +88,21 @@ class encrypted:  # noqa: N801 - used like a column declaration
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
         self.attr = f"{name}_ciphertext"
+        if not isinstance(getattr(owner, OWNER_ATTRIBUTE, None), str):
+            raise TypeError(
+                f"{owner.__name__}.{name} is encrypted: declare whose data the row holds, "
+                f'e.g. {OWNER_ATTRIBUTE} = "client_id" (or "id" for its own row).'
+            )
 
     def aad(self, obj: Any) -> bytes:
-        return crypto.field_aad(obj.__tablename__, self.name, obj.id)
+        """The associated data binding this field of ``obj`` to its place and owner."""
+        owner_id = getattr(obj, getattr(type(obj), OWNER_ATTRIBUTE))
+        if owner_id is None:
+            raise EncryptionOwnerMissing(
+                f"set {type(obj).__name__}.{getattr(type(obj), OWNER_ATTRIBUTE)} before "
+                f"{self.name}: the value is bound to it"
+            )
+        return crypto.field_aad(obj.__tablename__, self.name, owner_id=owner_id, row_id=obj.id)
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
@@ -116,6 +141,12 @@ class encrypted:  # noqa: N801 - used like a column declaration
                 aad=self.aad(obj),
             ),
         )
+
+
+def encrypted_fields(model: type) -> dict[str, encrypted]:
+    """The encrypted fields a model declares, by attribute name."""
+    return {name: value for klass in reversed(model.__mro__)
+            for name, value in vars(klass).items() if isinstance(value, encrypted)}
 
 
 def _encode(kind: type, value: Any) -> bytes:

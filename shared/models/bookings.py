@@ -98,6 +98,7 @@ class Booking(Base):
     """An appointment request and its life: requested → confirmed/declined/…"""
 
     __tablename__ = "bookings"
+    __encryption_owner__ = "client_id"
     __table_args__ = (
         # No double booking: one active booking per staff member and start time. The
         # booking service also locks the staff member's row and checks for overlaps.

@@ -34,6 +34,7 @@ class Document(Base):
     """An uploaded file, encrypted under the client's data key."""
 
     __tablename__ = "documents"
+    __encryption_owner__ = "client_id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     client_id: Mapped[uuid.UUID] = mapped_column(
@@ -62,6 +63,7 @@ class Note(Base):
     """An Aktennotiz. Never edited after 24 hours: corrections are new notes."""
 
     __tablename__ = "notes"
+    __encryption_owner__ = "client_id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     client_id: Mapped[uuid.UUID] = mapped_column(
@@ -86,6 +88,7 @@ class BreakGlassGrant(Base):
     """Access to an unassigned client's file for one session, with a typed reason."""
 
     __tablename__ = "break_glass_grants"
+    __encryption_owner__ = "client_id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     client_id: Mapped[uuid.UUID] = mapped_column(
@@ -112,6 +115,7 @@ class CorrectionRequest(Base):
     """A client asks staff to correct data staff recorded (Art. 16 GDPR)."""
 
     __tablename__ = "correction_requests"
+    __encryption_owner__ = "client_id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     client_id: Mapped[uuid.UUID] = mapped_column(

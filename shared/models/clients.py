@@ -17,6 +17,7 @@ class Client(Base):
     """A data subject with its own data key; ``account`` is set when they log in themselves."""
 
     __tablename__ = "clients"
+    __encryption_owner__ = "id"  # the data subject itself
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))

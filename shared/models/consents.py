@@ -50,6 +50,7 @@ class Consent(Base):
     """A consent given (and perhaps withdrawn) by a client, or by a guardian for a child."""
 
     __tablename__ = "consents"
+    __encryption_owner__ = "subject_id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consent_templates.id"))

@@ -44,6 +44,7 @@ class EmergencyContact(Base):
     """Who to call for a child; encrypted under the child's data key."""
 
     __tablename__ = "emergency_contacts"
+    __encryption_owner__ = "client_id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     client_id: Mapped[uuid.UUID] = mapped_column(

@@ -16,6 +16,7 @@ class PasskeyCredential(Base):
     """A public-key credential of an account. Its name is personal data (encrypted)."""
 
     __tablename__ = "passkey_credentials"
+    __encryption_owner__ = "account_id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     account_id: Mapped[uuid.UUID] = mapped_column(

@@ -20,6 +20,7 @@ ROLES = (ADMIN, CASEWORKER, RECEPTION)
 
 class StaffMember(Base):
     __tablename__ = "staff_members"
+    __encryption_owner__ = "id"  # staff are no clients: their name is their own
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), unique=True)

@@ -58,7 +58,7 @@ def ciphertexts_of(client_ids) -> list[tuple[bytes, bytes]]:
             for row in _rows(table, client):
                 blob = getattr(row, f"{column}_ciphertext", None)
                 if blob:
-                    found.append((blob, crypto.field_aad(table, column, row.id)))
+                    found.append((blob, getattr(type(row), column).aad(row)))
     return found
 
 

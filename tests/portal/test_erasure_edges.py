@@ -180,7 +180,8 @@ def test_key_rotation_makes_backups_from_before_an_erasure_unreadable(
         dek = app.extensions["einblick"].keyring.unwrap_data_key(
             kek_id=kek_id, wrapped=wrapped, data_key_id=key_id)
         assert crypto.decrypt_field(data_key=dek, data_key_id=key_id, blob=blob,
-                                    aad=crypto.field_aad("clients", "full_name", client_id))
+                                    aad=crypto.field_aad("clients", "full_name",
+                                                         owner_id=client_id, row_id=client_id))
     result = runner.invoke(args=["keys", "rotate"])
     assert result.exit_code == 0, result.output
     rotated = create_app(config)

@@ -3,6 +3,7 @@
 import json
 import os
 import stat
+import uuid
 
 import pytest
 from sqlalchemy import select, text
@@ -10,21 +11,48 @@ from sqlalchemy import select, text
 from shared import crypto
 from shared.app import create_app
 from shared.extensions import db
-from shared.models import Account, Client, DataKey
+from shared.models import Account, Base, Client, DataKey, Document, Note
+from shared.models.base import OWNER_ATTRIBUTE, encrypted, encrypted_fields
 from tests.conftest import make_config
 
 
 def test_field_round_trip_and_place_binding():
-    key, key_id = crypto.generate_key(), __import__("uuid").uuid4()
-    aad = crypto.field_aad("accounts", "email", key_id)
+    key, key_id = crypto.generate_key(), uuid.uuid4()
+    owner, row = uuid.uuid4(), uuid.uuid4()
+    aad = crypto.field_aad("notes", "body", owner_id=owner, row_id=row)
     blob = crypto.encrypt_field(data_key=key, data_key_id=key_id, plaintext=b"x@y.z", aad=aad)
+    assert blob[0] == crypto.FIELD_FORMAT_VERSION == 2
     assert crypto.decrypt_field(data_key=key, data_key_id=key_id, blob=blob, aad=aad) == b"x@y.z"
     # Same plaintext twice gives different ciphertexts (random nonce).
     again = crypto.encrypt_field(data_key=key, data_key_id=key_id, plaintext=b"x@y.z", aad=aad)
     assert again != blob
-    other_place = crypto.field_aad("clients", "full_name", key_id)
+    for other_place in (crypto.field_aad("clients", "full_name", owner_id=owner, row_id=row),
+                        crypto.field_aad("notes", "body", owner_id=uuid.uuid4(), row_id=row),
+                        crypto.field_aad("notes", "body", owner_id=owner, row_id=uuid.uuid4())):
+        with pytest.raises(crypto.DecryptionFailed):
+            crypto.decrypt_field(data_key=key, data_key_id=key_id, blob=blob, aad=other_place)
+
+
+def test_the_old_field_format_is_refused_outside_the_migration():
+    key, key_id, row = crypto.generate_key(), uuid.uuid4(), uuid.uuid4()
+    old = crypto.encrypt_field(data_key=key, data_key_id=key_id, plaintext=b"alt",
+                               aad=crypto.legacy_field_aad("notes", "body", row),
+                               version=crypto.LEGACY_FIELD_FORMAT_VERSION)
+    assert old[0] == 1
+    with pytest.raises(crypto.DecryptionFailed, match="format 1"):
+        crypto.decrypt_field(data_key=key, data_key_id=key_id, blob=old,
+                             aad=crypto.legacy_field_aad("notes", "body", row))
+    assert crypto.decrypt_field(data_key=key, data_key_id=key_id, blob=old,
+                                aad=crypto.legacy_field_aad("notes", "body", row),
+                                version=crypto.LEGACY_FIELD_FORMAT_VERSION) == b"alt"
+    # Relabelling a new value as the old format does not get around the owner binding.
+    new = crypto.encrypt_field(data_key=key, data_key_id=key_id, plaintext=b"neu",
+                               aad=crypto.field_aad("notes", "body", owner_id=uuid.uuid4(),
+                                                    row_id=row))
     with pytest.raises(crypto.DecryptionFailed):
-        crypto.decrypt_field(data_key=key, data_key_id=key_id, blob=blob, aad=other_place)
+        crypto.decrypt_field(data_key=key, data_key_id=key_id, blob=bytes([1]) + new[1:],
+                             aad=crypto.legacy_field_aad("notes", "body", row),
+                             version=crypto.LEGACY_FIELD_FORMAT_VERSION)
 
 
 def test_keyring_repr_shows_no_key_material():
@@ -80,6 +108,126 @@ def test_same_data_key_other_row_fails(app_ctx, make_client):
     db.session.expire_all()
     with pytest.raises(crypto.DecryptionFailed):
         _ = db.session.scalar(select(Client)).full_name
+
+
+# -- every value is bound to the client (or account) it belongs to -------------------------
+def _client_of(person) -> Client:
+    return db.session.scalar(select(Client).where(Client.account_id == person.account_id))
+
+
+def _note(client: Client, body: str) -> Note:
+    note = Note(client_id=client.id, data_key=client.data_key)
+    note.body = body
+    db.session.add(note)
+    return note
+
+
+def _document(client: Client, name: str, content: bytes) -> Document:
+    document = Document(client_id=client.id, data_key=client.data_key, category="other",
+                        content_type="application/pdf", size=len(content))
+    document.filename = name
+    document.content = content
+    db.session.add(document)
+    return document
+
+
+def _fresh(model, row_id):
+    db.session.expire_all()
+    return db.session.get(model, row_id)
+
+
+def test_swapping_two_notes_of_one_client_fails(app_ctx, make_client):
+    """Same client, same data key: the row id still binds each note."""
+    client = _client_of(make_client(full_name="Nora Notiz"))
+    first, second = _note(client, "Erstgespraech"), _note(client, "Hausbesuch")
+    db.session.commit()
+    first.body_ciphertext, second.body_ciphertext = second.body_ciphertext, first.body_ciphertext
+    db.session.commit()
+    for note_id in (first.id, second.id):
+        with pytest.raises(crypto.DecryptionFailed):
+            _ = _fresh(Note, note_id).body
+
+
+@pytest.mark.parametrize("with_key", [False, True], ids=["client-only", "client-and-key"])
+def test_moving_a_note_to_another_client_fails(app_ctx, make_client, with_key):
+    """Changing a note's client (and perhaps its data key) in the database does not put it
+    into another client's file: it no longer decrypts there."""
+    owner = _client_of(make_client(full_name="Anna Eigentuemerin"))
+    other = _client_of(make_client(full_name="Otto Anderer"))
+    note = _note(owner, "Vertrauliche Notiz ueber Anna")
+    db.session.commit()
+    note.client_id = other.id
+    if with_key:
+        note.data_key_id = other.data_key_id
+    db.session.commit()
+    with pytest.raises(crypto.DecryptionFailed):
+        _ = _fresh(Note, note.id).body
+    moved_back = _fresh(Note, note.id)  # control: in its own place it still reads
+    moved_back.client_id, moved_back.data_key_id = owner.id, owner.data_key_id
+    db.session.commit()
+    assert _fresh(Note, note.id).body == "Vertrauliche Notiz ueber Anna"
+
+
+@pytest.mark.parametrize("with_key", [False, True], ids=["client-only", "client-and-key"])
+def test_moving_a_document_to_another_client_fails(app_ctx, make_client, with_key):
+    owner = _client_of(make_client(full_name="Anna Eigentuemerin"))
+    other = _client_of(make_client(full_name="Otto Anderer"))
+    document = _document(owner, "Hilfeplan.pdf", b"%PDF-1.4 Hilfeplan")
+    db.session.commit()
+    document.client_id = other.id
+    if with_key:
+        document.data_key_id = other.data_key_id
+    db.session.commit()
+    moved = _fresh(Document, document.id)
+    with pytest.raises(crypto.DecryptionFailed):
+        _ = moved.filename
+    with pytest.raises(crypto.DecryptionFailed):
+        _ = moved.content
+
+
+def test_a_documents_content_copied_into_another_clients_document_fails(app_ctx, make_client):
+    owner = _client_of(make_client(full_name="Anna Eigentuemerin"))
+    other = _client_of(make_client(full_name="Otto Anderer"))
+    source = _document(owner, "Gutachten.pdf", b"%PDF-1.4 Gutachten")
+    target = _document(other, "Leer.pdf", b"%PDF-1.4 leer")
+    db.session.commit()
+    target.content_ciphertext = source.content_ciphertext
+    target.data_key_id = owner.data_key_id
+    db.session.commit()
+    with pytest.raises(crypto.DecryptionFailed):
+        _ = _fresh(Document, target.id).content
+
+
+def test_every_model_with_an_encrypted_field_names_its_owner():
+    checked = 0
+    for mapper in Base.registry.mappers:
+        model = mapper.class_
+        if not encrypted_fields(model):
+            continue
+        owner = getattr(model, OWNER_ATTRIBUTE, None)
+        assert owner in model.__table__.columns, f"{model.__name__}: {owner!r} is no column"
+        column = model.__table__.columns[owner]
+        assert not column.nullable, f"{model.__name__}.{owner} may be empty"
+        assert owner == "id" or column.foreign_keys, f"{model.__name__}.{owner} names nobody"
+        checked += 1
+    assert checked >= 10
+
+
+def test_a_model_without_an_owner_cannot_be_defined():
+    # Python 3.11 wraps the TypeError in a RuntimeError; 3.12 raises it as it is.
+    with pytest.raises((TypeError, RuntimeError)) as raised:
+        class Forgetful:
+            secret = encrypted()
+    assert "__encryption_owner__" in str(raised.value.__cause__ or raised.value)
+
+
+def test_an_encrypted_field_set_before_its_owner_is_refused(app_ctx, make_client):
+    from shared.models.base import EncryptionOwnerMissing
+
+    client = _client_of(make_client())
+    note = Note(data_key=client.data_key)
+    with pytest.raises(EncryptionOwnerMissing, match="client_id"):
+        note.body = "zu frueh"
 
 
 def test_each_client_has_its_own_wrapped_data_key(app_ctx, make_client):

@@ -1,14 +1,43 @@
-"""The Alembic migrations build exactly the schema the models describe, up and down."""
+"""The Alembic migrations build exactly the schema the models describe, up and down, and
+carry the stored data along."""
 
+import hashlib
+import importlib.util
+import os
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from shared import crypto
 from shared.app import create_app
-from shared.cli import alembic_config, upgrade_database
+from shared.cli import MIGRATIONS_DIR, alembic_config, upgrade_database
 from shared.extensions import db
-from shared.models import Base
-from tests.conftest import make_config
+from shared.models import (
+    Account,
+    Base,
+    Booking,
+    BreakGlassGrant,
+    Client,
+    Consent,
+    ConsentTemplate,
+    CorrectionRequest,
+    DataKey,
+    Document,
+    EmergencyContact,
+    Note,
+    PasskeyCredential,
+    Service,
+    StaffMember,
+)
+from shared.models.base import OWNER_ATTRIBUTE, encrypted_fields
+from tests.conftest import make_config, store_in_field_format_1
+
+BEFORE_OWNER_BINDING = "8a3f2c1e9d40"
 
 
 def test_migrated_schema_equals_the_models(fresh_database_url, tmp_path):
@@ -23,8 +52,6 @@ def test_migrated_schema_equals_the_models(fresh_database_url, tmp_path):
 
 
 def test_downgrade_to_nothing_and_up_again(fresh_database_url, tmp_path):
-    from alembic import command
-
     app = create_app(make_config(tmp_path, fresh_database_url()))
     with app.app_context():
         upgrade_database()
@@ -33,3 +60,173 @@ def test_downgrade_to_nothing_and_up_again(fresh_database_url, tmp_path):
         upgrade_database()
         assert "accounts" in inspect(db.engine).get_table_names()
         db.engine.dispose()
+
+
+# -- 0009: every stored value bound to its owner ------------------------------------------
+def load_migration(filename: str):
+    spec = importlib.util.spec_from_file_location(filename[:-3],
+                                                  MIGRATIONS_DIR / "versions" / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def one_of_everything(notes: int) -> list:
+    """A row of every model with encrypted fields, every field filled (at revision 0008)."""
+    at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    key, staff_key = DataKey.generate(), DataKey.generate()
+    account = Account(kind="client", data_key=key, locale="de")
+    account.email = "alt@example.org"
+    account.totp_secret = "JBSWY3DPEHPK3PXP"
+    account.totp_pending_secret = "KRSXG5CTMVRXEZLU"
+    client = Client(data_key=key, account=account)
+    client.full_name, client.birth_date = "Alma Altbestand", date(1990, 5, 17)
+    client.allergies, client.medical_notes = "Nuesse", "Asthma"
+    client.group_name, client.phone = "Gruppe Rot", "+4930123456"
+    staff_account = Account(kind="staff", data_key=staff_key, locale="de")
+    staff_account.email = "team@example.org"
+    member = StaffMember(account=staff_account, data_key=staff_key, role="caseworker")
+    member.name = "Sina Sozial"
+    service = Service(name="Beratung", duration_minutes=45)
+    db.session.add_all([key, staff_key, account, client, staff_account, member, service])
+    db.session.flush()
+    passkey = PasskeyCredential(account_id=account.id, data_key=key, credential_id=b"cred",
+                                public_key=b"pk")
+    passkey.name = "Mein Handy"
+    booking = Booking(client_id=client.id, data_key=key, service_id=service.id,
+                      staff_member_id=member.id, start_at=at, end_at=at + timedelta(hours=1))
+    booking.note, booking.staff_message = "Mit Dolmetscherin", "Bitte Ausweis mitbringen"
+    document = Document(client_id=client.id, data_key=key, category="other",
+                        content_type="application/pdf", size=3_000_000)
+    document.filename = "Hilfeplan.pdf"
+    document.content = b"%PDF-1.4\n" + os.urandom(3_000_000)  # one large value
+    grant = BreakGlassGrant(client_id=client.id, data_key=key, staff_member_id=member.id)
+    grant.reason = "Vertretung, Kollegin krank"
+    request = CorrectionRequest(client_id=client.id, data_key=key, about="other")
+    request.message, request.reply = "Falsches Datum", "Korrigiert"
+    contact = EmergencyContact(client_id=client.id, data_key=key)
+    contact.name, contact.phone = "Oma Alt", "+4930654321"
+    template = ConsentTemplate(key="fotos", version=1, texts={"de": {"title": "F", "text": "T"}},
+                               purpose="Fotos", legal_basis="Art. 6", status="published")
+    db.session.add(template)
+    db.session.flush()
+    consent = Consent(template_id=template.id, subject_id=client.id, data_key=key,
+                      method="passkey", locale="de", document_hash=hashlib.sha256(b"d").digest())
+    consent.document, consent.evidence = b'{"d":1}', {"method": "passkey", "text": {"t": 1}}
+    consent.receipt, consent.withdrawal_receipt = b"%PDF receipt", b"%PDF withdrawal"
+    rows = [account, client, staff_account, member, passkey, booking, document, grant, request,
+            contact, consent]
+    for index in range(notes):  # several batches
+        note = Note(client_id=client.id, data_key=key)
+        note.body = f"Aktennotiz {index}"
+        rows.append(note)
+    db.session.add_all(rows)
+    db.session.commit()
+    return rows
+
+
+def stored_values(rows) -> dict:
+    """Every encrypted value of the rows, read through the models as the app reads them."""
+    db.session.expire_all()
+    values = {}
+    for row in rows:
+        fresh = db.session.get(type(row), row.id)
+        for name in encrypted_fields(type(row)):
+            values[(type(row).__name__, row.id, name)] = getattr(fresh, name)
+    return values
+
+
+def stored_blobs(rows) -> list[bytes]:
+    db.session.expire_all()
+    return [blob for row in rows for field in encrypted_fields(type(row)).values()
+            if (blob := getattr(db.session.get(type(row), row.id), field.attr)) is not None]
+
+
+def test_the_owner_binding_migration_covers_every_encrypted_column(fresh_database_url,
+                                                                    tmp_path):
+    migration = load_migration("0009_field_owner_binding.py")
+    app = create_app(make_config(tmp_path, fresh_database_url()))
+    with app.app_context():
+        upgrade_database(BEFORE_OWNER_BINDING)
+        schema = inspect(db.engine)
+        existing = {table: {c["name"] for c in schema.get_columns(table)}
+                    for table in schema.get_table_names()}
+        db.engine.dispose()
+    for mapper in Base.registry.mappers:
+        model = mapper.class_
+        table = model.__tablename__
+        for name in encrypted_fields(model):
+            if name not in existing.get(table, ()):
+                continue  # added later: written in the new format from the start
+            owner, columns = migration.ENCRYPTED[table]
+            assert owner == getattr(model, OWNER_ATTRIBUTE), table
+            assert name in columns, f"{table}.{name} is not converted by migration 0009"
+
+
+def test_existing_values_are_bound_to_their_owner_and_back(fresh_database_url, tmp_path):
+    migration = load_migration("0009_field_owner_binding.py")
+    app = create_app(make_config(tmp_path, fresh_database_url()))
+    with app.app_context():
+        upgrade_database(BEFORE_OWNER_BINDING)
+        rows = one_of_everything(notes=2 * migration.BATCH_ROWS + 1)
+        expected = stored_values(rows)
+        assert expected[("Document", rows[6].id, "content")].startswith(b"%PDF")
+        for row in rows:  # as the code before this change wrote them
+            store_in_field_format_1(db.session.get(type(row), row.id))
+        db.session.commit()
+        assert {blob[0] for blob in stored_blobs(rows)} == {1}
+        with pytest.raises(crypto.DecryptionFailed):  # the new code refuses the old format
+            _ = db.session.get(Note, rows[-1].id).body
+        db.session.rollback()
+
+        command.upgrade(alembic_config(), "head")
+        assert {blob[0] for blob in stored_blobs(rows)} == {2}
+        assert stored_values(rows) == expected
+        # The converted values are bound to their owner now: a moved note does not read.
+        note = db.session.get(Note, rows[-1].id)
+        note.client_id = uuid.uuid4()
+        with pytest.raises(crypto.DecryptionFailed):
+            _ = note.body
+        db.session.rollback()
+
+        command.downgrade(alembic_config(), BEFORE_OWNER_BINDING)
+        assert {blob[0] for blob in stored_blobs(rows)} == {1}
+        note = db.session.get(Note, rows[-1].id)
+        assert crypto.decrypt_field(
+            data_key=note.data_key.plaintext(), data_key_id=note.data_key_id,
+            blob=note.body_ciphertext, aad=crypto.legacy_field_aad("notes", "body", note.id),
+            version=crypto.LEGACY_FIELD_FORMAT_VERSION).decode() == expected[
+                ("Note", note.id, "body")]
+        db.session.rollback()
+
+        command.upgrade(alembic_config(), "head")
+        assert stored_values(rows) == expected
+        # Values already in the new format are left alone (a backup restored from before
+        # the migration, written by code after it).
+        command.stamp(alembic_config(), BEFORE_OWNER_BINDING)
+        command.upgrade(alembic_config(), "head")
+        assert stored_values(rows) == expected
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_value_that_does_not_decrypt_is_left_as_it_was(fresh_database_url, tmp_path):
+    app = create_app(make_config(tmp_path, fresh_database_url()))
+    with app.app_context():
+        upgrade_database(BEFORE_OWNER_BINDING)
+        rows = one_of_everything(notes=2)
+        for row in rows:
+            store_in_field_format_1(db.session.get(type(row), row.id))
+        broken = db.session.get(Note, rows[-1].id)
+        blob = bytearray(broken.body_ciphertext)
+        blob[-1] ^= 1
+        broken.body_ciphertext = bytes(blob)
+        db.session.commit()
+        command.upgrade(alembic_config(), "head")
+        db.session.expire_all()
+        assert db.session.get(Note, rows[-1].id).body_ciphertext == bytes(blob)
+        assert db.session.get(Note, rows[-2].id).body == "Aktennotiz 0"
+        assert db.session.get(Consent, rows[10].id).evidence["method"] == "passkey"
+        db.session.remove()
+        db.engine.dispose()
+
