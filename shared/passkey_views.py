@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from shared import security_log
-from shared.auth import login_flow, passkeys, ratelimits, sessions
+from shared.auth import known_devices, login_flow, passkeys, ratelimits, sessions
 from shared.auth.forms import ConfirmForm, RemoveFactorForm
 from shared.extensions import limiter
 from shared.services import passkeys as passkey_service
@@ -159,7 +159,9 @@ def add_passkey_routes(
         next_url = login_flow.safe_next(request.args.get("next"))
         sessions.start(account, second_factor=True)
         security_log.record("login.passkey", account=account)
-        return jsonify({"redirect": next_url or url_for(home_endpoint)})
+        # A complete sign-in: this browser is a known device from now on (code_attempts).
+        return known_devices.remember(
+            jsonify({"redirect": next_url or url_for(home_endpoint)}), account)
 
     # -- passkey as the second step after the password ------------------------------------
     @bp.post("/login/code/passkey/begin", endpoint="passkey_second_factor_begin")
@@ -189,7 +191,9 @@ def add_passkey_routes(
         next_url = login_flow.pending_next()
         sessions.start(account, second_factor=True)
         security_log.record("login.passkey", account=account)
-        return jsonify({"redirect": next_url or url_for(home_endpoint)})
+        # A complete sign-in: this browser is a known device from now on (code_attempts).
+        return known_devices.remember(
+            jsonify({"redirect": next_url or url_for(home_endpoint)}), account)
 
     # -- step-up with a passkey -------------------------------------------------------------
     @bp.post(f"{account_prefix}/confirm/passkey/begin", endpoint="passkey_step_up_begin")

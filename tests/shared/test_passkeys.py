@@ -74,6 +74,7 @@ def test_register_with_passkey_only_then_sign_in_without_typing_the_address(clie
     signed_in = passkey_sign_in(client, authenticator)
     assert signed_in.status_code == 200
     assert signed_in.get_json()["redirect"] == "/account"
+    assert "einblick-device=" in signed_in.headers.get("Set-Cookie", "")
     assert client.get("/account").status_code == 200
     with app.app_context():
         stored = db.session.scalar(select(PasskeyCredential))
@@ -189,6 +190,8 @@ def test_passkey_as_second_factor_after_the_password(client, client_with_passkey
                      page="/login/code")
     assert done.status_code == 200
     assert client.get("/account").status_code == 200
+    # A complete sign-in: the browser is now a known device (wrong-code caps spare it).
+    assert "einblick-device=" in done.headers.get("Set-Cookie", "")
 
 
 def test_the_same_authenticator_cannot_join_a_second_account(client, auth, make_client,
