@@ -176,7 +176,13 @@ def plan(account: Account, *, now: datetime | None = None) -> Plan:
 # -- carrying it out ---------------------------------------------------------------------
 def delete_account(account: Account) -> Plan:
     """The client's own request: journal first, then erase them and the children who go
-    with them. Returns what was kept (for the confirmation email)."""
+    with them. Returns what was kept (for the confirmation email). Not for an invited
+    account whose hand-over is pending: whoever sent the invitation may hold it, and the
+    young person's file must not go on their word."""
+    from shared.services import household
+
+    if household.handover_pending(account):
+        raise household.HandoverPending
     now = utcnow()
     # Two guardians of one child deleting at the same moment must not both keep the
     # child because each still saw the other: lock the children first (PostgreSQL; SQLite
@@ -550,7 +556,8 @@ def erase_now(*, admin, client_id: uuid.UUID) -> None:
     _checkpoint()
     from shared import security_log
 
-    security_log.record("erasure.done", account=admin.account)  # who decided
+    # The admin who decided (none when called outside a request, e.g. from a script).
+    security_log.record("erasure.done", account=getattr(admin, "account", None))
 
 
 _AUDIT_CATEGORY = {"bookings": audit.BOOKINGS, "documents": audit.DOCUMENTS,
