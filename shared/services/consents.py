@@ -45,6 +45,8 @@ from shared.services import household
 
 DOMAIN_TAG = b"einblick-consent-v1"
 PURPOSE = "consent"
+# What the receipt adds to the stored evidence (see shared/services/receipts.py).
+RECEIPT_ONLY_EVIDENCE = frozenset({"status", "withdrawn_at"})
 PENDING_KEY = "consent_pending"
 
 
@@ -172,11 +174,17 @@ def subject_for(account: Account, subject_id: uuid.UUID) -> Client:
 def signable_subject(account: Account, subject_id: uuid.UUID,
                      template: ConsentTemplate) -> Client:
     """Clients sign for themselves; a guardian signs for a child only where the template
-    says a guardian signs, and only while the child has no account of their own."""
+    says a guardian signs, and only while the child has no account of their own that staff
+    have confirmed in person. An invited account whose hand-over is pending may be held by
+    whoever sent the invitation, so it neither signs nor withdraws in the young person's
+    name."""
     subject = subject_for(account, subject_id)
     if subject.id == getattr(account.client, "id", None):
+        if household.handover_pending(account):
+            raise NotAllowed
         return subject
-    if not template.guardian_signs or subject.account_id is not None:
+    if not template.guardian_signs or (subject.account_id is not None
+                                       and not household.handover_pending(subject.account)):
         raise NotAllowed
     return subject
 
@@ -326,8 +334,12 @@ def own_consent(account: Account, consent_id: uuid.UUID) -> Consent:
 
 
 def withdraw(*, account: Account, consent_id: uuid.UUID) -> Consent:
-    """Effective at once, with its own sealed receipt; staff are told by email."""
+    """Effective at once, with its own sealed receipt; staff are told by email. Not by an
+    invited account for itself while its hand-over is pending (see signable_subject)."""
     consent = own_consent(account, consent_id)
+    if (consent.subject_id == getattr(account.client, "id", None)
+            and household.handover_pending(account)):
+        raise NotAllowed
     if consent.status == WITHDRAWN:
         raise ConsentWithdrawn
     consent.status = WITHDRAWN
@@ -445,7 +457,14 @@ def verify_receipt(pdf: bytes, *, locale: str = "de") -> VerifyResult:
 
 
 def verify_stored(consent_id: uuid.UUID) -> tuple[bool, str]:
-    """`flask consents verify ID`: the evidence alone, ignoring the status column."""
+    """`flask consents verify ID`: the evidence alone, ignoring the status column.
+
+    Every part of the stored evidence is checked against something it cannot be changed
+    without: the document against its hash and the record, the text against the hash the
+    signer signed, the signature against the public key, the passkey it names against the
+    registered passkeys, and the whole evidence against the copy sealed into the receipt."""
+    from shared.consent_verify import verify_evidence_document, verify_passkey_evidence
+
     consent = db.session.get(Consent, consent_id)
     if consent is None:
         return False, "no such consent"
@@ -465,9 +484,72 @@ def verify_stored(consent_id: uuid.UUID) -> tuple[bool, str]:
     for name, value in expected.items():
         if fields.get(name) != value:
             return False, f"the signed document names another {name} than the record"
+    if evidence.get("method") != consent.method:
+        return False, "the evidence names another signing method than the record"
+    text = verify_evidence_document(evidence)  # the stored text is the text signed
+    if not text.ok:
+        return False, text.reason
+    passkey = None
+    if evidence["method"] == PASSKEY:
+        signature = verify_passkey_evidence(evidence)
+        if not signature.ok:
+            return False, signature.reason
+        passkey = _named_passkey_signed(consent, evidence)
+        if passkey is not None and not passkey[0]:
+            return passkey
+    sealed = _sealed_evidence_matches(consent, evidence)
+    if sealed is not None and not sealed[0]:
+        return sealed
     if evidence["method"] != PASSKEY:
         return True, "signed with TOTP and typed name (weaker method): no signature to check"
-    from shared.consent_verify import verify_passkey_evidence
+    if passkey is None and sealed is None:
+        return False, ("the passkey the evidence names is no longer registered and there is "
+                       "no sealed receipt to compare with")
+    return True, signature.reason
 
-    result = verify_passkey_evidence(evidence)
-    return result.ok, result.reason
+
+def _named_passkey_signed(consent: Consent, evidence: dict) -> tuple[bool, str] | None:
+    """Whether the passkey the evidence names is the signer's one with the public key that
+    made the signature. The assertion does not sign the credential id, so it is checked
+    against the registered passkeys; None when they no longer tell (the passkey is gone)."""
+    from shared.models.passkeys import PasskeyCredential
+
+    try:
+        credential_id = unb64(evidence["credential_id"])
+        public_key = unb64(evidence["public_key"])
+    except (KeyError, ValueError, TypeError):
+        return False, "the evidence names no passkey"
+    named = db.session.scalar(select(PasskeyCredential)
+                              .where(PasskeyCredential.credential_id == credential_id))
+    if named is not None:
+        if named.public_key != public_key:
+            return False, "the evidence names another passkey than the one that signed"
+        if consent.signer_account_id not in (None, named.account_id):
+            return False, "the evidence names a passkey of another account than the signer's"
+        return True, "the named passkey signed"
+    if consent.signer_account_id is not None and db.session.scalar(
+            select(PasskeyCredential.id)
+            .where(PasskeyCredential.account_id == consent.signer_account_id)
+            .where(PasskeyCredential.public_key == public_key).limit(1)):
+        return False, "the evidence names another passkey than the one that signed"
+    return None
+
+
+def _sealed_evidence_matches(consent: Consent, evidence: dict) -> tuple[bool, str] | None:
+    """Whether the stored evidence is the evidence sealed into the consent receipt (None
+    when there is no receipt)."""
+    from shared.consent_verify import evidence_from_pdf
+
+    receipt = consent.receipt
+    if receipt is None:
+        return None
+    if not seal.check_seal(receipt, None).intact:
+        return False, "the sealed receipt was changed after sealing"
+    sealed = evidence_from_pdf(receipt)
+    if sealed is None:
+        return False, "the sealed receipt holds no evidence"
+    sealed = {name: value for name, value in sealed.items()
+              if name not in RECEIPT_ONLY_EVIDENCE}
+    if sealed != json.loads(json.dumps(evidence)):
+        return False, "the stored evidence differs from the evidence sealed into the receipt"
+    return True, "the stored evidence is the sealed evidence"

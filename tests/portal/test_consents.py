@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from shared import seal
 from shared.extensions import db
-from shared.models import Client, Consent, ConsentTemplate, Guardianship
+from shared.models import Client, Consent, ConsentTemplate, Guardianship, PasskeyCredential
 from shared.services import consents
 from tests.conftest import submit
 from tests.shared.test_passkeys import add_passkey, post_json
@@ -370,6 +370,95 @@ def test_swapping_the_template_of_a_stored_consent_is_found(app, client, parent_
     result = runner.invoke(args=["consents", "verify", str(consent_id)])
     assert result.exit_code != 0
     assert "another template" in result.output
+
+
+def tamper_evidence(app, change) -> uuid.UUID:
+    """Edit the stored evidence of the one consent through the model (as someone with the
+    database and the keys could); returns the consent's id."""
+    with app.app_context():
+        consent = db.session.scalar(select(Consent))
+        evidence = dict(consent.evidence)
+        change(evidence)
+        consent.evidence = evidence
+        db.session.commit()
+        return consent.id
+
+
+def test_a_changed_text_in_the_stored_evidence_is_found(app, client, parent_with_child,
+                                                        template, runner):
+    _parent, key, child = parent_with_child
+    sign_with_passkey(client, key, template, child)
+    with app.app_context():
+        consent_id = db.session.scalar(select(Consent.id))
+    assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0  # control
+
+    def other_text(evidence):
+        evidence["text"] = {**evidence["text"], "text": "Ich willige in alles ein."}
+
+    tamper_evidence(app, other_text)
+    result = runner.invoke(args=["consents", "verify", str(consent_id)])
+    assert result.exit_code != 0
+    assert "the embedded text is not the text that was signed" in result.output
+
+
+@pytest.mark.parametrize(("named", "reason"), [
+    ("another-passkey", "the evidence names another passkey than the one that signed"),
+    ("unknown-passkey", "the evidence names another passkey than the one that signed"),
+    # The signing passkey was removed since: the evidence sealed into the receipt tells.
+    ("after-removal", "the stored evidence differs from the evidence sealed into the receipt"),
+])
+def test_a_changed_credential_id_in_the_stored_evidence_is_found(app, client, parent_with_child,
+                                                                 template, runner, named,
+                                                                 reason):
+    _parent, key, child = parent_with_child
+    sign_with_passkey(client, key, template, child)
+    if named == "after-removal":
+        with app.app_context():
+            db.session.execute(delete(PasskeyCredential))
+            db.session.commit()
+    with app.app_context():
+        consent_id = db.session.scalar(select(Consent.id))
+    assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0  # control
+    if named == "another-passkey":  # the signer's second passkey, which did not sign
+        assert add_passkey(client, SoftAuthenticator(origin="http://localhost"),
+                           name="Zweitschluessel").status_code == 200
+        with app.app_context():
+            other_id = db.session.scalar(select(PasskeyCredential.credential_id)
+                                         .order_by(PasskeyCredential.created_at.desc()))
+    else:
+        other_id = b"not-a-registered-passkey-0123456"
+
+    def other_credential(evidence):
+        assert consents.unb64(evidence["credential_id"]) != other_id
+        evidence["credential_id"] = consents.b64(other_id)
+
+    tamper_evidence(app, other_credential)
+    result = runner.invoke(args=["consents", "verify", str(consent_id)])
+    assert result.exit_code != 0
+    assert reason in result.output
+
+
+def test_a_changed_typed_name_in_the_stored_evidence_is_found(app, client, auth, make_client,
+                                                              template, totp_clock, runner):
+    """The weaker method has no signature: the evidence sealed into the receipt tells."""
+    person = make_client(totp=True, full_name="Jonas Weber")
+    auth.login(person)
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+    totp_clock.advance()
+    submit(client, f"/consents/{template}/{own}",
+           {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
+    with app.app_context():
+        consent_id = db.session.scalar(select(Consent.id))
+    assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0  # control
+
+    def other_name(evidence):
+        evidence["typed_name"] = "Jana Weber"
+
+    tamper_evidence(app, other_name)
+    result = runner.invoke(args=["consents", "verify", str(consent_id)])
+    assert result.exit_code != 0
+    assert "the stored evidence differs from the evidence sealed into the receipt" in result.output
 
 
 def test_the_typed_name_must_be_the_account_holders(app, client, auth, make_client, template,
