@@ -21,7 +21,12 @@ from shared.auth.forms import ConfirmForm, code_field
 from shared.extensions import limiter
 from shared.models.consents import GIVEN, ConsentTemplate
 from shared.passkey_views import failure_message
-from shared.services import consents
+from shared.services import consents, household
+
+# An invited account acts in the young person's name only once staff met them in person.
+HANDOVER_PENDING = _l("You can give or withdraw consents here once our team has confirmed in "
+                      "person that this account really is yours. Please visit or call the "
+                      "team, they confirm it in person.")
 
 
 class TotpSignForm(FlaskForm):
@@ -83,11 +88,13 @@ def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
         else:
             flash(_("Thank you. Your consent is recorded; the receipt is ready."), "success")
             return redirect(request.path)
+    is_self = subject.id == getattr(current_user.client, "id", None)
     return render_template(
         "portal/consent_detail.html", template=template, subject=subject, existing=existing,
         given=existing is not None and existing.status == GIVEN, form=form,
-        locale=_locale(), is_self=subject.id == getattr(current_user.client, "id", None),
-        withdraw_form=ConfirmForm(),
+        locale=_locale(), is_self=is_self, withdraw_form=ConfirmForm(),
+        handover_pending=is_self and household.handover_pending(current_user),
+        handover_message=str(HANDOVER_PENDING),
     )
 
 
@@ -157,6 +164,10 @@ def consent_withdraw(consent_id: uuid.UUID):
             consents.withdraw(account=current_user, consent_id=consent.id)
         except consents.ConsentWithdrawn:
             pass
+        except consents.NotAllowed:
+            flash(str(HANDOVER_PENDING), "warning")
+            return redirect(url_for("portal.consent_detail", template_id=consent.template_id,
+                                    subject_id=consent.subject_id))
         flash(_("Your consent is withdrawn, effective now. The receipt of the withdrawal is "
                 "ready."), "success")
         return redirect(url_for("portal.consent_detail", template_id=consent.template_id,

@@ -194,8 +194,11 @@ def my_data_delete():
     from flask_login import logout_user
 
     from shared.auth.forms import ConfirmForm
-    from shared.services import erasure
+    from shared.services import erasure, household
 
+    if household.handover_pending(current_user):
+        return render_template("portal/my_data_delete.html", pending=True,
+                               organisation_phone=household.organisation_phone())
     form = ConfirmForm()
     result = erasure.plan(current_user)
     if form.validate_on_submit():

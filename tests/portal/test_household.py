@@ -279,3 +279,57 @@ def test_invitations_are_rate_limited_per_account(app, client, auth, make_client
     assert statuses == [200] * 5 + [429]
     assert "Zu viele Versuche" in invite_as_parent(client, kemal, "k@example.org").get_data(
         as_text=True)
+
+
+def test_a_pending_account_neither_signs_withdraws_nor_deletes_in_the_young_persons_name(
+        app, client, auth, make_young_person, make_staff, outbox):
+    from shared.models import Consent
+    from shared.services import consents
+    from tests.conftest import post_json, register_passkey
+
+    with app.app_context():
+        saved = consents.save_template(
+            key="fotos", texts={"de": {"title": "Fotos", "text": "Ich willige ein …"}},
+            purpose="Fotos", legal_basis="Art. 6 Abs. 1 lit. a DSGVO", audience="Team",
+            guardian_signs=True)
+        consents.publish(saved.id)
+        template_id = saved.id
+    young = make_young_person()
+    page = f"/consents/{template_id}/{young.client_id}"
+
+    auth.login(young.parent)
+    invite_as_parent(client, young.client_id, "eltern.zweitadresse@example.org")
+    taken = claim_invitation(app, outbox, "eltern.zweitadresse@example.org")
+    # While the hand-over is pending the parent still signs for the child, as before ...
+    assert "Einwilligung geben" in client.get(page).get_data(as_text=True)
+    key = register_passkey(client)
+    begin = post_json(client, f"{page}/passkey/begin", page=page)
+    assert begin.status_code == 200
+    finish = post_json(client, "/consents/passkey/finish",
+                       {"credential": key.get(begin.get_data(as_text=True))}, page=page)
+    assert finish.status_code == 200, finish.get_data(as_text=True)
+
+    # ... but the invited account neither signs nor withdraws in the young person's name.
+    own = taken.get(page).get_data(as_text=True)
+    assert "Noch nicht möglich" in own
+    assert "Einwilligung widerrufen" not in own
+    taken_begin = post_json(taken, f"{page}/passkey/begin", page=page)
+    assert taken_begin.status_code == 404
+    with app.app_context():
+        consent = db.session.scalar(select(Consent))
+        assert consent.status == "given"
+    withdrawn = submit(taken, f"/consents/{consent.id}/withdraw", {},
+                       form_url=f"/consents/{consent.id}/withdraw", follow_redirects=True)
+    assert "persönlich bestätigt" in withdrawn.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Consent, consent.id).status == "given"
+
+    # Nor does it delete the young person's file.
+    delete_page = taken.get("/my-data/delete").get_data(as_text=True)
+    assert "Noch nicht möglich" in delete_page
+    assert "Konto jetzt löschen" not in delete_page
+    taken.post("/my-data/delete", data={"understood": "yes"})
+    with app.app_context():
+        lara = db.session.get(Client, young.client_id)
+        assert lara is not None
+        assert lara.account is not None
