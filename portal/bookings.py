@@ -54,7 +54,7 @@ def bookings_index():
         may_cancel=bookings.may_cancel_online, action_form=ConfirmForm(),
         status_of=bookings.effective_status,
         has_feed=bookings.has_calendar_feed(current_user),
-        organisation_phone=bookings._config().organisation_phone,
+        organisation_phone=household.organisation_phone(),
     )
 
 
@@ -144,7 +144,7 @@ def booking_cancel(booking_id: uuid.UUID):
             abort(404)
         except bookings.TooLateToCancel:
             flash(_("It is too late to cancel online. Please call us: %(phone)s",
-                    phone=bookings._config().organisation_phone), "warning")
+                    phone=household.organisation_phone()), "warning")
         except bookings.WrongState:
             flash(_("This appointment cannot be cancelled any more."), "warning")
         else:
@@ -189,11 +189,7 @@ def calendar_feed_new():
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("portal.bookings_index"))
     token = bookings.new_calendar_feed(current_user)
-    # The configured public address, never the request's Host header: a forged one would
-    # put another site into the secret link the client copies into a calendar app.
-    feed_url = (bookings._config().base_url.rstrip("/")
-                + url_for("portal.calendar_feed", token=token))
-    return render_template("portal/calendar_feed.html", feed_url=feed_url)
+    return render_template("portal/calendar_feed.html", feed_url=bookings.feed_url(token))
 
 
 @bp.post("/bookings/calendar-feed/revoke")

@@ -552,6 +552,18 @@ def new_calendar_feed(account: Account) -> str:
     return token
 
 
+def feed_url(token: str) -> str:
+    """The address a calendar app subscribes to for ``token``.
+
+    Built on the configured public address (EINBLICK_BASE_URL), never on the request's
+    Host header: a forged one would put another site into the secret link the client
+    copies into a calendar app. The path comes from the portal's route, as in the links
+    the emails carry."""
+    from flask import url_for
+
+    return _config().base_url.rstrip("/") + url_for("portal.calendar_feed", token=token)
+
+
 def revoke_calendar_feed(account: Account) -> None:
     db.session.execute(
         update(CalendarFeed).where(CalendarFeed.account_id == account.id)
