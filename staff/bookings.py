@@ -37,6 +37,11 @@ def _day_arg(name: str = "day") -> date | None:
         day = date.fromisoformat(raw)
     except ValueError:
         return None
+    return _shown_day(day)
+
+
+def _shown_day(day: date) -> date | None:
+    """``day`` if the calendar pages show it, so a page offers no link that would fail."""
     return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
@@ -118,8 +123,9 @@ def bookings_day():
     invitable = ({b.client_id for b in rows if _may_get_own_account(b.client)}
                  if member.role == CASEWORKER else set())
     return render_template("staff/bookings_day.html", rows=rows, day=day, shown=shown,
-                           choices=_staff_choices(member), timedelta=timedelta,
-                           invitable=invitable)
+                           choices=_staff_choices(member), invitable=invitable,
+                           previous_day=_shown_day(day - timedelta(days=1)),
+                           next_day=_shown_day(day + timedelta(days=1)))
 
 
 def _may_get_own_account(client) -> bool:
@@ -142,8 +148,12 @@ def bookings_week():
     start = datetime.combine(monday, datetime.min.time(), zone)
     rows = bookings.calendar(member, staff_member_id=shown.id, start=start,
                              end=start + timedelta(days=7))
-    days = [(monday + timedelta(days=i),
+    # Each day with whether its day page can be shown (the range's last week runs past
+    # LAST_DAY) and its bookings.
+    days = [(monday + timedelta(days=i), _shown_day(monday + timedelta(days=i)) is not None,
              [b for b in rows if b.start_at.astimezone(zone).date() == monday
               + timedelta(days=i)]) for i in range(7)]
     return render_template("staff/bookings_week.html", days=days, monday=monday, shown=shown,
-                           choices=_staff_choices(member), timedelta=timedelta)
+                           choices=_staff_choices(member),
+                           previous_week=_shown_day(monday - timedelta(days=7)),
+                           next_week=_shown_day(monday + timedelta(days=7)))

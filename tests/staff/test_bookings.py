@@ -155,15 +155,23 @@ def test_an_impossible_day_is_a_clear_400_not_an_error(client, auth, make_staff,
     assert 'href="/staff/bookings/day"' in page  # the way back: today
 
 
-@pytest.mark.parametrize("view", ["day", "week"])
-def test_the_first_and_last_days_shown_have_links_that_work(client, auth, make_staff, view):
+@pytest.mark.parametrize(("view", "earlier", "later"), [
+    ("day", "Vorheriger Tag", "Nächster Tag"), ("week", "Vorherige Woche", "Nächste Woche")])
+def test_the_first_and_last_days_shown_have_links_that_work(client, auth, make_staff, view,
+                                                            earlier, later):
+    """Every link on the pages at the ends of the range works; a link that would leave the
+    range is not offered."""
     auth.login(make_staff(), area="staff")
-    for day in ("1900-01-01", "2999-12-31"):
+    for day, offered, hidden in (("1900-01-01", [later], [earlier]),
+                                 ("2026-03-11", [earlier, later], []),
+                                 ("2999-12-31", [earlier], [later])):
         response = client.get(f"/staff/bookings/{view}?day={day}")
         assert response.status_code == 200, day
-        for link in re.findall(r'href="(/staff/bookings/(?:day|week)\?[^"]+)"',
-                               response.get_data(as_text=True)):
-            assert client.get(link.replace("&amp;", "&")).status_code in (200, 400), link
+        page = response.get_data(as_text=True)
+        assert [text for text in offered if text not in page] == [], day
+        assert [text for text in hidden if text in page] == [], day
+        for link in re.findall(r'href="(/staff/bookings/(?:day|week)\?[^"]+)"', page):
+            assert client.get(link.replace("&amp;", "&")).status_code == 200, link
 
 
 STAFF_BOOKING_PAGES = ["/staff/bookings", "/staff/bookings/day", "/staff/bookings/week",
