@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
 from portal import bp
-from shared.auth import known_devices, login_flow, ratelimits, sessions, tokens
+from shared.auth import login_flow, ratelimits, sessions, tokens
 from shared.auth.forms import (
     ConfirmForm,
     LoginForm,
@@ -109,6 +109,17 @@ def login():
     return render_template("auth/login.html", form=form, area="portal")
 
 
+# Why the second step sends someone back to the password.
+BACK_TO_PASSWORD = {
+    login_flow.CodeOutcome.RESTARTED: login_flow.RESTARTED_MESSAGE,
+    login_flow.CodeOutcome.PAUSED:
+    _l("Too many wrong codes were entered for this account today, so this device cannot "
+       "sign in with a code for now. Sign in on a device you have used for Einblick before, "
+       "or choose a new password with “Forgot your password?”: then signing in works here "
+       "again."),
+}
+
+
 @bp.route("/login/code", methods=["GET", "POST"])
 @limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 def login_second_factor():
@@ -120,31 +131,14 @@ def login_second_factor():
         return redirect(url_for("portal.login"))
     form = SecondFactorForm()
     if form.validate_on_submit():
-        next_url = login_flow.pending_next()
-        try:
-            accounts.verify_pending_second_factor(
-                pending=pending, code=form.code.data,
-                device=known_devices.device_for(pending.account))
-        except accounts.SignInRestarted:
-            login_flow.end()
-            flash(_("That was five wrong codes. For your safety, please enter your password "
-                    "again, then the code your app shows now."), "warning")
-            return redirect(url_for("portal.login", next=next_url))
-        except accounts.CodesPaused:
-            login_flow.end()
-            flash(_("Too many wrong codes were entered for this account today, so this "
-                    "device cannot sign in with a code for now. Sign in on a device you "
-                    "have used for Einblick before, or choose a new password with "
-                    "“Forgot your password?”: then signing in works here again."), "warning")
-            return redirect(url_for("portal.login", next=next_url))
-        except accounts.WrongCode:
-            form.code.errors.append(
-                _("This code is not right or was already used. Wait for the next code.")
-            )
+        result = login_flow.submit_code(pending, code=form.code.data)
+        if result.outcome is login_flow.CodeOutcome.SIGNED_IN:
+            return redirect(result.next_url or url_for("portal.account"))
+        if result.outcome is login_flow.CodeOutcome.WRONG_CODE:
+            form.code.errors.append(str(login_flow.WRONG_CODE_MESSAGE))
         else:
-            sessions.start(pending.account, second_factor=True)
-            return known_devices.remember(redirect(next_url or url_for("portal.account")),
-                                          pending.account)
+            flash(str(BACK_TO_PASSWORD[result.outcome]), "warning")
+            return redirect(url_for("portal.login", next=result.next_url))
     return render_template("auth/second_factor.html", form=form, area="portal",
                            account=pending.account)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import session
+from flask import after_this_request, session
+from flask_babel import lazy_gettext as _l
 
+from shared.auth import known_devices, sessions
 from shared.extensions import db
 from shared.models.accounts import Account
 
@@ -64,6 +67,54 @@ def pending_key() -> str | None:
 def end() -> None:
     """Forget the pending sign-in: the password must be given again."""
     session.pop(PENDING_KEY, None)
+
+
+class CodeOutcome(enum.Enum):
+    """What a code entered at the second step of a sign-in led to."""
+
+    SIGNED_IN = "signed-in"
+    WRONG_CODE = "wrong-code"  # the form again, with WRONG_CODE_MESSAGE
+    RESTARTED = "restarted"  # five wrong codes: the password again (RESTARTED_MESSAGE)
+    PAUSED = "paused"  # this browser may not try codes for the account today
+
+
+WRONG_CODE_MESSAGE = _l("This code is not right or was already used. Wait for the next code.")
+RESTARTED_MESSAGE = _l("That was five wrong codes. For your safety, please enter your "
+                       "password again, then the code your app shows now.")
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    outcome: CodeOutcome
+    next_url: str | None  # where the user wanted to go; also kept for a restarted sign-in
+
+
+def submit_code(pending: PendingLogin, *, code: str) -> CodeResult:
+    """The second step with an authenticator or recovery code, for portal and staff alike.
+
+    On success the session starts and the response makes this browser a known device
+    (so its owner's later sign-ins are spared the daily cap on wrong codes, see
+    code_attempts). A restarted or paused sign-in is forgotten: the password must be given
+    again. The views only say what happened and where to go."""
+    # accounts imports PendingLogin from here, so it is imported when a code arrives.
+    from shared.services import accounts
+
+    next_url = pending_next()
+    try:
+        accounts.verify_pending_second_factor(
+            pending=pending, code=code, device=known_devices.device_for(pending.account))
+    except accounts.SignInRestarted:
+        end()
+        return CodeResult(CodeOutcome.RESTARTED, next_url)
+    except accounts.CodesPaused:
+        end()
+        return CodeResult(CodeOutcome.PAUSED, next_url)
+    except accounts.WrongCode:
+        return CodeResult(CodeOutcome.WRONG_CODE, next_url)
+    sessions.start(pending.account, second_factor=True)
+    account = pending.account
+    after_this_request(lambda response: known_devices.remember(response, account))
+    return CodeResult(CodeOutcome.SIGNED_IN, next_url)
 
 
 def pending_next() -> str | None:
