@@ -5,9 +5,10 @@ import re
 import pyotp
 from sqlalchemy import select
 
+from shared import security_log
 from shared.extensions import db
 from shared.models import Account, RecoveryCode, UserSession
-from tests.conftest import submit
+from tests.conftest import security_events, submit
 
 
 def turn_on_totp(client, clock):
@@ -153,14 +154,6 @@ def test_forms_on_the_page_after_a_new_session_id_still_work(client, auth, make_
     assert response.status_code == 302
 
 
-def _events(app, name: str) -> list[str]:
-    from shared.models import SecurityEvent
-
-    with app.app_context():
-        return [e.outcome for e in db.session.scalars(
-            select(SecurityEvent).where(SecurityEvent.event == name))]
-
-
 def test_turning_off_totp_offers_to_sign_out_everywhere_else_ticked_by_default(
         app, client, auth, make_client, totp_clock):
     from tests.conftest import Auth
@@ -183,7 +176,8 @@ def test_turning_off_totp_offers_to_sign_out_everywhere_else_ticked_by_default(
     assert phone.get("/account").status_code == 302
     with app.app_context():
         assert db.session.get(Account, person.account_id).totp_secret is None
-    assert _events(app, "sessions.ended") == ["ok"]
+        ref = security_log.pseudonym(person.account_id)
+    assert security_events(app, "sessions.ended") == [("ok", ref)]
 
 
 def test_turning_off_totp_with_the_box_unticked_keeps_other_devices(
@@ -198,7 +192,7 @@ def test_turning_off_totp_with_the_box_unticked_keeps_other_devices(
     with app.app_context():
         assert db.session.get(Account, person.account_id).totp_secret is None
     assert phone.get("/account").status_code == 200
-    assert _events(app, "sessions.ended") == []
+    assert security_events(app, "sessions.ended") == []
 
 
 def test_confirming_it_is_you_after_a_form_returns_to_that_page_never_to_a_405(
