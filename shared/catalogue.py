@@ -8,9 +8,12 @@ construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
+
+from shared.i18n import LANGUAGE_NAMES
 
 # Storage forms a personal column may take. Plain storage is allowed only for values that
 # reveal nothing on their own (a language code, a timestamp).
@@ -53,6 +56,9 @@ class Entry:
     since: str | None = None
     removal: object = None
     removal_page: str | None = None
+    # A column holding codes ("staff", "given", "usb,internal") says what each code means
+    # to the reader; "my data", index.html and the CSVs show these words, data.json the code.
+    values: Mapping[str, object] | None = field(default=None, compare=False)
 
 
 _ACCOUNT_PURPOSE = _l("To let you sign in and to reach you about your account.")
@@ -65,6 +71,11 @@ _FROM_STAFF = _l("Entered by the organisation")
 _FROM_SYSTEM = _l("Recorded by the system")
 _SECURITY_PAGE = "portal.security"
 _REMOVE_PASSKEY = _l("Remove the passkey under Security to delete it.")
+_TRANSPORTS = {
+    "usb": "USB", "nfc": "NFC", "ble": "Bluetooth",  # the same in every language
+    "internal": _l("built into the device"), "hybrid": _l("another device, e.g. a phone"),
+    "smart-card": _l("smart card"), "cable": _l("cable"),
+}
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("accounts.email", CONTACT, _l("Email address"), _ACCOUNT_PURPOSE, _CONTRACT,
@@ -126,7 +137,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("accounts.invited_by", ACCOUNT, _l("Who invited you to your own account"),
           _l("So that staff and your guardians can see how your own account came about."),
           _CONTRACT, _WHILE_ACCOUNT, None, ("client", "admin", "caseworker"), _FROM_SYSTEM,
-          PLAIN),
+          PLAIN, values={"guardian": _l("a parent or guardian"), "staff": _l("our team")}),
     Entry("accounts.handover_confirmed_at", ACCOUNT,
           _l("Own account confirmed in person on"),
           _l("Confidential items are shown to your own account only after staff met you and "
@@ -135,7 +146,7 @@ ENTRIES: tuple[Entry, ...] = (
           PLAIN),
     Entry("passkey_credentials.transports", SECURITY,
           _l("How a passkey connects (e.g. USB, internal)"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN),
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN, values=_TRANSPORTS),
     Entry("passkey_credentials.backup_eligible", SECURITY,
           _l("Whether a passkey is synced between devices"), _SECURITY_PURPOSE,
           _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN),
@@ -147,7 +158,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("accounts.locale", ACCOUNT, _l("Preferred language"),
           _l("To show the portal and send emails in your language."), _CONTRACT,
           _WHILE_ACCOUNT, None, ("client", "admin", "caseworker", "reception"), _FROM_YOU,
-          PLAIN),
+          PLAIN, values=LANGUAGE_NAMES),
     Entry("recovery_codes.code_hash", SECURITY, _l("Recovery codes (stored only as hashes)"),
           _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, HASHED,
           secret=True, since="created_at",
@@ -204,7 +215,9 @@ ENTRIES = ENTRIES + (
           _ALL_STAFF, _FROM_YOU, PLAIN),
     Entry("guardianships.access", HOUSEHOLD, _l("What a guardian may see"),
           _l("So a young person decides what their guardian still sees."), _CONTRACT,
-          _WHILE_ACCOUNT, None, ("client",), _FROM_YOU, PLAIN),
+          _WHILE_ACCOUNT, None, ("client",), _FROM_YOU, PLAIN,
+          values={"full": _l("everything"), "bookings": _l("only the appointments"),
+                  "none": _l("nothing")}),
     Entry("guardianships.created_at", HOUSEHOLD, _l("Child added on"), _HOUSEHOLD_PURPOSE,
           _CONTRACT, _WHILE_ACCOUNT, None, ("client",), _FROM_SYSTEM, PLAIN),
     Entry("bookings.start_at", BOOKINGS, _l("Appointment time"), _BOOKING_PURPOSE, _CONTRACT,
@@ -212,7 +225,10 @@ ENTRIES = ENTRIES + (
     Entry("bookings.end_at", BOOKINGS, _l("Appointment end"), _BOOKING_PURPOSE, _CONTRACT,
           _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU, PLAIN),
     Entry("bookings.status", BOOKINGS, _l("Appointment status"), _BOOKING_PURPOSE, _CONTRACT,
-          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_SYSTEM, PLAIN,
+          values={"requested": _l("request pending"), "confirmed": _l("confirmed"),
+                  "proposed": _l("new time proposed"), "declined": _l("declined"),
+                  "cancelled": _l("cancelled"), "expired": _l("request expired")}),
     Entry("bookings.service_id", BOOKINGS, _l("Booked service"), _BOOKING_PURPOSE, _CONTRACT,
           _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU, PLAIN),
     Entry("bookings.staff_member_id", BOOKINGS, _l("Staff member of the appointment"),
@@ -239,12 +255,24 @@ ENTRIES = ENTRIES + (
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
           _l("Kept as long as the data it is about."), None, ("client", "admin"),
-          _FROM_SYSTEM, PLAIN),
+          _FROM_SYSTEM, PLAIN, values={
+              "bookings": _l("appointments"), "contact": _l("contact data"),
+              "household": _l("household data"), "documents": _l("documents"),
+              "notes": _l("notes"), "case-file": _l("case file"),
+              "access-log": _l("access log"), "export": _l("your data download"),
+              "consents": _l("consents")}),
     Entry("access_events.action", ACCESS_LOG, _l("What was done (viewed, changed)"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
           _l("Kept as long as the data it is about."), None, ("client", "admin"),
-          _FROM_SYSTEM, PLAIN),
+          _FROM_SYSTEM, PLAIN, values={
+              "view": _l("viewed"), "change": _l("changed"), "search": _l("found in a search"),
+              "download": _l("downloaded"), "break-glass": _l("opened in an emergency"),
+              "purge": _l("deleted because the retention period ended"),
+              "restricted": _l("opened with a reason although restricted"),
+              "invitation": _l("sent an invitation to an account of their own"),
+              "handover-confirmed": _l("confirmed in person that the young person holds "
+                                       "their own account")}),
     Entry("access_events.created_at", ACCESS_LOG, _l("When your data was looked at"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
@@ -289,7 +317,10 @@ ENTRIES = ENTRIES + (
     Entry("documents.content", DOCUMENTS, _l("Document content"), _CASE_PURPOSE, _CASE_BASIS,
           _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, ENCRYPTED),
     Entry("documents.category", DOCUMENTS, _l("Document category"), _CASE_PURPOSE,
-          _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, PLAIN),
+          _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, PLAIN,
+          values={"application": _l("Application"), "certificate": _l("Certificate"),
+                  "correspondence": _l("Letter"), "report": _l("Report"),
+                  "other": _l("Other")}),
     Entry("documents.created_at", DOCUMENTS, _l("Document uploaded on"), _CASE_PURPOSE,
           _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_SYSTEM, PLAIN),
     Entry("documents.uploaded_by_id", DOCUMENTS, _l("Who uploaded a document"),
@@ -319,9 +350,16 @@ CONSENTS = "consents"
 _CONSENT_PURPOSE = _l("To prove which consent you gave or withdrew, and when.")
 _CONSENT_BASIS = _l("Art. 7(1) GDPR (proof of consent)")
 _CONSENT_RETENTION = _l("Kept 3 years after the consent ends (proof duty).")
+_CONSENT_VALUES = {
+    "method": {"passkey": _l("passkey signature"),
+               "totp-name": _l("code and typed name (weaker)")},
+    "locale": LANGUAGE_NAMES,
+    "status": {"given": _l("given"), "withdrawn": _l("withdrawn")},
+}
 ENTRIES = ENTRIES + tuple(
     Entry(f"consents.{column}", CONSENTS, label, _CONSENT_PURPOSE, _CONSENT_BASIS,
-          _CONSENT_RETENTION, 3 * 365, roles, source, storage)
+          _CONSENT_RETENTION, 3 * 365, roles, source, storage,
+          values=_CONSENT_VALUES.get(column))
     for column, label, roles, source, storage in (
         ("template_id", _l("Which consent"), _ALL_STAFF, _FROM_YOU, PLAIN),
         ("signer_account_id", _l("Who signed"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
@@ -355,7 +393,9 @@ ENTRIES = ENTRIES + (
     Entry("correction_requests.status", ACCOUNT, _l("Status of your correction requests"),
           _l("To correct data we recorded about you (Art. 16 GDPR)."),
           _l("Art. 16 GDPR (right to rectification)"), _WHILE_ACCOUNT, None,
-          ("client", "caseworker", "admin"), _FROM_STAFF, PLAIN),
+          ("client", "caseworker", "admin"), _FROM_STAFF, PLAIN,
+          values={"open": _l("open"), "done": _l("corrected"),
+                  "rejected": _l("not corrected")}),
 )
 
 _ERASURE_PURPOSE = _l("To keep only what the law requires after you deleted your account, "
@@ -372,6 +412,14 @@ ENTRIES = ENTRIES + (
 )
 
 BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
+
+# The categories' names, as the export's index.html heads its sections.
+CATEGORY_LABELS: dict[str, object] = {
+    ACCOUNT: _l("Account"), CONTACT: _l("Contact"), HOUSEHOLD: _l("Household"),
+    BOOKINGS: _l("Appointments"), CONSENTS: _l("Consents"), DOCUMENTS: _l("Documents"),
+    NOTES: _l("Notes"), ACCESS_LOG: _l("Access log"), SECURITY: _l("Security"),
+    STAFF: _l("Staff"),
+}
 
 # Columns that hold no personal data: keys, references, technical state.
 TECHNICAL: frozenset[str] = frozenset(

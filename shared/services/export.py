@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, render_template
 from sqlalchemy import select
 
-from shared import audit, seal, security_log
+from shared import audit, catalogue, seal, security_log
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import utcnow
@@ -56,6 +56,12 @@ SCHEMA = {
                                     "column": {"type": "string"},
                                     "label": {"type": "string"},
                                     "values": {"type": "array"},
+                                    "shown": {
+                                        "type": "array", "items": {"type": "string"},
+                                        "description": "The values as index.html and the "
+                                                       "CSVs show them: times in the "
+                                                       "organisation's time zone, codes "
+                                                       "in words, in the reader's language"},
                                     "stored_as": {"type": ["string", "null"]},
                                     "secret": {
                                         "type": "object",
@@ -111,7 +117,9 @@ def _plain(value):
 def _item(item: my_data.Item) -> dict:
     data = {
         "column": item.entry.column, "label": str(item.entry.label),
-        "values": [_plain(v) for v in item.values], "stored_as": item.shown_as,
+        "values": [_plain(v) for v in item.values],
+        "shown": [my_data.display(v, item.entry) for v in item.values],
+        "stored_as": item.shown_as,
         "purpose": str(item.entry.purpose), "legal_basis": str(item.entry.legal_basis),
         "retention": str(item.entry.retention), "source": str(item.entry.source),
         "visible_to": list(item.entry.visible_to),
@@ -198,7 +206,7 @@ def stream(account_id) -> Iterator[bytes]:
                                  "retention"])
                 for item in items:
                     shown = [item["secret"]["text"]] if "secret" in item else None
-                    for value in shown or item["values"] or [item["stored_as"]]:
+                    for value in shown or item["shown"] or [item["stored_as"]]:
                         writer.writerow([item["column"], item["label"], value,
                                          item["purpose"], item["legal_basis"],
                                          item["retention"]])
@@ -207,8 +215,9 @@ def stream(account_id) -> Iterator[bytes]:
             writer = csv.writer(out)
             writer.writerow(["at", "staff", "role", "category", "action", "reason"])
             for line in subject["access_log"]:
-                writer.writerow([line["at"], line["staff"], line["role"], line["category"],
-                                 line["action"], line["reason"] or ""])
+                writer.writerow([_when(line["at"]), line["staff"], line["role"],
+                                 _access_words(line, "category"),
+                                 _access_words(line, "action"), line["reason"] or ""])
             yield add(f"{prefix}/access-log.csv", out.getvalue().encode())
         account = db.session.get(Account, account_id)
         for subject in transparency.subjects(account):
@@ -225,7 +234,9 @@ def stream(account_id) -> Iterator[bytes]:
                           document.content, compress=False)
                 # One document in memory at a time.
                 db.session.expire(document, ["content_ciphertext"])
-        yield add("index.html", render_template("portal/export_index.html", data=data).encode())
+        yield add("index.html", render_template(
+            "portal/export_index.html", data=data, when=_when, access_words=_access_words,
+            category_names=catalogue.CATEGORY_LABELS).encode())
         yield add("seal-certificate.pem", organisation_seal.certificate_pem)
         body = json.dumps({"files": manifest, "schema_version": SCHEMA_VERSION},
                           sort_keys=True, indent=1).encode()
@@ -234,6 +245,16 @@ def stream(account_id) -> Iterator[bytes]:
         archive.writestr("manifest.sig", signature)
         yield sink.take()
     yield sink.take()
+
+
+def _when(iso: str) -> str:
+    """A time from data.json as the reader reads it (organisation's time zone, Babel)."""
+    return my_data.display(datetime.fromisoformat(iso))
+
+
+def _access_words(line: dict, column: str) -> str:
+    """An access-log line's category or action in words, as the catalogue names them."""
+    return my_data.display(line[column], catalogue.BY_COLUMN[f"access_events.{column}"])
 
 
 def _safe(name: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from flask_babel import format_date
+from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -200,9 +200,25 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
     return grouped
 
 
-def display(value) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
+def display(value, entry: catalogue.Entry | None = None) -> str:
+    """A stored value as a person reads it, in their language: a time in the
+    organisation's time zone, a date, "yes"/"no", and a code as the words the catalogue
+    gives it (``Entry.values``; several codes may be stored comma-separated). The one place
+    "my data", the export's index.html and its CSVs turn values into text; data.json keeps
+    the machine values."""
+    labels = entry.values if entry is not None else None
+    if labels and isinstance(value, str):
+        codes = value.split(",")
+        if all(code in labels for code in codes):
+            return ", ".join(str(labels[code]) for code in codes)
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, datetime):  # before date: a datetime is a date too
+        return format_datetime(value, "medium")
+    if isinstance(value, date):
+        return format_date(value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
+        return ", ".join(f"{display(k, entry)}: {display(v, entry)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(display(v, entry) for v in value)
     return str(value)

@@ -304,3 +304,71 @@ def test_a_parent_sees_no_security_data_of_a_child_with_an_own_account(
     for name, text in {"/my-data": page, **files}.items():
         assert not [secret for secret in secrets if secret in text], name
     assert not [name for name in files if name.startswith("child-") and "security" in name]
+
+
+def test_my_data_and_the_export_say_in_words_who_invited_and_when_it_was_confirmed(
+        app, client, auth, make_young_person, make_staff, outbox):
+    import json
+    import re
+
+    from flask_babel import force_locale, format_datetime
+
+    from shared.extensions import db
+    from shared.models import Client, PasskeyCredential
+    from shared.models.base import utcnow
+    from tests.conftest import (
+        assign_caseworker,
+        claim_invitation,
+        confirm_in_person,
+        register_passkey,
+    )
+
+    young = make_young_person()
+    sender = make_staff(role="caseworker")
+    assign_caseworker(app, young.client_id, sender)
+    auth.login(sender, area="staff")
+    submit(client, f"/staff/clients/{young.client_id}/invite",
+           {"invite-email": "lara@example.org",
+            "invite-reason": "Lara hat im Gespräch um ein eigenes Konto gebeten"},
+           form_url=f"/staff/clients/{young.client_id}")
+    auth.logout("staff")
+    lara = claim_invitation(app, outbox, "lara@example.org")
+    confirm_in_person(app, auth, make_staff(role="caseworker"), young.client_id)
+    register_passkey(lara, name="Laras Handy")
+    with app.app_context():
+        credential = db.session.query(PasskeyCredential).one()
+        credential.flagged_at = utcnow()
+        db.session.commit()
+        confirmed_at = db.session.get(Client, young.client_id).account.handover_confirmed_at
+        with app.test_request_context(), force_locale("de"):
+            confirmed = format_datetime(confirmed_at, "medium")
+            flagged = format_datetime(credential.flagged_at, "medium")
+
+    iso = re.compile(r"\d{4}-\d{2}-\d{2}T")
+    page = lara.get("/my-data").get_data(as_text=True)
+    files = _export_texts(lara)
+
+    def item(column):
+        block = re.search(rf'data-column="{re.escape(column)}".*?<details', page, re.S)
+        return block.group(0).split(">", 1)[1]
+
+    assert "unser Team" in item("accounts.invited_by")
+    assert not re.search(r"\b(staff|guardian)\b", item("accounts.invited_by"))
+    assert confirmed in item("accounts.handover_confirmed_at")
+    assert flagged in item("passkey_credentials.flagged_at")
+    assert "nein" in item("passkey_credentials.backup_eligible")
+    assert not iso.search(page)
+    for name in ("index.html", "me/data/account.csv", "me/data/security.csv",
+                 "me/access-log.csv"):
+        assert not iso.search(files[name]), name
+    assert not re.search(r"\b(staff|guardian)\b", files["index.html"])
+    assert ",staff," not in files["me/data/account.csv"]
+    for name in ("index.html", "me/data/account.csv"):
+        assert "unser Team" in files[name], name
+        assert confirmed in files[name], name
+    assert flagged in files["me/data/security.csv"]
+    # The machine-readable file keeps the machine values.
+    account = {entry["column"]: entry for entry in
+               json.loads(files["data.json"])["subjects"][0]["categories"]["account"]}
+    assert account["accounts.invited_by"]["values"] == ["staff"]
+    assert iso.match(account["accounts.handover_confirmed_at"]["values"][0])
