@@ -260,6 +260,7 @@ class NewOwnAccount:
             template="dependant_invitation",
             locale=self.account.locale,
             token=self.token,
+            phone=organisation_phone(),
         )
 
 

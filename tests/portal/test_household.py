@@ -3,6 +3,7 @@ what the guardian sees."""
 
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from shared.extensions import db
@@ -333,3 +334,26 @@ def test_a_pending_account_neither_signs_withdraws_nor_deletes_in_the_young_pers
         lara = db.session.get(Client, young.client_id)
         assert lara is not None
         assert lara.account is not None
+
+
+@pytest.mark.parametrize(("locale", "promise", "old_promise"), [
+    ("de", "Sobald unser Team Sie persönlich getroffen und bestätigt hat, dass dieses Konto "
+           "wirklich Ihnen gehört, entscheiden Sie",
+     "Und Sie entscheiden, was Ihre Eltern"),
+    ("en", "Once our team has met you in person and confirmed that this account really is "
+           "yours, you decide", "and you decide what your parents"),
+])
+def test_the_invitation_says_the_team_confirms_in_person_first_and_how_to_reach_it(
+        app, client, auth, make_young_person, outbox, locale, promise, old_promise):
+    young = make_young_person()
+    with app.app_context():
+        from shared.models import Account
+
+        db.session.get(Account, young.parent.account_id).locale = locale
+        db.session.commit()
+    auth.login(young.parent)
+    invite_as_parent(client, young.client_id, "lara@example.org")
+    invitation = " ".join(outbox.last_to("lara@example.org").get_content().split())
+    assert promise in invitation
+    assert old_promise not in invitation
+    assert "+49 30 1234567" in invitation
