@@ -11,12 +11,20 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, DateField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from shared.auth import ratelimits
-from shared.auth.forms import ConfirmForm, email_field
+from shared.auth.forms import ConfirmForm, NormalisedEmail
 from shared.extensions import db, limiter
 from shared.models.staff import CASEWORKER, StaffMember
 from shared.services import casefile, household
@@ -48,11 +56,24 @@ class BreakGlassForm(FlaskForm):
     submit = SubmitField(_l("Open the file for this session"))
 
 
+REASON_TOO_SHORT = _l("Please write a reason of at least %(min)d characters.",
+                      min=casefile.MIN_REASON_LENGTH)
+
+
 class InviteForm(FlaskForm):
-    email = email_field(_l("The young person's own email address"))
+    # Not autocomplete="email": the browser would offer the caseworker's own address.
+    email = EmailField(
+        _l("The young person's own email address"),
+        validators=[DataRequired(_l("Please enter the young person's email address.")),
+                    NormalisedEmail()],
+        render_kw={"autocomplete": "off", "inputmode": "email", "spellcheck": "false",
+                   "autocapitalize": "none"})
     reason = TextAreaField(
         _l("Why are you sending this invitation?"),
-        validators=[DataRequired(), Length(min=casefile.MIN_REASON_LENGTH, max=500)],
+        validators=[DataRequired(REASON_TOO_SHORT),
+                    Length(min=casefile.MIN_REASON_LENGTH, message=REASON_TOO_SHORT),
+                    Length(max=500, message=_l("Please shorten the reason to at most "
+                                               "%(max)d characters."))],
         description=_l("The young person and their parents or guardians will read this "
                        "reason. Please write nothing they should not read."))
     submit = SubmitField(_l("Send invitation"))
@@ -94,6 +115,13 @@ def clients():
 
 @bp.get("/clients/<uuid:client_id>")
 def client_file(client_id: uuid.UUID):
+    return _case_file_page(client_id)
+
+
+def _case_file_page(client_id: uuid.UUID, *, invite_form: InviteForm | None = None,
+                    status: int = 200):
+    """The case file; after a refused invitation with that form, its errors and what was
+    typed (status 400)."""
     try:
         case = casefile.open_file(member=_member(), client_id=client_id,
                                   session_id=_session_id())
@@ -109,9 +137,9 @@ def client_file(client_id: uuid.UUID):
     return render_template("staff/client_file.html", case=case, note_form=NoteForm(),
                            consent_status=consents.status_for_client(client_id),
                            document_form=DocumentForm(), action_form=ConfirmForm(),
-                           invite_form=InviteForm(prefix="invite"),
+                           invite_form=invite_form or InviteForm(prefix="invite"),
                            categories=CATEGORY_LABELS, caseworkers=caseworkers,
-                           edit_window=casefile.NOTE_EDIT_WINDOW, member=_member())
+                           edit_window=casefile.NOTE_EDIT_WINDOW, member=_member()), status
 
 
 @bp.route("/clients/<uuid:client_id>/break-glass", methods=["GET", "POST"])
@@ -138,13 +166,13 @@ def client_break_glass(client_id: uuid.UUID):
 @limiter.limit(ratelimits.MAIL_SENDING, key_func=ratelimits.signed_in_account_key,
                methods=["POST"])
 def client_invite(client_id: uuid.UUID):
-    """A young person's own account, from the case file (see casefile.invite_own_account)."""
+    """A young person's own account, from the case file (see casefile.invite_own_account).
+    A refused invitation shows the case file again, each error at its field, with what was
+    typed; the caseworker is told plainly when the address already has an account (they
+    hold the full file, and nothing was sent)."""
     form = InviteForm(prefix="invite")
-    back = url_for("staff.client_file", client_id=client_id, _anchor="own-account")
     if not form.validate_on_submit():
-        flash(_("Please enter the young person's email address and a reason of at least "
-                "%(count)d characters.", count=casefile.MIN_REASON_LENGTH), "error")
-        return redirect(back)
+        return _case_file_page(client_id, invite_form=form, status=400)
     try:
         casefile.invite_own_account(member=_member(), client_id=client_id,
                                     session_id=_session_id(), email=form.email.data,
@@ -154,20 +182,23 @@ def client_invite(client_id: uuid.UUID):
     except (casefile.NoAccess, household.NotAllowed):
         abort(404)
     except casefile.ReasonTooShort:
-        flash(_("Please enter the young person's email address and a reason of at least "
-                "%(count)d characters.", count=casefile.MIN_REASON_LENGTH), "error")
+        form.reason.errors.append(str(REASON_TOO_SHORT))
     except casefile.StaffAddress:
-        flash(_("This is the address of a staff account. Invitations go only to the young "
-                "person's own address."), "error")
+        form.email.errors.append(_("This is the address of a staff account. Invitations go "
+                                   "only to the young person's own address."))
+    except casefile.AddressTaken:
+        form.email.errors.append(_("This address already has an account. No invitation was "
+                                   "sent. Please ask the young person for another address."))
     except household.TooYoung:
-        flash(_("An own account is possible from the age of %(age)d.",
-                age=household.own_account_age()), "error")
+        form.form_errors.append(_("An account of their own is possible from the age of "
+                                  "%(age)d.", age=household.own_account_age()))
     else:
-        # The same answer whether or not the address already has an account.
         flash(_("The invitation is on its way to this address, and the parents or guardians "
-                "are told. A colleague confirms in person that the young person holds the "
-                "account."), "success")
-    return redirect(back)
+                "are told. A colleague confirms in person that the account belongs to the "
+                "young person."), "success")
+        return redirect(url_for("staff.client_file", client_id=client_id,
+                                _anchor="own-account"))
+    return _case_file_page(client_id, invite_form=form, status=400)
 
 
 @bp.post("/clients/<uuid:client_id>/handover")

@@ -88,6 +88,11 @@ class StaffAddress(CaseFileError):
     """An invitation to the address of a staff account: never, whoever's it is."""
 
 
+class AddressTaken(CaseFileError):
+    """An invitation to an address that already has an account: nothing was created or
+    sent to the young person (the address's owner gets a neutral note)."""
+
+
 class NothingToConfirm(CaseFileError):
     """No own account whose hand-over waits for a confirmation in person."""
 
@@ -228,8 +233,12 @@ def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
     young person and their guardians read, the access log names the sender (who therefore
     cannot confirm the hand-over), and each guardian is emailed. The account sees only
     what a guardian sees until another staff member confirms in person that the young
-    person holds it (``confirm_handover``). When the address already has an account,
-    nothing is created and the caller answers as if the invitation went out."""
+    person holds it (``confirm_handover``).
+
+    When the address already has an account, nothing is created and ``AddressTaken`` says
+    so. Unlike a guardian's invitation, this is no enumeration: the caseworker holds the
+    full file and finds client addresses through the staff search anyway, and must know
+    that nothing was sent."""
     _require_full(member, client_id, session_id)
     reason = _typed_reason(reason)
     if find_account(email=email, kind=STAFF) is not None:
@@ -244,7 +253,7 @@ def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
         db.session.commit()
         security_log.record("invitation.sent", outcome=security_log.REFUSED,
                             account=member.account)
-        return
+        raise AddressTaken
     address = household.masked_address(email)
     note = Note(client_id=client.id, data_key=client.data_key, author_id=member.id,
                 visible_to_client=True, confidential_from_guardians=False)
