@@ -177,11 +177,11 @@ def signable_subject(account: Account, subject_id: uuid.UUID,
     says a guardian signs, and only while the child has no account of their own that staff
     have confirmed in person. An invited account whose hand-over is pending may be held by
     whoever sent the invitation, so it neither signs nor withdraws in the young person's
-    name."""
+    name (``household.HandoverPending``)."""
     subject = subject_for(account, subject_id)
     if subject.id == getattr(account.client, "id", None):
         if household.handover_pending(account):
-            raise NotAllowed
+            raise household.HandoverPending
         return subject
     if not template.guardian_signs or (subject.account_id is not None
                                        and not household.handover_pending(subject.account)):
@@ -339,7 +339,7 @@ def withdraw(*, account: Account, consent_id: uuid.UUID) -> Consent:
     consent = own_consent(account, consent_id)
     if (consent.subject_id == getattr(account.client, "id", None)
             and household.handover_pending(account)):
-        raise NotAllowed
+        raise household.HandoverPending
     if consent.status == WITHDRAWN:
         raise ConsentWithdrawn
     consent.status = WITHDRAWN

@@ -1,5 +1,5 @@
-"""Parents add, edit and remove children; from 16 a child gets an own account and decides
-what the guardian sees."""
+"""Parents add, edit and remove children; from 16 a child gets an account of their own and
+decides what the guardian sees."""
 
 from datetime import date, timedelta
 
@@ -175,6 +175,14 @@ def test_removing_a_child_with_a_case_file_restricts_what_must_be_kept(
 
 
 INVITED = "Die Einladung ist an diese Adresse unterwegs."
+ONLY_YOU_DECIDE = ("Das entscheiden nur Sie, sobald unser Team bestätigt hat, dass dieses Konto "
+                   "wirklich Ihnen gehört.")
+
+
+def says_call_the_team(page: str) -> bool:
+    """The hand-over partial: why the team checks, and its number as a tel: link."""
+    return ("damit niemand sonst in Ihrem Namen handeln kann. Bitte besuchen Sie das Team "
+            "oder rufen Sie an:" in page and 'href="tel:+49301234567">+49 30 1234567</a>' in page)
 
 
 def invite_as_parent(client, child_id, email):
@@ -226,12 +234,15 @@ def test_a_parent_cannot_take_over_their_childs_account(app, client, auth, make_
     assert "vertraulich.pdf" not in taken.get("/my-data").get_data(as_text=True)
     assert "Jugendberatung" not in taken.get("/bookings").get_data(as_text=True)
     household_page = taken.get("/household").get_data(as_text=True)
-    assert "prüft unser Team persönlich" in household_page
+    assert ("Was Ihre Eltern oder Sorgeberechtigten noch sehen, entscheiden Sie, sobald unser "
+            "Team bestätigt hat") in household_page
+    assert says_call_the_team(household_page)
     choice = taken.get(f"/household/guardians/{young.guardianship_id}").get_data(as_text=True)
-    assert "besuchen Sie das Team oder rufen Sie an" in choice
+    assert ONLY_YOU_DECIDE in choice
+    assert says_call_the_team(choice)
     refused = submit(taken, f"/household/guardians/{young.guardianship_id}",
                      {"access": "none"}, form_url="/household")
-    assert "persönlich bestätigt" in refused.get_data(as_text=True)
+    assert ONLY_YOU_DECIDE in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Guardianship, young.guardianship_id).access == "full"
 
@@ -313,21 +324,28 @@ def test_a_pending_account_neither_signs_withdraws_nor_deletes_in_the_young_pers
     # ... but the invited account neither signs nor withdraws in the young person's name.
     own = taken.get(page).get_data(as_text=True)
     assert "Noch nicht möglich" in own
+    assert ("Einwilligungen geben oder widerrufen können Sie hier, sobald unser Team bestätigt "
+            "hat") in own
+    assert says_call_the_team(own)
     assert "Einwilligung widerrufen" not in own
     taken_begin = post_json(taken, f"{page}/passkey/begin", page=page)
-    assert taken_begin.status_code == 404
+    assert taken_begin.status_code == 403
+    assert "sobald unser Team bestätigt hat" in taken_begin.get_json()["error"]
     with app.app_context():
         consent = db.session.scalar(select(Consent))
         assert consent.status == "given"
     withdrawn = submit(taken, f"/consents/{consent.id}/withdraw", {},
                        form_url=f"/consents/{consent.id}/withdraw", follow_redirects=True)
-    assert "persönlich bestätigt" in withdrawn.get_data(as_text=True)
+    assert ("Einwilligungen geben oder widerrufen können Sie hier, sobald unser Team bestätigt "
+            "hat") in withdrawn.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Consent, consent.id).status == "given"
 
     # Nor does it delete the young person's file.
     delete_page = taken.get("/my-data/delete").get_data(as_text=True)
     assert "Noch nicht möglich" in delete_page
+    assert "Das Team kann es auch für Sie löschen." in delete_page
+    assert says_call_the_team(delete_page)
     assert "Konto jetzt löschen" not in delete_page
     taken.post("/my-data/delete", data={"understood": "yes"})
     with app.app_context():
