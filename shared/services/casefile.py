@@ -258,8 +258,8 @@ def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
     note = Note(client_id=client.id, data_key=client.data_key, author_id=member.id,
                 visible_to_client=True, confidential_from_guardians=False)
     with force_locale(DEFAULT_LOCALE):  # the file's language, whoever reads it later
-        note.body = _("Invitation to an own account sent to %(address)s. Reason: %(reason)s",
-                      address=address, reason=reason)
+        note.body = _("Invitation to an account of their own sent to %(address)s. "
+                      "Reason: %(reason)s", address=address, reason=reason)
     db.session.add(note)
     # Without the break-glass grant, if any: guardians see this line (the reason for the
     # break-glass itself stays with the young person).
@@ -278,8 +278,8 @@ def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
 
 
 def invitation_sender(client_id: uuid.UUID) -> uuid.UUID | None:
-    """The staff member who last invited this client to an own account, as the access log
-    (append-only, hash-chained) records it."""
+    """The staff member who last invited this client to an account of their own, as the
+    access log (append-only, hash-chained) records it."""
     return db.session.scalar(
         select(AccessEvent.staff_member_id).where(AccessEvent.client_id == client_id)
         .where(AccessEvent.action == audit.INVITATION)
@@ -386,7 +386,7 @@ class CaseFile:
     assignments: list[Assignment]
     events: list
     own_account: OwnAccountState | None = None
-    invitable: bool = False  # old enough for an own account and none yet
+    invitable: bool = False  # old enough for an account of their own and none yet
 
 
 def _own_account_state(client: Client, member: StaffMember) -> OwnAccountState | None:

@@ -15,6 +15,7 @@ from tests.conftest import (
     add_booking,
     assign_caseworker,
     claim_invitation,
+    confirm_in_person,
     security_events,
     submit,
 )
@@ -38,7 +39,7 @@ def with_booking(app, young, bookable):
 
 
 def test_a_caseworker_cannot_take_over_a_young_persons_account(
-        app, client, auth, make_young_person, make_bookable, outbox):
+        app, client, auth, make_young_person, make_bookable, make_staff, outbox):
     bookable = make_bookable()
     worker = bookable.staff
     young = make_young_person(note_by=None)
@@ -64,9 +65,15 @@ def test_a_caseworker_cannot_take_over_a_young_persons_account(
     # The confidential note stays hidden, and the guardian cannot be cut off.
     assert "Beratung ohne Eltern" not in taken.get("/my-data/access").get_data(as_text=True)
     refused = submit(taken, f"/household/guardians/{young.guardianship_id}", {"access": "none"})
-    assert "persönlich" in refused.get_data(as_text=True)
+    assert ("Das entscheiden nur Sie, sobald unser Team bestätigt hat, dass dieses Konto "
+            "wirklich Ihnen gehört.") in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Guardianship, young.guardianship_id).access == "full"
+
+    # Positive control: the same account sees the note once a colleague confirms in person
+    # (which is why that colleague must have met the young person).
+    confirm_in_person(app, auth, make_staff(role="caseworker"), young.client_id)
+    assert "Beratung ohne Eltern" in taken.get("/my-data/access").get_data(as_text=True)
 
 
 def test_an_admin_cannot_invite_at_all(app, client, auth, make_young_person, make_staff,
@@ -279,7 +286,7 @@ def test_a_colleague_confirms_the_handover_in_person_not_the_sender(
     # Now Lara reads what is hers and decides what her parent sees.
     view = lara.get("/my-data/access").get_data(as_text=True)
     assert "Beratung ohne Eltern" in view
-    assert "hat persönlich bestätigt, wer das eigene Konto hat" in view
+    assert "hat persönlich bestätigt, dass das eigene Konto der jungen Person gehört" in view
     submit(lara, f"/household/guardians/{young.guardianship_id}", {"access": "none"})
     with app.app_context():
         assert db.session.get(Guardianship, young.guardianship_id).access == "none"
