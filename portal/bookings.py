@@ -15,6 +15,7 @@ from wtforms.validators import InputRequired, Length
 
 from portal import bp
 from portal.guards import client_required
+from shared import security_log
 from shared.auth.forms import ConfirmForm
 from shared.models.base import utcnow
 from shared.models.bookings import ACTIVE
@@ -111,6 +112,8 @@ def booking_confirm(service_id: uuid.UUID, slot: str):
             form.errors_general = _("This time cannot be booked (any more). Please pick "
                                     "another.")
         except bookings.NotAllowed:
+            security_log.record("access.denied", outcome=security_log.REFUSED,
+                                account=current_user)
             status = 403
             form.errors_general = _("You cannot book for this person.")
         except bookings.TooManyOpenRequests as exc:
@@ -141,7 +144,7 @@ def booking_cancel(booking_id: uuid.UUID):
         try:
             bookings.cancel(account=current_user, booking_id=booking_id)
         except bookings.NotAllowed:
-            abort(404)
+            security_log.deny()
         except bookings.TooLateToCancel:
             flash(_("It is too late to cancel online. Please call us: %(phone)s",
                     phone=household.organisation_phone()), "warning")
@@ -162,7 +165,7 @@ def booking_proposal(booking_id: uuid.UUID, answer: str):
             bookings.answer_proposal(account=current_user, booking_id=booking_id,
                                      accept=answer == "accept")
         except bookings.NotAllowed:
-            abort(404)
+            security_log.deny()
         except bookings.WrongState:
             flash(_("This proposal was already answered."), "warning")
         else:
@@ -177,7 +180,7 @@ def booking_ics(booking_id: uuid.UUID):
     try:
         booking = bookings.own_booking(current_user, booking_id)
     except bookings.NotAllowed:
-        abort(404)
+        security_log.deny()
     if booking.status != "confirmed":
         abort(404)
     return _ics_response(bookings.ics_for([booking]), "einblick-termin.ics")

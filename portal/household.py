@@ -16,6 +16,7 @@ from wtforms.validators import Length, Optional
 
 from portal import bp
 from portal.guards import client_required
+from shared import security_log
 from shared.auth import ratelimits
 from shared.auth.forms import ConfirmForm, email_field
 from shared.extensions import limiter
@@ -143,7 +144,7 @@ def household_edit(client_id: uuid.UUID):
     try:
         child = household.client_for(current_user, client_id, need=ACCESS_FULL)
     except household.NotAllowed:
-        abort(404)
+        security_log.deny()
     if child.id == getattr(current_user.client, "id", None):
         abort(404)
     contacts = household.contacts_of(child)
@@ -175,13 +176,13 @@ def household_remove(client_id: uuid.UUID):
         try:
             child = household.client_for(current_user, client_id, need=ACCESS_FULL)
         except household.NotAllowed:
-            abort(404)
+            security_log.deny()
         return render_template("portal/dependant_remove.html", child=child, form=ConfirmForm())
     if ConfirmForm().validate_on_submit():
         try:
             household.remove_dependant(guardian=current_user, client_id=client_id)
         except household.NotAllowed:
-            abort(404)
+            security_log.deny()
         flash(_("Removed from your household."), "success")
     return redirect(url_for("portal.household_index"))
 
@@ -199,10 +200,10 @@ def household_invite(client_id: uuid.UUID):
         household.invite_dependant(inviter=current_user, client_id=client_id,
                                    email=form.email.data)
     except household.TooYoung:
-        flash(_("An account of their own is possible from the age of %(age)d.",
+        flash(_("An own account is possible from the age of %(age)d.",
                 age=household.own_account_age()), "error")
     except household.NotAllowed:
-        abort(404)
+        security_log.deny()
     else:
         # The same answer whether or not the address already has an account.
         flash(_("The invitation is on its way to this address. Before your child decides "

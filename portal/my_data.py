@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length
 
 from portal import bp
 from portal.guards import client_required, fresh_required
+from shared import security_log
 from shared.auth import ratelimits
 from shared.extensions import limiter
 from shared.models.base import utcnow
@@ -176,7 +177,7 @@ def my_corrections():
         except ValueError:
             form.message.errors.append(_("Please describe what is wrong and what is right."))
         except corrections.NotAllowed:
-            abort(404)
+            security_log.deny()
         else:
             flash(_("Your request was sent. You see the answer here."), "success")
             return redirect(url_for("portal.my_corrections"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import typing
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +58,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "A rate limit answered 429 (sign-in, codes, registration, reset, exports, "
               "requests)."),
     EventType("access.denied", _l("Page refused"),
-              "A signed-in user was refused a page or action (HTTP 403)."),
+              "A signed-in user was refused a page or action: HTTP 403, or 404 where the "
+              "answer does not tell whether the thing exists (always refused)."),
     EventType("password.changed", _l("Password changed"),
               "A password was changed while signed in."),
     EventType("password.reset", _l("Password reset by email link"),
@@ -74,7 +76,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "when a factor is removed), a password change or reset, a new second factor."),
     EventType("break_glass.opened", _l("File opened with a reason (break-glass)"),
               "A staff member opened a file they are not assigned to, giving a reason."),
-    EventType("invitation.sent", _l("Invitation to an account of their own"),
+    EventType("invitation.sent", _l("Invitation to an own account"),
               "A guardian or staff member invited a young person to their own account."),
     EventType("invitation.confirmed", _l("Own account confirmed in person"),
               "Staff confirmed in person that the young person holds their account."),
@@ -194,3 +196,19 @@ def purge_before(cutoff: datetime) -> int:
     from shared.models.security import SecurityEvent
 
     return db.session.execute(delete(SecurityEvent).where(SecurityEvent.at < cutoff)).rowcount
+
+
+def deny(status: int = 404) -> typing.NoReturn:
+    """Refuse the current request as an authorization denial: ``access.denied`` (refused)
+    for the signed-in user, then abort with ``status``.
+
+    For what the services say a user may not see or do (casefile.NoAccess,
+    household.NotAllowed, …), answered 404 where not even its existence is to be told.
+    An object that simply is not there is a plain ``abort(404)``. A 403 is recorded by the
+    app's 403 handler, so it is not recorded twice here."""
+    from flask import abort
+    from flask_login import current_user
+
+    if status != 403 and current_user.is_authenticated:
+        record("access.denied", outcome=REFUSED, account=current_user)
+    abort(status)

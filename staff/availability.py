@@ -14,6 +14,7 @@ from wtforms import DateField, SelectField, SubmitField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Optional
 
+from shared import security_log
 from shared.auth.forms import ConfirmForm
 from shared.extensions import db
 from shared.models.bookings import AvailabilityException, AvailabilityRule
@@ -101,8 +102,10 @@ def availability_delete(kind: str, item_id: uuid.UUID):
         abort(404)
     item = db.session.get(model, item_id)
     member = current_user.staff_member
-    if item is None or (item.staff_member_id != member.id and member.role != ADMIN):
+    if item is None:
         abort(404)
+    if item.staff_member_id != member.id and member.role != ADMIN:
+        security_log.deny()
     db.session.delete(item)
     db.session.commit()
     flash(_("Removed."), "success")

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from shared import security_log
 from shared.auth.forms import ConfirmForm
 from shared.extensions import db
 from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
@@ -100,7 +101,7 @@ def booking_decide(booking_id: uuid.UUID, action: str):
         else:
             abort(404)
     except bookings.NotAllowed:
-        abort(404)
+        security_log.deny()
     except bookings.WrongState:
         flash(_("This booking was already answered."), "warning")
     except (bookings.SlotTaken, bookings.SlotUnavailable):

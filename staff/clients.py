@@ -23,6 +23,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from shared import security_log
 from shared.auth import ratelimits
 from shared.auth.forms import ConfirmForm, NormalisedEmail
 from shared.extensions import db, limiter
@@ -128,7 +129,7 @@ def _case_file_page(client_id: uuid.UUID, *, invite_form: InviteForm | None = No
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:
-        abort(404)
+        security_log.deny()
     caseworkers = (db.session.scalars(select(StaffMember).where(StaffMember.role == CASEWORKER)
                                       .where(StaffMember.active.is_(True))).all()
                    if _member().role == "admin" else [])
@@ -156,7 +157,7 @@ def client_break_glass(client_id: uuid.UUID):
             casefile.break_glass(member=_member(), client_id=client_id,
                                  session_id=_session_id(), reason=form.reason.data)
         except casefile.NoAccess:
-            abort(404)
+            security_log.deny()
         return redirect(url_for("staff.client_file", client_id=client_id))
     return render_template("staff/break_glass.html", form=form, client_id=client_id,
                            restricted=client.restricted_at is not None)
@@ -180,7 +181,7 @@ def client_invite(client_id: uuid.UUID):
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except (casefile.NoAccess, household.NotAllowed):
-        abort(404)
+        security_log.deny()
     except casefile.ReasonTooShort:
         form.reason.errors.append(str(REASON_TOO_SHORT))
     except casefile.StaffAddress:
@@ -213,7 +214,7 @@ def client_handover(client_id: uuid.UUID):
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:
-        abort(404)
+        security_log.deny()
     except casefile.NothingToConfirm:
         flash(_("There is nothing to confirm."), "warning")
     except casefile.InvitationNotAccepted:
@@ -248,7 +249,7 @@ def document_upload(client_id: uuid.UUID):
                          "The file's content was checked, not its name."),
                "empty": _("The file is empty.")}[exc.reason], "error")
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
-        abort(404)
+        security_log.deny()
     else:
         flash(_("The document is stored, encrypted."), "success")
     return redirect(url_for("staff.client_file", client_id=client_id))
@@ -264,7 +265,7 @@ def document_download(document_id: uuid.UUID):
         document = casefile.read_document(member=_member(), document_id=document_id,
                                           session_id=_session_id())
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
-        abort(404)
+        security_log.deny()
     # send_file writes Content-Disposition as RFC 6266 asks: an ASCII fallback and the
     # exact name as filename*=UTF-8''… (RFC 5987).
     return send_file(io.BytesIO(document.content), mimetype=document.content_type,
@@ -283,8 +284,10 @@ def note_add(client_id: uuid.UUID):
                           body=form.body.data, visible_to_client=form.visible_to_client.data,
                           confidential=form.confidential.data,
                           corrects_id=uuid.UUID(corrects) if corrects else None)
-    except (casefile.NoAccess, casefile.NeedsBreakGlass, ValueError):
+    except ValueError:  # a malformed "corrects" id
         abort(404)
+    except (casefile.NoAccess, casefile.NeedsBreakGlass):
+        security_log.deny()
     flash(_("The note is saved."), "success")
     return redirect(url_for("staff.client_file", client_id=client_id))
 
@@ -301,7 +304,7 @@ def note_edit(note_id: uuid.UUID):
                 "correction instead."), "warning")
         return redirect(request.referrer or url_for("staff.clients"))
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
-        abort(404)
+        security_log.deny()
     flash(_("Saved."), "success")
     return redirect(url_for("staff.client_file", client_id=note.client_id))
 
@@ -315,7 +318,7 @@ def booking_confidential(booking_id: uuid.UUID):
             member=_member(), booking_id=booking_id, session_id=_session_id(),
             confidential=request.form.get("confidential") == "1")
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
-        abort(404)
+        security_log.deny()
     flash(_("Saved."), "success")
     return redirect(url_for("staff.client_file", client_id=booking.client_id))
 

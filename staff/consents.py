@@ -14,7 +14,7 @@ from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAre
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from shared import audit
+from shared import audit, security_log
 from shared.auth.forms import ConfirmForm
 from shared.extensions import db
 from shared.models.consents import Consent, ConsentTemplate
@@ -105,7 +105,7 @@ def consent_request(client_id: uuid.UUID):
         consents.request_signature(member=current_user.staff_member, client_id=client_id,
                                    key=request.form.get("key", ""))
     except (casefile.NoAccess, casefile.NeedsBreakGlass, consents.NotAllowed):
-        abort(404)
+        security_log.deny()
     flash(_("The client was asked and gets an email."), "success")
     return redirect(url_for("staff.client_file", client_id=client_id))
 
@@ -119,9 +119,9 @@ def consent_receipt_staff(consent_id: uuid.UUID, kind: str):
         access = casefile.access_for(current_user.staff_member, consent.subject_id,
                                      current_user.current_session.id)
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
-        abort(404)
+        security_log.deny()
     if access.level not in (casefile.FULL, casefile.MANAGE):
-        abort(404)  # reception sees that a consent exists, not its receipt
+        security_log.deny()  # reception sees that a consent exists, not its receipt
     pdf = consent.withdrawal_receipt if kind == "withdrawal" else consent.receipt
     if pdf is None:
         abort(404)

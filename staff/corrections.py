@@ -10,6 +10,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from shared import security_log
 from shared.auth.forms import ConfirmForm
 from shared.models.base import utcnow
 from shared.services import casefile, corrections, erasure
@@ -65,7 +66,7 @@ def correction_answer(request_id: uuid.UUID):
     except ValueError:
         abort(400)
     except corrections.NotAllowed:
-        abort(404)
+        security_log.deny()
     flash(_("Answered. The client sees it in the portal."), "success")
     return redirect(url_for("staff.corrections_queue"))
 
