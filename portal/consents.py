@@ -24,10 +24,10 @@ from shared.models.consents import GIVEN, ConsentTemplate
 from shared.passkey_views import failure_message
 from shared.services import consents, household
 
-# An invited account acts in the young person's name only once staff met them in person.
-HANDOVER_PENDING = _l("You can give or withdraw consents here once our team has confirmed in "
-                      "person that this account really is yours. Please visit or call the "
-                      "team, they confirm it in person.")
+# An invited account acts in the young person's name only once staff met them in person
+# (household.HandoverPending); portal/_handover_pending.html adds why and the team's number.
+HANDOVER_PENDING = _l("You can give or withdraw consents here once our team has confirmed "
+                      "that this account really is yours.")
 
 
 class TotpSignForm(FlaskForm):
@@ -76,6 +76,7 @@ def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
     if template.status != "published" and existing is None:
         abort(404)  # drafts are not for clients
     form = TotpSignForm()
+    status = 200
     if current_user.has_totp and form.validate_on_submit():
         try:
             consents.sign_with_totp(account=current_user, template_id=template.id,
@@ -84,6 +85,8 @@ def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
         except consents.SignatureInvalid:
             form.code.errors.append(_("The code is not right (or was used already), or the "
                                       "name is not the name of your account."))
+        except household.HandoverPending:
+            status = 403  # the page says why and whom to call
         except (consents.AlreadyGiven, consents.NotAllowed):
             abort(409)
         else:
@@ -95,8 +98,8 @@ def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
         given=existing is not None and existing.status == GIVEN, form=form,
         locale=_locale(), is_self=is_self, withdraw_form=ConfirmForm(),
         handover_pending=is_self and household.handover_pending(current_user),
-        handover_message=str(HANDOVER_PENDING),
-    )
+        handover_what=HANDOVER_PENDING, organisation_phone=household.organisation_phone(),
+    ), status
 
 
 @bp.post("/consents/<uuid:template_id>/<uuid:subject_id>/passkey/begin")
@@ -109,6 +112,8 @@ def consent_passkey_begin(template_id: uuid.UUID, subject_id: uuid.UUID):
                                                    subject_id=subject_id, locale=_locale())
     except consents.AlreadyGiven:
         return jsonify({"error": _("This consent is already given.")}), 409
+    except household.HandoverPending:
+        return jsonify({"error": str(HANDOVER_PENDING)}), 403
     except consents.NotAllowed:
         security_log.deny()
     return current_app.response_class(options, mimetype="application/json")
@@ -129,6 +134,8 @@ def consent_passkey_finish():
     except (consents.SignatureInvalid, consents.AlreadyGiven):
         return jsonify({"error": _("The signature could not be recorded. Please try "
                                    "again.")}), 400
+    except household.HandoverPending:
+        return jsonify({"error": str(HANDOVER_PENDING)}), 403
     flash(_("Thank you. Your consent is signed with your passkey; the receipt is ready."),
           "success")
     return jsonify({"redirect": url_for("portal.consent_detail",
@@ -165,8 +172,8 @@ def consent_withdraw(consent_id: uuid.UUID):
             consents.withdraw(account=current_user, consent_id=consent.id)
         except consents.ConsentWithdrawn:
             pass
-        except consents.NotAllowed:
-            flash(str(HANDOVER_PENDING), "warning")
+        except household.HandoverPending:
+            # The consent's page says what is not possible yet, why, and whom to call.
             return redirect(url_for("portal.consent_detail", template_id=consent.template_id,
                                     subject_id=consent.subject_id))
         flash(_("Your consent is withdrawn, effective now. The receipt of the withdrawal is "

@@ -200,7 +200,7 @@ def household_invite(client_id: uuid.UUID):
         household.invite_dependant(inviter=current_user, client_id=client_id,
                                    email=form.email.data)
     except household.TooYoung:
-        flash(_("An own account is possible from the age of %(age)d.",
+        flash(_("An account of their own is possible from the age of %(age)d.",
                 age=household.own_account_age()), "error")
     except household.NotAllowed:
         security_log.deny()

@@ -76,7 +76,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "when a factor is removed), a password change or reset, a new second factor."),
     EventType("break_glass.opened", _l("File opened with a reason (break-glass)"),
               "A staff member opened a file they are not assigned to, giving a reason."),
-    EventType("invitation.sent", _l("Invitation to an own account"),
+    EventType("invitation.sent", _l("Invitation to an account of their own"),
               "A guardian or staff member invited a young person to their own account."),
     EventType("invitation.confirmed", _l("Own account confirmed in person"),
               "Staff confirmed in person that the young person holds their account."),
