@@ -92,6 +92,10 @@ def create_app(config: Config | None = None) -> Flask:
         may_generate=not has_data and not config.production,
     )
     app.extensions["einblick"] = AppState(config, loaded.keyring)
+    from shared import security_log
+
+    # Before anything can record an event: a wrong path stops the start, not a sign-in.
+    security_log.open_log(app)
     secure = config.cookies_secure
     app.config.update(
         SECRET_KEY=loaded.secret_key,

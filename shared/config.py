@@ -180,6 +180,44 @@ class Config:
                 "In production set EINBLICK_RATELIMIT_STORAGE_URI (e.g. redis://host:6379): "
                 "memory storage does not work across several workers."
             )
+        if self.security_event_days < 1:
+            raise ConfigError(
+                "EINBLICK_SECURITY_EVENT_DAYS must be 1 or more (days the security events are "
+                f"kept for admins), not {self.security_event_days}."
+            )
+        if self.max_open_requests < 1:
+            raise ConfigError(
+                "EINBLICK_MAX_OPEN_REQUESTS must be 1 or more (booking requests one person may "
+                f"have waiting at once), not {self.max_open_requests}."
+            )
+        _check_security_log(self.security_log)
+
+
+def _check_security_log(destination: str) -> None:
+    """A file destination must be writable now: the app opens it once at start-up."""
+    if destination in ("stderr", "none"):
+        return
+    path = Path(destination)
+    folder = path.parent
+    if not destination.strip() or path.is_dir():
+        raise ConfigError(
+            f"EINBLICK_SECURITY_LOG must be stderr, none or a file path, not the folder "
+            f"{destination!r}."
+        )
+    if not folder.is_dir():
+        raise ConfigError(
+            f"EINBLICK_SECURITY_LOG is {destination}, but the folder {folder} does not exist. "
+            "Create the folder, or set EINBLICK_SECURITY_LOG=stderr (or none)."
+        )
+    if path.exists():
+        writable, target = os.access(path, os.W_OK), "the file"
+    else:
+        writable, target = os.access(folder, os.W_OK | os.X_OK), f"in the folder {folder}"
+    if not writable:
+        raise ConfigError(
+            f"EINBLICK_SECURITY_LOG is {destination}, but this user may not write {target}. "
+            "Change the permissions, or set EINBLICK_SECURITY_LOG=stderr."
+        )
 
 
 DEBUG_IN_PRODUCTION = (

@@ -11,6 +11,15 @@ Events are written as JSON at once. The database rows are collected per app cont
 stored after the request has finished (``store_pending``), in a transaction of their own,
 so an event survives the rollback of the request that raised it (a failed sign-in) and a
 rolled-back request never takes a half-written row with it.
+
+The destination is opened once at start-up (``open_log``), so a wrong path stops the app
+with a clear message instead of failing sign-ins later; a write that fails afterwards (a
+full disk, a folder removed) is reported to the normal log and never fails the request.
+
+Anonymous floods write JSON lines but few rows: ``ratelimit.exceeded`` keeps at most one
+row per client address, endpoint and minute, a failed sign-in without an account at most
+one row per client address and minute (``ROWS_PER_SOURCE``). The count lives in the rate
+limiter's storage, so with Redis all workers share it.
 """
 
 from __future__ import annotations
@@ -22,16 +31,32 @@ import typing
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from logging.handlers import WatchedFileHandler
 
-from flask import current_app, g, has_app_context, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from flask_babel import lazy_gettext as _l
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import delete, select
 
+from shared.config import ConfigError
+from shared.models.accounts import STAFF
 from shared.models.base import current_keyring, utcnow
+from shared.models.security import SecurityEvent
+from shared.models.staff import StaffMember
+
+log = logging.getLogger(__name__)
 
 OK = "ok"
 FAILED = "failed"
 REFUSED = "refused"
 OUTCOMES = {OK: _l("succeeded"), FAILED: _l("failed"), REFUSED: _l("refused")}
+# Stored rows for events anyone can cause without an account (the JSON line is always
+# written): see the module docstring.
+ROWS_PER_SOURCE = parse("1 per minute")
+RATE_LIMITED = "ratelimit.exceeded"
+SIGN_IN_EVENTS = frozenset({"login.password", "login.passkey"})
 
 
 @dataclass(frozen=True)
@@ -43,25 +68,34 @@ class EventType:
 
 EVENT_TYPES: tuple[EventType, ...] = (
     EventType("login.password", _l("Sign-in with password"),
-              "A password was checked at sign-in (ok: right password; failed: wrong address "
-              "or password)."),
+              "A password was checked at sign-in (ok: right password; failed: wrong password, "
+              "or an address without an account: then `account` is empty and `account_kind` "
+              "says which sign-in was tried)."),
     EventType("login.second_factor", _l("Second step of sign-in"),
               "An authenticator or recovery code was checked after the right password "
-              "(failed: wrong or already used code)."),
+              "(failed: wrong or already used code; refused: not checked, because too many "
+              "wrong codes for the account came today from unknown browsers, or from this "
+              "known device)."),
     EventType("login.passkey", _l("Sign-in with a passkey"),
-              "A passkey assertion was checked at sign-in or as the second step."),
+              "A passkey was checked at sign-in or as the second step (failed: not accepted, "
+              "as an unknown passkey, an expired challenge, a bad signature or a counter that "
+              "went backwards; `account` is empty if the passkey belongs to no account; "
+              "refused: a valid passkey whose account may not sign in there, as one of the "
+              "other area, an unconfirmed address or a deactivated staff member)."),
     EventType("login.restarted", _l("Sign-in restarted after too many wrong codes"),
-              "Five wrong codes ended a pending sign-in; the password must be given again."),
+              "Five wrong codes ended a pending sign-in; the password must be given again "
+              "(always refused)."),
     EventType("login.password_known", _l("Right password, then wrong codes"),
               "The owner was emailed that someone seems to know their password."),
     EventType("ratelimit.exceeded", _l("Too many attempts"),
               "A rate limit answered 429 (sign-in, codes, registration, reset, exports, "
-              "requests)."),
-    EventType("access.denied", _l("Page refused"),
+              "requests); always refused."),
+    EventType("access.denied", _l("Access denied"),
               "A signed-in user was refused a page or action: HTTP 403, or 404 where the "
               "answer does not tell whether the thing exists (always refused)."),
     EventType("password.changed", _l("Password changed"),
-              "A password was changed while signed in."),
+              "A password was changed while signed in (failed: the current password given "
+              "was wrong; nothing changed)."),
     EventType("password.reset", _l("Password reset by email link"),
               "A password was set through an emailed reset link."),
     EventType("totp.enabled", _l("Authenticator app turned on"), "TOTP was turned on."),
@@ -70,16 +104,20 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("passkey.removed", _l("Passkey removed"), "A passkey was removed."),
     EventType("passkey.anomaly", _l("Passkey counter went backwards"),
               "A passkey's signature counter did not increase (a possible copy); the "
-              "sign-in was refused, the owner emailed and the passkey flagged."),
+              "sign-in was refused, the owner emailed and the passkey flagged (always "
+              "refused)."),
     EventType("sessions.ended", _l("Signed out everywhere else"),
               "Sessions of an account were ended: sign out everywhere else (also offered "
               "when a factor is removed), a password change or reset, a new second factor."),
     EventType("break_glass.opened", _l("File opened with a reason (break-glass)"),
               "A staff member opened a file they are not assigned to, giving a reason."),
     EventType("invitation.sent", _l("Invitation to an account of their own"),
-              "A guardian or staff member invited a young person to their own account."),
+              "A guardian or staff member invited a young person to their own account "
+              "(refused: the address already has an account, or staff gave the address of "
+              "a staff account; no invitation went out)."),
     EventType("invitation.confirmed", _l("Own account confirmed in person"),
-              "Staff confirmed in person that the young person holds their account."),
+              "Staff confirmed in person that the young person holds their account "
+              "(refused: the staff member who sent the invitation tried to confirm it)."),
     EventType("consent.given", _l("Consent signed"), "A consent was signed."),
     EventType("consent.withdrawn", _l("Consent withdrawn"), "A consent was withdrawn."),
     EventType("export.downloaded", _l("Data export downloaded"),
@@ -92,7 +130,65 @@ EVENT_TYPES: tuple[EventType, ...] = (
 )
 BY_NAME = {event.name: event for event in EVENT_TYPES}
 
-_LOGGER_NAME = "einblick.security"
+_EXTENSION = "einblick.security_log"
+
+
+class _RaisingHandlerMixin:
+    """Let a failed write reach ``record`` (logging would print the line to stderr)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise  # logging calls this inside its ``except`` block: re-raises that error
+
+
+class _StderrHandler(_RaisingHandlerMixin, logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a test runner may swap it)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+
+class _FileHandler(_RaisingHandlerMixin, WatchedFileHandler):
+    """Reopens the file after logrotate moved it."""
+
+
+@dataclass(frozen=True)
+class _Destination:
+    logger: logging.Logger
+    rows: FixedWindowRateLimiter  # counts stored rows per source (see ROWS_PER_SOURCE)
+
+
+def open_log(app: Flask) -> None:
+    """Start-up step: open the configured destination once and bind it to ``app``.
+
+    Raises ConfigError if the file cannot be opened, so a wrong path stops the start
+    instead of failing the first sign-in."""
+    config = app.extensions["einblick"].config
+    destination = config.security_log
+    handler: logging.Handler
+    if destination == "stderr":
+        handler = _StderrHandler()
+    elif destination == "none":
+        handler = logging.NullHandler()
+    else:
+        try:
+            handler = _FileHandler(destination, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"EINBLICK_SECURITY_LOG: cannot open {destination} for writing "
+                f"({exc.strerror}). Give a file in a folder this user may write to, or "
+                "set EINBLICK_SECURITY_LOG=stderr.") from exc
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    # Not registered with logging's global manager: each app owns its handler, and
+    # nothing a library configures on the root logger can redirect these lines.
+    logger = logging.Logger("einblick.security_events", logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    rows = FixedWindowRateLimiter(storage_from_string(config.ratelimit_storage_uri))
+    app.extensions[_EXTENSION] = _Destination(logger=logger, rows=rows)
 
 
 def pseudonym(account_id: uuid.UUID | str | None) -> str | None:
@@ -105,7 +201,7 @@ def pseudonym(account_id: uuid.UUID | str | None) -> str | None:
 def record(event: str, *, outcome: str = OK, account=None,
            account_id: uuid.UUID | None = None, account_kind: str | None = None) -> None:
     """Write one security event (see EVENT_TYPES). ``account`` or ``account_id`` names
-    whom it is about; neither is written in clear."""
+    whom it is about; neither is written in clear. Never fails the caller over a write."""
     if event not in BY_NAME:
         raise KeyError(f"unknown security event {event!r}: declare it in EVENT_TYPES")
     if outcome not in OUTCOMES:
@@ -127,11 +223,45 @@ def record(event: str, *, outcome: str = OK, account=None,
         line["user_agent"] = (request.user_agent.string or "")[:256]
         # The endpoint, not the path: paths can carry tokens (/reset/<token>).
         line["endpoint"] = request.endpoint
-    _logger().info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))
-    if has_app_context():
+    destination = current_app.extensions[_EXTENSION]
+    try:
+        destination.logger.info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))
+    except Exception as exc:  # a full disk or a removed folder must not fail a sign-in
+        # Only the reason: the event itself (address, user agent) stays out of this log.
+        log.error("could not write a security event to %s: %s",
+                  current_app.extensions["einblick"].config.security_log, _reason(exc))
+    if has_app_context() and _deserves_row(destination.rows, event=event, outcome=outcome,
+                                           account_id=account_id):
         g.setdefault("security_events", []).append(
             {"at": at, "event": event, "outcome": outcome, "account_kind": account_kind,
              "account_ref": ref})
+
+
+def _deserves_row(rows: FixedWindowRateLimiter, *, event: str, outcome: str,
+                  account_id: uuid.UUID | None) -> bool:
+    """False for a repeat, within a minute, of an event anyone can cause from one address
+    without an account (an anonymous flood must not fill the table admins read)."""
+    if not has_request_context():
+        return True
+    address = request.remote_addr or "-"
+    if event == RATE_LIMITED:
+        key: tuple[str, ...] = ("rate-limited", address, request.endpoint or "-")
+    elif event in SIGN_IN_EVENTS and outcome == FAILED and account_id is None:
+        key = ("sign-in-without-account", address)
+    else:
+        return True
+    try:
+        return rows.hit(ROWS_PER_SOURCE, "security-event-row", *key)
+    except Exception as exc:  # storage unreachable: keep the row rather than lose it
+        log.error("could not count security event rows: %s", _reason(exc))
+        return True
+
+
+def _reason(exc: Exception) -> str:
+    """Why a write failed, without the text that was being written."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
 
 
 def store_pending(_exc: BaseException | None = None) -> None:
@@ -140,7 +270,6 @@ def store_pending(_exc: BaseException | None = None) -> None:
     if not events:
         return
     from shared.extensions import db
-    from shared.models.security import SecurityEvent
 
     try:
         # What the request left uncommitted is discarded at teardown anyway; ending it
@@ -150,50 +279,47 @@ def store_pending(_exc: BaseException | None = None) -> None:
         db.session.commit()
     except Exception:  # the JSON lines are already out; never fail a response over this
         db.session.rollback()
-        logging.getLogger(__name__).exception("could not store %d security events",
-                                              len(events))
+        log.exception("could not store %d security events", len(events))
 
 
-def _logger() -> logging.Logger:
-    """The JSON-lines logger, bound once per destination (stderr, a file, or none)."""
-    destination = current_app.extensions["einblick"].config.security_log
-    logger = logging.getLogger(f"{_LOGGER_NAME}.{destination}")
-    if not getattr(logger, "_einblick_bound", False):
-        logger.propagate = False
-        logger.setLevel(logging.INFO)
-        if destination == "stderr":
-            handler: logging.Handler = logging.StreamHandler(sys.stderr)
-        elif destination == "none":
-            handler = logging.NullHandler()
-        else:
-            from logging.handlers import WatchedFileHandler
+@dataclass(frozen=True)
+class EventPage:
+    """One page of stored events for the admins' review page."""
 
-            handler = WatchedFileHandler(destination, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger._einblick_bound = True  # type: ignore[attr-defined]
-    return logger
+    events: list[SecurityEvent]
+    page: int
+    has_older: bool
+    # Pseudonym -> name, for the staff accounts on this page. Clients stay unnamed:
+    # naming them here would be a read of their data that nobody logged.
+    staff_names: dict[str, str]
 
 
-def recent(*, page: int, per_page: int = 50) -> tuple[list, bool]:
-    """One page of stored events, newest first, and whether an older page exists."""
-    from sqlalchemy import select
+def review_page(*, page: int, per_page: int = 50) -> EventPage:
+    """Stored events, newest first, with the names of the staff members they are about.
 
+    Two queries whatever the page holds: the events, and (if any is about staff) every
+    staff member with account and keys joined, matched by pseudonym in Python (a
+    pseudonym cannot be looked up; staff are few)."""
     from shared.extensions import db
-    from shared.models.security import SecurityEvent
 
     rows = list(db.session.scalars(
         select(SecurityEvent).order_by(SecurityEvent.at.desc(), SecurityEvent.id)
         .offset((page - 1) * per_page).limit(per_page + 1)))
-    return rows[:per_page], len(rows) > per_page
+    events = rows[:per_page]
+    refs = {e.account_ref for e in events if e.account_kind == STAFF and e.account_ref}
+    names: dict[str, str] = {}
+    if refs:
+        for member in db.session.scalars(select(StaffMember)).unique():
+            ref = pseudonym(member.account_id)
+            if ref in refs:
+                names[ref] = member.name or member.account.email
+    return EventPage(events=events, page=page, has_older=len(rows) > per_page,
+                     staff_names=names)
 
 
 def purge_before(cutoff: datetime) -> int:
     """Delete stored events older than ``cutoff`` (the retention purge calls this)."""
-    from sqlalchemy import delete
-
     from shared.extensions import db
-    from shared.models.security import SecurityEvent
 
     return db.session.execute(delete(SecurityEvent).where(SecurityEvent.at < cutoff)).rowcount
 
