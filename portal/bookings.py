@@ -72,8 +72,7 @@ def booking_slots(service_id: uuid.UUID):
     service = bookings.get_service(service_id)
     if service is None:
         abort(404)
-    days = availability.upcoming_slots(service=service,
-                                       days=bookings._config().booking_days_ahead)
+    days = availability.upcoming_slots(service=service, days=bookings.booking_days_ahead())
     return render_template("portal/booking_slots.html", service=service, days=days,
                            for_id=_for_id(), zone=availability.local_zone())
 
@@ -123,6 +122,13 @@ def booking_confirm(service_id: uuid.UUID, slot: str):
                 "There are already %(limit)d open requests for this person, the most at one "
                 "time. Please wait until we answer one, or withdraw one you no longer need "
                 "under Appointments.", limit=exc.limit)
+        except bookings.TooManyOpenRequestsOfAccount as exc:
+            status = 409
+            too_many = True
+            form.errors_general = _(
+                "You already have %(limit)d open requests for yourself and the people you book "
+                "for, the most at one time. Please wait until we answer one, or withdraw one "
+                "you no longer need under Appointments.", limit=exc.limit)
         else:
             flash(_("Your request was sent. The time is held for you until staff answer."),
                   "success")

@@ -57,6 +57,9 @@ class Config:
     # Open requests (and proposals waiting for the client) each person may have at once:
     # every one holds a slot, so without a cap one account could block a calendar.
     max_open_requests: int = 3
+    # The same across everyone one account books for (itself and its children): children
+    # cost nothing to add, so a cap per person alone lets one account hold any number.
+    max_open_requests_per_account: int = 6
     client_idle_minutes: int = 30
     staff_idle_minutes: int = 15
     session_absolute_hours: int = 12
@@ -189,6 +192,12 @@ class Config:
             raise ConfigError(
                 "EINBLICK_MAX_OPEN_REQUESTS must be 1 or more (booking requests one person may "
                 f"have waiting at once), not {self.max_open_requests}."
+            )
+        if self.max_open_requests_per_account < 1:
+            raise ConfigError(
+                "EINBLICK_MAX_OPEN_REQUESTS_PER_ACCOUNT must be 1 or more (booking requests one "
+                "account may have waiting at once for itself and everyone it books for), not "
+                f"{self.max_open_requests_per_account}."
             )
         _check_security_log(self.security_log)
 

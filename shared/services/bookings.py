@@ -73,8 +73,22 @@ class TooManyOpenRequests(BookingError):
         self.limit = limit
 
 
+class TooManyOpenRequestsOfAccount(BookingError):
+    """The account already has ``limit`` requests waiting, counted across everyone it
+    books for (itself and its children)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
 def _config():
     return current_app.extensions["einblick"].config
+
+
+def booking_days_ahead() -> int:
+    """How many days ahead clients may book (EINBLICK_BOOKING_DAYS_AHEAD)."""
+    return _config().booking_days_ahead
 
 
 # -- client side --------------------------------------------------------------------------
@@ -122,7 +136,8 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
                     slot_token: str, note: str | None) -> Booking:
     """Request a slot for the account's client or a dependant; the slot is held at once.
     Each person (a child too, counted apart from the parent) may have at most
-    ``max_open_requests`` requests waiting at a time."""
+    ``max_open_requests`` requests waiting at a time, and the account at most
+    ``max_open_requests_per_account`` across everyone it books for."""
     try:
         client = household.client_for(account, client_id, need=ACCESS_BOOKINGS)
     except household.NotAllowed as exc:
@@ -137,19 +152,26 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
     member = db.session.get(StaffMember, staff_id)
     if member is None or member not in availability.offering_staff(service):
         raise SlotUnavailable
-    client_id_value, data_key = client.id, client.data_key
+    client_id_value, data_key, account_id = client.id, client.data_key, account.id
     db.session.commit()  # end any read transaction: the lock below must come first
     try:
         _lock_staff(staff_id)
-        # Two requests for one person with different staff members take different staff
-        # locks: the person's row serialises the count (PostgreSQL; SQLite already runs
-        # this transaction alone since it began with a write).
+        # Two requests for one person, or of one account for two of its children, with
+        # different staff members take different staff locks: the account's row, then the
+        # person's, serialise the counts (PostgreSQL; SQLite already runs this transaction
+        # alone since it began with a write). Always in this order: staff, account, person.
+        db.session.execute(select(Account.id).where(Account.id == account_id)
+                           .with_for_update())
         db.session.execute(select(Client.id).where(Client.id == client_id_value)
                            .with_for_update())
         limit = _config().max_open_requests
         if open_requests(client_id_value) >= limit:
             db.session.rollback()
             raise TooManyOpenRequests(limit)
+        account_limit = _config().max_open_requests_per_account
+        if open_requests_of_account(account_id) >= account_limit:
+            db.session.rollback()
+            raise TooManyOpenRequestsOfAccount(account_limit)
         day = start.astimezone(availability.local_zone()).date()
         free = availability.free_slots(service=service, staff_member=member, day=day)
         slot = next((s for s in free if s.start == start), None)
@@ -161,7 +183,7 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
         booking = Booking(
             client_id=client_id_value,
             data_key=data_key,
-            booked_by_account_id=account.id,
+            booked_by_account_id=account_id,
             service_id=service.id,
             staff_member_id=staff_id,
             start_at=slot.start,
@@ -188,6 +210,16 @@ def open_requests(client_id: uuid.UUID) -> int:
     return db.session.scalar(
         select(func.count(Booking.id))
         .where(Booking.client_id == client_id)
+        .where(Booking.status.in_((REQUESTED, PROPOSED)))
+        .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
+    ) or 0
+
+
+def open_requests_of_account(account_id: uuid.UUID) -> int:
+    """Requests an account made, for itself or anyone else, that still hold a slot."""
+    return db.session.scalar(
+        select(func.count(Booking.id))
+        .where(Booking.booked_by_account_id == account_id)
         .where(Booking.status.in_((REQUESTED, PROPOSED)))
         .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
     ) or 0

@@ -389,3 +389,41 @@ def test_the_cap_counts_per_child_and_comes_from_the_config(app, client, auth, m
             by_client[booking.client_id] = by_client.get(booking.client_id, 0) + 1
         assert by_client[emil] == 2
         assert sorted(by_client.values()) == [1, 2]
+
+
+@pytest.mark.parametrize("config_overrides", [{"max_open_requests_per_account": 4}])
+def test_one_account_holds_no_more_than_its_cap_across_everyone_it_books_for(
+        app, client, auth, make_client, make_bookable):
+    """Children cost nothing to add: without a cap per account, one account with made-up
+    children held three slots per child."""
+    from tests.portal.test_household import add_child
+
+    bookable = make_bookable()
+    auth.login(make_client())
+    for name in ("Emil Demir", "Kemal Demir", "Lara Demir"):
+        add_child(client, full_name=name)
+    with app.app_context():
+        children = [str(g.dependant_id) for g in db.session.scalars(select(Guardianship))]
+    for child in (children[0], children[0], children[0], children[1]):
+        response = book(client, bookable, tomorrow_slot_token(app, bookable), for_id=child)
+        assert response.status_code == 302
+    refused = book(client, bookable, tomorrow_slot_token(app, bookable), for_id=children[2],
+                   note="Bitte vormittags")
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "bereits 4 offene Anfragen für sich und die Personen, für die Sie buchen" in page
+    assert "Meine offenen Anfragen ansehen" in page
+    assert "Bitte vormittags" in page
+    # Not for the parent either: the cap counts every request the account made.
+    assert book(client, bookable, tomorrow_slot_token(app, bookable)).status_code == 409
+    with app.app_context():
+        held = db.session.scalars(select(Booking)).all()
+        assert len(held) == 4
+        first = min(held, key=lambda b: b.start_at).id
+    submit(client, f"/bookings/{first}/cancel", {}, form_url="/bookings")
+    assert book(client, bookable, tomorrow_slot_token(app, bookable),
+                for_id=children[2]).status_code == 302
+
+
+def test_the_cap_per_account_is_six_by_default(app):
+    assert app.extensions["einblick"].config.max_open_requests_per_account == 6

@@ -131,3 +131,52 @@ def test_one_person_pressing_request_with_six_staff_members_at_once_gets_three(
     assert sorted(status for status, _ in results) == [302] * 3 + [409] * 3
     with app.app_context():
         assert len(db.session.scalars(select(Booking)).all()) == 3
+
+
+@pytest.mark.parametrize("config_overrides", [{
+    "ratelimit_enabled": False, "secure_cookies": False, "max_open_requests_per_account": 2}])
+def test_one_account_pressing_request_for_three_children_at_once_gets_its_cap(
+        app, live_server, make_client, make_bookable):
+    """Requests of one account for different children take different staff and person
+    locks: the cap per account must still hold when they race each other."""
+    from datetime import date
+
+    from shared.models import Account
+    from shared.services import household
+
+    parent = make_client()
+    with app.app_context():
+        account = db.session.get(Account, parent.account_id)
+        children = [str(household.add_dependant(
+            guardian=account, data=household.DependantInput(
+                full_name=name, birth_date=date(2019, 5, 4))).id)
+            for name in ("Emil Demir", "Kemal Demir", "Lara Demir")]
+    offers = [make_bookable() for _ in range(6)]
+    browsers, posts = [], []
+    for i, bookable in enumerate(offers):
+        browser = Browser(live_server)
+        status, _ = browser.post("/login", {"csrf_token": token(browser.get("/login")),
+                                            "email": parent.email,
+                                            "password": parent.password})
+        assert status == 302
+        path = f"/bookings/new/{bookable.service_id}/{tomorrow_slot_token(app, bookable)}"
+        posts.append((path, {"csrf_token": token(browser.get(path)), "note": "",
+                             "client": children[i % 3]}))
+        browsers.append(browser)
+
+    start = threading.Barrier(len(offers))
+    results: list[tuple[int, str]] = [None] * len(offers)
+
+    def press(i: int) -> None:
+        start.wait()
+        results[i] = browsers[i].post(*posts[i])
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(len(offers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(status for status, _ in results) == [302] * 2 + [409] * 4
+    with app.app_context():
+        assert len(db.session.scalars(select(Booking)).all()) == 2

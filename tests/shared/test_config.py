@@ -66,3 +66,10 @@ def test_https_answers_ask_for_https_for_two_years_with_sub_domains(database_url
     response = https.get("https://localhost/login")
     assert response.headers["Strict-Transport-Security"] == (
         "max-age=63072000; includeSubDomains")
+
+
+def test_the_cap_on_open_requests_per_account_is_read_and_checked():
+    assert Config.from_env({"EINBLICK_MAX_OPEN_REQUESTS_PER_ACCOUNT": "9"}) \
+        .max_open_requests_per_account == 9
+    with pytest.raises(ConfigError, match="EINBLICK_MAX_OPEN_REQUESTS_PER_ACCOUNT must be 1"):
+        Config.from_env({"EINBLICK_MAX_OPEN_REQUESTS_PER_ACCOUNT": "0"})
