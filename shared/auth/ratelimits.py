@@ -54,3 +54,6 @@ def only_failures(_response) -> bool:
 # builds a ZIP of everything, a correction request lands in a caseworker's queue.
 EXPORT_DOWNLOADS = "3 per hour; 10 per day"
 CORRECTION_REQUESTS = "10 per hour; 30 per day"
+# A child added in the portal is a client of their own who can hold booking requests; the
+# cap per account on those holds is the guard, this keeps made-up households small.
+DEPENDANTS_ADDED = "10 per day"

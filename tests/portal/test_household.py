@@ -375,3 +375,20 @@ def test_the_invitation_says_the_team_confirms_in_person_first_and_how_to_reach_
     assert promise in invitation
     assert old_promise not in invitation
     assert "+49 30 1234567" in invitation
+
+
+def test_adding_children_is_limited_per_account_and_keeps_what_was_typed(app, client, auth,
+                                                                         make_client):
+    """Children cost nothing to add and each could hold booking requests: ten a day."""
+    auth.login(make_client())
+    assert add_child(client, full_name="Ohne Geburtstag", birth_date="").status_code == 200
+    for i in range(10):  # a refused form above did not count
+        assert add_child(client, full_name=f"Kind Nummer{i}").status_code == 302
+    refused = add_child(client, full_name="Noch Einkind", allergies="Pollen")
+    assert refused.status_code == 429
+    page = refused.get_data(as_text=True)
+    assert "Sie haben in kurzer Zeit viele Kinder hinzugefügt" in page
+    assert "Noch Einkind" in page  # nothing typed is lost
+    assert "Pollen" in page
+    with app.app_context():
+        assert len(db.session.scalars(select(Guardianship)).all()) == 10
