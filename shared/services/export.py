@@ -23,8 +23,9 @@ from shared import audit, catalogue, seal, security_log
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import utcnow
+from shared.models.casefile import Document
 from shared.models.consents import Consent
-from shared.services import my_data, transparency
+from shared.services import casefile, my_data, transparency
 
 SCHEMA_VERSION = 1
 SCHEMA = {
@@ -230,7 +231,7 @@ def stream(account_id) -> Iterator[bytes]:
                     yield add(f"{prefix}/receipts/withdrawal-{consent.id}.pdf",
                               consent.withdrawal_receipt)
             for document in subject.documents:
-                yield add(f"{prefix}/documents/{document.id}-{_safe(document.filename)}",
+                yield add(f"{prefix}/documents/{document.id}-{_document_name(document)}",
                           document.content, compress=False)
                 # One document in memory at a time.
                 db.session.expire(document, ["content_ciphertext"])
@@ -257,5 +258,15 @@ def _access_words(line: dict, column: str) -> str:
     return my_data.display(line[column], catalogue.BY_COLUMN[f"access_events.{column}"])
 
 
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in ".-_" else "_" for ch in name)[:80]
+# A document's name in the ZIP, after its id: short enough for the paths of every unpacking
+# tool (Windows keeps to 260 characters for the whole path).
+DOCUMENT_NAME_CHARS = 80
+
+
+def _document_name(document: Document) -> str:
+    """The name the portal offers the document under (cleaned, with the extension of the
+    type detected at upload, also for names stored by older versions), cut before its
+    extension so the extension stays."""
+    stem, extension = casefile.download_name(document).rsplit(".", 1)
+    stem = stem[:DOCUMENT_NAME_CHARS - len(extension) - 1].rstrip(" .")
+    return f"{stem or 'document'}.{extension}"

@@ -372,3 +372,51 @@ def test_my_data_and_the_export_say_in_words_who_invited_and_when_it_was_confirm
                json.loads(files["data.json"])["subjects"][0]["categories"]["account"]}
     assert account["accounts.invited_by"]["values"] == ["staff"]
     assert iso.match(account["accounts.handover_confirmed_at"]["values"][0])
+
+
+def test_the_export_names_documents_as_the_download_does(app, client, auth, make_client,
+                                                         make_staff):
+    """Each document in the ZIP ends in the extension of its detected type, also one stored
+    by an older version under its uploaded name, and a long name is cut before it."""
+    import io
+    import zipfile
+
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import Client, Document, StaffMember
+    from shared.services import casefile
+    from tests.conftest import assign_caseworker, staff_member_id
+
+    pdf = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n" + b"0" * 200
+    long_name = ("Bericht über das Gespräch mit dem Jugendamt im Dezember und die "
+                 "Folgetermine im neuen Jahr.pdf")
+    person = make_client()
+    worker = make_staff()
+    with app.app_context():
+        client_id = db.session.scalar(select(Client.id).where(
+            Client.account_id == person.account_id))
+    assign_caseworker(app, client_id, worker)
+    with app.app_context():
+        member = db.session.get(StaffMember, staff_member_id(app, worker))
+        casefile.add_document(member=member, client_id=client_id, session_id=None,
+                              filename=long_name, data=pdf, category="report",
+                              visible_to_client=True, confidential=False)
+        owner = db.session.get(Client, client_id)
+        old = Document(client_id=client_id, data_key=owner.data_key, category="report",
+                       content_type="application/pdf", size=len(pdf),
+                       uploaded_by_id=member.id, visible_to_client=True,
+                       confidential_from_guardians=False)
+        old.filename = "Zeugnis.pdf.exe"  # as an upload was stored before names were cleaned
+        old.content = pdf
+        db.session.add(old)
+        db.session.commit()
+    auth.login(person)
+    archive = zipfile.ZipFile(io.BytesIO(submit(client, "/my-data/export", {}).data))
+    names = sorted(name.split("/documents/", 1)[1].split("-", 5)[-1]
+                   for name in archive.namelist() if "/documents/" in name)
+    assert len(names) == 2
+    assert names[1] == "Zeugnis.pdf"
+    assert names[0].startswith("Bericht über das Gespräch")
+    assert names[0].endswith(".pdf")
+    assert len(names[0]) <= 80
