@@ -537,14 +537,19 @@ def _named_passkey_signed(consent: Consent, evidence: dict) -> tuple[bool, str] 
 
 def _sealed_evidence_matches(consent: Consent, evidence: dict) -> tuple[bool, str] | None:
     """Whether the stored evidence is the evidence sealed into the consent receipt (None
-    when there is no receipt)."""
+    when there is no receipt). The seal must be the organisation's, as /verify asks: a
+    receipt sealed with any other certificate vouches for nothing."""
     from shared.consent_verify import evidence_from_pdf
 
     receipt = consent.receipt
     if receipt is None:
         return None
-    if not seal.check_seal(receipt, None).intact:
+    config = current_app.extensions["einblick"].config
+    check = seal.check_seal(receipt, seal.load(config).certificate_pem)
+    if not check.intact:
         return False, "the sealed receipt was changed after sealing"
+    if not check.trusted:
+        return False, "the receipt is not sealed with the organisation's certificate"
     sealed = evidence_from_pdf(receipt)
     if sealed is None:
         return False, "the sealed receipt holds no evidence"

@@ -494,3 +494,41 @@ def test_signing_and_withdrawing_are_security_events(app, client, auth, make_cli
         consent_id = db.session.scalar(select(Consent.id))
     submit(client, f"/consents/{consent_id}/withdraw", {})
     assert security_events(app, "consent.withdrawn") == [("ok", pseudonym)]
+
+
+def test_a_receipt_resealed_with_another_certificate_does_not_vouch_for_changed_evidence(
+        app, client, auth, make_client, template, totp_clock, runner, tmp_path):
+    """Someone with the database changes the typed name and puts in a receipt with the same
+    change, sealed with a certificate of their own: the organisation's seal does not match."""
+    from fpdf import FPDF
+
+    from shared.config import Config
+
+    person = make_client(totp=True, full_name="Jonas Weber")
+    auth.login(person)
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+    totp_clock.advance()
+    submit(client, f"/consents/{template}/{own}",
+           {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
+    with app.app_context():
+        consent_id = db.session.scalar(select(Consent.id))
+    assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0  # control
+
+    def other_name(evidence):
+        evidence["typed_name"] = "Jana Weber"
+
+    tamper_evidence(app, other_name)
+    other = Config(instance_path=str(tmp_path / "attacker"), organisation_name="Einblick")
+    seal.ensure(other)
+    with app.app_context():
+        consent = db.session.get(Consent, consent_id)
+        pdf = FPDF()
+        pdf.add_page()
+        pdf.embed_file(bytes=json.dumps(consent.evidence).encode(), basename="evidence.json")
+        consent.receipt = seal.seal_pdf(bytes(pdf.output()), seal.load(other))
+        db.session.commit()
+        assert seal.check_seal(consent.receipt, None).intact  # a valid seal, just not ours
+    result = runner.invoke(args=["consents", "verify", str(consent_id)])
+    assert result.exit_code != 0
+    assert "the receipt is not sealed with the organisation's certificate" in result.output
