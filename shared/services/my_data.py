@@ -11,13 +11,14 @@ guardian sees none of a child's categories the catalogue keeps for the person's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from shared import catalogue
+from shared.auth.totp import STEP_SECONDS
 from shared.extensions import db
 from shared.models import Base
 from shared.models.accounts import Account
@@ -56,6 +57,13 @@ PRESENCE_ONLY = "secret"
 # decrypted just to build this page (a document can be 20 MB).
 FILE_COLUMNS = frozenset({"documents.content", "consents.document", "consents.evidence",
                           "consents.receipt", "consents.withdrawal_receipt"})
+# Columns that store a time as a number, shown as the time they stand for. The
+# authenticator's last time step (kept to refuse a code used twice) is when that code was
+# valid. Its catalogue entry names no role in visible_to, as the passkey details do: no one
+# works with it, yet "my data" shows everything stored about the person.
+AS_TIME = {
+    "accounts.totp_last_step": lambda step: datetime.fromtimestamp(step * STEP_SECONDS, UTC),
+}
 
 
 @dataclass(frozen=True)
@@ -202,11 +210,13 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
 
 def display(value, entry: catalogue.Entry | None = None) -> str:
     """A stored value as a person reads it, in their language: a time in the
-    organisation's time zone, a date, "yes"/"no", and a code as the words the catalogue
-    gives it (``Entry.values``; several codes may be stored comma-separated). The one place
-    "my data", the export's index.html and its CSVs turn values into text; data.json keeps
-    the machine values."""
+    organisation's time zone (also one stored as a number, ``AS_TIME``), a date,
+    "yes"/"no", and a code as the words the catalogue gives it (``Entry.values``; several
+    codes may be stored comma-separated). The one place "my data", the export's index.html
+    and its CSVs turn values into text; data.json keeps the machine values."""
     labels = entry.values if entry is not None else None
+    if entry is not None and entry.column in AS_TIME and isinstance(value, int):
+        value = AS_TIME[entry.column](value)
     if labels and isinstance(value, str):
         codes = value.split(",")
         if all(code in labels for code in codes):

@@ -420,3 +420,37 @@ def test_the_export_names_documents_as_the_download_does(app, client, auth, make
     assert names[0].startswith("Bericht über das Gespräch")
     assert names[0].endswith(".pdf")
     assert len(names[0]) <= 80
+
+
+def test_the_last_authenticator_code_shows_as_the_time_it_was_used(app, client, auth,
+                                                                   make_client):
+    """The stored time step (a count of 30-second steps since 1970) means nothing to a
+    reader: "my data", index.html and the CSV show the time, data.json keeps the number."""
+    import json
+    import re
+    from datetime import UTC, datetime
+
+    from flask_babel import force_locale, format_datetime
+
+    from shared.extensions import db
+    from shared.models import Account
+
+    person = make_client(totp=True, full_name="Mia Demir")
+    auth.login(person)
+    with app.app_context():
+        step = db.session.get(Account, person.account_id).totp_last_step
+        with app.test_request_context(), force_locale("de"):
+            used = format_datetime(datetime.fromtimestamp(step * 30, UTC), "medium")
+    assert step is not None
+    page = client.get("/my-data").get_data(as_text=True)
+    item = re.search(r'data-column="accounts.totp_last_step".*?<details', page, re.S).group(0)
+    assert used in item
+    assert str(step) not in item
+    files = _export_texts(client)
+    for name in ("index.html", "me/data/security.csv"):
+        assert used in files[name], name
+        assert str(step) not in files[name], name
+    security = {entry["column"]: entry for entry in
+                json.loads(files["data.json"])["subjects"][0]["categories"]["security"]}
+    assert security["accounts.totp_last_step"]["values"] == [step]
+    assert security["accounts.totp_last_step"]["shown"] == [used]
