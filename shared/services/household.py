@@ -260,6 +260,7 @@ class NewOwnAccount:
             template="dependant_invitation",
             locale=self.account.locale,
             token=self.token,
+            hours=_config().confirm_token_hours,  # how long the token issued for it lasts
             phone=organisation_phone(),
         )
 

@@ -392,3 +392,14 @@ def test_adding_children_is_limited_per_account_and_keeps_what_was_typed(app, cl
     assert "Pollen" in page
     with app.app_context():
         assert len(db.session.scalars(select(Guardianship)).all()) == 10
+
+
+@pytest.mark.parametrize("config_overrides", [{"confirm_token_hours": 24}])
+def test_the_invitation_says_how_long_the_link_is_valid_as_configured(
+        app, client, auth, make_young_person, outbox):
+    young = make_young_person()
+    auth.login(young.parent)
+    invite_as_parent(client, young.client_id, "lara@example.org")
+    invitation = " ".join(outbox.last_to("lara@example.org").get_content().split())
+    assert "Der Link gilt 24 Stunden und funktioniert nur einmal" in invitation
+    assert "48 Stunden" not in invitation
