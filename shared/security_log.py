@@ -73,9 +73,10 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "says which sign-in was tried)."),
     EventType("login.second_factor", _l("Second step of sign-in"),
               "An authenticator or recovery code was checked after the right password "
-              "(failed: wrong or already used code; refused: not checked, because too many "
-              "wrong codes for the account came today from unknown browsers, or from this "
-              "known device)."),
+              "(failed: wrong or already used code; refused: not checked, because this "
+              "pending sign-in had used its five tries already, as with a replayed session "
+              "cookie, or because too many wrong codes for the account came today from "
+              "unknown browsers, or from this known device)."),
     EventType("login.passkey", _l("Sign-in with a passkey"),
               "A passkey was checked at sign-in or as the second step (failed: not accepted, "
               "as an unknown passkey, an expired challenge, a bad signature or a counter that "
@@ -86,7 +87,10 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "Five wrong codes ended a pending sign-in; the password must be given again "
               "(always refused)."),
     EventType("login.password_known", _l("Right password, then wrong codes"),
-              "The owner was emailed that someone seems to know their password."),
+              "The owner was emailed that someone seems to know their password: the right "
+              "password was followed by five wrong codes in one sign-in, or by five since the "
+              "account's last complete sign-in, or by a code refused because of too many "
+              "wrong codes today (at most one email an hour)."),
     EventType("ratelimit.exceeded", _l("Too many attempts"),
               "A rate limit answered 429 (sign-in, codes, registration, reset, exports, "
               "requests); always refused."),

@@ -202,32 +202,43 @@ def verify_pending_second_factor(*, pending: PendingLogin, code: str,
     """The second step of a sign-in: a TOTP or recovery code after the right password.
 
     ``device`` is this browser's device-cookie id if it completed a sign-in to the account
-    before, else None. Wrong codes count against this pending sign-in (five end it:
-    SignInRestarted) and, from unknown browsers, against a daily cap for the account
-    (CodesPaused); see shared.auth.code_attempts for why. Raises WrongCode."""
+    before, else None. Every code takes one of this pending sign-in's five tries
+    (SignInRestarted once they are used up) and reserves one of the daily tries for its
+    browser (CodesPaused once none is left) before it is checked, so parallel requests
+    cannot slip past either count; a right code gives its daily try back. See
+    shared.auth.code_attempts for why. The owner is warned (``_warn_password_known``)
+    after five wrong codes in one sign-in, five since the last complete sign-in, and when
+    codes are paused. Raises WrongCode."""
     account = pending.account
     if not code_attempts.take_try(pending.attempt):  # e.g. a replayed session cookie
-        raise SignInRestarted
-    if code_attempts.paused(account=account, device=device):
         security_log.record("login.second_factor", outcome=security_log.REFUSED,
                             account=account)
+        raise SignInRestarted
+    if not code_attempts.reserve(account=account, device=device):
+        security_log.record("login.second_factor", outcome=security_log.REFUSED,
+                            account=account)
+        _warn_password_known(account)
         raise CodesPaused
     try:
         verify_second_factor(account=account, code=code)
     except WrongCode:
         security_log.record("login.second_factor", outcome=security_log.FAILED, account=account)
-        code_attempts.count_wrong_code(account=account, device=device)
+        many_since_sign_in = code_attempts.count_wrong_code_since_sign_in(account)
         if code_attempts.sign_in_used_up(pending.attempt):
             security_log.record("login.restarted", outcome=security_log.REFUSED,
                                 account=account)
             _warn_password_known(account)
             raise SignInRestarted from None
+        if many_since_sign_in:
+            _warn_password_known(account)
         raise
+    code_attempts.give_back(account=account, device=device)
+    code_attempts.signed_in(account)
     security_log.record("login.second_factor", outcome=security_log.OK, account=account)
 
 
 def _warn_password_known(account: Account) -> None:
-    """Right password, then five wrong codes: tell the owner (at most once an hour)."""
+    """Right password, then too many wrong codes: tell the owner (at most once an hour)."""
     if not code_attempts.may_warn_owner(account):
         return
     mail.send(

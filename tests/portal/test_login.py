@@ -234,8 +234,9 @@ def test_five_wrong_codes_end_the_sign_in_not_the_account(app, client, make_clie
         ref = security_log.pseudonym(person.account_id)
     assert security_events(app, "login.restarted") == [("refused", ref)] * 2
     assert security_events(app, "login.password_known") == [("ok", ref)]
+    # The replayed cookie's code was refused unchecked, and that is recorded too.
     assert sorted(security_events(app, "login.second_factor")) == (
-        [("failed", ref)] * 10 + [("ok", ref)])
+        [("failed", ref)] * 10 + [("ok", ref), ("refused", ref)])
     assert security_events(app, "login.password") == [("ok", ref)] * 3
 
 
@@ -275,3 +276,57 @@ def test_guessing_from_new_browsers_stops_for_the_day_but_not_the_owners_known_d
     person.password = "copper-meadow-whistle-58"
     password_step(new_phone, person)
     assert right_code(new_phone, person, totp_clock).headers["Location"] == "/account"
+
+
+def password_warnings(outbox, person):
+    return [m for m in outbox.to(person.email)
+            if m["Subject"] == "Jemand scheint Ihr Passwort zu kennen"]
+
+
+def test_four_codes_at_a_time_still_warn_the_owner_after_five_since_the_last_sign_in(
+    app, make_client, totp_clock, outbox
+):
+    person = make_client(totp=True)
+    with app.app_context():
+        ref = security_log.pseudonym(person.account_id)
+    owner, attacker = app.test_client(), app.test_client()
+    # Four wrong codes, then the owner signs in: their sign-in starts the count again.
+    password_step(attacker, person)
+    wrong_codes(attacker, person, totp_clock, 4)
+    password_step(owner, person)
+    assert right_code(owner, person, totp_clock).headers["Location"] == "/account"
+    password_step(attacker, person)
+    assert [r.status_code for r in wrong_codes(attacker, person, totp_clock, 4)] == [200] * 4
+    assert password_warnings(outbox, person) == []
+
+    # One more wrong code after the password again: five since the owner's sign-in.
+    password_step(attacker, person)
+    assert wrong_codes(attacker, person, totp_clock, 1)[0].status_code == 200
+    warnings = password_warnings(outbox, person)
+    assert len(warnings) == 1
+    assert "seit Ihrer letzten Anmeldung" in warnings[0].get_content()
+    assert security_events(app, "login.password_known") == [("ok", ref)]
+
+    # Going on four at a time: at most one email an hour, and the daily cap still holds.
+    wrong_codes(attacker, person, totp_clock, 3)
+    for _ in range(2):
+        password_step(attacker, person)
+        assert [r.status_code for r in wrong_codes(attacker, person, totp_clock, 4)] == [200] * 4
+    assert len(password_warnings(outbox, person)) == 1
+    password_step(attacker, person)
+    totp_clock.advance()
+    assert enter_code(attacker, totp_clock.code(person.totp_secret)).headers["Location"] == (
+        "/login")  # paused: twenty wrong codes today from browsers the owner never used
+
+    # An hour later, a refused (paused) code warns the owner again.
+    with app.app_context():
+        from shared.auth import code_attempts
+
+        app.extensions[code_attempts._EXTENSION].clear(  # the hour has passed
+            code_attempts.WARNING_MAILS, "password-known-mail", str(person.account_id))
+    password_step(attacker, person)
+    totp_clock.advance()
+    assert enter_code(attacker, totp_clock.code(person.totp_secret)).headers["Location"] == (
+        "/login")
+    assert len(password_warnings(outbox, person)) == 2
+    assert security_events(app, "login.password_known") == [("ok", ref)] * 2

@@ -64,3 +64,98 @@ def test_wrong_codes_of_one_sign_in_count_across_workers_through_redis(
     totp_clock.advance()
     again = submit(workers[0], "/login/code", {"code": totp_clock.code(person.totp_secret)})
     assert again.headers["Location"] == "/login"
+
+
+def storages() -> list:
+    """The limiter storages the daily cap must hold on: memory (one process) and Redis."""
+    return ["memory://", pytest.param(REDIS_URL, id="redis", marks=pytest.mark.skipif(
+        not redis_available() and not os.environ.get("CI"), reason=f"no Redis at {REDIS_URL}"))]
+
+
+@pytest.mark.parametrize("storage", storages())
+def test_codes_checked_at_the_same_time_never_pass_the_daily_cap(
+    database_url, tmp_path, make_client, monkeypatch, storage
+):
+    """Thirty codes from thirty pending sign-ins in unknown browsers, checked at once: the
+    cap of 20 wrong codes a day holds, because each code reserves its try before it is
+    checked (a count taken after the check let all thirty through)."""
+    import secrets
+    import threading
+    import time
+
+    from shared.auth import code_attempts
+    from shared.auth.login_flow import PendingLogin
+    from shared.extensions import db
+    from shared.models import Account
+    from shared.services import accounts
+
+    # The HTTP limits per client address are off (they would count every run against
+    # 127.0.0.1 in Redis); the caps on codes apply all the same.
+    app = create_app(make_config(tmp_path / "w", database_url, ratelimit_storage_uri=storage,
+                                 ratelimit_enabled=False))
+    person = make_client(email=f"race-{uuid.uuid4().hex[:6]}@example.org", totp=True)
+
+    def slow_wrong_code(*, account, code):  # the real check, made slow: a wide window
+        time.sleep(0.2)
+        raise accounts.WrongCode
+
+    monkeypatch.setattr(accounts, "verify_second_factor", slow_wrong_code)
+    # The owner's warning mail is not what this test is about.
+    monkeypatch.setattr(accounts, "_warn_password_known", lambda account: None)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(30, timeout=30)
+
+    with app.app_context():  # loaded once: thirty threads would wait for the connection pool
+        account = db.session.get(Account, person.account_id)
+        db.session.expunge(account)
+
+    def one_sign_in() -> None:
+        with app.app_context():
+            pending = PendingLogin(account=account, attempt=secrets.token_urlsafe(16))
+            start.wait()
+            try:
+                accounts.verify_pending_second_factor(pending=pending, code="000000",
+                                                      device=None)
+                outcome = "signed in"
+            except accounts.CodesPaused:
+                outcome = "paused"
+            except accounts.WrongCode:
+                outcome = "checked"
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=one_sign_in) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["checked"] * code_attempts.NEW_BROWSER_CODES.amount + [
+        "paused"] * 10
+
+
+@pytest.mark.parametrize("storage", storages())
+def test_a_right_code_gives_its_try_back(database_url, tmp_path, make_client, totp_clock,
+                                         storage):
+    """Only wrong codes count against the daily cap: an owner who signs in often from
+    browsers that forget their cookies is never paused."""
+    # The HTTP limits per client address are off (they would count every run against
+    # 127.0.0.1 in Redis); the caps on codes apply all the same.
+    app = create_app(make_config(tmp_path / "w", database_url, ratelimit_storage_uri=storage,
+                                 ratelimit_enabled=False))
+    person = make_client(email=f"often-{uuid.uuid4().hex[:6]}@example.org", totp=True)
+    login = {"email": person.email, "password": person.password}
+
+    def sign_in(code: str) -> str:
+        browser = app.test_client()  # a new browser, without a device cookie
+        assert submit(browser, "/login", login).headers["Location"] == "/login/code"
+        return submit(browser, "/login/code", {"code": code}).headers.get("Location", "form")
+
+    for _ in range(19):
+        assert sign_in(totp_clock.wrong_code(person.totp_secret)) == "form"
+    for _ in range(5):
+        totp_clock.advance()
+        assert sign_in(totp_clock.code(person.totp_secret)) == "/account"
+    assert sign_in(totp_clock.wrong_code(person.totp_secret)) == "form"  # the 20th
+    totp_clock.advance()
+    assert sign_in(totp_clock.code(person.totp_secret)) == "/login"  # paused now
