@@ -123,7 +123,7 @@ def totp_disable():
 def recovery_codes():
     if not ConfirmForm().validate_on_submit() or not current_user.has_totp:
         return redirect(url_for("portal.security"))
-    codes = recovery.new_codes(current_user)
+    codes = accounts.renew_recovery_codes(account=current_user)
     return render_template("auth/recovery_codes.html", codes=codes, area="portal",
                            first_time=False)
 

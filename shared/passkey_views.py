@@ -216,8 +216,10 @@ def add_passkey_routes(
                 purpose=passkeys.STEP_UP, response=response, account=current_user
             )
         except passkeys.PasskeyError as exc:
+            security_log.record("reauth", outcome=security_log.FAILED, account=current_user)
             return _error(failure_message(exc))
         sessions.renew(current_user, second_factor=True)
+        security_log.record("reauth", account=current_user)
         next_url = sessions.step_up_return(request.args.get("next"))
         return jsonify({"redirect": next_url or url_for(security_endpoint)})
 

@@ -102,8 +102,15 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "was wrong; nothing changed)."),
     EventType("password.reset", _l("Password reset by email link"),
               "A password was set through an emailed reset link."),
+    EventType("reauth", _l("Confirmation before a security change"),
+              "A signed-in user confirmed that it is them before a sensitive change (a second "
+              "factor, the password, sessions), with the password (and code) or a passkey "
+              "(failed: wrong password, code or passkey; refused: a passkey marked as "
+              "possibly copied)."),
     EventType("totp.enabled", _l("Authenticator app turned on"), "TOTP was turned on."),
     EventType("totp.disabled", _l("Authenticator app turned off"), "TOTP was turned off."),
+    EventType("recovery_codes.renewed", _l("New recovery codes"),
+              "Ten new recovery codes replaced the old ones, which no longer work."),
     EventType("passkey.added", _l("Passkey added"), "A passkey was registered."),
     EventType("passkey.removed", _l("Passkey removed"), "A passkey was removed."),
     EventType("passkey.anomaly", _l("Passkey counter went backwards"),
@@ -113,6 +120,11 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("sessions.ended", _l("Signed out everywhere else"),
               "Sessions of an account were ended: sign out everywhere else (also offered "
               "when a factor is removed), a password change or reset, a new second factor."),
+    EventType("staff.changed", _l("Staff account changed"),
+              "An admin changed a staff account's role, deactivated or reactivated it, or a "
+              "new invitation was sent to it (also by `flask staff invite`); `account` is the "
+              "staff account changed (refused: an admin tried to change their own role or "
+              "deactivate themselves; then `account` is the admin)."),
     EventType("break_glass.opened", _l("File opened with a reason (break-glass)"),
               "A staff member opened a file they are not assigned to, giving a reason."),
     EventType("invitation.sent", _l("Invitation to an account of their own"),

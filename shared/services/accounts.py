@@ -262,10 +262,16 @@ def reauthenticate(*, account: Account, password: str, code: str | None) -> None
     if not password_step_up_allowed(account):
         raise WrongPassword
     if not passwords.verify_password(account.password_hash, password):
+        security_log.record("reauth", outcome=security_log.FAILED, account=account)
         raise WrongPassword
     if account.has_totp:
-        verify_second_factor(account=account, code=code or "")
+        try:
+            verify_second_factor(account=account, code=code or "")
+        except WrongCode:
+            security_log.record("reauth", outcome=security_log.FAILED, account=account)
+            raise
     sessions.renew(account, second_factor=account.has_second_factor)
+    security_log.record("reauth", account=account)
 
 
 def change_password(*, account: Account, current: str | None, new: str) -> None:
@@ -382,6 +388,14 @@ def disable_totp(*, account: Account, sign_out_others: bool) -> int | None:
         locale=account.locale,
     )
     return ended
+
+
+def renew_recovery_codes(*, account: Account) -> list[str]:
+    """Ten new recovery codes in place of the old ones (which stop working); returns them
+    to show once."""
+    codes = recovery.new_codes(account)
+    security_log.record("recovery_codes.renewed", account=account)
+    return codes
 
 
 def set_locale(*, account: Account, locale: str) -> None:

@@ -1,4 +1,5 @@
-"""Staff accounts: creation by invitation, invitation acceptance."""
+"""Staff accounts: creation by invitation, invitation acceptance, and the admins' changes
+(role, active, new invitation), each recorded as a ``staff.changed`` security event."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
-from shared import mail
+from shared import mail, security_log
 from shared.auth import passwords, tokens
 from shared.extensions import db
 from shared.models.accounts import STAFF, Account
@@ -89,6 +90,7 @@ def reinvite(*, email: str) -> str:
     hours = current_app.extensions["einblick"].config.invitation_token_hours
     token = tokens.issue(member.account, tokens.STAFF_INVITATION, hours=hours)
     db.session.commit()
+    security_log.record("staff.changed", account=member.account)
     mail.send(
         to=member.account.email,
         subject=_l("Your Einblick staff account"),
@@ -129,9 +131,11 @@ def set_active(*, admin: StaffMember, member_id, active: bool) -> StaffMember:
     if member is None:
         raise StaffError("unknown")
     if member.id == admin.id and not active:
+        security_log.record("staff.changed", outcome=security_log.REFUSED, account=admin.account)
         raise StaffError("self")
     member.active = active
     db.session.commit()
+    security_log.record("staff.changed", account=member.account)
     if not active:
         sessions.end_all(member.account, except_current=False)
     return member
@@ -144,6 +148,7 @@ def set_role(*, admin: StaffMember, member_id, role: str) -> StaffMember:
     if member is None:
         raise StaffError("unknown")
     if member.id == admin.id and role != admin.role:
+        security_log.record("staff.changed", outcome=security_log.REFUSED, account=admin.account)
         raise StaffError("self")
     if role != member.role:
         # Access that came with the old role does not travel to the new one.
@@ -152,6 +157,9 @@ def set_role(*, admin: StaffMember, member_id, role: str) -> StaffMember:
         db.session.execute(delete(Assignment).where(Assignment.staff_member_id == member.id))
         db.session.execute(update(BreakGlassGrant).where(
             BreakGlassGrant.staff_member_id == member.id).values(session_id=None))
+    changed = role != member.role
     member.role = role
     db.session.commit()
+    if changed:
+        security_log.record("staff.changed", account=member.account)
     return member

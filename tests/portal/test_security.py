@@ -225,3 +225,36 @@ def test_confirming_it_is_you_after_a_form_returns_to_that_page_never_to_a_405(
     page = submit(client, "/account/confirm?next=/my-data/export",
                   {"password": person.password, "code": totp_clock.code(person.totp_secret)})
     assert page.headers["Location"] == "/my-data/export"
+
+
+def test_guesses_at_the_confirmation_and_new_recovery_codes_are_security_events(
+        app, client, auth, make_client, totp_clock):
+    from tests.conftest import age_sign_ins
+
+    person = make_client(totp=True)
+    auth.login(person)
+    with app.app_context():
+        ref = security_log.pseudonym(person.account_id)
+    age_sign_ins(app)
+    # Someone holding the signed-in session guesses the password, then the code.
+    for guess in range(2):
+        answer = submit(client, "/account/confirm",
+                        {"password": f"guess-{guess}-xxxxxxxxxx", "code": "123456"})
+        assert "Das ist nicht Ihr Passwort." in answer.get_data(as_text=True)
+    totp_clock.advance()
+    wrong_code = submit(client, "/account/confirm",
+                        {"password": person.password, "code": totp_clock.wrong_code(
+                            person.totp_secret)})
+    assert wrong_code.status_code == 200
+    assert security_events(app, "reauth") == [("failed", ref)] * 3
+    confirmed = submit(client, "/account/confirm",
+                       {"password": person.password, "code": totp_clock.code(person.totp_secret)})
+    assert confirmed.headers["Location"] == "/account/security"
+    assert security_events(app, "reauth") == [("failed", ref)] * 3 + [("ok", ref)]
+
+    renewed = submit(client, "/account/security/recovery-codes", {},
+                     form_url="/account/security")
+    assert renewed.status_code == 200
+    assert len(re.findall(r"<li><code>[a-z0-9-]+</code></li>",
+                          renewed.get_data(as_text=True))) == 10
+    assert security_events(app, "recovery_codes.renewed") == [("ok", ref)]

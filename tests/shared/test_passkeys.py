@@ -491,3 +491,25 @@ def test_a_passkey_step_up_never_leads_to_an_address_that_only_takes_a_post(
                      {"credential": authenticator.get(begin.get_data(as_text=True))},
                      page="/account/confirm")
     assert done.get_json()["redirect"] == "/account/security"
+
+
+def test_a_passkey_confirmation_is_a_security_event(app, client, client_with_passkey):
+    from shared import security_log
+    from tests.conftest import security_events
+
+    person, authenticator = client_with_passkey
+    passkey_sign_in(client, authenticator)
+    begin = post_json(client, "/account/confirm/passkey/begin", page="/account/confirm")
+    forged = authenticator.get(begin.get_data(as_text=True))
+    forged["response"]["signature"] = forged["response"]["signature"][::-1]
+    refused = post_json(client, "/account/confirm/passkey/finish", {"credential": forged},
+                        page="/account/confirm")
+    assert refused.status_code == 400
+    begin = post_json(client, "/account/confirm/passkey/begin", page="/account/confirm")
+    done = post_json(client, "/account/confirm/passkey/finish",
+                     {"credential": authenticator.get(begin.get_data(as_text=True))},
+                     page="/account/confirm")
+    assert done.status_code == 200
+    with app.app_context():
+        ref = security_log.pseudonym(person.account_id)
+    assert security_events(app, "reauth") == [("failed", ref), ("ok", ref)]

@@ -156,3 +156,46 @@ def test_five_wrong_codes_restart_a_staff_sign_in_and_never_lock_the_account(
     totp_clock.advance()
     done = submit(client, "/staff/login/code", {"code": totp_clock.code(member.totp_secret)})
     assert done.headers["Location"] == "/staff/"
+
+
+def test_guesses_at_the_staff_confirmation_are_security_events(app, client, auth, make_staff,
+                                                              totp_clock):
+    from shared import security_log
+    from tests.conftest import age_sign_ins, security_events
+
+    member = make_staff(role="caseworker")
+    auth.login(member, area="staff")
+    age_sign_ins(app)
+    answer = submit(client, "/staff/account/confirm",
+                    {"password": "guess-xxxxxxxxxxxx", "code": "123456"})
+    assert "Das ist nicht Ihr Passwort." in answer.get_data(as_text=True)
+    totp_clock.advance()
+    assert submit(client, "/staff/account/confirm", {
+        "password": member.password, "code": totp_clock.code(member.totp_secret)
+    }).headers["Location"] == "/staff/account/security"
+    with app.app_context():
+        ref = security_log.pseudonym(member.account_id)
+    assert security_events(app, "reauth") == [("failed", ref), ("ok", ref)]
+
+
+def test_team_changes_are_security_events_about_the_changed_account(app, client, auth,
+                                                                    make_staff):
+    from shared import security_log
+    from tests.conftest import security_events, staff_member_id
+
+    admin = make_staff(role="admin")
+    receptionist = make_staff(role="reception")
+    auth.login(admin, area="staff")
+    target = staff_member_id(app, receptionist)
+    for action, data in (("role", {"role": "caseworker"}), ("deactivate", {}),
+                         ("activate", {}), ("invite", {})):
+        answer = submit(client, f"/staff/team/{target}/{action}", data, form_url="/staff/team")
+        assert answer.headers["Location"] == "/staff/team", action
+    # An admin cannot demote themselves: refused, and recorded about the admin.
+    submit(client, f"/staff/team/{staff_member_id(app, admin)}/role", {"role": "reception"},
+           form_url="/staff/team")
+    with app.app_context():
+        changed = security_log.pseudonym(receptionist.account_id)
+        own = security_log.pseudonym(admin.account_id)
+        assert db.session.get(StaffMember, target).role == "caseworker"
+    assert security_events(app, "staff.changed") == [("ok", changed)] * 4 + [("refused", own)]
