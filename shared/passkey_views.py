@@ -16,9 +16,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from shared import security_log
-from shared.auth import known_devices, login_flow, passkeys, ratelimits, sessions
+from shared.auth import code_attempts, known_devices, login_flow, passkeys, ratelimits, sessions
 from shared.auth.forms import ConfirmForm, RemoveFactorForm
 from shared.extensions import limiter
+from shared.models.accounts import STAFF
 from shared.services import passkeys as passkey_service
 
 
@@ -36,12 +37,23 @@ def _payload() -> tuple[str, dict]:
     return json.dumps(credential), data
 
 
-def failure_message(exc: Exception) -> str:
+def failure_message(exc: Exception, *, staff: bool = False) -> str:
+    """What the person is told when a passkey is not accepted (``staff``: the staff area,
+    where a new invitation, not an emailed reset link, is the way back)."""
     if isinstance(exc, passkeys.ChallengeInvalid):
         return _("This request has expired. Please try again.")
-    if isinstance(exc, passkeys.ClonedAuthenticator):
-        return _("This passkey could not be trusted (its counter went backwards). Use another "
-                 "way to sign in and tell us, please.")
+    if isinstance(exc, passkeys.ClonedAuthenticator | passkeys.CredentialFlagged):
+        if staff:
+            return _("We no longer accept this passkey: its use counter once went backwards, "
+                     "so it may have been copied. Use another way (your password and code, or "
+                     "another passkey); then you can remove this passkey on your security "
+                     "page and add it again. No other way? Please ask your administrator for "
+                     "a new invitation.")
+        return _("We no longer accept this passkey: its use counter once went backwards, so it "
+                 "may have been copied. Use another way (your password and code, or another "
+                 "passkey); then you can remove this passkey on your security page and add it "
+                 "again. No other way? Choose a new password with “Forgot your password?” on "
+                 "the sign-in page.")
     if isinstance(exc, passkeys.UnknownCredential):
         return _("This passkey is not registered with us. Use another way to sign in.")
     if isinstance(exc, passkeys.DuplicateCredential):
@@ -61,6 +73,15 @@ def add_passkey_routes(
 ) -> None:
     """Register the passkey endpoints on ``bp`` for accounts of ``kind``."""
     name = bp.name
+    staff = kind == STAFF
+
+    def refused(exc: passkeys.PasskeyError):
+        return _error(failure_message(exc, staff=staff))
+
+    def outcome(exc: passkeys.PasskeyError) -> str:
+        """A flagged passkey is refused (it verified, but may not be used); else failed."""
+        return (security_log.REFUSED if isinstance(exc, passkeys.CredentialFlagged)
+                else security_log.FAILED)
 
     def needs_sign_in():
         return _error(_("Please sign in again."), 401, redirect=url_for(f"{name}.login"))
@@ -89,7 +110,7 @@ def add_passkey_routes(
                 current_user, response=response, name=str(data.get("name") or "")
             )
         except passkeys.PasskeyError as exc:
-            return _error(failure_message(exc))
+            return refused(exc)
         flash(_("Your passkey is saved. You can now sign in with it."), "success")
         next_url = login_flow.safe_next(request.args.get("next"))
         return jsonify({"redirect": next_url or url_for(security_endpoint)})
@@ -149,15 +170,16 @@ def add_passkey_routes(
                 purpose=passkeys.SIGN_IN, response=response
             )
         except passkeys.PasskeyError as exc:
-            security_log.record("login.passkey", outcome=security_log.FAILED,
+            security_log.record("login.passkey", outcome=outcome(exc),
                                 account=exc.account, account_kind=kind)
-            return _error(failure_message(exc))
+            return refused(exc)
         account = assertion.account
         if account.kind != kind or not _may_sign_in(account):
             security_log.record("login.passkey", outcome=security_log.REFUSED, account=account)
             return _error(failure_message(passkeys.UnknownCredential()))
         next_url = login_flow.safe_next(request.args.get("next"))
         sessions.start(account, second_factor=True)
+        code_attempts.signed_in(account)
         security_log.record("login.passkey", account=account)
         # A complete sign-in: this browser is a known device from now on (code_attempts).
         return known_devices.remember(
@@ -186,10 +208,11 @@ def add_passkey_routes(
                 purpose=passkeys.SECOND_FACTOR, response=response, account=account
             )
         except passkeys.PasskeyError as exc:
-            security_log.record("login.passkey", outcome=security_log.FAILED, account=account)
-            return _error(failure_message(exc))
+            security_log.record("login.passkey", outcome=outcome(exc), account=account)
+            return refused(exc)
         next_url = login_flow.pending_next()
         sessions.start(account, second_factor=True)
+        code_attempts.signed_in(account)
         security_log.record("login.passkey", account=account)
         # A complete sign-in: this browser is a known device from now on (code_attempts).
         return known_devices.remember(
@@ -216,8 +239,8 @@ def add_passkey_routes(
                 purpose=passkeys.STEP_UP, response=response, account=current_user
             )
         except passkeys.PasskeyError as exc:
-            security_log.record("reauth", outcome=security_log.FAILED, account=current_user)
-            return _error(failure_message(exc))
+            security_log.record("reauth", outcome=outcome(exc), account=current_user)
+            return refused(exc)
         sessions.renew(current_user, second_factor=True)
         security_log.record("reauth", account=current_user)
         next_url = sessions.step_up_return(request.args.get("next"))

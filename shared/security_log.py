@@ -82,7 +82,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "as an unknown passkey, an expired challenge, a bad signature or a counter that "
               "went backwards; `account` is empty if the passkey belongs to no account; "
               "refused: a valid passkey whose account may not sign in there, as one of the "
-              "other area, an unconfirmed address or a deactivated staff member)."),
+              "other area, an unconfirmed address or a deactivated staff member, or a "
+              "passkey marked as possibly copied)."),
     EventType("login.restarted", _l("Sign-in restarted after too many wrong codes"),
               "Five wrong codes ended a pending sign-in; the password must be given again "
               "(always refused)."),
@@ -115,8 +116,9 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("passkey.removed", _l("Passkey removed"), "A passkey was removed."),
     EventType("passkey.anomaly", _l("Passkey counter went backwards"),
               "A passkey's signature counter did not increase (a possible copy); the "
-              "sign-in was refused, the owner emailed and the passkey flagged (always "
-              "refused)."),
+              "sign-in was refused and the passkey flagged, so that it is refused everywhere "
+              "until the owner removes it; the first time, every session of the account "
+              "ended and the owner was emailed (always refused)."),
     EventType("sessions.ended", _l("Signed out everywhere else"),
               "Sessions of an account were ended: sign out everywhere else (also offered "
               "when a factor is removed), a password change or reset, a new second factor."),

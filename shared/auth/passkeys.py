@@ -38,6 +38,7 @@ from webauthn.helpers.structs import (
 )
 
 from shared import mail, security_log
+from shared.auth import sessions
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import utcnow
@@ -80,6 +81,11 @@ class UnknownCredential(VerificationFailed):
 
 class ClonedAuthenticator(VerificationFailed):
     """The signature counter went backwards: the key may have been copied."""
+
+
+class CredentialFlagged(PasskeyError):
+    """The passkey was marked as possibly copied (its counter once went backwards): it is
+    refused everywhere until the owner removes it (and adds the key again)."""
 
 
 class DuplicateCredential(PasskeyError):
@@ -171,8 +177,10 @@ def _take_challenge(purpose: str, account: Account | None) -> bytes:
 
 def flag_copied(credential: PasskeyCredential, owner: Account) -> None:
     """A validly signed assertion whose counter went backwards: the key may have been
-    copied. Mark the passkey for the owner's review on the security page, record it, and
-    email the owner the first time (an attacker retrying must not flood the inbox)."""
+    copied. Mark the passkey for the owner's review on the security page (from now on it
+    is refused everywhere: CredentialFlagged), record it, and the first time end every
+    session of the account (one may have been started with the copy) and email the owner
+    (an attacker retrying must not flood the inbox)."""
     first = db.session.execute(
         update(PasskeyCredential)
         .where(PasskeyCredential.id == credential.id)
@@ -183,6 +191,7 @@ def flag_copied(credential: PasskeyCredential, owner: Account) -> None:
     db.session.commit()
     security_log.record("passkey.anomaly", outcome=security_log.REFUSED, account=owner)
     if first:
+        sessions.end_all(owner, except_current=False)
         mail.send(
             to=owner.email,
             subject=_l("A passkey of your account may have been copied"),
@@ -334,6 +343,10 @@ def finish_authentication(
         )
     except WebAuthnException as exc:
         raise VerificationFailed(str(exc)) from exc
+    if credential.flagged_at is not None:
+        # Whichever copy this is, it no longer counts: the owner removes it and adds the
+        # key again (a new credential), see CredentialFlagged.
+        raise CredentialFlagged(account=owner)
     received = verified.new_sign_count
     if (received > 0 or stored > 0) and received <= stored:
         log.warning(

@@ -106,8 +106,15 @@ class Account(Base):
         )
 
     @property
+    def usable_passkeys(self) -> list:
+        """The passkeys that sign in: not those marked as possibly copied (flagged_at),
+        which work nowhere until the owner removes them."""
+        return [credential for credential in self.passkeys if credential.flagged_at is None]
+
+    @property
     def has_passkey(self) -> bool:
-        return bool(self.passkeys)
+        """Whether a passkey can sign in, confirm or sign (a flagged one cannot)."""
+        return bool(self.usable_passkeys)
 
     @property
     def has_second_factor(self) -> bool:

@@ -68,14 +68,16 @@ def rename(account: Account, *, credential_id: uuid.UUID, name: str) -> None:
 
 def remove(account: Account, *, credential_id: uuid.UUID, sign_out_others: bool) -> int | None:
     """Delete a passkey unless it is the account's last way to sign in (or staff's last
-    second factor). With ``sign_out_others`` every other session ends too (whoever held a
-    copy of the key may be signed in); returns how many, or None if not asked."""
+    second factor); one marked as possibly copied may always go. With ``sign_out_others``
+    every other session ends too (whoever held a copy of the key may be signed in);
+    returns how many, or None if not asked."""
     credential = _owned(account, credential_id)
-    others = [c for c in account.passkeys if c.id != credential.id]
-    if not account.has_password and not others:
-        raise LastSignInMethod
-    if account.is_staff and not account.has_totp and not others:
-        raise LastStaffSecondFactor
+    if credential.flagged_at is None:  # a flagged passkey is no way in: it may always go
+        others = [c for c in account.usable_passkeys if c.id != credential.id]
+        if not account.has_password and not others:
+            raise LastSignInMethod
+        if account.is_staff and not account.has_totp and not others:
+            raise LastStaffSecondFactor
     db.session.delete(credential)
     db.session.commit()
     security_log.record("passkey.removed", account=account)

@@ -384,13 +384,14 @@ def test_a_copied_passkey_is_refused_flagged_and_the_owner_emailed(app, client,
     clone = authenticator.clone()
     assert passkey_sign_in(client, authenticator).status_code == 200  # counter 1
     submit(client, "/logout", {})
-    assert passkey_sign_in(client, authenticator).status_code == 200  # counter 2
-    submit(client, "/logout", {})
+    laptop = app.test_client()  # stays signed in, as a copy's session might
+    assert passkey_sign_in(laptop, authenticator).status_code == 200  # counter 2
     mails_before = len(outbox.to(person.email))
 
     replayed = passkey_sign_in(client, clone)  # the copy says 1 again
     assert replayed.status_code == 400
     assert client.get("/account").status_code == 302
+    assert laptop.get("/account").status_code == 302  # every session of the account ended
     with app.app_context():
         stored = db.session.scalar(select(PasskeyCredential))
         assert stored.flagged_at is not None
@@ -415,8 +416,11 @@ def test_a_copied_passkey_is_refused_flagged_and_the_owner_emailed(app, client,
     passkey_sign_in(client, clone)
     assert len(outbox.to(person.email)) == mails_before + 1
 
-    # The owner signs in with the real key (its counter is ahead) and sees the warning.
-    assert passkey_sign_in(client, authenticator).status_code == 200
+    # Not even the real key signs in now (which copy is the owner's cannot be told): the
+    # owner signs in with the password and sees the warning.
+    assert passkey_sign_in(client, authenticator).status_code == 400
+    assert submit(client, "/login", {"email": person.email, "password": person.password}
+                  ).headers["Location"] == "/account"
     page = client.get("/account/security").get_data(as_text=True)
     flagged = re.search(r'<li class="passkey-list__item[^"]*" data-flagged.*?</li>', page, re.S)
     assert flagged is not None
@@ -513,3 +517,136 @@ def test_a_passkey_confirmation_is_a_security_event(app, client, client_with_pas
     with app.app_context():
         ref = security_log.pseudonym(person.account_id)
     assert security_events(app, "reauth") == [("failed", ref), ("ok", ref)]
+
+
+# -- a passkey marked as possibly copied works nowhere until it is removed --------------------
+FLAGGED = "möglicherweise kopiert"
+
+
+def flag(app, person) -> None:
+    """Mark the account's passkeys as possibly copied (what a counter that went backwards
+    does, see test_a_copied_passkey_is_refused_flagged_and_the_owner_emailed)."""
+    from shared.models.base import utcnow
+
+    with app.app_context():
+        for credential in db.session.scalars(select(PasskeyCredential).where(
+                PasskeyCredential.account_id == person.account_id)):
+            credential.flagged_at = utcnow()
+        db.session.commit()
+
+
+def test_a_copy_that_jumped_ahead_no_longer_signs_in_once_the_passkey_is_flagged(
+        app, client, client_with_passkey, outbox):
+    from shared import security_log
+    from tests.conftest import age_sign_ins, security_events
+
+    person, genuine = client_with_passkey
+    copy = genuine.clone()
+    copy.sign_count = 1000  # whoever copied the key jumps its counter ahead
+    assert passkey_sign_in(client, copy).status_code == 200
+    submit(client, "/logout", {})
+    # The owner's own key now seems to go backwards: refused, and the passkey flagged.
+    assert passkey_sign_in(client, genuine).status_code == 400
+    copy_again = passkey_sign_in(client, copy)
+    assert copy_again.status_code == 400
+    message = copy_again.get_json()["error"]
+    assert FLAGGED in message
+    assert "entfernen und wieder hinzufügen" in message
+    assert "Passwort vergessen" in message  # the way back without any other way in
+    assert client.get("/account").status_code == 302
+    with app.app_context():
+        ref = security_log.pseudonym(person.account_id)
+    assert ("refused", ref) in security_events(app, "login.passkey")
+
+    # The owner signs in with the password (the flagged passkey is no second step) ...
+    answer = submit(client, "/login", {"email": person.email, "password": person.password})
+    assert answer.headers["Location"] == "/account"
+    # ... cannot confirm with the flagged passkey, but with the password ...
+    age_sign_ins(app)
+    begin = post_json(client, "/account/confirm/passkey/begin", page="/account/confirm")
+    refused = post_json(client, "/account/confirm/passkey/finish",
+                        {"credential": genuine.get(begin.get_data(as_text=True))},
+                        page="/account/confirm")
+    assert refused.status_code == 400
+    assert FLAGGED in refused.get_json()["error"]
+    assert security_events(app, "reauth") == [("refused", ref)]
+    assert submit(client, "/account/confirm", {"password": person.password}
+                  ).headers["Location"] == "/account/security"
+    # ... removes it and adds the key again: a new credential, which the copy does not hold.
+    with app.app_context():
+        flagged = db.session.scalar(select(PasskeyCredential))
+    removed = submit(client, f"/account/passkeys/{flagged.id}/remove", {},
+                     form_url="/account/security")
+    assert removed.headers["Location"] == "/account/security"
+    renewed = SoftAuthenticator(origin="http://localhost")
+    assert add_passkey(client, renewed).status_code == 200
+    submit(client, "/logout", {})
+    assert passkey_sign_in(client, copy).status_code == 400
+    assert passkey_sign_in(client, renewed).status_code == 200
+
+
+def test_a_passkey_only_owner_whose_passkey_is_flagged_gets_back_in_by_email(
+        app, client, auth, make_client, outbox):
+    person = make_client()
+    auth.login(person)
+    key = SoftAuthenticator(origin="http://localhost")
+    assert add_passkey(client, key).status_code == 200
+    auth.logout()
+    with app.app_context():  # an account with a passkey and no password
+        db.session.get(Account, person.account_id).password_hash = None
+        db.session.commit()
+    flag(app, person)
+    refused = passkey_sign_in(client, key)
+    assert refused.status_code == 400
+    assert "Passwort vergessen" in refused.get_json()["error"]
+
+    # "Forgot your password?": the emailed link sets a password, which signs in alone.
+    submit(client, "/reset", {"email": person.email})
+    submit(client, outbox.link(person.email, "/reset/"), {"password": "copper-meadow-whistle-58"})
+    signed_in = submit(client, "/login", {"email": person.email,
+                                          "password": "copper-meadow-whistle-58"})
+    assert signed_in.headers["Location"] == "/account"
+    with app.app_context():
+        flagged = db.session.scalar(select(PasskeyCredential))
+    submit(client, f"/account/passkeys/{flagged.id}/remove", {}, form_url="/account/security")
+    with app.app_context():
+        assert db.session.scalar(select(PasskeyCredential)) is None
+    assert add_passkey(client, SoftAuthenticator(origin="http://localhost")).status_code == 200
+
+
+def test_a_flagged_passkey_is_no_second_step_and_staff_are_told_whom_to_ask(
+        app, client, make_staff, totp_clock):
+    from tests.conftest import Auth
+
+    member = make_staff(role="caseworker")
+    Auth(client, totp_clock).login(member, area="staff")
+    key = SoftAuthenticator(origin="http://localhost")
+    assert add_passkey(client, key, prefix="/staff").status_code == 200
+    submit(client, "/staff/logout", {})
+    flag(app, member)
+    login = {"email": member.email, "password": member.password}
+    assert submit(client, "/staff/login", login).headers["Location"] == "/staff/login/code"
+    begin = post_json(client, "/staff/login/code/passkey/begin", page="/staff/login/code")
+    refused = post_json(client, "/staff/login/code/passkey/finish",
+                        {"credential": key.get(begin.get_data(as_text=True))},
+                        page="/staff/login/code")
+    assert refused.status_code == 400
+    message = refused.get_json()["error"]
+    assert FLAGGED in message
+    assert "Administration um eine neue Einladung" in message
+    assert "Passwort vergessen" not in message  # staff have no reset by email
+    totp_clock.advance()  # the authenticator app still works
+    done = submit(client, "/staff/login/code", {"code": totp_clock.code(member.totp_secret)})
+    assert done.headers["Location"] == "/staff/"
+
+
+def test_a_flagged_passkey_signs_no_consent(app, client, client_with_passkey):
+    person, key = client_with_passkey
+    flag(app, person)
+    with app.test_request_context("/"):
+        account = db.session.get(Account, person.account_id)
+        options = passkeys.begin_authentication(purpose="consent", account=account,
+                                                challenge=b"\x22" * 32)
+        with pytest.raises(passkeys.CredentialFlagged):
+            passkeys.finish_authentication(purpose="consent", account=account,
+                                           response=json.dumps(key.get(options)))
