@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from shared.auth import sessions
+from shared.auth import login_flow, sessions
 
 
 def client_required(view):
-    """The view needs a signed-in client (a staff account is not a client)."""
+    """The view needs a signed-in client (a staff account is not a client). After signing
+    in, the client continues where they were going (see login_flow.return_address)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
             flash(_("Please sign in to continue."), "info")
-            return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
+            return redirect(url_for("portal.login", next=login_flow.return_address()))
         if not current_user.is_client:
             flash(_("You are signed in with a staff account. The portal is for clients."),
                   "warning")
@@ -30,15 +31,14 @@ def client_required(view):
 
 def fresh_required(view):
     """The view changes something sensitive: the log-in must have been confirmed recently.
-    After the confirmation the user comes back to this page, or, when a form on the
-    security page posted to an address that takes no GET, to the security page (the form
-    is shown again; nothing is done that was not asked for after confirming)."""
+    After the confirmation the user comes back to this page, or, when a form was posted,
+    to the page that holds it (else the security page): the form is shown again and
+    nothing is done that was not asked for after confirming."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not sessions.is_fresh(current_user):
-            back = (sessions.step_up_return(request.full_path.rstrip("?"))
-                    or url_for("portal.security"))
+            back = login_flow.return_address() or url_for("portal.security")
             return redirect(url_for("portal.reauth", next=back))
         return view(*args, **kwargs)
 

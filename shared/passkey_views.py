@@ -243,7 +243,7 @@ def add_passkey_routes(
             return refused(exc)
         sessions.renew(current_user, second_factor=True)
         security_log.record("reauth", account=current_user)
-        next_url = sessions.step_up_return(request.args.get("next"))
+        next_url = login_flow.safe_next(request.args.get("next"))
         return jsonify({"redirect": next_url or url_for(security_endpoint)})
 
 
@@ -270,7 +270,7 @@ def reauth_page(*, area: str):
     from shared.services import accounts
 
     form = ReauthForm()
-    next_url = sessions.step_up_return(request.args.get("next")) or url_for(f"{area}.security")
+    next_url = login_flow.safe_next(request.args.get("next")) or url_for(f"{area}.security")
     password_allowed = accounts.password_step_up_allowed(current_user)
     if password_allowed and form.validate_on_submit():
         try:

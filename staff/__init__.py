@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from shared.auth import sessions
+from shared.auth import login_flow, sessions
 
 bp = Blueprint("staff", __name__)
 
@@ -41,7 +41,8 @@ def closed_by_default():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+        # After signing in: the page asked for, or for a posted form the page holding it.
+        return redirect(url_for("staff.login", next=login_flow.return_address()))
     if not current_user.is_staff:
         abort(403)
     member = current_user.staff_member

@@ -9,8 +9,10 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import after_this_request, session
+from flask import after_this_request, current_app, request, session
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 from shared.auth import known_devices, sessions
 from shared.extensions import db
@@ -123,7 +125,12 @@ def pending_next() -> str | None:
 
 
 def safe_next(url: str | None) -> str | None:
-    """Only same-site paths, so a link cannot send a user elsewhere after log-in."""
+    """Where signing in or a confirmation (step-up) may lead: ``url`` if it is a path on
+    this site that answers GET, else None and the caller goes to its home or security page.
+
+    Only same-site paths, so a link cannot send a user elsewhere after signing in. Only
+    GET-able ones, so a form posted when the session had ended (or a hand-made link) never
+    sends the browser to an address that only takes a POST (405). Needs a request."""
     if not url:
         return None
     parts = urlsplit(url)
@@ -131,4 +138,25 @@ def safe_next(url: str | None) -> str | None:
         return None
     if "\\" in url:
         return None
+    adapter = current_app.create_url_adapter(request)
+    try:
+        adapter.match(parts.path, method="GET")
+    except RequestRedirect:
+        return url  # e.g. a missing trailing slash: the browser follows it with GET
+    except HTTPException:  # 404, or 405: the address takes no GET
+        return None
     return url
+
+
+def return_address() -> str | None:
+    """For a guard that sends someone to sign in (or confirm): where to continue after.
+
+    The page asked for, if it was a GET; for a form that was posted (its address may take
+    no GET, and repeating it unasked would be wrong) the page that holds the form, when the
+    browser named it in its Referer and it is on this site; else None (home)."""
+    if request.method in ("GET", "HEAD"):
+        return safe_next(request.full_path.rstrip("?"))
+    referrer = urlsplit(request.referrer or "")
+    if referrer.scheme not in ("http", "https") or referrer.netloc != request.host:
+        return None
+    return safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""))

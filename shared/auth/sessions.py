@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from urllib.parse import urlsplit
 
-from flask import current_app, g, request, session
+from flask import current_app, g, session
 from flask_login import login_user, logout_user
 from sqlalchemy import delete, select
-from werkzeug.exceptions import HTTPException
 from werkzeug.local import LocalProxy
-from werkzeug.routing import RequestRedirect
 
 from shared import security_log
 from shared.crypto import hash_secret_token
@@ -136,26 +133,6 @@ def is_fresh(account: Account) -> bool:
     if row is None:
         return False
     return utcnow() - row.authenticated_at <= timedelta(minutes=_config().step_up_minutes)
-
-
-def step_up_return(url: str | None) -> str | None:
-    """Where a confirmation (step-up) may lead back to: ``url`` if it is a same-site page
-    that answers GET, else None and the caller falls back to the security page. A
-    confirmation asked for by a form's POST must not send the browser to that POST-only
-    address (405), whether the address came from the guard or from a hand-made link."""
-    from shared.auth.login_flow import safe_next  # here: the sign-in flow may import us
-
-    url = safe_next(url)
-    if url is None:
-        return None
-    adapter = current_app.create_url_adapter(request)
-    try:
-        adapter.match(urlsplit(url).path, method="GET")
-    except RequestRedirect:
-        return url  # e.g. a missing trailing slash: the browser follows it with GET
-    except HTTPException:  # 404, or 405: the address takes no GET
-        return None
-    return url
 
 
 def has_second_factor_in_session(account: Account) -> bool:

@@ -330,3 +330,56 @@ def test_four_codes_at_a_time_still_warn_the_owner_after_five_since_the_last_sig
         "/login")
     assert len(password_warnings(outbox, person)) == 2
     assert security_events(app, "login.password_known") == [("ok", ref)] * 2
+
+
+# -- after signing in, next= only leads to a page (never to an address that takes no GET) ---
+def post_without_session(client, path, **kwargs):
+    """A form posted after the session ended (the CSRF token of a fresh page)."""
+    from tests.conftest import csrf_token
+
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    return client.post(path, data={"csrf_token": token}, **kwargs)
+
+
+def test_a_form_posted_after_the_session_ended_leads_after_sign_in_to_a_page(client,
+                                                                            make_client):
+    person = make_client()
+    login = {"email": person.email, "password": person.password}
+    stale = post_without_session(client, "/account/sessions/end-others")
+    assert stale.headers["Location"].startswith("/login")
+    assert "end-others" not in stale.headers["Location"]
+    signed_in = submit(client, stale.headers["Location"], login)
+    assert client.get(signed_in.headers["Location"]).status_code == 200
+    submit(client, "/logout", {})
+
+    # The browser named the page that holds the form: back to it.
+    stale = post_without_session(client, "/account/sessions/end-others",
+                                 headers={"Referer": "http://localhost/account/security"})
+    signed_in = submit(client, stale.headers["Location"], login)
+    assert signed_in.headers["Location"] == "/account/security"
+    assert client.get("/account/security").status_code == 200
+    submit(client, "/logout", {})
+
+    # Another site's page is not followed; nor is a hand-made next= that takes no GET.
+    stale = post_without_session(client, "/account/sessions/end-others",
+                                 headers={"Referer": "https://evil.example/account"})
+    assert submit(client, stale.headers["Location"], login).headers["Location"] == "/account"
+    submit(client, "/logout", {})
+    crafted = submit(client, "/login?next=/account/sessions/end-others", login)
+    assert crafted.headers["Location"] == "/account"
+    submit(client, "/logout", {})
+    # A page asked for with GET is still where signing in leads.
+    asked = client.get("/account/security")
+    assert asked.headers["Location"] == "/login?next=/account/security"
+    assert submit(client, asked.headers["Location"], login).headers["Location"] == (
+        "/account/security")
+
+
+def test_the_code_step_keeps_only_a_next_that_answers_get(client, make_client, totp_clock):
+    person = make_client(totp=True)
+    answer = submit(client, "/login?next=/account/security/recovery-codes",
+                    {"email": person.email, "password": person.password})
+    assert answer.headers["Location"] == "/login/code"
+    totp_clock.advance()
+    done = submit(client, "/login/code", {"code": totp_clock.code(person.totp_secret)})
+    assert done.headers["Location"] == "/account"

@@ -199,3 +199,31 @@ def test_team_changes_are_security_events_about_the_changed_account(app, client,
         own = security_log.pseudonym(admin.account_id)
         assert db.session.get(StaffMember, target).role == "caseworker"
     assert security_events(app, "staff.changed") == [("ok", changed)] * 4 + [("refused", own)]
+
+
+def test_a_staff_form_posted_after_the_session_ended_leads_after_sign_in_to_a_page(
+        app, client, make_staff, totp_clock):
+    import uuid
+
+    from tests.conftest import csrf_token
+
+    member = make_staff(role="admin")
+    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
+    stale = client.post(f"/staff/break-glass/{uuid.uuid4()}/reviewed",
+                        data={"csrf_token": token},
+                        headers={"Referer": "http://localhost/staff/break-glass"})
+    assert stale.headers["Location"] == "/staff/login?next=/staff/break-glass"
+    password = submit(client, stale.headers["Location"],
+                      {"email": member.email, "password": member.password})
+    assert password.headers["Location"] == "/staff/login/code"
+    totp_clock.advance()
+    done = submit(client, "/staff/login/code", {"code": totp_clock.code(member.totp_secret)})
+    assert done.headers["Location"] == "/staff/break-glass"
+    assert client.get(done.headers["Location"]).status_code == 200
+    submit(client, "/staff/logout", {})
+
+    # Without a Referer: the staff home page, not the address that takes no GET.
+    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
+    stale = client.post(f"/staff/break-glass/{uuid.uuid4()}/reviewed",
+                        data={"csrf_token": token})
+    assert stale.headers["Location"] == "/staff/login"
