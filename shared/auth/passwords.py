@@ -1,10 +1,11 @@
 """Password hashing (Argon2id) and strength rules (length, a list of common passwords,
 zxcvbn).
 
-Passwords are NFKC-normalised before they are hashed, checked or rated, so the same
-password typed on another keyboard (fullwidth letters, a ligature, a composed accent)
-still signs in. Hashes made before that are of the raw form: ``check_password`` tries
-the normalised form first, then the raw one, and says when to store a new hash.
+Passwords are NFKC-normalised before they are hashed or checked, so the same password
+typed on another keyboard (fullwidth letters, a ligature, a composed accent) still signs
+in. Hashes made before that are of the raw form: ``check_password`` tries the normalised
+form first, then the raw one, and says when to store a new hash. A new password must be
+long and strong enough both as typed and in its NFKC form (``password_problems``).
 """
 
 from __future__ import annotations
@@ -137,23 +138,25 @@ def is_common(password: str) -> bool:
 
 
 def password_problems(password: str, *, user_inputs: tuple[str, ...] = ()) -> list[str]:
-    """Messages explaining why a new password is not accepted (empty list: fine)."""
-    password = normalise(password)
-    if len(password) < MIN_LENGTH:
+    """Messages explaining why a new password is not accepted (empty list: fine).
+
+    Length and strength are measured on the password as typed (code points, without
+    surrounding spaces) and on its NFKC form, and both must pass: NFKC can spell one
+    character out in many ("ﷺ" becomes 18 characters), and a run that zxcvbn sees
+    through as typed ("ⅰⅱⅲ…") can look random once spelt out."""
+    typed = password
+    normal = normalise(password)
+    if min(len(typed.strip()), len(normal.strip())) < MIN_LENGTH:
         return [_("Use at least %(n)d characters. A few unrelated words work well.", n=MIN_LENGTH)]
-    if len(password) > MAX_LENGTH:
+    if max(len(typed), len(normal)) > MAX_LENGTH:
         return [_("Use at most %(n)d characters.", n=MAX_LENGTH)]
     if is_common(password):
         return [_("This password is one of the most used passwords, or only adds numbers "
                   "or signs to one, so it is tried first. Please choose another: a few "
                   "unrelated words work well.")]
-    result = zxcvbn(password[:_ZXCVBN_PREFIX], user_inputs=[u for u in user_inputs if u])
-    if result["score"] >= MIN_SCORE:
-        return []
-    problems = [
-        _(
-            "This password is too easy to guess: it is common, or made of a pattern or "
-            "names. Try a few unrelated words."
-        )
-    ]
-    return problems
+    inputs = [u for u in user_inputs if u]
+    for form in dict.fromkeys((normal, typed)):  # the typed form only if it differs
+        if zxcvbn(form[:_ZXCVBN_PREFIX], user_inputs=inputs)["score"] < MIN_SCORE:
+            return [_("This password is too easy to guess: it is common, or made of a pattern "
+                      "or names. Try a few unrelated words.")]
+    return []

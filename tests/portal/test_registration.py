@@ -195,3 +195,24 @@ def test_an_address_typed_in_fullwidth_letters_is_stored_in_plain_letters(client
     with app.app_context():
         assert db.session.scalar(select(Account)).email == "lea@example.org"
     assert outbox.link("lea@example.org", "/confirm/")
+
+
+def test_a_password_must_be_long_and_strong_as_typed_and_after_normalising(client, app,
+                                                                          outbox):
+    register(client, "kurz@example.org")
+    link = outbox.link("kurz@example.org", "/confirm/")
+    # One character that NFKC spells out in 18 ("ﷺ"), two that become 36: too short as
+    # typed, whatever the normal form's length.
+    for password in ("\ufdfa", "\ufdfa\ufdfa", "  \ufdfa\ufdfa  "):
+        short = choose_password(client, link, password)
+        assert short.status_code == 200, password
+        assert "mindestens 12 Zeichen" in main(short)
+    # Twelve characters that zxcvbn rates 0 as typed (a run of Roman numerals, one sign
+    # repeated), though their normal forms rate 4.
+    for password in ("ⅰⅱⅲⅳⅴⅵⅶⅷⅸⅹⅺⅻ", "\ufdfa" * 12):
+        weak = choose_password(client, link, password)
+        assert weak.status_code == 200, password
+        assert "zu leicht zu erraten" in main(weak)
+    with app.app_context():
+        assert db.session.scalar(select(Account)).password_hash is None
+    assert choose_password(client, link).status_code == 302
