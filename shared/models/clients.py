@@ -46,6 +46,11 @@ class Client(Base):
     restricted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # When an admin checked the restriction (answering the request within a month).
     erasure_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When an invitation to an account of their own was sent and is still open or was
+    # used; set whether or not the address already had an account, so a guardian cannot
+    # tell the two apart from what follows (shared.services.household). Cleared when the
+    # invitation is withdrawn.
+    own_account_invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     name_tokens: Mapped[list[ClientNameToken]] = relationship(
         cascade="all, delete-orphan", back_populates="client"

@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from shared import crypto
 from shared.app import create_app
@@ -38,6 +38,7 @@ from shared.models.base import OWNER_ATTRIBUTE, encrypted_fields
 from tests.conftest import make_config, store_in_field_format_1
 
 BEFORE_OWNER_BINDING = "8a3f2c1e9d40"
+OWNER_BINDING = "8d77192e1721"
 
 
 def test_migrated_schema_equals_the_models(fresh_database_url, tmp_path):
@@ -69,6 +70,35 @@ def load_migration(filename: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def add_later_columns() -> list[tuple[str, str]]:
+    """Let today's models write and read rows in an older schema: the (nullable) columns
+    that later revisions add exist for the moment. ``drop_later_columns`` removes them
+    again before the test migrates."""
+    inspector = inspect(db.engine)
+    added = []
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                assert column.nullable, f"{table.name}.{column.name}"
+                kind = column.type.compile(dialect=db.engine.dialect)
+                db.session.execute(text(
+                    f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+                added.append((table.name, column.name))
+    db.session.commit()
+    return added
+
+
+def drop_later_columns(added: list[tuple[str, str]]) -> None:
+    db.session.rollback()
+    for table, column in added:
+        db.session.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    db.session.commit()
+    db.session.expire_all()
 
 
 def one_of_everything(notes: int) -> list:
@@ -168,6 +198,7 @@ def test_existing_values_are_bound_to_their_owner_and_back(fresh_database_url, t
     app = create_app(make_config(tmp_path, fresh_database_url()))
     with app.app_context():
         upgrade_database(BEFORE_OWNER_BINDING)
+        later = add_later_columns()
         rows = one_of_everything(notes=2 * migration.BATCH_ROWS + 1)
         expected = stored_values(rows)
         assert expected[("Document", rows[6].id, "content")].startswith(b"%PDF")
@@ -178,6 +209,7 @@ def test_existing_values_are_bound_to_their_owner_and_back(fresh_database_url, t
         with pytest.raises(crypto.DecryptionFailed):  # the new code refuses the old format
             _ = db.session.get(Note, rows[-1].id).body
         db.session.rollback()
+        drop_later_columns(later)
 
         command.upgrade(alembic_config(), "head")
         assert {blob[0] for blob in stored_blobs(rows)} == {2}
@@ -190,6 +222,7 @@ def test_existing_values_are_bound_to_their_owner_and_back(fresh_database_url, t
         db.session.rollback()
 
         command.downgrade(alembic_config(), BEFORE_OWNER_BINDING)
+        later = add_later_columns()
         assert {blob[0] for blob in stored_blobs(rows)} == {1}
         note = db.session.get(Note, rows[-1].id)
         assert crypto.decrypt_field(
@@ -197,12 +230,14 @@ def test_existing_values_are_bound_to_their_owner_and_back(fresh_database_url, t
             blob=note.body_ciphertext, aad=crypto.legacy_field_aad("notes", "body", note.id),
             version=crypto.LEGACY_FIELD_FORMAT_VERSION).decode() == expected[
                 ("Note", note.id, "body")]
-        db.session.rollback()
+        drop_later_columns(later)
 
         command.upgrade(alembic_config(), "head")
         assert stored_values(rows) == expected
         # Values already in the new format are left alone (a backup restored from before
         # the migration, written by code after it).
+        db.session.rollback()  # PostgreSQL: the ALTER TABLE waits for every reader
+        command.downgrade(alembic_config(), OWNER_BINDING)
         command.stamp(alembic_config(), BEFORE_OWNER_BINDING)
         command.upgrade(alembic_config(), "head")
         assert stored_values(rows) == expected
@@ -214,6 +249,7 @@ def test_a_value_that_does_not_decrypt_is_left_as_it_was(fresh_database_url, tmp
     app = create_app(make_config(tmp_path, fresh_database_url()))
     with app.app_context():
         upgrade_database(BEFORE_OWNER_BINDING)
+        later = add_later_columns()
         rows = one_of_everything(notes=2)
         for row in rows:
             store_in_field_format_1(db.session.get(type(row), row.id))
@@ -222,6 +258,7 @@ def test_a_value_that_does_not_decrypt_is_left_as_it_was(fresh_database_url, tmp
         blob[-1] ^= 1
         broken.body_ciphertext = bytes(blob)
         db.session.commit()
+        drop_later_columns(later)
         command.upgrade(alembic_config(), "head")
         db.session.expire_all()
         assert db.session.get(Note, rows[-1].id).body_ciphertext == bytes(blob)
@@ -230,3 +267,36 @@ def test_a_value_that_does_not_decrypt_is_left_as_it_was(fresh_database_url, tmp
         db.session.remove()
         db.engine.dispose()
 
+
+
+# -- 0010: the invitation is recorded on the young person -----------------------------------
+def test_accounts_invited_before_0010_keep_their_invitation_date(fresh_database_url,
+                                                                 tmp_path):
+    app = create_app(make_config(tmp_path, fresh_database_url()))
+    with app.app_context():
+        upgrade_database(OWNER_BINDING)
+        later = add_later_columns()
+        rows = {}
+        for invited_by in ("guardian", None):
+            key = DataKey.generate()
+            account = Account(kind="client", data_key=key, locale="de", invited_by=invited_by,
+                              created_at=datetime(2026, 11, 3, 8, 30, tzinfo=UTC))
+            account.email = f"{invited_by or 'selbst'}@example.org"
+            client = Client(data_key=key, account=account)
+            db.session.add_all([key, account, client])
+            rows[invited_by] = client
+        db.session.commit()
+        ids = {invited_by: client.id for invited_by, client in rows.items()}
+        drop_later_columns(later)
+
+        command.upgrade(alembic_config(), "head")
+        db.session.expire_all()
+        assert db.session.get(Client, ids["guardian"]).own_account_invited_at == datetime(
+            2026, 11, 3, 8, 30, tzinfo=UTC)
+        assert db.session.get(Client, ids[None]).own_account_invited_at is None
+        db.session.rollback()  # PostgreSQL: the ALTER TABLE waits for every reader
+        command.downgrade(alembic_config(), OWNER_BINDING)
+        assert "own_account_invited_at" not in {
+            column["name"] for column in inspect(db.engine).get_columns("clients")}
+        db.session.remove()
+        db.engine.dispose()
