@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import flash, redirect, url_for
+from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from shared.auth import login_flow, sessions
 
+# What an account made by an invitation reaches before staff have confirmed in person that
+# the young person holds it: how it signs in, and the notice. Everything else (the young
+# person's data, appointments, consents, household, export, requests) leads to the notice;
+# the services refuse as well (shared.services.household.own_client).
+OPEN_WHILE_HANDOVER_PENDING = frozenset({
+    "portal.handover_notice", "portal.security", "portal.totp_setup", "portal.totp_disable",
+    "portal.recovery_codes", "portal.change_password", "portal.end_other_sessions",
+    "portal.reauth", "portal.passkey_setup",
+})
+
 
 def client_required(view):
-    """The view needs a signed-in client (a staff account is not a client). After signing
-    in, the client continues where they were going (see login_flow.return_address)."""
+    """The view needs a signed-in client (a staff account is not a client), and one whose
+    hand-over is not pending unless the view is about signing in. After signing in, the
+    client continues where they were going (see login_flow.return_address)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -24,6 +35,9 @@ def client_required(view):
             flash(_("You are signed in with a staff account. The portal is for clients."),
                   "warning")
             return redirect(url_for("staff.home"))
+        if (current_user.handover_pending
+                and request.endpoint not in OPEN_WHILE_HANDOVER_PENDING):
+            return redirect(url_for("portal.handover_notice"))
         return view(*args, **kwargs)
 
     return wrapper

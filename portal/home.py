@@ -1,4 +1,5 @@
-"""Start page and the language switch."""
+"""Start page, the notice for an account whose hand-over is pending, and the language
+switch."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from flask import redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal import bp
+from portal.guards import client_required
 from shared.auth.login_flow import safe_next
 from shared.config import SUPPORTED_LOCALES
 from shared.i18n import LANG_COOKIE
-from shared.services import accounts
+from shared.services import accounts, household
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -17,8 +19,21 @@ ONE_YEAR = 365 * 24 * 3600
 @bp.get("/")
 def index():
     if current_user.is_authenticated and current_user.is_client:
-        return redirect(url_for("portal.account"))
+        return redirect(url_for("portal.handover_notice" if current_user.handover_pending
+                                else "portal.account"))
     return render_template("portal/index.html")
+
+
+@bp.get("/account/handover")
+@client_required
+def handover_notice():
+    """The start page of an account made by an invitation until staff confirm in person
+    that the young person holds it: what waits for whom, and how to reach the team. It
+    shows nothing of the young person (see portal.guards)."""
+    if not current_user.handover_pending:
+        return redirect(url_for("portal.account"))
+    return render_template("portal/handover_notice.html",
+                           organisation_phone=household.organisation_phone())
 
 
 @bp.post("/language/<code>")

@@ -116,8 +116,7 @@ def household_index():
         invite_form=InviteForm(),
         remove_form=ConfirmForm(),
         own_account_age=household.own_account_age(),
-        handover_pending=household.handover_pending,
-        organisation_phone=household.organisation_phone(),
+        invitation_open=household.invitation_open,
     )
 
 
@@ -232,23 +231,43 @@ def household_invite(client_id: uuid.UUID):
     return redirect(url_for("portal.household_index"))
 
 
+@bp.route("/household/<uuid:client_id>/invitation/withdraw", methods=["GET", "POST"])
+@client_required
+def household_withdraw_invitation(client_id: uuid.UUID):
+    """Ask first, then withdraw an open invitation: the same for an address that had an
+    account as for one that did not (see household.withdraw_dependant_invitation)."""
+    try:
+        child = household.client_for(current_user, client_id, need=ACCESS_FULL)
+    except household.NotAllowed:
+        security_log.deny()
+    if not household.invitation_open(child):
+        abort(404)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            household.withdraw_dependant_invitation(guardian=current_user, client_id=child.id)
+        except household.NotAllowed:
+            security_log.deny()
+        except household.NothingToWithdraw:  # withdrawn a moment ago, e.g. by staff
+            abort(404)
+        flash(_("The invitation is withdrawn. You can send a new one."), "success")
+        return redirect(url_for("portal.household_index"))
+    return render_template("portal/invitation_withdraw.html", child=child, form=form)
+
+
 @bp.route("/household/guardians/<uuid:link_id>", methods=["GET", "POST"])
 @client_required
 def guardian_access(link_id: uuid.UUID):
     link = next((g for g in household.my_guardians(current_user) if g.id == link_id), None)
     if link is None:
         abort(404)
-    pending = household.handover_pending(current_user)
     form = GuardianAccessForm(data={"access": link.access} if request.method == "GET" else None)
     if form.validate_on_submit():
         try:
             household.set_guardian_access(account=current_user, guardianship_id=link.id,
                                           access=form.access.data)
-        except household.HandoverPending:
-            pass  # the page says why and what to do
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("portal.household_index"))
-    return render_template("portal/guardian_access.html", form=form, link=link,
-                           pending=pending,
-                           organisation_phone=household.organisation_phone())
+        except household.NotAllowed:
+            security_log.deny()
+        flash(_("Saved."), "success")
+        return redirect(url_for("portal.household_index"))
+    return render_template("portal/guardian_access.html", form=form, link=link)

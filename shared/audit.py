@@ -44,8 +44,12 @@ CONSENTS = "consents"
 EXPORT = "export"  # the client (or a guardian) downloaded everything
 PURGE = "purge"  # deleted by the retention purge
 RESTRICTED = "restricted"  # a restricted file (§ 84 SGB X) opened with a reason
-INVITATION = "invitation"  # staff invited the client to an own account (household)
+INVITATION = "invitation"  # the client was invited to an own account (household)
+INVITATION_WITHDRAWN = "invitation-withdrawn"  # that invitation (and its account) undone
 HANDOVER = "handover-confirmed"  # staff met the young person, who holds their account
+# The role of an event written for a guardian's action in the portal (an invitation, its
+# withdrawal) rather than for staff: the young person sees those in their log too.
+GUARDIAN = "guardian"
 
 
 def event_hash(event: AccessEvent) -> bytes:
@@ -74,9 +78,10 @@ def _chain_key() -> bytes:
 
 def record_access(
     *, client_id: uuid.UUID, staff_member, category: str, action: str = VIEW,
-    grant_id: uuid.UUID | None = None,
+    grant_id: uuid.UUID | None = None, role: str | None = None,
 ) -> AccessEvent:
-    """Append an event to the client's chain (in its own savepoint; commits nothing)."""
+    """Append an event to the client's chain (in its own savepoint; commits nothing).
+    ``role`` names who acted when it was no staff member (default "system")."""
     _lock_chain(client_id)
     for attempt in range(MAX_RETRIES):
         if attempt:
@@ -91,7 +96,7 @@ def record_access(
             client_id=client_id,
             seq=(head.seq + 1) if head else 1,
             staff_member_id=staff_member.id if staff_member else None,
-            role=staff_member.role if staff_member else "system",
+            role=staff_member.role if staff_member else (role or "system"),
             category=category,
             action=action,
             grant_id=grant_id,

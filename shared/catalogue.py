@@ -276,6 +276,8 @@ ENTRIES = ENTRIES + (
               "purge": _l("deleted because the retention period ended"),
               "restricted": _l("opened with a reason although restricted"),
               "invitation": _l("sent an invitation to an account of their own"),
+              "invitation-withdrawn": _l("withdrew an invitation to an account of their "
+                                         "own"),
               "handover-confirmed": _l("confirmed in person that the young person holds "
                                        "their own account")}),
     Entry("access_events.created_at", ACCESS_LOG, _l("When your data was looked at"),

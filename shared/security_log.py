@@ -136,6 +136,11 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("invitation.confirmed", _l("Own account confirmed in person"),
               "Staff confirmed in person that the young person holds their account "
               "(refused: the staff member who sent the invitation tried to confirm it)."),
+    EventType("invitation.withdrawn", _l("Invitation to an account of their own withdrawn"),
+              "A guardian or a staff member with the full file withdrew an invitation that "
+              "staff had not yet confirmed in person; the account made with it, if any, was "
+              "deleted with its sessions, passkeys, links and recovery codes (refused: staff "
+              "found no open invitation)."),
     EventType("consent.given", _l("Consent signed"), "A consent was signed."),
     EventType("consent.withdrawn", _l("Consent withdrawn"), "A consent was withdrawn."),
     EventType("export.downloaded", _l("Data export downloaded"),

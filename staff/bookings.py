@@ -132,9 +132,7 @@ def bookings_day():
 def _may_get_own_account(client) -> bool:
     from shared.services import household
 
-    return (client.account_id is None and client.birth_date is not None
-            and household.age_on(client.birth_date, date.today())
-            >= household.own_account_age())
+    return household.invitable(client)
 
 
 @bp.get("/bookings/week")

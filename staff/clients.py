@@ -229,6 +229,26 @@ def client_handover(client_id: uuid.UUID):
     return redirect(back)
 
 
+@bp.post("/clients/<uuid:client_id>/invitation/withdraw")
+def client_withdraw_invitation(client_id: uuid.UUID):
+    """An open invitation (a wrong address, an account nobody confirmed) is withdrawn and
+    its account deleted; the young person can be invited again."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        casefile.withdraw_invitation(member=_member(), client_id=client_id,
+                                     session_id=_session_id())
+    except casefile.NeedsBreakGlass:
+        return redirect(url_for("staff.client_break_glass", client_id=client_id))
+    except casefile.NoAccess:
+        security_log.deny()
+    except household.NothingToWithdraw:
+        flash(_("There is no open invitation to withdraw."), "warning")
+    else:
+        flash(_("The invitation is withdrawn. A new one can be sent."), "success")
+    return redirect(url_for("staff.client_file", client_id=client_id, _anchor="own-account"))
+
+
 @bp.post("/clients/<uuid:client_id>/documents")
 def document_upload(client_id: uuid.UUID):
     form = DocumentForm()
@@ -354,6 +374,7 @@ ENDPOINT_ROLES.update({
     # Only the full file may invite or confirm a hand-over, and admins never hold it.
     "staff.client_invite": frozenset({"caseworker"}),
     "staff.client_handover": frozenset({"caseworker"}),
+    "staff.client_withdraw_invitation": frozenset({"caseworker"}),
     "staff.note_add": frozenset({"caseworker"}),
     "staff.note_edit": frozenset({"caseworker"}),
     "staff.document_upload": frozenset({"caseworker", "admin"}),

@@ -82,6 +82,12 @@ class Account(Base):
         return self.kind == CLIENT
 
     @property
+    def handover_pending(self) -> bool:
+        """Made by an invitation, and staff have not yet confirmed in person that the
+        young person holds it (see shared.services.household.own_client)."""
+        return self.invited_by is not None and self.handover_confirmed_at is None
+
+    @property
     def is_staff(self) -> bool:
         return self.kind == STAFF
 

@@ -259,10 +259,9 @@ def _expire_and_check_taken(staff_id: uuid.UUID, start: datetime) -> bool:
 
 def bookings_for(account: Account) -> list[Booking]:
     """The account's and its visible dependants' bookings, soonest first; a dependant's
-    bookings marked confidential from guardians never show here, nor the account's own
-    while an invited account's hand-over is not yet confirmed in person."""
-    own_id = None if household.handover_pending(account) else getattr(account.client, "id",
-                                                                      None)
+    bookings marked confidential from guardians never show here. None of its own while an
+    invited account's hand-over is not yet confirmed in person (``household.own_client``)."""
+    own_id = getattr(household.own_client(account), "id", None)
     ids = [c.id for c in household.household_clients(account)]
     if not ids:
         return []
@@ -481,15 +480,15 @@ def propose(*, member: StaffMember, booking_id: uuid.UUID, slot_token: str) -> B
 
 # -- email, calendar, reminders -----------------------------------------------------------
 def recipients(booking: Booking) -> list[Account]:
-    """Who is told about a booking: the client's own account (not of a booking kept from
-    guardians while an invited account's hand-over is pending), and the account that
-    booked it only while that account may still see the client's bookings (a young person
-    can withdraw that) and the booking is not confidential from guardians."""
+    """Who is told about a booking: the client's own account (not while an invited
+    account's hand-over is pending), and the account that booked it only while that
+    account may still see the client's bookings (a young person can withdraw that) and the
+    booking is not confidential from guardians."""
     result = []
     client = booking.client
-    if client is not None and client.account is not None and not (
-            booking.confidential_from_guardians and household.handover_pending(client.account)):
-        result.append(client.account)
+    own = household.own_account(client) if client is not None else None
+    if own is not None:
+        result.append(own)
     if booking.booked_by_account_id and not booking.confidential_from_guardians:
         booker = db.session.get(Account, booking.booked_by_account_id)
         if booker is not None and booker not in result:

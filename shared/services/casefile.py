@@ -15,10 +15,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from shared import audit, mail, security_log
+from shared import audit, security_log
 from shared.config import DEFAULT_LOCALE
 from shared.extensions import db
-from shared.models.accounts import CLIENT, STAFF, Account
+from shared.models.accounts import CLIENT, Account
 from shared.models.audit import AccessEvent
 from shared.models.base import current_keyring, utcnow
 from shared.models.bookings import Booking
@@ -27,7 +27,7 @@ from shared.models.clients import Client, ClientNameToken
 from shared.models.household import Guardianship
 from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
 from shared.services import household
-from shared.services.accounts import find_account, name_tokens
+from shared.services.accounts import name_tokens
 from shared.validation import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -229,11 +229,12 @@ def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
     own, so that nobody on staff gains a portal view of them through it.
 
     Needs the access of the full file (an assigned caseworker, or break-glass) and a typed
-    reason; never to the address of a staff account. The reason becomes a note that the
-    young person and their guardians read, the access log names the sender (who therefore
-    cannot confirm the hand-over), and each guardian is emailed. The account sees only
-    what a guardian sees until another staff member confirms in person that the young
-    person holds it (``confirm_handover``).
+    reason; never to the address of a staff account, also not with a sub-address
+    (``household.staff_account_for``). The reason becomes a note that the young person and
+    their guardians read, the access log names the sender (who therefore cannot confirm
+    the hand-over), and each guardian is emailed. The account sees nothing of the young
+    person until another staff member confirms in person that the young person holds it
+    (``confirm_handover``); until then it can be withdrawn (``withdraw_invitation``).
 
     When the address already has an account, nothing is created and ``AddressTaken`` says
     so. Unlike a guardian's invitation, this is no enumeration: the caseworker holds the
@@ -241,7 +242,7 @@ def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
     that nothing was sent."""
     _require_full(member, client_id, session_id)
     reason = _typed_reason(reason)
-    if find_account(email=email, kind=STAFF) is not None:
+    if household.staff_account_for(email) is not None:
         security_log.record("invitation.sent", outcome=security_log.REFUSED,
                             account=member.account)
         raise StaffAddress
@@ -265,15 +266,12 @@ def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
     # break-glass itself stays with the young person).
     audit.record_access(client_id=client.id, staff_member=member, category=audit.HOUSEHOLD,
                         action=audit.INVITATION)
-    guardians = [link.guardian for link in db.session.scalars(
-        select(Guardianship).where(Guardianship.dependant_id == client.id))]
+    guardians = household.guardians_of(client)
     db.session.commit()
     new.send()
-    for guardian in guardians:
-        mail.send(to=guardian.email,
-                  subject=_l("Our team invited a young person in your household"),
-                  template="invitation_by_staff", locale=guardian.locale, address=address,
-                  phone=household.organisation_phone())
+    household.tell_guardians(guardians, template="invitation_by_staff",
+                             subject=_l("Our team invited a young person in your household"),
+                             address=address)
     security_log.record("invitation.sent", account=member.account)
 
 
@@ -289,8 +287,9 @@ def invitation_sender(client_id: uuid.UUID) -> uuid.UUID | None:
 def confirm_handover(*, member: StaffMember, client_id: uuid.UUID,
                      session_id: uuid.UUID | None) -> Account:
     """A caseworker met the young person and checked that they hold their own account:
-    from now on it sees what is confidential from guardians and decides what they see.
-    Not the staff member who sent the invitation."""
+    from now on it sees their data (also what is confidential from guardians) and decides
+    what guardians see. Not the staff member who sent the invitation; every guardian is
+    told, so that two staff members working together are seen at least."""
     # The event carries no break-glass grant, so that guardians see it too.
     _require_full(member, client_id, session_id)
     account = get_client(client_id).account
@@ -306,9 +305,34 @@ def confirm_handover(*, member: StaffMember, client_id: uuid.UUID,
     account.handover_confirmed_at = utcnow()
     audit.record_access(client_id=client_id, staff_member=member, category=audit.HOUSEHOLD,
                         action=audit.HANDOVER)
+    guardians = household.guardians_of(account.client)
     db.session.commit()
+    household.tell_guardians(
+        guardians, template="handover_confirmed",
+        subject=_l("A young person in your household now has their own account"))
     security_log.record("invitation.confirmed", account=member.account)
     return account
+
+
+def withdraw_invitation(*, member: StaffMember, client_id: uuid.UUID,
+                        session_id: uuid.UUID | None) -> None:
+    """Staff with the full file withdraw an open invitation (``household.withdraw_invitation``):
+    for a wrong address, or an account nobody confirmed. Logged without a break-glass
+    grant (guardians see it) and told to every guardian."""
+    _require_full(member, client_id, session_id)
+    client = get_client(client_id)
+    try:
+        household.withdraw_invitation(child=client)
+    except household.NothingToWithdraw:
+        security_log.record("invitation.withdrawn", outcome=security_log.REFUSED,
+                            account=member.account)
+        raise
+    audit.record_access(client_id=client.id, staff_member=member, category=audit.HOUSEHOLD,
+                        action=audit.INVITATION_WITHDRAWN)
+    guardians = household.guardians_of(client)
+    db.session.commit()
+    household.tell_invitation_withdrawn(guardians, by=household.WITHDRAWN_BY_STAFF)
+    security_log.record("invitation.withdrawn", account=member.account)
 
 
 # -- search ------------------------------------------------------------------------------
@@ -386,7 +410,9 @@ class CaseFile:
     assignments: list[Assignment]
     events: list
     own_account: OwnAccountState | None = None
-    invitable: bool = False  # old enough for an account of their own and none yet
+    invitable: bool = False  # old enough for an account of their own, none yet or invited
+    invitation_open: bool = False  # sent and not yet confirmed: it can be withdrawn
+    invited_at: datetime | None = None  # when the (open or used) invitation was sent
 
 
 def _own_account_state(client: Client, member: StaffMember) -> OwnAccountState | None:
@@ -394,18 +420,12 @@ def _own_account_state(client: Client, member: StaffMember) -> OwnAccountState |
     if account is None:
         return None
     return OwnAccountState(
-        invited_by=account.invited_by, invited_at=account.created_at,
+        invited_by=account.invited_by,
+        invited_at=client.own_account_invited_at or account.created_at,
         accepted=account.email_confirmed_at is not None,
         confirmed_at=account.handover_confirmed_at,
         sent_by_viewer=(account.invited_by == household.INVITED_BY_STAFF
                         and invitation_sender(client.id) == member.id))
-
-
-def _invitable(client: Client) -> bool:
-    return (client.account_id is None and client.birth_date is not None
-            and client.restricted_at is None
-            and household.age_on(client.birth_date, date.today())
-            >= household.own_account_age())
 
 
 def open_file(*, member: StaffMember, client_id: uuid.UUID,
@@ -439,7 +459,9 @@ def open_file(*, member: StaffMember, client_id: uuid.UUID,
         events=audit.events_for(client.id) if access.level in (FULL, MANAGE) else [],
         own_account=(_own_account_state(client, member)
                      if access.level in (FULL, MANAGE) else None),
-        invitable=full and _invitable(client),
+        invitable=full and household.invitable(client),
+        invitation_open=household.invitation_open(client),
+        invited_at=client.own_account_invited_at,
     )
     categories = [audit.CONTACT, audit.BOOKINGS]
     if access.level in (FULL, MANAGE):

@@ -167,6 +167,8 @@ def signing_challenge(document: bytes, nonce: bytes) -> bytes:
 def subject_for(account: Account, subject_id: uuid.UUID) -> Client:
     try:
         return household.client_for(account, subject_id, need=ACCESS_FULL)
+    except household.HandoverPending:
+        raise
     except household.NotAllowed as exc:
         raise NotAllowed from exc
 
@@ -177,11 +179,9 @@ def signable_subject(account: Account, subject_id: uuid.UUID,
     says a guardian signs, and only while the child has no account of their own that staff
     have confirmed in person. An invited account whose hand-over is pending may be held by
     whoever sent the invitation, so it neither signs nor withdraws in the young person's
-    name (``household.HandoverPending``)."""
+    name (``household.HandoverPending``, from ``subject_for``)."""
     subject = subject_for(account, subject_id)
-    if subject.id == getattr(account.client, "id", None):
-        if household.handover_pending(account):
-            raise household.HandoverPending
+    if subject.id == getattr(household.own_client(account), "id", None):
         return subject
     if not template.guardian_signs or (subject.account_id is not None
                                        and not household.handover_pending(subject.account)):
@@ -201,8 +201,9 @@ def overview(account: Account) -> list[tuple[Client, bool, list[tuple[ConsentTem
                                                                        Consent | None]]]]:
     """For the account and each child: every published template with its latest consent."""
     people = []
-    if account.client is not None:
-        people.append((account.client, True))
+    own = household.own_client(account)
+    if own is not None:
+        people.append((own, True))
     people += [(c, False) for c in household.visible_dependants(account, need=ACCESS_FULL)]
     templates = published_templates()
     result = []
@@ -335,11 +336,9 @@ def own_consent(account: Account, consent_id: uuid.UUID) -> Consent:
 
 def withdraw(*, account: Account, consent_id: uuid.UUID) -> Consent:
     """Effective at once, with its own sealed receipt; staff are told by email. Not by an
-    invited account for itself while its hand-over is pending (see signable_subject)."""
+    invited account for itself while its hand-over is pending (``household.HandoverPending``
+    from own_consent)."""
     consent = own_consent(account, consent_id)
-    if (consent.subject_id == getattr(account.client, "id", None)
-            and household.handover_pending(account)):
-        raise household.HandoverPending
     if consent.status == WITHDRAWN:
         raise ConsentWithdrawn
     consent.status = WITHDRAWN
@@ -382,7 +381,8 @@ def request_signature(*, member: StaffMember, client_id: uuid.UUID, key: str) ->
     audit.record_access(client_id=client.id, staff_member=member, category=audit.CASE_FILE,
                         action=audit.CHANGE)
     db.session.commit()
-    recipients = [client.account] if client.account else []
+    own = household.own_account(client)  # not an account nobody has confirmed yet
+    recipients = [own] if own is not None else []
     from shared.models.household import Guardianship
 
     recipients += [g.guardian for g in db.session.scalars(

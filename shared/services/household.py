@@ -1,6 +1,12 @@
 """Households: a guardian adds, edits and removes dependent children; from the age the
 organisation sets, a dependant gets an account of their own and decides what the
-guardian still sees."""
+guardian still sees.
+
+An account made by an invitation may be held by whoever chose the address (a guardian, a
+staff member). Until staff confirm in person that the young person holds it, it is no way
+into the young person's data at all: ``own_client`` is the one check every service passes
+through to reach an account's own client, and the portal's guard shows such an account
+only its sign-in settings and a notice (portal.guards)."""
 
 from __future__ import annotations
 
@@ -10,15 +16,17 @@ from datetime import date
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared import mail, security_log
+from shared import audit, mail, security_log
 from shared.auth import tokens
 from shared.extensions import db
-from shared.models.accounts import CLIENT, STAFF, Account
+from shared.models.accounts import CLIENT, STAFF, Account, AccountToken, RecoveryCode, UserSession
 from shared.models.base import utcnow
+from shared.models.bookings import Booking, CalendarFeed
 from shared.models.clients import Client
+from shared.models.consents import Consent
 from shared.models.household import (
     ACCESS_BOOKINGS,
     ACCESS_FULL,
@@ -27,6 +35,7 @@ from shared.models.household import (
     Guardianship,
 )
 from shared.models.keys import DataKey
+from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
 from shared.services.accounts import find_account, set_client_name
 from shared.validation import InvalidPhone, normalise_phone  # noqa: F401 (re-exported)
 
@@ -51,9 +60,14 @@ class TooYoung(HouseholdError):
     pass
 
 
-class HandoverPending(HouseholdError):
-    """An invited account whose hand-over staff have not yet confirmed in person: it may
-    not yet decide what a guardian sees."""
+class HandoverPending(NotAllowed):
+    """An invited account whose hand-over staff have not yet confirmed in person: it sees
+    none of the young person's data and does nothing in their name yet."""
+
+
+class NothingToWithdraw(HouseholdError):
+    """No invitation that is still open: none was sent, it was withdrawn, or staff have
+    confirmed the account in person (then it is the young person's)."""
 
 
 # Who sent the invitation that created a young person's own account (accounts.invited_by).
@@ -99,7 +113,25 @@ def age_on(birth_date: date, day: date) -> int:
 
 
 # -- who may see whom -------------------------------------------------------------------
+def own_client(account: Account | None) -> Client | None:
+    """The client this account holder is, for seeing their data and acting in their name:
+    None while an invited account's hand-over is pending (whoever chose the address may
+    hold it). Services reach an account's own client only through this."""
+    if account is None or account.handover_pending:
+        return None
+    return account.client
+
+
+def own_account(client: Client) -> Account | None:
+    """The client's own account where it may be told about their data (an email about an
+    appointment, a consent to give): not while its hand-over is pending."""
+    account = client.account
+    return None if account is None or account.handover_pending else account
+
+
 def guardianships(account: Account) -> list[Guardianship]:
+    if account.handover_pending:
+        return []  # nothing is done through an account nobody has confirmed yet
     return list(
         db.session.scalars(
             select(Guardianship)
@@ -116,10 +148,13 @@ def visible_dependants(account: Account, *, need: str = ACCESS_BOOKINGS) -> list
 
 
 def client_for(account: Account, client_id: uuid.UUID, *, need: str = ACCESS_FULL) -> Client:
-    """The account's own client, or a dependant it may act for at level ``need``."""
-    own = account.client
+    """The account's own client, or a dependant it may act for at level ``need``. An
+    invited account whose hand-over is pending gets HandoverPending for its own client."""
+    own = own_client(account)
     if own is not None and own.id == client_id:
         return own
+    if handover_pending(account):
+        raise HandoverPending
     for dependant in visible_dependants(account, need=need):
         if dependant.id == client_id:
             return dependant
@@ -128,8 +163,8 @@ def client_for(account: Account, client_id: uuid.UUID, *, need: str = ACCESS_FUL
 
 def household_clients(account: Account) -> list[Client]:
     """The account's own client and the dependants it may book for."""
-    own = [account.client] if account.client is not None else []
-    return own + visible_dependants(account, need=ACCESS_BOOKINGS)
+    own = own_client(account)
+    return ([own] if own is not None else []) + visible_dependants(account, need=ACCESS_BOOKINGS)
 
 
 # -- guardian actions ---------------------------------------------------------------------
@@ -160,6 +195,8 @@ def _apply(child: Client, data: DependantInput) -> None:
 
 def add_dependant(*, guardian: Account, data: DependantInput) -> Client:
     """A child as a client of their own (own data key) with the account as guardian."""
+    if handover_pending(guardian):
+        raise HandoverPending
     _check_required(data)
     for contact in data.contacts:
         normalise_phone(contact.phone)  # fail before anything is written
@@ -175,7 +212,7 @@ def add_dependant(*, guardian: Account, data: DependantInput) -> Client:
 
 def update_dependant(*, guardian: Account, client_id: uuid.UUID, data: DependantInput) -> Client:
     child = client_for(guardian, client_id, need=ACCESS_FULL)
-    if child.id == getattr(guardian.client, "id", None):
+    if child.id == getattr(own_client(guardian), "id", None):
         raise NotAllowed
     _check_required(data)
     for contact in data.contacts:
@@ -206,7 +243,7 @@ def remove_dependant(*, guardian: Account, client_id: uuid.UUID) -> None:
         .where(Guardianship.guardian_account_id == guardian.id)
         .where(Guardianship.dependant_id == client_id)
     )
-    if link is None:
+    if link is None or handover_pending(guardian):
         raise NotAllowed
     child = link.dependant
     db.session.delete(link)
@@ -229,18 +266,28 @@ def invite_dependant(*, inviter: Account, client_id: uuid.UUID, email: str) -> N
     """A guardian gives a dependant who reached the organisation's age an account of their
     own.
 
-    The answer is the same whether or not the address already has an account (the owner
-    of a taken address gets a neutral note instead), so the form reveals nothing. Until
-    staff confirm in person that the young person holds the account, it sees only what a
-    guardian sees (see ``handover_pending``): the guardian may control the address."""
+    Nothing the guardian sees afterwards depends on whether the address already had an
+    account (its owner gets a neutral note instead): the invitation is recorded on the
+    child either way (``own_account_invited_at``: no second one, the same household page,
+    the same withdrawal), and a guardian never sees the child's account itself. Until
+    staff confirm in person that the young person holds the account, it sees nothing of
+    them (``own_client``): the guardian may control the address. The access log and every
+    guardian are told."""
     child = client_for(inviter, client_id, need=ACCESS_FULL)
-    if child.id == getattr(inviter.client, "id", None):
+    if child.id == getattr(own_client(inviter), "id", None):
         raise NotAllowed
     new = create_own_account(child=child, email=email, invited_by=INVITED_BY_GUARDIAN,
                              locale=inviter.locale or "de")
+    child.own_account_invited_at = child.own_account_invited_at or utcnow()
+    audit.record_access(client_id=child.id, staff_member=None, role=audit.GUARDIAN,
+                        category=audit.HOUSEHOLD, action=audit.INVITATION)
+    guardians = guardians_of(child)
     db.session.commit()
     if new is not None:
         new.send()
+    tell_guardians(guardians, template="invitation_by_guardian",
+                   subject=_l("An invitation to an account of their own in your household"),
+                   address=masked_address(email))
     security_log.record("invitation.sent", account=inviter,
                         outcome=security_log.OK if new else security_log.REFUSED)
 
@@ -270,17 +317,19 @@ def create_own_account(*, child: Client, email: str, invited_by: str,
     """Create the young person's account (sharing the child's data key: it is their data)
     with a confirmation link, with which they choose a password or passkey.
 
-    None if the address already belongs to an account of any kind: nothing is created and
-    the owner gets a neutral note; callers answer exactly as if the invitation went out."""
+    None if the address already belongs to an account of any kind (a staff account's also
+    with a sub-address, see ``staff_account_for``): nothing is created and the owner gets
+    a neutral note; callers answer exactly as if the invitation went out. NotAllowed while
+    an earlier invitation is open or the child has an account."""
     # One invitation per child, even when two are sent at the same moment (PostgreSQL;
     # SQLite serialises writers).
     db.session.execute(select(Client.id).where(Client.id == child.id).with_for_update())
     db.session.refresh(child)
-    if child.account_id is not None:
+    if child.account_id is not None or child.own_account_invited_at is not None:
         raise NotAllowed
     if child.birth_date is None or age_on(child.birth_date, date.today()) < own_account_age():
         raise TooYoung
-    existing = find_account(email=email, kind=CLIENT) or find_account(email=email, kind=STAFF)
+    existing = find_account(email=email, kind=CLIENT) or staff_account_for(email)
     if existing is not None:
         _send_address_taken(existing)
         return None
@@ -294,8 +343,106 @@ def create_own_account(*, child: Client, email: str, invited_by: str,
     except IntegrityError:  # the address was registered at this very moment
         return None
     child.account_id = account.id
+    child.own_account_invited_at = utcnow()
     token = tokens.issue(account, tokens.CONFIRM_EMAIL, hours=_config().confirm_token_hours)
     return NewOwnAccount(account, token)
+
+
+def staff_account_for(email: str) -> Account | None:
+    """The staff account that receives mail sent to ``email``: the address itself, or the
+    same mailbox with a sub-address ("kw.weber+lara@example.org" arrives at
+    kw.weber@example.org), compared by blind index in both forms."""
+    local, at, domain = email.rpartition("@")
+    forms = [email]
+    if "+" in local:
+        forms.append(f"{local.split('+', 1)[0]}{at}{domain}")
+    for form in forms:
+        account = find_account(email=form, kind=STAFF)
+        if account is not None:
+            return account
+    return None
+
+
+def invitable(client: Client) -> bool:
+    """Old enough for an account of their own, none yet and no invitation open."""
+    return (client.account_id is None and client.own_account_invited_at is None
+            and client.birth_date is not None and client.restricted_at is None
+            and age_on(client.birth_date, date.today()) >= own_account_age())
+
+
+def invitation_open(client: Client) -> bool:
+    """An invitation was sent and can still be withdrawn: no account came of it (the
+    address had one) or its account waits for the hand-over in person."""
+    return client.own_account_invited_at is not None and (
+        client.account is None or client.account.handover_pending)
+
+
+def withdraw_invitation(*, child: Client) -> None:
+    """Undo an open invitation: the account made with it goes, with everything it signs in
+    with (sessions, passkeys, links, recovery codes, calendar links); the young person,
+    their data and their data key stay, and they can be invited again. Commits nothing."""
+    db.session.execute(select(Client.id).where(Client.id == child.id).with_for_update())
+    db.session.refresh(child)
+    if not invitation_open(child):
+        raise NothingToWithdraw
+    account = child.account
+    child.own_account_invited_at = None
+    if account is None:
+        return
+    child.account = None
+    db.session.flush()
+    for model in (UserSession, AccountToken, RecoveryCode, PasskeyCredential,
+                  PasskeyChallenge, CalendarFeed):
+        db.session.execute(delete(model).where(model.account_id == account.id))
+    db.session.execute(delete(Guardianship).where(Guardianship.guardian_account_id == account.id))
+    db.session.execute(update(Booking).where(Booking.booked_by_account_id == account.id)
+                       .values(booked_by_account_id=None))
+    db.session.execute(update(Consent).where(Consent.signer_account_id == account.id)
+                       .values(signer_account_id=None))
+    db.session.delete(account)
+    db.session.flush()
+
+
+def withdraw_dependant_invitation(*, guardian: Account, client_id: uuid.UUID) -> None:
+    """A guardian withdraws the open invitation of a child they fully see: the same for an
+    address that had an account as for one that did not. Logged and told to every
+    guardian."""
+    child = client_for(guardian, client_id, need=ACCESS_FULL)
+    if child.id == getattr(own_client(guardian), "id", None):
+        raise NotAllowed
+    withdraw_invitation(child=child)
+    audit.record_access(client_id=child.id, staff_member=None, role=audit.GUARDIAN,
+                        category=audit.HOUSEHOLD, action=audit.INVITATION_WITHDRAWN)
+    guardians = guardians_of(child)
+    db.session.commit()
+    tell_invitation_withdrawn(guardians, by=WITHDRAWN_BY_GUARDIAN)
+    security_log.record("invitation.withdrawn", account=guardian)
+
+
+# Who withdrew an invitation, as the guardians' email says it.
+WITHDRAWN_BY_GUARDIAN = _l("a parent or guardian")
+WITHDRAWN_BY_STAFF = _l("our team")
+
+
+def guardians_of(child: Client) -> list[Account]:
+    return [link.guardian for link in db.session.scalars(
+        select(Guardianship).where(Guardianship.dependant_id == child.id)
+        .order_by(Guardianship.created_at))]
+
+
+def tell_guardians(guardians: list[Account], *, template: str, subject, **values) -> None:
+    """Each guardian hears of an invitation, a confirmation or a withdrawal, so that none
+    of them can happen unseen, not even by two staff members working together. The
+    emails name nobody (a masked address at most)."""
+    for guardian in guardians:
+        mail.send(to=guardian.email, subject=subject, template=template,
+                  locale=guardian.locale, phone=organisation_phone(), **values)
+
+
+def tell_invitation_withdrawn(guardians: list[Account], *, by) -> None:
+    tell_guardians(guardians, template="invitation_withdrawn",
+                   subject=_l("An invitation to an account of their own was withdrawn"),
+                   by=by)
 
 
 def _send_address_taken(account: Account) -> None:
@@ -315,19 +462,20 @@ def masked_address(email: str) -> str:
 
 def handover_pending(account: Account | None) -> bool:
     """True for an account created by an invitation until staff confirm in person that
-    the young person holds it. Until then it sees only what a guardian would see, since
-    whoever sent the invitation (a guardian, a staff member) may control the address.
-    Accounts that registered themselves (``invited_by`` NULL) are never pending."""
-    return (account is not None and account.invited_by is not None
-            and account.handover_confirmed_at is None)
+    the young person holds it. Until then it sees nothing of them and does nothing in
+    their name (``own_client``), since whoever sent the invitation (a guardian, a staff
+    member) may control the address. Accounts that registered themselves (``invited_by``
+    NULL) are never pending."""
+    return account is not None and account.handover_pending
 
 
 # -- the young person's own choice ------------------------------------------------------------
 def my_guardians(account: Account) -> list[Guardianship]:
-    if account.client is None:
+    own = own_client(account)
+    if own is None:
         return []
     return list(db.session.scalars(
-        select(Guardianship).where(Guardianship.dependant_id == account.client.id)
+        select(Guardianship).where(Guardianship.dependant_id == own.id)
     ))
 
 
@@ -335,11 +483,11 @@ def set_guardian_access(*, account: Account, guardianship_id: uuid.UUID, access:
     """A young person with their own account decides what a guardian still sees."""
     if access not in GUARDIAN_ACCESS:
         raise NotAllowed
+    if handover_pending(account):
+        raise HandoverPending
     link = db.session.get(Guardianship, guardianship_id)
     if link is None or account.client is None or link.dependant_id != account.client.id:
         raise NotAllowed
-    if handover_pending(account):
-        raise HandoverPending
     link.access = access
     db.session.commit()
 

@@ -6,7 +6,8 @@ column added to the catalogue shows up, and a table without an owner rule fails 
 A column the catalogue marks as a secret is never read for its value, not even for its
 owner: the item says only that it exists, how many, since when and how to remove it. A
 guardian sees none of a child's categories the catalogue keeps for the person's own eyes
-(security, access log)."""
+(security, access log), and nothing of a child's own account (its address, language, who
+invited it, its sessions ...): not even whether one was made for an invitation."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ OWNERS = {
     "staff_members": None,
     "availability_exceptions": None,
 }
+
+# The young person's own account and what hangs on it: never shown to a guardian.
+ACCOUNT_TABLES = frozenset({"accounts"} | {table for table, rule in OWNERS.items()
+                                           if rule == "account"})
 
 SHOWN_AS = {
     catalogue.BLIND_INDEX: "search-key",
@@ -176,8 +181,9 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
         table, column = entry.column.split(".")
         if OWNERS.get(table) is None:
             continue
-        if as_guardian and entry.category in catalogue.OWN_EYES_ONLY:
-            continue  # a child's account security and access log are theirs alone
+        if as_guardian and (entry.category in catalogue.OWN_EYES_ONLY
+                            or table in ACCOUNT_TABLES):
+            continue  # a child's own account, its security and access log are theirs alone
         if table not in loaded:
             loaded[table] = _rows(table, client)
         rows = loaded[table]

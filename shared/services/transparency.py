@@ -38,18 +38,19 @@ class Subject:
     events: list[AccessLine]
     notes: list[Note]
     documents: list[Document]
-    # Shown only what a guardian may see: a dependant, or the account's own data while an
-    # invited account's hand-over is not yet confirmed in person.
+    # Shown only what a guardian may see: a dependant's data.
     as_guardian: bool = False
 
 
 def subjects(account: Account) -> list[Subject]:
     """The account's own client and each dependant it may fully see. Anything marked
-    confidential from guardians is left out of a dependant's part, and out of the own part
-    of an invited account until staff confirm in person that the young person holds it."""
+    confidential from guardians is left out of a dependant's part. An invited account
+    whose hand-over staff have not confirmed in person has no part at all
+    (``household.own_client``)."""
     people = []
-    if account.client is not None:
-        people.append((account.client, True, household.handover_pending(account)))
+    own = household.own_client(account)
+    if own is not None:
+        people.append((own, True, False))
     people += [(c, False, True)
                for c in household.visible_dependants(account, need=ACCESS_FULL)]
     return [_subject(client, is_self, as_guardian) for client, is_self, as_guardian in people]
@@ -79,6 +80,8 @@ def _subject(client: Client, is_self: bool, as_guardian: bool) -> Subject:
             name = member.name or "?"
         elif event.category == audit.EXPORT:
             name = str(_("Account holder"))
+        elif event.role == audit.GUARDIAN:
+            name = str(_("A parent or guardian"))
         else:
             name = "Einblick"
         lines.append(AccessLine(event.created_at, name,

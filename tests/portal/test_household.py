@@ -125,12 +125,12 @@ def test_from_16_a_young_person_gets_an_own_account_and_decides(app, client, aut
 
     lara_browser = app.test_client()
     submit(lara_browser, link, {"password": "lara-eigenes-passwort-16", "submit": "1"})
-    page = lara_browser.get("/household").get_data(as_text=True)
-    assert parent.email in page
+    assert lara_browser.get("/household").headers["Location"] == "/account/handover"
     with app.app_context():
         link_id = db.session.scalar(select(Guardianship).where(
             Guardianship.dependant_id == lara)).id
     confirm_in_person(app, auth, make_staff(role="caseworker"), lara)
+    assert parent.email in lara_browser.get("/household").get_data(as_text=True)
     submit(lara_browser, f"/household/guardians/{link_id}", {"access": "none"})
     parent_view = client.get("/household").get_data(as_text=True)
     assert "Erdnüsse" in parent_view  # Kemal's data is still shown
@@ -175,8 +175,6 @@ def test_removing_a_child_with_a_case_file_restricts_what_must_be_kept(
 
 
 INVITED = "Die Einladung ist an diese Adresse unterwegs."
-ONLY_YOU_DECIDE = ("Das entscheiden nur Sie, sobald unser Team bestätigt hat, dass dieses Konto "
-                   "wirklich Ihnen gehört.")
 
 
 def says_call_the_team(page: str) -> bool:
@@ -188,6 +186,11 @@ def says_call_the_team(page: str) -> bool:
 def invite_as_parent(client, child_id, email):
     return submit(client, f"/household/{child_id}/invite", {"email": email},
                   form_url="/household", follow_redirects=True)
+
+
+def withdraw_as_parent(client, child_id):
+    url = f"/household/{child_id}/invitation/withdraw"
+    return submit(client, url, {}, form_url=url, follow_redirects=True)
 
 
 def test_a_parent_cannot_take_over_their_childs_account(app, client, auth, make_young_person,
@@ -227,22 +230,16 @@ def test_a_parent_cannot_take_over_their_childs_account(app, client, auth, make_
         assert account.invited_by == "guardian"
         assert account.handover_confirmed_at is None
 
-    # Nothing confidential from guardians, and no way to cut the guardian off.
-    access = taken.get("/my-data/access").get_data(as_text=True)
-    assert "Beratung ohne Eltern" not in access
-    assert "vertraulich.pdf" not in access
-    assert "vertraulich.pdf" not in taken.get("/my-data").get_data(as_text=True)
-    assert "Jugendberatung" not in taken.get("/bookings").get_data(as_text=True)
-    household_page = taken.get("/household").get_data(as_text=True)
-    assert ("Was Ihre Eltern oder Sorgeberechtigten noch sehen, entscheiden Sie, sobald unser "
-            "Team bestätigt hat") in household_page
-    assert says_call_the_team(household_page)
-    choice = taken.get(f"/household/guardians/{young.guardianship_id}").get_data(as_text=True)
-    assert ONLY_YOU_DECIDE in choice
-    assert says_call_the_team(choice)
-    refused = submit(taken, f"/household/guardians/{young.guardianship_id}",
-                     {"access": "none"}, form_url="/household")
-    assert ONLY_YOU_DECIDE in refused.get_data(as_text=True)
+    # Nothing of Lara until staff met her in person, and no way to cut the guardian off.
+    choice = f"/household/guardians/{young.guardianship_id}"
+    for path in ("/my-data/access", "/my-data", "/bookings", "/household", choice):
+        assert taken.get(path).headers["Location"] == "/account/handover", path
+    notice = taken.get("/account/handover").get_data(as_text=True)
+    assert says_call_the_team(notice)
+    for secret in ("Beratung ohne Eltern", "vertraulich.pdf", "Jugendberatung", "Lara"):
+        assert secret not in notice
+    refused = submit(taken, choice, {"access": "none"}, form_url="/account/security")
+    assert refused.headers["Location"] == "/account/handover"
     with app.app_context():
         assert db.session.get(Guardianship, young.guardianship_id).access == "full"
 
@@ -266,8 +263,11 @@ def test_the_invitation_answers_alike_whether_or_not_the_address_has_an_account(
     existing = make_client(email="schon.da@example.org")
     colleague = make_staff(role="caseworker", email="team.kollegin@example.org")
     auth.login(young.parent)
-    answers = [invite_as_parent(client, young.client_id, address).get_data(as_text=True)
-               for address in ("schon.da@example.org", "Team.Kollegin@example.org")]
+    answers = []
+    for address in ("schon.da@example.org", "Team.Kollegin+privat@example.org"):
+        answers.append(invite_as_parent(client, young.client_id, address).get_data(
+            as_text=True))
+        withdraw_as_parent(client, young.client_id)
     assert all(INVITED in answer for answer in answers)
     assert "schon ein Konto" not in answers[0]
     with app.app_context():
@@ -283,11 +283,14 @@ def test_the_invitation_answers_alike_whether_or_not_the_address_has_an_account(
 
 def test_invitations_are_rate_limited_per_account(app, client, auth, make_client):
     auth.login(make_client())
-    add_child(client, full_name="Kemal Demir", birth_date="2020-01-10")
+    add_child(client, full_name="Lara Demir", birth_date="2008-01-10")
     with app.app_context():
         kemal = db.session.scalar(select(Guardianship)).dependant_id
-    statuses = [invite_as_parent(client, kemal, f"kemal{i}@example.org").status_code
-                for i in range(6)]
+    statuses = []
+    for i in range(6):
+        statuses.append(invite_as_parent(client, kemal, f"lara{i}@example.org").status_code)
+        if statuses[-1] == 200:
+            withdraw_as_parent(client, kemal)
     assert statuses == [200] * 5 + [429]
     assert "Zu viele Versuche" in invite_as_parent(client, kemal, "k@example.org").get_data(
         as_text=True)
@@ -322,32 +325,21 @@ def test_a_pending_account_neither_signs_withdraws_nor_deletes_in_the_young_pers
     assert finish.status_code == 200, finish.get_data(as_text=True)
 
     # ... but the invited account neither signs nor withdraws in the young person's name.
-    own = taken.get(page).get_data(as_text=True)
-    assert "Noch nicht möglich" in own
-    assert ("Einwilligungen geben oder widerrufen können Sie hier, sobald unser Team bestätigt "
-            "hat") in own
-    assert says_call_the_team(own)
-    assert "Einwilligung widerrufen" not in own
-    taken_begin = post_json(taken, f"{page}/passkey/begin", page=page)
-    assert taken_begin.status_code == 403
-    assert "sobald unser Team bestätigt hat" in taken_begin.get_json()["error"]
+    assert taken.get(page).headers["Location"] == "/account/handover"
+    taken_begin = post_json(taken, f"{page}/passkey/begin", page="/account/security")
+    assert taken_begin.headers["Location"] == "/account/handover"
     with app.app_context():
         consent = db.session.scalar(select(Consent))
         assert consent.status == "given"
     withdrawn = submit(taken, f"/consents/{consent.id}/withdraw", {},
-                       form_url=f"/consents/{consent.id}/withdraw", follow_redirects=True)
-    assert ("Einwilligungen geben oder widerrufen können Sie hier, sobald unser Team bestätigt "
-            "hat") in withdrawn.get_data(as_text=True)
+                       form_url="/account/security")
+    assert withdrawn.headers["Location"] == "/account/handover"
     with app.app_context():
         assert db.session.get(Consent, consent.id).status == "given"
 
     # Nor does it delete the young person's file.
-    delete_page = taken.get("/my-data/delete").get_data(as_text=True)
-    assert "Noch nicht möglich" in delete_page
-    assert "Das Team kann es auch für Sie löschen." in delete_page
-    assert says_call_the_team(delete_page)
-    assert "Konto jetzt löschen" not in delete_page
-    taken.post("/my-data/delete", data={"understood": "yes"})
+    assert taken.get("/my-data/delete").headers["Location"] == "/account/handover"
+    submit(taken, "/my-data/delete", {"understood": "yes"}, form_url="/account/security")
     with app.app_context():
         lara = db.session.get(Client, young.client_id)
         assert lara is not None
@@ -356,10 +348,10 @@ def test_a_pending_account_neither_signs_withdraws_nor_deletes_in_the_young_pers
 
 @pytest.mark.parametrize(("locale", "promise", "old_promise"), [
     ("de", "Sobald unser Team Sie persönlich getroffen und bestätigt hat, dass dieses Konto "
-           "wirklich Ihnen gehört, entscheiden Sie",
-     "Und Sie entscheiden, was Ihre Eltern"),
+           "wirklich Ihnen gehört, sehen Sie dort Ihre eigenen Daten und Termine",
+     "Damit sehen Sie"),
     ("en", "Once our team has met you in person and confirmed that this account really is "
-           "yours, you decide", "and you decide what your parents"),
+           "yours, you see your own data and appointments there", "With it you see"),
 ])
 def test_the_invitation_says_the_team_confirms_in_person_first_and_how_to_reach_it(
         app, client, auth, make_young_person, outbox, locale, promise, old_promise):
@@ -403,3 +395,104 @@ def test_the_invitation_says_how_long_the_link_is_valid_as_configured(
     invitation = " ".join(outbox.last_to("lara@example.org").get_content().split())
     assert "Der Link gilt 24 Stunden und funktioniert nur einmal" in invitation
     assert "48 Stunden" not in invitation
+
+
+def two_children_invited(app, client, auth, make_client):
+    """A self-registered user types in two "children" of 17 and invites one to an address
+    that has an account and the other to a free one. Returns their ids (taken, free)."""
+    make_client(email="victim@example.org")
+    auth.login(make_client())
+    year = date.today().year - 17
+    add_child(client, full_name="Fake One", birth_date=f"{year}-01-01")
+    add_child(client, full_name="Fake Two", birth_date=f"{year}-01-01")
+    with app.app_context():
+        links = db.session.scalars(select(Guardianship)).all()
+        taken = next(g.dependant_id for g in links if g.dependant.full_name == "Fake One")
+        free = next(g.dependant_id for g in links if g.dependant.full_name == "Fake Two")
+    for child_id, address in ((taken, "victim@example.org"), (free, "nobody-here@example.org")):
+        assert INVITED in invite_as_parent(client, child_id, address).get_data(as_text=True)
+    return taken, free
+
+
+def card(page: str, name: str) -> str:
+    """The household page's card of one child, with the name and ids taken out."""
+    import re
+
+    start = page.index(f">{name}<")
+    text = page[start:page.index("</li>", start)].replace(name, "NAME")
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "ID", text)
+
+
+def test_nothing_after_an_invitation_tells_a_taken_address_from_a_free_one(
+        app, client, auth, make_client, outbox):
+    taken, free = two_children_invited(app, client, auth, make_client)
+    with app.app_context():
+        assert db.session.get(Client, taken).own_account_invited_at is not None
+        assert db.session.get(Client, free).own_account_invited_at is not None
+
+    # The household page shows both as invited, alike.
+    page = client.get("/household").get_data(as_text=True)
+    cards = [card(page, name) for name in ("Fake One", "Fake Two")]
+    assert cards[0] == cards[1]
+    assert "Eine Einladung zu einem eigenen Konto ist unterwegs" in cards[0]
+    assert f"/household/{taken}/invite" not in page
+    assert f"/household/{free}/invite" not in page
+
+    # A second invitation is refused alike.
+    statuses = [submit(client, f"/household/{child_id}/invite", {"email": f"x{i}@example.org"},
+                       form_url="/household").status_code
+                for i, child_id in enumerate((taken, free))]
+    assert statuses == [404, 404]
+
+    # "My data" and the export hold nothing of the child's own account.
+    my_data = client.get("/my-data").get_data(as_text=True)
+    assert "nobody-here" not in my_data
+    assert "Wer Sie zu Ihrem eigenen Konto eingeladen hat" not in my_data
+    with app.test_request_context():
+        from shared.models import Account
+        from shared.services import export
+
+        guardian = db.session.scalar(select(Guardianship)).guardian
+        data = export.build_data(db.session.get(Account, guardian.id))
+        columns = [item["column"] for subject in data["subjects"] if not subject["is_self"]
+                   for items in subject["categories"].values() for item in items]
+    assert "clients.own_account_invited_at" in columns
+    assert not [column for column in columns if column.startswith(("accounts.",
+                                                                   "user_sessions."))]
+
+
+def test_a_guardian_withdraws_an_invitation_alike_for_a_taken_and_a_free_address(
+        app, client, auth, make_client, outbox):
+    from shared.models import Account
+    from tests.conftest import security_events
+
+    taken, free = two_children_invited(app, client, auth, make_client)
+    claimed = claim_invitation(app, outbox, "nobody-here@example.org")
+    with app.app_context():
+        free_account = db.session.get(Client, free).account_id
+    pages = []
+    for child_id in (taken, free):
+        question = client.get(f"/household/{child_id}/invitation/withdraw")
+        assert question.status_code == 200
+        assert "Einladung zurückziehen" in question.get_data(as_text=True)
+        done = submit(client, f"/household/{child_id}/invitation/withdraw", {},
+                      form_url=f"/household/{child_id}/invitation/withdraw",
+                      follow_redirects=True)
+        pages.append(done.get_data(as_text=True))
+    for page in pages:
+        assert "Die Einladung ist zurückgezogen. Sie können eine neue schicken." in page
+    page = client.get("/household").get_data(as_text=True)
+    assert f"/household/{taken}/invite" in page
+    assert f"/household/{free}/invite" in page
+    with app.app_context():
+        for child_id in (taken, free):
+            child = db.session.get(Client, child_id)
+            assert child.own_account_invited_at is None
+            assert child.account_id is None
+        assert db.session.get(Account, free_account) is None
+    assert [outcome for outcome, _ in security_events(app, "invitation.withdrawn")] == [
+        "ok", "ok"]
+    assert claimed.get("/account/handover").headers["Location"].startswith("/login")
+    # Nothing left to withdraw: the same 404 as for someone else's child.
+    assert submit(client, f"/household/{free}/invitation/withdraw", {},
+                  form_url="/household").status_code == 404

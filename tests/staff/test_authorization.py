@@ -50,9 +50,11 @@ TABLE = {
     "staff.client_break_glass": ("GET", "/staff/clients/{client}/break-glass", CASEWORKERS),
     "staff.client_assign": ("POST", "/staff/clients/{client}/assign", ADMIN),
     "staff.assignment_remove": ("POST", "/staff/assignments/{assignment}/remove", ADMIN),
-    # Only the full file may invite or confirm (admins never hold it).
+    # Only the full file may invite, confirm or withdraw (admins never hold it).
     "staff.client_invite": ("POST", "/staff/clients/{client}/invite", CASEWORKERS),
     "staff.client_handover": ("POST", "/staff/clients/{client}/handover", CASEWORKERS),
+    "staff.client_withdraw_invitation": ("POST", "/staff/clients/{client}/invitation/withdraw",
+                                         CASEWORKERS),
     "staff.document_upload": ("POST", "/staff/clients/{client}/documents",
                               {"caseworker", "caseworker_other", "admin"}),
     "staff.document_download": ("GET", "/staff/documents/{document}",
