@@ -119,8 +119,9 @@ class Booking(Base):
     client: Mapped[Client] = relationship()
     data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
     data_key: Mapped[DataKey] = relationship(lazy="joined")
+    # Indexed: the per-account cap on open requests counts by it at every request.
     booked_by_account_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL")
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
     )
     service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
     service: Mapped[Service] = relationship(lazy="joined")
