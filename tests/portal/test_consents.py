@@ -438,9 +438,9 @@ def test_a_changed_credential_id_in_the_stored_evidence_is_found(app, client, pa
     assert reason in result.output
 
 
-def test_a_changed_typed_name_in_the_stored_evidence_is_found(app, client, auth, make_client,
-                                                              template, totp_clock, runner):
-    """The weaker method has no signature: the evidence sealed into the receipt tells."""
+def sign_with_code_and_name(app, client, auth, make_client, template, totp_clock) -> uuid.UUID:
+    """Jonas Weber signs the template for himself with a code and his typed name (the
+    weaker method); returns the consent's id."""
     person = make_client(totp=True, full_name="Jonas Weber")
     auth.login(person)
     with app.app_context():
@@ -449,7 +449,13 @@ def test_a_changed_typed_name_in_the_stored_evidence_is_found(app, client, auth,
     submit(client, f"/consents/{template}/{own}",
            {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
     with app.app_context():
-        consent_id = db.session.scalar(select(Consent.id))
+        return db.session.scalar(select(Consent.id))
+
+
+def test_a_changed_typed_name_in_the_stored_evidence_is_found(app, client, auth, make_client,
+                                                              template, totp_clock, runner):
+    """The weaker method has no signature: the evidence sealed into the receipt tells."""
+    consent_id = sign_with_code_and_name(app, client, auth, make_client, template, totp_clock)
     assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0  # control
 
     def other_name(evidence):
@@ -504,15 +510,7 @@ def test_a_receipt_resealed_with_another_certificate_does_not_vouch_for_changed_
 
     from shared.config import Config
 
-    person = make_client(totp=True, full_name="Jonas Weber")
-    auth.login(person)
-    with app.app_context():
-        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
-    totp_clock.advance()
-    submit(client, f"/consents/{template}/{own}",
-           {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
-    with app.app_context():
-        consent_id = db.session.scalar(select(Consent.id))
+    consent_id = sign_with_code_and_name(app, client, auth, make_client, template, totp_clock)
     assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0  # control
 
     def other_name(evidence):
