@@ -159,3 +159,57 @@ def test_a_right_code_gives_its_try_back(database_url, tmp_path, make_client, to
     assert sign_in(totp_clock.wrong_code(person.totp_secret)) == "form"  # the 20th
     totp_clock.advance()
     assert sign_in(totp_clock.code(person.totp_secret)) == "/login"  # paused now
+
+
+# -- the step-up limit is exactly the configured one -----------------------------------------
+@pytest.fixture
+def limiter_clock(monkeypatch, totp_clock):
+    """Move the in-memory limiter's clock (and the TOTP clock with it) instead of waiting
+    five minutes or a day."""
+    from types import SimpleNamespace
+
+    import limits.storage.memory
+
+    monkeypatch.setattr(limits.storage.memory, "time", SimpleNamespace(time=lambda: totp_clock.now))
+    return totp_clock
+
+
+def _step_up(client, person, code: str) -> int:
+    return submit(client, "/account/confirm",
+                  {"password": person.password, "code": code}).status_code
+
+
+def test_the_fifth_step_up_in_five_minutes_is_checked_and_the_sixth_refused(
+    client, auth, make_client, limiter_clock
+):
+    """SECOND_FACTOR allows 5 tries per 5 minutes: the fifth wrong code is still checked
+    (the form answers), the sixth waits even with the right code."""
+    person = make_client(totp=True)
+    auth.login(person)
+    wrong = limiter_clock.wrong_code(person.totp_secret)
+    assert [_step_up(client, person, wrong) for _ in range(5)] == [200] * 5
+    limiter_clock.advance()
+    refused = submit(client, "/account/confirm",
+                     {"password": person.password, "code": limiter_clock.code(person.totp_secret)})
+    assert refused.status_code == 429
+    assert "warten" in refused.get_data(as_text=True)
+    limiter_clock.advance(5 * 60)  # a new window: the right code confirms
+    assert _step_up(client, person, limiter_clock.code(person.totp_secret)) == 302
+
+
+def test_the_twentieth_step_up_in_a_day_is_checked_and_the_twenty_first_refused(
+    client, auth, make_client, limiter_clock
+):
+    """SECOND_FACTOR allows 20 tries per day, five in each five minutes."""
+    person = make_client(totp=True)
+    auth.login(person)
+    statuses = []
+    for _ in range(4):
+        limiter_clock.advance(5 * 60 + 1)
+        wrong = limiter_clock.wrong_code(person.totp_secret)
+        statuses += [_step_up(client, person, wrong) for _ in range(5)]
+    assert statuses == [200] * 20
+    limiter_clock.advance(5 * 60 + 1)
+    assert _step_up(client, person, limiter_clock.code(person.totp_secret)) == 429
+    limiter_clock.advance(24 * 60 * 60)
+    assert _step_up(client, person, limiter_clock.code(person.totp_secret)) == 302
