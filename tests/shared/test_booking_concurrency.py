@@ -4,16 +4,19 @@ threaded server: exactly one booking, 49 clear "just taken" answers."""
 import http.cookiejar
 import re
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from shared.extensions import db
-from shared.models import Booking
-from tests.conftest import tomorrow_slot_token
+from shared.models import Account, Booking
+from shared.services import availability, bookings
+from tests.conftest import postgres_requested, tomorrow_slot_token
+from tests.shared.test_availability import _tomorrow_token, _two_services_of_one_member
 
 CLIENTS = 50
 
@@ -180,3 +183,68 @@ def test_one_account_pressing_request_for_three_children_at_once_gets_its_cap(
     assert sorted(status for status, _ in results) == [302] * 2 + [409] * 4
     with app.app_context():
         assert len(db.session.scalars(select(Booking)).all()) == 2
+
+
+def _someone_waits_for_a_lock(app) -> bool:
+    with app.app_context(), db.engine.connect() as conn:
+        return conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'")) > 0
+
+
+@pytest.mark.skipif(not postgres_requested(),
+                    reason="row locks are PostgreSQL's; on SQLite a writing transaction "
+                           "runs alone anyway")
+def test_overlapping_requests_for_two_services_of_one_staff_member_at_once_get_one(
+        app, make_client, make_bookable, monkeypatch):
+    """Two people, two services of one caseworker, two slots that overlap but start at
+    different times (the hour 09:10–10:10 and 08:55–09:40): no unique index stops the
+    second, only the staff member's lock does. The first request is held just after it
+    computed the free slots until the second one waits for a lock (or, without that lock,
+    has computed its own free slots too)."""
+    services, member_id = _two_services_of_one_member(app, make_bookable)
+    people = {"first": make_client(), "second": make_client()}
+    wanted = {"first": (services[60], _tomorrow_token(app, member_id, 9, 10)),
+              "second": (services[45], _tomorrow_token(app, member_id, 8, 55))}
+    computed = {name: threading.Event() for name in people}
+    release_first = threading.Event()
+    original_free_slots = availability.free_slots
+
+    def free_slots(**kwargs):
+        slots = original_free_slots(**kwargs)
+        name = threading.current_thread().name
+        computed[name].set()
+        if name == "first":
+            release_first.wait(60)
+        return slots
+
+    monkeypatch.setattr(availability, "free_slots", free_slots)
+    outcomes: dict[str, str] = {}
+
+    def request(name: str) -> None:
+        with app.app_context():
+            account = db.session.get(Account, people[name].account_id)
+            service_id, token = wanted[name]
+            try:
+                bookings.request_booking(account=account, client_id=account.client.id,
+                                         service_id=service_id, slot_token=token, note=None)
+                outcomes[name] = "booked"
+            except bookings.BookingError as exc:
+                outcomes[name] = type(exc).__name__
+
+    threads = {name: threading.Thread(target=request, args=(name,), name=name)
+               for name in people}
+    threads["first"].start()
+    assert computed["first"].wait(60)
+    threads["second"].start()
+    deadline = time.monotonic() + 60
+    while not (computed["second"].is_set() or _someone_waits_for_a_lock(app)):
+        assert time.monotonic() < deadline, "the second request neither waited nor went on"
+        time.sleep(0.01)
+    release_first.set()
+    for thread in threads.values():
+        thread.join(timeout=60)
+
+    assert outcomes == {"first": "booked", "second": "SlotUnavailable"}
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Booking.id))) == 1
