@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from shared import erasure_journal
 from shared.extensions import db
 from shared.models.audit import AccessEvent
 from shared.models.base import current_keyring, utcnow
@@ -235,8 +236,6 @@ def write_anchor(*, force: bool = False) -> int:
 def verify_anchor() -> list[BrokenLink]:
     """Chains that lost events (or whose anchored event changed) since the last anchor.
     Clients in the erasure journal are gone on purpose."""
-    from shared.services import erasure
-
     path = _anchor_path()
     if not path.exists():
         return []
@@ -254,8 +253,8 @@ def verify_anchor() -> list[BrokenLink]:
         if event is None:
             # Gone on purpose only if the client is gone and was erased (the journal is
             # written before an erasure starts, so read it now, not before the loop).
-            if db.session.get(Client, client_id) is None and client_id in {
-                    erased for erased, _at, _action in erasure.journal_entries()}:
+            if db.session.get(Client, client_id) is None and \
+                    client_id in erasure_journal.erased_clients():
                 continue
             broken.append(BrokenLink(client_id, seq, "events were removed since the anchor"))
         elif event.hash.hex() != digest:

@@ -18,9 +18,7 @@ rotating the master key retires what opens old backups (see README).
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +27,8 @@ from flask import current_app
 from sqlalchemy import delete, select, text, update
 
 from shared import audit, catalogue
+from shared.erasure_journal import SHRED, journal_append, journal_entries
+from shared.erasure_journal import journal_path as journal_path  # for the app's start
 from shared.extensions import db
 from shared.models import (
     AccessEvent,
@@ -57,9 +57,6 @@ from shared.models.base import encrypted, utcnow
 from shared.models.bookings import CONFIRMED
 
 log = logging.getLogger(__name__)
-
-ERASE = "erase"  # journal: erase as of this time (keeping what a duty requires)
-SHRED = "shred"  # journal: nothing is kept
 
 # What stays of a restricted client's own row: enough to tell whose file it is.
 IDENTITY_KEPT = frozenset({"full_name", "birth_date"})
@@ -352,39 +349,7 @@ def _checkpoint() -> None:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-# -- the journal -----------------------------------------------------------------------
-def journal_path():
-    return current_app.extensions["einblick"].config.erasure_journal_path
-
-
-def journal_append(client_ids: list[uuid.UUID], *, at: datetime, action: str = ERASE) -> None:
-    """Append and fsync before any row is touched: an erasure that is in the journal is
-    carried out, even if this request dies half-way."""
-    path = journal_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = "".join(json.dumps({"client": str(cid), "at": at.isoformat(), "action": action}) + "\n"
-                    for cid in client_ids)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, lines.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def journal_entries() -> list[tuple[uuid.UUID, datetime, str]]:
-    path = journal_path()
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            item = json.loads(line)
-            entries.append((uuid.UUID(item["client"]), datetime.fromisoformat(item["at"]),
-                            item.get("action", ERASE)))
-    return entries
-
-
+# -- the journal (shared.erasure_journal) ----------------------------------------------
 def apply_journal() -> int:
     """Erase again every journalled client the database still holds more of than it
     should (after a restore). Returns how many clients were touched."""
