@@ -22,7 +22,7 @@ from shared.models import (
     StaffMember,
     UserSession,
 )
-from tests.conftest import search_clients, submit
+from tests.conftest import search_clients, staff_member_id, submit
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n" + b"0" * 200
 
@@ -197,6 +197,42 @@ def test_admin_manages_but_does_not_read_notes_or_documents(app, client, auth, c
     with app.app_context():
         document_id = db.session.scalar(select(Document)).id
     assert client.get(f"/staff/documents/{document_id}").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["caseworker", "reception"])
+def test_only_an_admin_assigns_a_caseworker(app, client, auth, case, make_staff, role):
+    """The assigned caseworker (or reception) can neither assign a colleague through the
+    service nor through the page; the same form posted by an admin does."""
+    from shared.services import casefile
+
+    _person, worker, client_id = case
+    caller = worker if role == "caseworker" else make_staff(role=role)
+    colleague_id = staff_member_id(app, make_staff(role="caseworker"))
+
+    def colleague_assigned() -> bool:
+        with app.app_context():
+            return db.session.scalar(select(Assignment).where(
+                Assignment.client_id == client_id,
+                Assignment.staff_member_id == colleague_id)) is not None
+
+    with app.app_context():
+        member = db.session.get(StaffMember, staff_member_id(app, caller))
+        with pytest.raises(casefile.NoAccess):
+            casefile.assign(admin=member, client_id=client_id, staff_member_id=colleague_id)
+    assert not colleague_assigned()
+
+    auth.login(caller, area="staff")
+    refused = submit(client, f"/staff/clients/{client_id}/assign",
+                     {"staff": str(colleague_id)}, form_url=f"/staff/clients/{client_id}")
+    assert refused.status_code == 403
+    assert not colleague_assigned()
+
+    auth.logout("staff")
+    auth.login(make_staff(role="admin"), area="staff")
+    assigned = submit(client, f"/staff/clients/{client_id}/assign",
+                      {"staff": str(colleague_id)}, form_url=f"/staff/clients/{client_id}")
+    assert assigned.status_code == 302
+    assert colleague_assigned()
 
 
 def upload(client, client_id, data, name, **fields):
