@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -28,6 +38,9 @@ from shared.services import consents, household
 # (household.HandoverPending); portal/_handover_pending.html adds why and the team's number.
 HANDOVER_PENDING = _l("You can give or withdraw consents here once our team has confirmed "
                       "that this account really is yours.")
+# A passkey signature begun and not yet finished (consents.PendingSignature), kept in the
+# signer's session between the two requests.
+PENDING_SIGNATURE_KEY = "consent_pending"
 
 
 class TotpSignForm(FlaskForm):
@@ -107,15 +120,16 @@ def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
 @limiter.limit("10 per minute")
 def consent_passkey_begin(template_id: uuid.UUID, subject_id: uuid.UUID):
     try:
-        options = consents.begin_passkey_signature(account=current_user,
-                                                   template_id=template_id,
-                                                   subject_id=subject_id, locale=_locale())
+        options, pending = consents.begin_passkey_signature(
+            account=current_user, template_id=template_id, subject_id=subject_id,
+            locale=_locale())
     except consents.AlreadyGiven:
         return jsonify({"error": _("This consent is already given.")}), 409
     except household.HandoverPending:
         return jsonify({"error": str(HANDOVER_PENDING)}), 403
     except consents.NotAllowed:
         security_log.deny()
+    session[PENDING_SIGNATURE_KEY] = pending.as_dict()
     return current_app.response_class(options, mimetype="application/json")
 
 
@@ -126,9 +140,12 @@ def consent_passkey_finish():
     import json
 
     data = request.get_json(silent=True) or {}
+    # Used once, also when the signature fails.
+    pending = consents.PendingSignature.from_dict(session.pop(PENDING_SIGNATURE_KEY, None))
     try:
         consent = consents.finish_passkey_signature(
-            account=current_user, response=json.dumps(data.get("credential") or {}))
+            account=current_user, response=json.dumps(data.get("credential") or {}),
+            pending=pending)
     except passkeys.PasskeyError as exc:
         return jsonify({"error": failure_message(exc)}), 400
     except (consents.SignatureInvalid, consents.AlreadyGiven):

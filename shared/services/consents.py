@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app, session
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -47,7 +47,6 @@ DOMAIN_TAG = b"einblick-consent-v1"
 PURPOSE = "consent"
 # What the receipt adds to the stored evidence (see shared/services/receipts.py).
 RECEIPT_ONLY_EVIDENCE = frozenset({"status", "withdrawn_at"})
-PENDING_KEY = "consent_pending"
 
 
 class ConsentError(Exception):
@@ -215,26 +214,57 @@ def overview(account: Account) -> list[tuple[Client, bool, list[tuple[ConsentTem
 
 
 # -- signing ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PendingSignature:
+    """A passkey signature begun and not yet finished: the document and nonce the
+    challenge commits to. The caller keeps it (the portal in the signer's session, which
+    only the server can write) and hands it back to ``finish_passkey_signature`` once."""
+
+    document: bytes
+    nonce: bytes
+    template_id: uuid.UUID
+    subject_id: uuid.UUID
+
+    def as_dict(self) -> dict[str, str]:
+        """Plain strings, for a store that keeps JSON (the session cookie)."""
+        return {"document": b64(self.document), "nonce": b64(self.nonce),
+                "template": str(self.template_id), "subject": str(self.subject_id)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str] | None) -> PendingSignature | None:
+        """Back from ``as_dict``; None when nothing was kept."""
+        if not data:
+            return None
+        return cls(document=unb64(data["document"]), nonce=unb64(data["nonce"]),
+                   template_id=uuid.UUID(data["template"]),
+                   subject_id=uuid.UUID(data["subject"]))
+
+
 def begin_passkey_signature(*, account: Account, template_id: uuid.UUID,
-                            subject_id: uuid.UUID, locale: str) -> str:
-    """WebAuthn options whose challenge commits to exactly this document."""
+                            subject_id: uuid.UUID, locale: str
+                            ) -> tuple[str, PendingSignature]:
+    """WebAuthn options whose challenge commits to exactly this document, and what the
+    caller keeps until ``finish_passkey_signature``."""
     template = _published(template_id)
     subject = signable_subject(account, subject_id, template)
     _not_given(subject.id, template.key)
     document = canonical_document(template=template, locale=locale, subject_id=subject.id,
                                   signer_id=account.id, at=utcnow().replace(microsecond=0))
     nonce = secrets.token_bytes(32)
-    session[PENDING_KEY] = {"document": b64(document), "nonce": b64(nonce),
-                            "template": str(template.id), "subject": str(subject.id)}
-    return passkeys.begin_authentication(purpose=PURPOSE, account=account,
-                                         challenge=signing_challenge(document, nonce))
+    pending = PendingSignature(document=document, nonce=nonce, template_id=template.id,
+                               subject_id=subject.id)
+    options = passkeys.begin_authentication(purpose=PURPOSE, account=account,
+                                            challenge=signing_challenge(document, nonce))
+    return options, pending
 
 
-def finish_passkey_signature(*, account: Account, response: str) -> Consent:
-    pending = session.pop(PENDING_KEY, None)
-    if not pending:
+def finish_passkey_signature(*, account: Account, response: str,
+                             pending: PendingSignature | None) -> Consent:
+    """Record the consent the passkey signed; ``pending`` is what ``begin_passkey_signature``
+    returned, used once (the caller forgets it before calling)."""
+    if pending is None:
         raise passkeys.ChallengeInvalid
-    document, nonce = unb64(pending["document"]), unb64(pending["nonce"])
+    document, nonce = pending.document, pending.nonce
     assertion = passkeys.finish_authentication(purpose=PURPOSE, response=response,
                                                account=account)
     if assertion.challenge != signing_challenge(document, nonce):
@@ -253,8 +283,8 @@ def finish_passkey_signature(*, account: Account, response: str) -> Consent:
     }
     if not verify_evidence(evidence):
         raise SignatureInvalid
-    return _record(account=account, template_id=uuid.UUID(pending["template"]),
-                   subject_id=uuid.UUID(pending["subject"]), document=document,
+    return _record(account=account, template_id=pending.template_id,
+                   subject_id=pending.subject_id, document=document,
                    evidence=evidence, method=PASSKEY)
 
 
