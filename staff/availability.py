@@ -9,16 +9,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import DateField, SelectField, SubmitField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Optional
 
 from shared import security_log
 from shared.auth.forms import ConfirmForm
-from shared.extensions import db
-from shared.models.bookings import AvailabilityException, AvailabilityRule
-from shared.models.staff import ADMIN, StaffMember
+from shared.models.staff import StaffMember
 from shared.services import availability as hours
 from staff import bp
 
@@ -42,18 +39,19 @@ class ExceptionForm(FlaskForm):
 
 
 def _target() -> StaffMember:
-    """Staff edit their own hours; admins may edit anyone's."""
+    """Staff edit their own hours; admins may edit anyone's (?staff=ID)."""
     member = current_user.staff_member
     wanted = request.args.get("staff")
-    if wanted and member.role == ADMIN:
-        try:
-            other = db.session.get(StaffMember, uuid.UUID(wanted))
-        except ValueError:
-            abort(404)
-        if other is None:
-            abort(404)
-        return other
-    return member
+    if not wanted or not hours.may_edit_anyones_hours(member):
+        return member
+    try:
+        staff_member_id = uuid.UUID(wanted)
+    except ValueError:
+        abort(404)
+    try:
+        return hours.hours_owner(member=member, staff_member_id=staff_member_id)
+    except hours.UnknownStaffMember:
+        abort(404)
 
 
 @bp.route("/availability", methods=["GET", "POST"])
@@ -63,8 +61,11 @@ def availability():
     exception_form = ExceptionForm(prefix="exception")
     if rule_form.submit.data and rule_form.validate_on_submit():
         try:
-            hours.add_rule(staff_member_id=target.id, weekday=rule_form.weekday.data,
-                           start=rule_form.start_time.data, end=rule_form.end_time.data)
+            hours.add_rule(member=current_user.staff_member, staff_member_id=target.id,
+                           weekday=rule_form.weekday.data, start=rule_form.start_time.data,
+                           end=rule_form.end_time.data)
+        except hours.NotYourHours:
+            security_log.deny()
         except hours.BadHours:
             rule_form.end_time.errors.append(_("The end must be after the start."))
         else:
@@ -72,43 +73,37 @@ def availability():
             return redirect(request.full_path)
     if exception_form.submit.data and exception_form.validate_on_submit():
         try:
-            hours.add_exception(staff_member_id=target.id, day=exception_form.day.data,
+            hours.add_exception(member=current_user.staff_member, staff_member_id=target.id,
+                                day=exception_form.day.data,
                                 start=exception_form.start_time.data,
                                 end=exception_form.end_time.data)
+        except hours.NotYourHours:
+            security_log.deny()
         except hours.BadHours:
             exception_form.end_time.errors.append(
                 _("Give both times (the end after the start), or none for the whole day."))
         else:
             flash(_("Saved."), "success")
             return redirect(request.full_path)
-    rules = db.session.scalars(select(AvailabilityRule)
-                               .where(AvailabilityRule.staff_member_id == target.id)
-                               .order_by(AvailabilityRule.weekday,
-                                         AvailabilityRule.start_time)).all()
-    exceptions = db.session.scalars(select(AvailabilityException)
-                                    .where(AvailabilityException.staff_member_id == target.id)
-                                    .order_by(AvailabilityException.day)).all()
-    others = (db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True))).all()
-              if current_user.staff_member.role == ADMIN else [])
     return render_template("staff/availability.html", target=target, rule_form=rule_form,
-                           exception_form=exception_form, rules=rules, exceptions=exceptions,
-                           weekdays=dict(WEEKDAYS), delete_form=ConfirmForm(), others=others)
+                           exception_form=exception_form, rules=hours.weekly_hours(target.id),
+                           exceptions=hours.absences(target.id), weekdays=dict(WEEKDAYS),
+                           delete_form=ConfirmForm(),
+                           others=hours.hours_choices(current_user.staff_member))
 
 
 @bp.post("/availability/<kind>/<uuid:item_id>/delete")
 def availability_delete(kind: str, item_id: uuid.UUID):
-    model = {"rule": AvailabilityRule, "exception": AvailabilityException}.get(kind)
-    if model is None or not ConfirmForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(404)
-    item = db.session.get(model, item_id)
-    member = current_user.staff_member
-    if item is None:
+    try:
+        owner_id = hours.remove_hours(member=current_user.staff_member, kind=kind,
+                                      item_id=item_id)
+    except hours.HoursNotFound:
         abort(404)
-    if item.staff_member_id != member.id and member.role != ADMIN:
+    except hours.NotYourHours:
         security_log.deny()
-    db.session.delete(item)
-    db.session.commit()
     flash(_("Removed."), "success")
-    return redirect(url_for("staff.availability", staff=str(item.staff_member_id)))
+    return redirect(url_for("staff.availability", staff=str(owner_id)))
 
 

@@ -19,7 +19,7 @@ from shared.models.bookings import (
     Booking,
     Service,
 )
-from shared.models.staff import StaffMember
+from shared.models.staff import ADMIN, StaffMember
 
 # Appointments can be requested from this long ahead on (nobody confirms a booking for
 # the next ten minutes).
@@ -145,11 +145,68 @@ def upcoming_slots(*, service: Service, days: int, today: date | None = None
     return result
 
 
+# -- editing hours (staff) ---------------------------------------------------------------
 class BadHours(ValueError):
     """The end is not after the start (or only one of the two times was given)."""
 
 
-def add_rule(*, staff_member_id: uuid.UUID, weekday: int, start, end) -> AvailabilityRule:
+class NotYourHours(Exception):
+    """Someone else's hours: staff edit only their own, admins anyone's."""
+
+
+class UnknownStaffMember(Exception):
+    """No staff member with this id."""
+
+
+class HoursNotFound(Exception):
+    """No such weekly hours or absence (any more)."""
+
+
+def may_edit_anyones_hours(member: StaffMember) -> bool:
+    return member.role == ADMIN
+
+
+def _require_may_edit(member: StaffMember, staff_member_id: uuid.UUID) -> None:
+    if staff_member_id != member.id and not may_edit_anyones_hours(member):
+        raise NotYourHours
+
+
+def hours_owner(*, member: StaffMember, staff_member_id: uuid.UUID | None) -> StaffMember:
+    """Whose hours the page shows: one's own, or for an admin the staff member asked for
+    (another member's id asked for by anyone else is ignored)."""
+    if staff_member_id is None or not may_edit_anyones_hours(member):
+        return member
+    other = db.session.get(StaffMember, staff_member_id)
+    if other is None:
+        raise UnknownStaffMember
+    return other
+
+
+def hours_choices(member: StaffMember) -> list[StaffMember]:
+    """Whose hours the member may switch to: every active staff member for an admin,
+    nobody (only their own) for anyone else."""
+    if not may_edit_anyones_hours(member):
+        return []
+    return list(db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True))))
+
+
+def weekly_hours(staff_member_id: uuid.UUID) -> list[AvailabilityRule]:
+    return list(db.session.scalars(
+        select(AvailabilityRule).where(AvailabilityRule.staff_member_id == staff_member_id)
+        .order_by(AvailabilityRule.weekday, AvailabilityRule.start_time)))
+
+
+def absences(staff_member_id: uuid.UUID) -> list[AvailabilityException]:
+    return list(db.session.scalars(
+        select(AvailabilityException)
+        .where(AvailabilityException.staff_member_id == staff_member_id)
+        .order_by(AvailabilityException.day)))
+
+
+def add_rule(*, member: StaffMember, staff_member_id: uuid.UUID, weekday: int, start,
+             end) -> AvailabilityRule:
+    """Weekly hours of ``staff_member_id``, added by ``member`` (themselves or an admin)."""
+    _require_may_edit(member, staff_member_id)
     if start >= end:
         raise BadHours
     rule = AvailabilityRule(staff_member_id=staff_member_id, weekday=weekday,
@@ -159,9 +216,10 @@ def add_rule(*, staff_member_id: uuid.UUID, weekday: int, start, end) -> Availab
     return rule
 
 
-def add_exception(*, staff_member_id: uuid.UUID, day: date, start=None,
+def add_exception(*, member: StaffMember, staff_member_id: uuid.UUID, day: date, start=None,
                   end=None) -> AvailabilityException:
-    """An absence: the whole day (no times) or from start to end."""
+    """An absence of ``staff_member_id``: the whole day (no times) or from start to end."""
+    _require_may_edit(member, staff_member_id)
     if (start is None) != (end is None) or (start and end and start >= end):
         raise BadHours
     absence = AvailabilityException(staff_member_id=staff_member_id, day=day,
@@ -169,3 +227,17 @@ def add_exception(*, staff_member_id: uuid.UUID, day: date, start=None,
     db.session.add(absence)
     db.session.commit()
     return absence
+
+
+def remove_hours(*, member: StaffMember, kind: str, item_id: uuid.UUID) -> uuid.UUID:
+    """Remove weekly hours (``kind`` "rule") or an absence ("exception"); returns whose
+    they were."""
+    model = {"rule": AvailabilityRule, "exception": AvailabilityException}.get(kind)
+    item = db.session.get(model, item_id) if model is not None else None
+    if item is None:
+        raise HoursNotFound
+    owner_id = item.staff_member_id
+    _require_may_edit(member, owner_id)
+    db.session.delete(item)
+    db.session.commit()
+    return owner_id
