@@ -11,6 +11,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms import StringField, TextAreaField
 
 from shared import security_log
 from shared.auth.forms import ConfirmForm
@@ -18,6 +19,14 @@ from shared.extensions import db
 from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
 from shared.services import availability, bookings
 from staff import bp
+
+
+class DecisionForm(ConfirmForm):
+    """One tap on a request: confirm; decline, with an optional message to the client; or
+    propose another free time (a slot token from the queue page)."""
+
+    message = TextAreaField()
+    slot = StringField()
 
 
 def _member() -> StaffMember:
@@ -78,13 +87,14 @@ def bookings_queue():
     # Stops at the first 12 free times instead of computing two weeks for every request.
     proposals = {b.id: bookings.proposal_slots(b) for b in rows}
     return render_template("staff/bookings_queue.html", rows=rows, proposals=proposals,
-                           form=ConfirmForm(), member=member)
+                           form=DecisionForm(), member=member)
 
 
 @bp.post("/bookings/<uuid:booking_id>/<action>")
 def booking_decide(booking_id: uuid.UUID, action: str):
     member = _member()
-    if not ConfirmForm().validate_on_submit():
+    form = DecisionForm()
+    if not form.validate_on_submit():
         return redirect(url_for("staff.bookings_queue"))
     try:
         if action == "confirm":
@@ -92,11 +102,11 @@ def booking_decide(booking_id: uuid.UUID, action: str):
             flash(_("Confirmed. The client gets an email."), "success")
         elif action == "decline":
             bookings.decline(member=member, booking_id=booking_id,
-                             message=request.form.get("message"))
+                             message=form.message.data)
             flash(_("Declined. The client gets an email."), "success")
         elif action == "propose":
             bookings.propose(member=member, booking_id=booking_id,
-                             slot_token=request.form.get("slot", ""))
+                             slot_token=form.slot.data or "")
             flash(_("New time proposed. The client gets an email."), "success")
         else:
             abort(404)
