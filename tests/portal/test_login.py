@@ -33,7 +33,7 @@ def test_wrong_password_and_unknown_address_look_the_same(client, make_client):
     assert main(wrong).replace(person.email, "X") == main(unknown).replace(
         "nobody@example.org", "X"
     )
-    assert "nicht richtig" in main(wrong) or "not right" in main(wrong)
+    assert "E-Mail-Adresse oder Passwort ist nicht richtig." in main(wrong)
 
 
 def test_sign_in_renews_the_session_and_sign_out_kills_a_replayed_cookie(client, app, auth,
@@ -118,7 +118,8 @@ def test_repeated_failures_are_rate_limited_per_account(client, make_client):
     # Even the right password waits now, so guessing cannot continue.
     right = submit(client, "/login", {"email": person.email, "password": person.password})
     assert right.status_code == 429
-    assert "wait" in right.get_data(as_text=True) or "warten" in right.get_data(as_text=True)
+    assert ("Es gab zu viele Versuche. Zu Ihrer Sicherheit warten Sie bitte ein paar Minuten "
+            "und versuchen Sie es dann noch einmal." in right.get_data(as_text=True))
 
 
 def test_an_old_hash_of_an_unnormalised_password_still_verifies_and_is_renewed(
