@@ -1,9 +1,14 @@
 """Browser fixtures: the app served on localhost in a thread, and Debian's Chromium driven
-by Playwright on a phone-sized screen. Skipped with a message when Chromium is missing."""
+by Playwright on a phone-sized screen. Skipped with a message when Chromium is missing.
+
+Every wait is for a state the page reaches (a URL, an element, a held request), never for
+an amount of time: on a loaded one-core machine a step can take many seconds. The timeout
+only bounds how long a failing test hangs, so it is generous."""
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -14,6 +19,7 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True}
+TIMEOUT_MS = 60_000  # for actions, navigations and expect(): a failure, not a pace
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,8 +40,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)  # 5 s by default
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -44,10 +51,17 @@ def browser():
         browser.close()
 
 
+def new_context(browser, live_server: str, **options):
+    """A context on the live server, German unless told otherwise, with TIMEOUT_MS."""
+    context = browser.new_context(base_url=live_server, **{"locale": "de-DE", **options})
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
 @pytest.fixture
 def phone(browser, live_server):
     """A page in a 360×740 phone context, German, that records requests to other hosts."""
-    context = browser.new_context(locale="de-DE", base_url=live_server, **PHONE)
+    context = new_context(browser, live_server, **PHONE)
     page = context.new_page()
     page.foreign_requests = []
     page.on("request", lambda request: None if request.url.startswith(live_server)
@@ -65,6 +79,39 @@ def add_virtual_authenticator(page, transport: str = "internal") -> tuple[object
         "hasUserVerification": True, "isUserVerified": True,
         "automaticPresenceSimulation": True}})
     return cdp, result["authenticatorId"]
+
+
+class HeldRequests:
+    """The next ``count`` requests matching ``url`` are held until the test lets them go.
+
+    This puts the page's events in the order a test describes on a fast machine and on a
+    loaded one alike, where a route that sleeps would only hope that the page is quicker.
+    """
+
+    def __init__(self, page, url: str, *, count: int = 1) -> None:
+        self.page, self.url, self.to_hold, self.held = page, url, count, []
+        page.route(url, self._route)
+
+    def _route(self, route) -> None:
+        if self.to_hold > 0:
+            self.to_hold -= 1
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def wait_until_held(self) -> None:
+        """Until the page has sent the held requests (Playwright hands its route events
+        over while the test waits in a Playwright call, hence the short waits)."""
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while self.to_hold > 0:
+            assert time.monotonic() < deadline, f"the page never requested {self.url}"
+            self.page.wait_for_timeout(20)
+
+    def release(self) -> None:
+        self.wait_until_held()
+        for route in self.held:
+            route.continue_()
+        self.held = []
 
 
 def assert_fits_phone(page) -> None:

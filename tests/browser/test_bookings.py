@@ -6,7 +6,12 @@ from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Booking
-from tests.browser.conftest import assert_accessible, assert_fits_phone, staff_sign_in
+from tests.browser.conftest import (
+    assert_accessible,
+    assert_fits_phone,
+    new_context,
+    staff_sign_in,
+)
 
 
 def test_parent_books_for_a_child_and_staff_confirm_on_a_tablet(browser, live_server, phone,
@@ -24,6 +29,7 @@ def test_parent_books_for_a_child_and_staff_confirm_on_a_tablet(browser, live_se
 
     page.click(".site-nav a[href='/household']")
     page.click("a[href='/household/new']")
+    page.wait_for_url("**/household/new")
     assert_fits_phone(page)
     assert_accessible(page)
     page.fill("input[name=full_name]", "Emil Demir")
@@ -41,6 +47,7 @@ def test_parent_books_for_a_child_and_staff_confirm_on_a_tablet(browser, live_se
     assert_fits_phone(page)
     assert_accessible(page)
     page.locator("a.slot").first.click()  # the slot: second tap
+    page.wait_for_url("**/bookings/new/*/*")
     page.wait_for_selector("text=Emil Demir")
     assert page.locator("input[name=client]:checked").count() == 1
     page.fill("textarea[name=note]", "Emil spricht wenig Deutsch")
@@ -50,8 +57,8 @@ def test_parent_books_for_a_child_and_staff_confirm_on_a_tablet(browser, live_se
     assert page.locator("[data-status='requested']").count() == 1
     assert "Emil Demir" in page.content()
 
-    tablet = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True,
-                                 locale="de-DE", base_url=live_server)
+    tablet = new_context(browser, live_server, viewport={"width": 1024, "height": 768},
+                         has_touch=True)
     staff_page = tablet.new_page()
     staff_sign_in(staff_page, bookable.staff)
     staff_page.goto("/staff/bookings")

@@ -10,6 +10,7 @@ from tests.browser.conftest import (
     assert_accessible,
     assert_fits_phone,
     client_sign_in,
+    new_context,
     staff_sign_in,
 )
 
@@ -26,8 +27,8 @@ def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server,
     pdf = tmp_path / "Hilfeplan.pdf"
     pdf.write_bytes(b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n")
 
-    tablet = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True,
-                                 locale="de-DE", base_url=live_server)
+    tablet = new_context(browser, live_server, viewport={"width": 1024, "height": 768},
+                         has_touch=True)
     page = tablet.new_page()
     staff_sign_in(page, worker)
 
@@ -48,7 +49,7 @@ def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server,
         assert db.session.scalar(select(Document)).filename == "Hilfeplan.pdf"
         assert db.session.scalar(select(Note)).body.startswith("Erstgespräch")
 
-    phone = browser.new_context(locale="de-DE", base_url=live_server, **PHONE)
+    phone = new_context(browser, live_server, **PHONE)
     mobile = phone.new_page()
     client_sign_in(mobile, person)
     mobile.click(".site-nav a[href='/my-data']")

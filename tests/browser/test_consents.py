@@ -2,6 +2,7 @@
 downloads the sealed receipt (its PAdES seal is checked with pyhanko), withdraws it;
 staff then see the withdrawal."""
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from shared import seal
@@ -12,6 +13,7 @@ from tests.browser.conftest import (
     add_virtual_authenticator,
     assert_accessible,
     assert_fits_phone,
+    new_context,
     staff_sign_in,
 )
 
@@ -33,6 +35,7 @@ def test_parent_signs_for_her_child_with_a_passkey_and_withdraws(browser, live_s
     page.goto("/register")
     page.fill("input[name=email]", "ayse@example.org")
     page.click("button#submit")
+    expect(page.locator(".kern-alert--success")).to_contain_text("ayse@example.org")
     page.goto(outbox.link("ayse@example.org", "/confirm/"))
     page.click("button[name='passkey-submit']")
     page.wait_for_url("**/account/passkeys/new")
@@ -79,8 +82,7 @@ def test_parent_signs_for_her_child_with_a_passkey_and_withdraws(browser, live_s
         assert consent.status == "withdrawn"
     assert outbox.to(worker.email)
 
-    tablet = browser.new_context(viewport={"width": 1024, "height": 768}, locale="de-DE",
-                                 base_url=live_server)
+    tablet = new_context(browser, live_server, viewport={"width": 1024, "height": 768})
     staff_page = tablet.new_page()
     staff_sign_in(staff_page, worker)
     staff_page.goto(f"/staff/clients/{child}")

@@ -1,15 +1,20 @@
 """On a phone: a young person opens the invitation to an account of their own and learns
 that the team confirms in person first; the parent withdraws the invitation."""
 
-from tests.browser.conftest import assert_accessible, assert_fits_phone, client_sign_in
+from tests.browser.conftest import (
+    assert_accessible,
+    assert_fits_phone,
+    client_sign_in,
+    new_context,
+)
 from tests.conftest import YOUNG_PASSWORD, Outbox
 
 
 def test_an_invited_young_person_waits_for_the_team_and_the_parent_can_withdraw(
         phone, browser, live_server, app, make_young_person):
     young = make_young_person()
-    parent = browser.new_context(locale="de-DE", base_url=live_server,
-                                 viewport={"width": 360, "height": 740}, has_touch=True)
+    parent = new_context(browser, live_server, viewport={"width": 360, "height": 740},
+                         has_touch=True)
     page = parent.new_page()
     client_sign_in(page, young.parent)
     page.goto("/household")

@@ -7,6 +7,7 @@ import json
 import zipfile
 
 import jsonschema
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from shared.extensions import db
@@ -64,7 +65,8 @@ def test_client_sees_downloads_and_deletes_everything(phone, app, make_client, m
     page.fill("input[name=email]", person.email)
     page.fill("input[name=password]", person.password)
     page.click("button#submit")
-    page.wait_for_load_state()
+    expect(page.locator(".kern-error")).to_contain_text(
+        "E-Mail-Adresse oder Passwort ist nicht richtig.")
     assert "/account" not in page.url
     assert page.locator("input[name=password]").count() == 1  # still on the sign-in form
     with app.app_context():
