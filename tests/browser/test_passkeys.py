@@ -2,11 +2,19 @@
 passkey only, sign out and in with it, add a second passkey, remove one; and staff using a
 passkey as their second factor."""
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import PasskeyCredential
-from tests.browser.conftest import add_virtual_authenticator, assert_accessible, assert_fits_phone
+from tests.browser.conftest import (
+    PHONE,
+    HeldRequests,
+    add_virtual_authenticator,
+    assert_accessible,
+    assert_fits_phone,
+    new_context,
+)
 from tests.conftest import STRONG_PASSWORD
 
 
@@ -18,6 +26,7 @@ def test_client_registers_with_a_passkey_only_and_manages_passkeys(phone, outbox
     page.goto("/register")
     page.fill("input[name=email]", email)
     page.click("button[type=submit]#submit")
+    expect(page.locator(".kern-alert--success")).to_contain_text(email)  # the mail is out
     page.goto(outbox.link(email, "/confirm/"))
     assert_fits_phone(page)
     page.click("button[name='passkey-submit']")
@@ -36,15 +45,21 @@ def test_client_registers_with_a_passkey_only_and_manages_passkeys(phone, outbox
 
     # The login page also offers saved passkeys in the address field (conditional UI),
     # which Chromium's virtual authenticator would answer at once. Hold presence back so
-    # the page can be checked, then sign in with the button.
+    # the page can be checked, then sign in with the button. A request that reaches the
+    # authenticator while presence is held back is never answered, so the button's own
+    # challenge is held until presence is back.
     presence = {"authenticatorId": first_authenticator, "enabled": False}
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)
-    page.click(".site-header__logout button")
+    with page.expect_response("**/login/passkey/begin"):  # the autofill's, now waiting
+        page.click(".site-header__logout button")
     page.wait_for_url("**/login")
     assert_fits_phone(page)
     assert_accessible(page)
+    tap = HeldRequests(page, "**/login/passkey/begin")
     page.click("button[data-passkey-start]")  # aborts the autofill request first
+    tap.wait_until_held()
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
+    tap.release()
     page.wait_for_url("**/account")
     assert email in page.content()
 
@@ -60,17 +75,15 @@ def test_client_registers_with_a_passkey_only_and_manages_passkeys(phone, outbox
 
     page.locator(".passkey-list__item", has_text="Pixel 7").locator(
         "form[action$='/remove'] button").click()
-    page.wait_for_load_state()
-    assert page.locator(".passkey-list__item").count() == 1
-    assert "Pixel 7" not in page.inner_text(".passkey-list")
+    expect(page.locator(".passkey-list__item")).to_have_count(1)
+    expect(page.locator(".passkey-list")).not_to_contain_text("Pixel 7")
     with app.app_context():
         assert [c.name for c in db.session.scalars(select(PasskeyCredential))] == ["YubiKey"]
 
     # The last way in cannot be removed.
     page.locator(".passkey-list__item form[action$='/remove'] button").click()
-    page.wait_for_load_state()
+    expect(page.locator(".kern-alert--danger")).to_be_visible()
     assert page.locator(".passkey-list__item").count() == 1
-    assert page.locator(".kern-alert--danger").is_visible()
     assert page.foreign_requests == []
 
 
@@ -110,10 +123,8 @@ def test_staff_sign_in_with_a_passkey_as_second_factor(phone, outbox, app):
 
 def test_without_webauthn_the_page_says_so_and_password_sign_in_works(browser, live_server,
                                                                       make_client):
-    from tests.browser.conftest import PHONE
-
     person = make_client()
-    context = browser.new_context(locale="de-DE", base_url=live_server, **PHONE)
+    context = new_context(browser, live_server, **PHONE)
     context.add_init_script("delete window.PublicKeyCredential;")
     page = context.new_page()
     page.goto("/login")
@@ -128,11 +139,9 @@ def test_without_webauthn_the_page_says_so_and_password_sign_in_works(browser, l
 
 def test_without_javascript_only_the_passkey_buttons_are_missing(browser, live_server,
                                                                  make_client):
-    from tests.browser.conftest import PHONE
-
     person = make_client()
-    context = browser.new_context(locale="en-GB", base_url=live_server,
-                                  java_script_enabled=False, **PHONE)
+    context = new_context(browser, live_server, locale="en-GB", java_script_enabled=False,
+                          **PHONE)
     page = context.new_page()
     page.goto("/login")
     assert not page.locator("button[data-passkey-start]").is_visible()
@@ -143,8 +152,7 @@ def test_without_javascript_only_the_passkey_buttons_are_missing(browser, live_s
     page.wait_for_url("**/account")
     before = page.locator("html").get_attribute("lang")
     page.click("button.lang-switch__button")  # the language switch is a plain form
-    page.wait_for_load_state()
-    assert page.locator("html").get_attribute("lang") != before
+    expect(page.locator("html")).not_to_have_attribute("lang", before)
     context.close()
 
 
@@ -164,55 +172,58 @@ def with_a_passkey(page, person):
 def test_a_quick_tap_while_the_autofill_still_loads_signs_in(phone, app, make_client):
     """On a slow phone the button is tapped before the autofill's challenge has arrived.
     The server keeps one challenge per purpose, so the tap must ask for its own after."""
-    import time
-
     page = phone
     cdp, authenticator = with_a_passkey(page, make_client())
-    cdp.send("WebAuthn.setAutomaticPresenceSimulation",
-             {"authenticatorId": authenticator, "enabled": False})
-    page.click(".site-header__logout button")
+    presence = {"authenticatorId": authenticator, "enabled": False}
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)  # no autofill sign-in yet
+    with page.expect_response("**/login/passkey/begin"):  # this page's autofill is done
+        page.click(".site-header__logout button")
     page.wait_for_url("**/login")
 
-    delayed = []
-
-    def slow_first_begin(route):
-        if not delayed:  # the autofill's request: answered late
-            delayed.append(route.request.url)
-            time.sleep(1.5)
-        route.continue_()
-
-    page.route("**/login/passkey/begin", slow_first_begin)
+    autofill = HeldRequests(page, "**/login/passkey/begin")  # its answer is on its way
     page.reload()
+    autofill.wait_until_held()
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
+    begins = []
+    page.on("request", lambda request: begins.append(request.url)
+            if request.url.endswith("/login/passkey/begin") else None)
     page.click("button[data-passkey-start]")
-    cdp.send("WebAuthn.setAutomaticPresenceSimulation",
-             {"authenticatorId": authenticator, "enabled": True})
+    autofill.release()  # the autofill's challenge arrives after the tap
     page.wait_for_url("**/account")
-    assert delayed
+    assert len(begins) == 1  # the tap's own, after the autofill's had come back
 
 
 def test_a_tap_before_the_autofill_has_started_signs_in(phone, app, make_client):
     """Some phones take a moment to say whether autofill is available; a tap before that
     must not be overtaken by the autofill's own request for a challenge."""
-    import time
-
     page = phone
     cdp, authenticator = with_a_passkey(page, make_client())
     presence = {"authenticatorId": authenticator, "enabled": False}
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)  # no autofill sign-in yet
     page.click(".site-header__logout button")
     page.wait_for_url("**/login")
+    # The phone answers whether autofill is available only when the test says so.
     page.add_init_script("""(() => {
       const real = PublicKeyCredential.isConditionalMediationAvailable.bind(PublicKeyCredential);
-      PublicKeyCredential.isConditionalMediationAvailable = () =>
-        new Promise(resolve => setTimeout(() => resolve(real()), 800));
+      let answer;
+      const asked = new Promise(resolve => { answer = resolve; });
+      const available = asked.then(() => real());
+      PublicKeyCredential.isConditionalMediationAvailable = () => available;
+      // Resolves after the page's own handlers for the answer have run.
+      window.answerAutofillCheck = () => {
+        answer();
+        return available.then(ok => new Promise(resolve => setTimeout(() => resolve(ok))));
+      };
     })();""")
-    page.route("**/login/passkey/finish",  # a slow network on the way back
-               lambda route: (time.sleep(1.5), route.continue_()))
+    finish = HeldRequests(page, "**/login/passkey/finish")  # a slow network on the way back
     page.reload()
     begins = []
     page.on("request", lambda request: begins.append(request.url)
             if request.url.endswith("/login/passkey/begin") else None)
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
     page.click("button[data-passkey-start]")  # before the autofill has started
-    page.wait_for_url("**/account", timeout=10000)
+    finish.wait_until_held()
+    assert page.evaluate("answerAutofillCheck()") is True  # the autofill would start now
+    finish.release()
+    page.wait_for_url("**/account")
     assert len(begins) == 1  # the autofill never asked for a challenge of its own
