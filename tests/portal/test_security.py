@@ -257,3 +257,44 @@ def test_guesses_at_the_confirmation_and_new_recovery_codes_are_security_events(
     assert len(re.findall(r"<li><code>[a-z0-9-]+</code></li>",
                           renewed.get_data(as_text=True))) == 10
     assert security_events(app, "recovery_codes.renewed") == [("ok", ref)]
+
+
+def test_a_stale_sign_in_confirms_before_downloading_the_export(app, client, auth,
+                                                                make_client):
+    """The form was opened while the sign-in was fresh; posted after it went stale, it
+    leads to the confirmation and no archive leaves the server."""
+    from tests.conftest import age_sign_ins, csrf_token
+
+    auth.login(make_client(full_name="Mia Demir"))
+    form_page = client.get("/my-data/export").get_data(as_text=True)
+    age_sign_ins(app)
+    stale = client.post("/my-data/export", data={"csrf_token": csrf_token(form_page)},
+                        headers={"Referer": "http://localhost/my-data/export"})
+    assert stale.status_code == 302
+    assert stale.headers["Location"] == "/account/confirm?next=/my-data/export"
+    assert stale.mimetype != "application/zip"
+    assert b"PK" not in stale.data
+    assert security_events(app, "export.downloaded") == []
+    page = client.get("/my-data/export")  # opening the page asks for the confirmation too
+    assert page.headers["Location"] == "/account/confirm?next=/my-data/export"
+
+
+def test_a_stale_sign_in_confirms_before_turning_totp_off(app, client, auth, make_client,
+                                                         outbox):
+    from tests.conftest import age_sign_ins, csrf_token
+
+    person = make_client(totp=True)
+    auth.login(person)
+    security_page = client.get("/account/security").get_data(as_text=True)
+    age_sign_ins(app)
+    stale = client.post("/account/security/totp/off",
+                        data={"csrf_token": csrf_token(security_page), "sign_out_others": "y"},
+                        headers={"Referer": "http://localhost/account/security"})
+    assert stale.status_code == 302
+    assert stale.headers["Location"] == "/account/confirm?next=/account/security"
+    with app.app_context():
+        account = db.session.get(Account, person.account_id)
+        assert account.totp_secret == person.totp_secret
+        assert account.totp_enabled_at is not None
+    assert security_events(app, "totp.disabled") == []
+    assert outbox.to(person.email) == []
