@@ -118,6 +118,49 @@ def test_a_rewritten_chain_without_the_key_does_not_verify(app, make_staff, runn
     assert runner.invoke(args=["audit", "verify"]).exit_code != 0
 
 
+def test_an_event_spliced_in_from_another_history_does_not_verify(app, make_staff, runner):
+    """Two histories share a beginning (a restore from an older backup): event 3 was
+    "notes viewed" before the restore and "contact changed" after it. Someone puts the old
+    event 3 back in place of the new one and points event 4's previous hash at it. Every
+    event still carries its own genuine MAC, sequence numbers and client are right; only
+    event 4's MAC covering the hash it follows shows the splice."""
+    member_id = staff_member(app, make_staff)
+    client_id = uuid.uuid4()
+    write_events(app, member_id, client_id, 2)
+    with app.app_context():
+        member = db.session.get(StaffMember, member_id)
+        before_restore = audit.record_access(client_id=client_id, staff_member=member,
+                                             category=audit.NOTES)
+        db.session.commit()
+        old_third = {c.key: getattr(before_restore, c.key)
+                     for c in AccessEvent.__table__.columns}
+        # The restore: the backup ended at event 2, and the log continues from there.
+        db.session.delete(before_restore)
+        db.session.commit()
+        audit.record_access(client_id=client_id, staff_member=member, category=audit.CONTACT,
+                            action=audit.CHANGE)
+        audit.record_access(client_id=client_id, staff_member=member,
+                            category=audit.BOOKINGS)
+        db.session.commit()
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0  # the live history is whole
+
+    with app.app_context():
+        db.session.execute(delete(AccessEvent).where(AccessEvent.client_id == client_id)
+                           .where(AccessEvent.seq == 3))
+        db.session.add(AccessEvent(**old_third))
+        fourth = db.session.scalar(select(AccessEvent).where(AccessEvent.client_id == client_id)
+                                   .where(AccessEvent.seq == 4))
+        fourth.prev_hash = old_third["hash"]
+        db.session.commit()
+        assert [e.category for e in audit.events_for(client_id)] == [
+            audit.BOOKINGS, audit.NOTES, audit.BOOKINGS, audit.BOOKINGS]
+        assert audit.verify_chain(client_id) == audit.BrokenLink(client_id, 4,
+                                                                 "event was changed")
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code != 0
+    assert "event 4" in result.output
+
+
 def test_the_anchor_notices_removed_newest_events(app, make_staff, runner):
     member_id = staff_member(app, make_staff)
     client_id, other_id = uuid.uuid4(), uuid.uuid4()
