@@ -503,3 +503,47 @@ TECHNICAL: frozenset[str] = frozenset(
 
 def entries_for(category: str) -> list[Entry]:
     return [entry for entry in ENTRIES if entry.category == category]
+
+
+# -- whose data a table holds, and what erasure does with it --------------------------------
+# Every column that names a client or a client's account (a foreign key to clients or
+# accounts, or a column called client_id / ..._account_id) says what becomes of its rows
+# when that client or account is erased. Erasure, "my data" and the export are generated
+# from this (shared/services/client_tables.py) and refuse to run while a table that holds
+# client data is missing here, so a new table cannot be forgotten.
+ERASE = "erase"  # the row goes as soon as its client (or account) is erased
+KEEP = "keep"  # may be kept, restricted (§ 84 SGB X), while its retention above runs
+KEEP_WITH_FILE = "keep-with-file"  # the record of access: kept while anything is kept
+DETACH = "detach"  # the row is someone else's: only the reference to the account goes
+STAFF_ACCOUNT = "staff-account"  # the account of a staff member, never a client's
+
+# Kept rows in the order the erasure page lists them.
+CLIENT_REFERENCES: dict[str, str] = {
+    "bookings.client_id": KEEP,
+    "documents.client_id": KEEP,
+    "notes.client_id": KEEP,
+    "consents.subject_id": KEEP,
+    "break_glass_grants.client_id": KEEP_WITH_FILE,
+    "access_events.client_id": KEEP_WITH_FILE,
+    "client_name_tokens.client_id": ERASE,
+    "emergency_contacts.client_id": ERASE,
+    "guardianships.dependant_id": ERASE,
+    "consent_requests.subject_id": ERASE,
+    "correction_requests.client_id": ERASE,
+    "assignments.client_id": ERASE,
+    "guardianships.guardian_account_id": ERASE,
+    "user_sessions.account_id": ERASE,
+    "account_tokens.account_id": ERASE,
+    "recovery_codes.account_id": ERASE,
+    "passkey_credentials.account_id": ERASE,
+    "passkey_challenges.account_id": ERASE,
+    "calendar_feeds.account_id": ERASE,
+    "clients.account_id": DETACH,
+    "bookings.booked_by_account_id": DETACH,
+    "consents.signer_account_id": DETACH,
+    "staff_members.account_id": STAFF_ACCOUNT,
+}
+
+# Tables with personal columns about staff, not clients: erasure of a client leaves them,
+# and no one's "my data" shows them.
+STAFF_TABLES: frozenset[str] = frozenset({"staff_members", "availability_exceptions"})

@@ -9,6 +9,12 @@ the client's earlier ciphertext in this database (WAL, free pages) cannot be ope
 every blind-index entry goes, so a search cannot even confirm that the person was a
 client. When nothing is left, the client row and the data key go too.
 
+Which tables hold a client's data, and whether their rows go at once, are kept under a
+duty (``DUTIES`` says until when), stay with the file as its access log, or only lose the
+reference to an erased account, is declared in the catalogue (``CLIENT_REFERENCES``);
+erasure reads that declaration (``client_tables``) and refuses to start, before it
+journals anything, while a table with client data is not declared.
+
 Backups taken before hold the old data key (wrapped under the master key). Every erasure
 is therefore first written to the erasure journal (ids only, kept outside the database),
 which is applied again after a restore, after migrations and at every start; and
@@ -20,49 +26,36 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select, text, update
 
-from shared import audit, catalogue
-from shared.erasure_journal import SHRED, journal_append, journal_entries
+from shared import audit, catalogue, erasure_journal
+from shared.erasure_journal import ERASE, SHRED, journal_entries
 from shared.erasure_journal import journal_path as journal_path  # for the app's start
 from shared.extensions import db
 from shared.models import (
-    AccessEvent,
     Account,
-    AccountToken,
-    Assignment,
-    Booking,
-    BreakGlassGrant,
-    CalendarFeed,
     Client,
-    ClientNameToken,
-    Consent,
-    ConsentRequest,
-    CorrectionRequest,
     DataKey,
     Document,
-    EmergencyContact,
     Guardianship,
-    Note,
     PasskeyChallenge,
-    PasskeyCredential,
-    RecoveryCode,
     UserSession,
 )
-from shared.models.base import encrypted, utcnow
+from shared.models.base import encrypted, encrypted_fields, utcnow
 from shared.models.bookings import CONFIRMED
+from shared.services import client_tables
+from shared.services.client_tables import ACCOUNTS, CLIENTS, OWNING, UndeclaredClientData
 
 log = logging.getLogger(__name__)
 
 # What stays of a restricted client's own row: enough to tell whose file it is.
 IDENTITY_KEPT = frozenset({"full_name", "birth_date"})
-
-# Tables whose rows a duty may keep, with the catalogue's retention for them.
-RETAINED_TABLES = ("bookings", "documents", "notes", "consents")
 
 
 @functools.cache
@@ -74,32 +67,81 @@ def retention_days(table: str) -> int:
     return days.pop()
 
 
+# -- what a duty keeps ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Duty:
+    """Until when a table the catalogue declares KEEP outlives its client's erasure."""
+
+    # (row, when the case closed or None while it is open, the catalogue's retention)
+    until: Callable[[Any, datetime | None, timedelta], datetime | None]
+    label: str  # the catalogue column whose label names these rows on the erasure page
+    runs_from: str | None = None  # for an active client: the column the retention runs from
+
+
+def _appointment_until(row, closed_at: datetime | None, retention: timedelta):
+    # Only appointments that took place are documentation; requests, declined,
+    # cancelled and future appointments are not.
+    if closed_at is not None and (row.status != CONFIRMED or row.end_at > closed_at):
+        return None
+    return row.end_at + retention
+
+
+def _consent_until(row, closed_at: datetime | None, retention: timedelta):
+    ended = row.withdrawn_at or closed_at
+    return ended + retention if ended else None
+
+
+def _case_until(row, closed_at: datetime | None, retention: timedelta):
+    # The case closes when the client leaves.
+    return closed_at + retention if closed_at else None
+
+
+# A table declared KEEP without its duty here (or a duty for a table not declared KEEP)
+# stops erasure: UndeclaredClientData.
+DUTIES: dict[str, Duty] = {
+    "bookings": Duty(_appointment_until, "bookings.start_at", runs_from="end_at"),
+    "documents": Duty(_case_until, "documents.content"),
+    "notes": Duty(_case_until, "notes.body"),
+    "consents": Duty(_consent_until, "consents.document", runs_from="withdrawn_at"),
+}
+
+
+def kept_references() -> list[client_tables.Reference]:
+    """The references to a client whose rows a duty may keep, in the catalogue's order.
+    Raises ``UndeclaredClientData`` while any table with client data is undeclared, so
+    every erasure checks this before it journals or touches a row."""
+    kept = client_tables.select_references(catalogue.KEEP, of=CLIENTS)
+    problems = [f"{ref.name} is declared KEEP but erasure knows no duty for it (DUTIES)"
+                for ref in kept if ref.table.name not in DUTIES]
+    problems += [f"DUTIES names {table}, which the catalogue does not declare KEEP"
+                 for table in DUTIES.keys() - {ref.table.name for ref in kept}]
+    if problems:
+        raise UndeclaredClientData(problems)
+    return kept
+
+
 def kept_until(row, closed_at: datetime | None) -> datetime | None:
     """When the duty to keep this row ends; None: no duty (or, for an active client, not
     yet known because the case is still open)."""
     table = row.__tablename__
-    if table == "bookings":
-        # Only appointments that took place are documentation; requests, declined,
-        # cancelled and future appointments are not.
-        if closed_at is not None and (row.status != CONFIRMED or row.end_at > closed_at):
-            return None
-        return row.end_at + timedelta(days=retention_days(table))
-    if table == "consents":
-        ended = row.withdrawn_at or closed_at
-        return ended + timedelta(days=retention_days(table)) if ended else None
-    if table in ("documents", "notes"):
-        # The case closes when the client leaves.
-        return closed_at + timedelta(days=retention_days(table)) if closed_at else None
-    return None
+    duty = DUTIES.get(table)
+    if duty is None:
+        return None
+    return duty.until(row, closed_at, timedelta(days=retention_days(table)))
 
 
 def _retained_rows(client_id: uuid.UUID) -> list:
     rows: list = []
-    rows += db.session.scalars(select(Booking).where(Booking.client_id == client_id))
-    rows += db.session.scalars(select(Document).where(Document.client_id == client_id))
-    rows += db.session.scalars(select(Note).where(Note.client_id == client_id))
-    rows += db.session.scalars(select(Consent).where(Consent.subject_id == client_id))
+    for ref in kept_references():
+        rows += db.session.scalars(select(ref.attribute.class_)
+                                   .where(ref.attribute == client_id))
     return rows
+
+
+def _kept_entry(table: str) -> catalogue.Entry:
+    """The catalogue entry that names a kept table's rows: its label on the erasure page,
+    its category in the access log (the log's categories are the catalogue's)."""
+    return catalogue.BY_COLUMN[DUTIES[table].label]
 
 
 # -- the plan the client sees ----------------------------------------------------------
@@ -136,10 +178,10 @@ def _kept_groups(client_id: uuid.UUID, closed_at: datetime) -> list[KeptGroup]:
         if until is None:
             continue
         table = row.__tablename__
-        entry = next(e for e in catalogue.ENTRIES if e.column.startswith(f"{table}."))
+        entry = _kept_entry(table)
         group = groups.get(table)
         if group is None:
-            groups[table] = KeptGroup(entry.category, _TABLE_LABELS[table], 1, until,
+            groups[table] = KeptGroup(entry.category, entry.label, 1, until,
                                       entry.legal_basis)
         else:
             group.count += 1
@@ -239,12 +281,10 @@ def erase_client(client_id: uuid.UUID, *, at: datetime, shred: bool = False) -> 
         client.account = None
         db.session.flush()
         _delete_account_rows(account)
-    db.session.execute(delete(Guardianship).where(Guardianship.dependant_id == client.id))
-    db.session.execute(delete(ClientNameToken).where(ClientNameToken.client_id == client.id))
-    db.session.execute(delete(EmergencyContact).where(EmergencyContact.client_id == client.id))
-    db.session.execute(delete(ConsentRequest).where(ConsentRequest.subject_id == client.id))
-    db.session.execute(delete(CorrectionRequest).where(CorrectionRequest.client_id == client.id))
-    db.session.execute(delete(Assignment).where(Assignment.client_id == client.id))
+    # What goes at once (search tokens, contacts, links, requests, assignments) ...
+    _delete_referring(client.id, _references(catalogue.ERASE, of=CLIENTS))
+    # ... and someone else's rows only lose their reference to the client.
+    _detach(client.id, _references(catalogue.DETACH, of=CLIENTS))
     now = utcnow()
     kept = []
     for row in _retained_rows(client.id):
@@ -264,17 +304,39 @@ def erase_client(client_id: uuid.UUID, *, at: datetime, shred: bool = False) -> 
     return "restricted"
 
 
+def _references(action: str, *, of: str) -> list[client_tables.Reference]:
+    """The declared references with this action, rows that others point to last."""
+    return client_tables.dependants_first(client_tables.select_references(action, of=of))
+
+
+def _delete_referring(target_id: uuid.UUID, references) -> None:
+    for ref in references:
+        model, owned = ref.attribute.class_, ref.attribute == target_id
+        for pointer, _target in _self_pointers(model):  # among the rows that go together
+            db.session.execute(update(model).where(owned).values({pointer.key: None}))
+        db.session.execute(delete(model).where(owned))
+
+
+def _detach(target_id: uuid.UUID, references) -> None:
+    for ref in references:
+        db.session.execute(update(ref.attribute.class_).where(ref.attribute == target_id)
+                           .values({ref.attribute.key: None}))
+
+
+def _self_pointers(model: type) -> list[tuple]:
+    """(pointer, target) attributes by which rows of a table point to other rows of it (a
+    note that corrects another): those pointers are cleared before the rows they name go."""
+    return [(client_tables.attribute(column), client_tables.attribute(fk.column))
+            for column in model.__table__.columns for fk in column.foreign_keys
+            if fk.column.table is model.__table__]
+
+
 def _delete_account_rows(account: Account) -> None:
-    for model in (UserSession, AccountToken, RecoveryCode, PasskeyCredential,
-                  PasskeyChallenge, CalendarFeed):
-        db.session.execute(delete(model).where(model.account_id == account.id))
-    # Children this account looked after (those who stay keep their other guardians).
-    db.session.execute(delete(Guardianship)
-                       .where(Guardianship.guardian_account_id == account.id))
-    db.session.execute(update(Booking).where(Booking.booked_by_account_id == account.id)
-                       .values(booked_by_account_id=None))
-    db.session.execute(update(Consent).where(Consent.signer_account_id == account.id)
-                       .values(signer_account_id=None))
+    # Sign-in state, and the links to children this account looked after (those who stay
+    # keep their other guardians) ...
+    _delete_referring(account.id, _references(catalogue.ERASE, of=ACCOUNTS))
+    # ... while appointments it booked and consents it signed stay with their client.
+    _detach(account.id, _references(catalogue.DETACH, of=ACCOUNTS))
     db.session.flush()
     shared_key = account.data_key_id
     db.session.delete(account)
@@ -283,31 +345,28 @@ def _delete_account_rows(account: Account) -> None:
 
 
 def _delete_row(row) -> None:
-    if isinstance(row, Note):
-        db.session.execute(update(Note).where(Note.corrects_id == row.id)
-                           .values(corrects_id=None))
+    model = type(row)
+    for pointer, target in _self_pointers(model):
+        db.session.execute(update(model).where(pointer == getattr(row, target.key))
+                           .values({pointer.key: None}))
     db.session.delete(row)
 
 
 def _shred(client: Client) -> None:
-    """Nothing is left to keep: the client, their log and their data key go."""
+    """Nothing is left to keep: the client, their log, whatever else names them (kept
+    rows, and after a restore anything erased before) and their data key go."""
     key_id = client.data_key_id
-    db.session.execute(update(Note).where(Note.client_id == client.id)
-                       .values(corrects_id=None))
-    for model in (Note, Document, Booking):
-        db.session.execute(delete(model).where(model.client_id == client.id))
-    db.session.execute(delete(Consent).where(Consent.subject_id == client.id))
-    db.session.execute(delete(BreakGlassGrant).where(BreakGlassGrant.client_id == client.id))
-    db.session.execute(delete(AccessEvent).where(AccessEvent.client_id == client.id))
+    _delete_referring(client.id, client_tables.dependants_first(
+        client_tables.select_references(*OWNING, of=CLIENTS)))
     db.session.delete(client)
     db.session.flush()
     _drop_key_if_unused(key_id)
 
 
 def _drop_key_if_unused(key_id: uuid.UUID) -> None:
-    for model in (Client, Account, Booking, Document, Note, Consent, EmergencyContact,
-                  CorrectionRequest, BreakGlassGrant, PasskeyCredential):
-        if db.session.scalar(select(model.id).where(model.data_key_id == key_id).limit(1)):
+    for column in client_tables.key_columns():
+        holder = client_tables.attribute(column)
+        if db.session.scalar(select(holder).where(holder == key_id).limit(1)) is not None:
             return
     db.session.execute(delete(DataKey).where(DataKey.id == key_id))
 
@@ -321,8 +380,12 @@ def _rekey(client: Client, rows: list) -> None:
     """Re-encrypt what is kept under a new data key and destroy the old one: copies of the
     old ciphertext anywhere (deleted rows, WAL, free pages) can no longer be opened."""
     old_key_id = client.data_key_id
-    rows = [client, *rows, *db.session.scalars(
-        select(BreakGlassGrant).where(BreakGlassGrant.client_id == client.id))]
+    rows = [client, *rows]
+    keyed = {column.table.name for column in client_tables.key_columns()}
+    for ref in client_tables.select_references(catalogue.KEEP_WITH_FILE, of=CLIENTS):
+        if ref.table.name in keyed:  # e.g. the reasons given for opening the file
+            rows += db.session.scalars(select(ref.attribute.class_)
+                                       .where(ref.attribute == client.id))
     rows = [row for row in rows if row.data_key_id == old_key_id]
     if not rows:
         return
@@ -350,12 +413,21 @@ def _checkpoint() -> None:
 
 
 # -- the journal (shared.erasure_journal) ----------------------------------------------
+def journal_append(client_ids: list[uuid.UUID], *, at: datetime, action: str = ERASE) -> None:
+    """Journal an erasure before any row is touched, once it is sure it can be carried
+    out: with a table of client data undeclared (``UndeclaredClientData``) it would stop
+    every later start instead."""
+    kept_references()
+    erasure_journal.journal_append(client_ids, at=at, action=action)
+
+
 def apply_journal() -> int:
     """Erase again every journalled client the database still holds more of than it
     should (after a restore). Returns how many clients were touched."""
     entries = journal_entries()
     if not entries:
         return 0
+    kept_references()  # refuse before touching anything if a table is undeclared
     _lock_journal()
     first: dict[uuid.UUID, datetime] = {}
     shredded: set[uuid.UUID] = set()
@@ -401,10 +473,13 @@ def _nothing_due(client: Client) -> bool:
 
 
 def _has_unkept_rows(client: Client) -> bool:
-    for model in (ClientNameToken, EmergencyContact, CorrectionRequest, Assignment):
-        if db.session.scalar(select(model.id).where(model.client_id == client.id).limit(1)):
+    """Whether a restricted client has more than restriction leaves (after a restore)."""
+    for ref in client_tables.select_references(catalogue.ERASE, of=CLIENTS):
+        if db.session.scalar(select(ref.attribute).where(ref.attribute == client.id)
+                             .limit(1)) is not None:
             return True
-    return client.phone_bidx is not None
+    return any(getattr(client, field.attr) is not None
+               for name, field in encrypted_fields(Client).items() if name not in IDENTITY_KEPT)
 
 
 # -- retention purge -----------------------------------------------------------------------
@@ -443,15 +518,18 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
                 delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now)).rowcount)):
         if gone:
             count(table, gone)
-    # Active clients: appointments and withdrawn consents past their retention.
-    for subject, ended in ((Booking.client_id, Booking.end_at),
-                           (Consent.subject_id, Consent.withdrawn_at)):
-        table = ended.class_.__tablename__
+    # Active clients: what a duty runs for from a time of its own (appointments from their
+    # end, consents from their withdrawal) once that retention has passed.
+    for ref in kept_references():
+        table, subject = ref.table.name, ref.attribute
+        if DUTIES[table].runs_from is None:
+            continue  # the case file: its retention starts when the case closes
+        ended = getattr(subject.class_, DUTIES[table].runs_from)
         for row in db.session.scalars(
-                select(ended.class_).join(Client, subject == Client.id)
+                select(subject.class_).join(Client, subject == Client.id)
                 .where(Client.restricted_at.is_(None))
                 .where(ended <= now - timedelta(days=retention_days(table)))):
-            db.session.delete(row)
+            _delete_row(row)
             count(table, client_id=getattr(row, subject.key))
     # Restricted clients: each kept item when its duty ends; the client when none is left.
     for client in list(db.session.scalars(select(Client)
@@ -472,7 +550,7 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
     for client_id, tables in sorted(touched.items(), key=lambda item: str(item[0])):
         for table in sorted(tables):
             audit.record_access(client_id=client_id, staff_member=None,
-                                category=_AUDIT_CATEGORY[table], action=audit.PURGE)
+                                category=_kept_entry(table).category, action=audit.PURGE)
     db.session.commit()
     if result.total:
         _checkpoint()
@@ -523,14 +601,3 @@ def erase_now(*, admin, client_id: uuid.UUID) -> None:
 
     # The admin who decided (none when called outside a request, e.g. from a script).
     security_log.record("erasure.done", account=getattr(admin, "account", None))
-
-
-_AUDIT_CATEGORY = {"bookings": audit.BOOKINGS, "documents": audit.DOCUMENTS,
-                   "notes": audit.NOTES, "consents": audit.CONSENTS}
-
-_TABLE_LABELS = {
-    "bookings": catalogue.BY_COLUMN["bookings.start_at"].label,
-    "documents": catalogue.BY_COLUMN["documents.content"].label,
-    "notes": catalogue.BY_COLUMN["notes.body"].label,
-    "consents": catalogue.BY_COLUMN["consents.document"].label,
-}

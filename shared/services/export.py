@@ -25,7 +25,7 @@ from shared.models.accounts import Account
 from shared.models.base import utcnow
 from shared.models.casefile import Document
 from shared.models.consents import Consent
-from shared.services import casefile, my_data, transparency
+from shared.services import casefile, client_tables, my_data, transparency
 
 SCHEMA_VERSION = 1
 SCHEMA = {
@@ -137,6 +137,10 @@ def _item(item: my_data.Item) -> dict:
 
 
 def build_data(account: Account) -> dict:
+    """data.json: each person's catalogue items and access log. Refuses, before reading
+    anything, while a table holding client data is undeclared (UndeclaredClientData): the
+    export would leave it out."""
+    client_tables.check()
     subjects = []
     for subject in transparency.subjects(account):
         items = my_data.items_for(subject.client, as_guardian=subject.as_guardian)

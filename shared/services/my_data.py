@@ -1,7 +1,9 @@
 """Everything stored about a client, generated from the data catalogue: for each declared
 column, the values held for this client (decrypted for them), with purpose, legal basis,
 retention, who can see it and where it came from. Nothing here is a hand-picked list: a
-column added to the catalogue shows up, and a table without an owner rule fails a test.
+column added to the catalogue shows up, and whose rows are a client's comes from the
+catalogue's declaration (``client_tables``): a table with client data not declared there
+stops this page and the export (UndeclaredClientData) instead of being left out.
 
 A column the catalogue marks as a secret is never read for its value, not even for its
 owner: the item says only that it exists, how many, since when and how to remove it. A
@@ -11,6 +13,7 @@ invited it, its sessions ...): not even whether one was made for an invitation."
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -21,37 +24,35 @@ from sqlalchemy import select
 from shared import catalogue
 from shared.auth.totp import STEP_SECONDS
 from shared.extensions import db
-from shared.models import Base
 from shared.models.accounts import Account
 from shared.models.clients import Client
+from shared.services import client_tables
+from shared.services.client_tables import ACCOUNTS, CLIENTS, Reference
 
-# How to find a table's rows that belong to a client (None: not client data).
-OWNERS = {
-    "accounts": lambda c: Account.id == c.account_id,
-    "clients": lambda c: Client.id == c.id,
-    "client_name_tokens": "client_id",
-    "emergency_contacts": "client_id",
-    "guardianships": "dependant_id",
-    "bookings": "client_id",
-    "documents": "client_id",
-    "notes": "client_id",
-    "consents": "subject_id",
-    "consent_requests": "subject_id",
-    "access_events": "client_id",
-    "assignments": "client_id",
-    "break_glass_grants": "client_id",
-    "passkey_credentials": "account",
-    "recovery_codes": "account",
-    "user_sessions": "account",
-    "calendar_feeds": "account",
-    "correction_requests": "client_id",
-    "staff_members": None,
-    "availability_exceptions": None,
-}
 
-# The young person's own account and what hangs on it: never shown to a guardian.
-ACCOUNT_TABLES = frozenset({"accounts"} | {table for table, rule in OWNERS.items()
-                                           if rule == "account"})
+class _Owners(Mapping):
+    """How to find a table's rows that belong to a client, as the catalogue declares it
+    (``client_tables.owners``): the column naming the client or their account, the table's
+    own name for the client's and the account's row, None for staff data. Read afresh, so
+    a table declared later is seen; undeclared client data raises UndeclaredClientData."""
+
+    def __getitem__(self, table: str) -> Reference | str | None:
+        return client_tables.owners()[table]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(client_tables.owners())
+
+    def __len__(self) -> int:
+        return len(client_tables.owners())
+
+
+OWNERS: Mapping[str, Reference | str | None] = _Owners()
+
+
+def _account_tables(owners: Mapping) -> frozenset[str]:
+    """The young person's own account and what hangs on it: never shown to a guardian."""
+    return frozenset({ACCOUNTS} | {table for table, rule in owners.items()
+                                   if isinstance(rule, Reference) and rule.of == ACCOUNTS})
 
 SHOWN_AS = {
     catalogue.BLIND_INDEX: "search-key",
@@ -101,31 +102,23 @@ def _changed_at(rows: list) -> datetime | None:
 def _deleted_on(rows: list) -> datetime | None:
     from shared.services import erasure
 
-    dates = [until for row in rows if row.__tablename__ in erasure.RETAINED_TABLES
-             and (until := erasure.kept_until(row, None)) is not None]
+    dates = [until for row in rows if (until := erasure.kept_until(row, None)) is not None]
     return min(dates) if dates else None
 
 
-def _model_for(table: str):
-    for mapper in Base.registry.mappers:
-        if getattr(mapper.class_, "__tablename__", None) == table:
-            return mapper.class_
-    raise LookupError(table)
-
-
-def _rows(table: str, client: Client) -> list:
-    rule = OWNERS[table]
+def _rows(table: str, client: Client, owners: Mapping | None = None) -> list:
+    rule = (OWNERS if owners is None else owners)[table]
     if rule is None:
         return []
-    model = _model_for(table)
-    if callable(rule):
-        return list(db.session.scalars(select(model).where(rule(client))))
-    if rule == "account":
-        if client.account_id is None:
-            return []
-        return list(db.session.scalars(select(model).where(model.account_id ==
-                                                           client.account_id)))
-    return list(db.session.scalars(select(model).where(getattr(model, rule) == client.id)))
+    if rule == CLIENTS:
+        return list(db.session.scalars(select(Client).where(Client.id == client.id)))
+    if rule == ACCOUNTS:
+        return list(db.session.scalars(select(Account).where(Account.id == client.account_id)))
+    owner = client.id if rule.of == CLIENTS else client.account_id
+    if owner is None:
+        return []
+    return list(db.session.scalars(select(rule.attribute.class_)
+                                   .where(rule.attribute == owner)))
 
 
 def _holds(row, column: str) -> bool:
@@ -177,15 +170,17 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
     not see what is confidential from guardians."""
     grouped: dict[str, list[Item]] = {}
     loaded: dict[str, list] = {}  # each table read once, however many columns it has
+    owners = client_tables.owners()  # UndeclaredClientData while a table is undeclared
+    account_tables = _account_tables(owners)
     for entry in catalogue.ENTRIES:
         table, column = entry.column.split(".")
-        if OWNERS.get(table) is None:
+        if owners.get(table) is None:
             continue
         if as_guardian and (entry.category in catalogue.OWN_EYES_ONLY
-                            or table in ACCOUNT_TABLES):
+                            or table in account_tables):
             continue  # a child's own account, its security and access log are theirs alone
         if table not in loaded:
-            loaded[table] = _rows(table, client)
+            loaded[table] = _rows(table, client, owners)
         rows = loaded[table]
         if as_guardian:
             rows = [r for r in rows if not getattr(r, "confidential_from_guardians", False)]
