@@ -14,11 +14,9 @@ from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAre
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from shared import audit, security_log
+from shared import security_log
 from shared.auth.forms import ConfirmForm
-from shared.extensions import db
-from shared.models.consents import Consent, ConsentTemplate
-from shared.services import casefile, consents
+from shared.services import bookings, consents
 from staff import ENDPOINT_ROLES, bp
 
 
@@ -39,6 +37,16 @@ class TemplateForm(FlaskForm):
     submit = SubmitField(_l("Save draft"))
 
 
+class RequestSignatureForm(ConfirmForm):
+    """'Ask to sign' in the case file: the template's key."""
+
+    key = StringField()
+
+
+def _session_id():
+    return current_user.current_session.id if current_user.current_session else None
+
+
 @bp.get("/consents")
 def consent_templates():
     return render_template("staff/consent_templates.html", rows=consents.all_templates(),
@@ -48,8 +56,9 @@ def consent_templates():
 @bp.route("/consents/new", methods=["GET", "POST"], defaults={"template_id": None})
 @bp.route("/consents/<uuid:template_id>", methods=["GET", "POST"])
 def consent_template_edit(template_id: uuid.UUID | None):
-    template = db.session.get(ConsentTemplate, template_id) if template_id else None
-    if template_id and template is None:
+    try:
+        template = consents.get_template(template_id) if template_id else None
+    except consents.UnknownTemplate:
         abort(404)
     data = None
     if template is not None and request.method == "GET":
@@ -63,8 +72,6 @@ def consent_template_edit(template_id: uuid.UUID | None):
     if data is not None:
         data["required_for"] = str(template.required_for_service_id or "")
     form = TemplateForm(data=data)
-    from shared.services import bookings
-
     form.required_for.choices = [SelectChoice("", _("not required"))] + [
         SelectChoice(str(s.id), s.name) for s in bookings.active_services()]
     if form.validate_on_submit():
@@ -88,7 +95,7 @@ def consent_template_publish(template_id: uuid.UUID):
         abort(400)
     try:
         consents.publish(template_id)
-    except consents.ConsentError:
+    except consents.NotADraft:
         flash(_("Only drafts can be published."), "error")
     else:
         flash(_("Published. This version can no longer be changed."), "success")
@@ -97,14 +104,13 @@ def consent_template_publish(template_id: uuid.UUID):
 
 @bp.post("/clients/<uuid:client_id>/consents/request")
 def consent_request(client_id: uuid.UUID):
-    if not ConfirmForm().validate_on_submit():
+    form = RequestSignatureForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
-        casefile.access_for(current_user.staff_member, client_id,
-                            current_user.current_session.id)
         consents.request_signature(member=current_user.staff_member, client_id=client_id,
-                                   key=request.form.get("key", ""))
-    except (casefile.NoAccess, casefile.NeedsBreakGlass, consents.NotAllowed):
+                                   session_id=_session_id(), key=form.key.data or "")
+    except consents.NotAllowed:
         security_log.deny()
     flash(_("The client was asked and gets an email."), "success")
     return redirect(url_for("staff.client_file", client_id=client_id))
@@ -112,23 +118,16 @@ def consent_request(client_id: uuid.UUID):
 
 @bp.get("/consents/receipt/<uuid:consent_id>/<kind>.pdf")
 def consent_receipt_staff(consent_id: uuid.UUID, kind: str):
-    consent = db.session.get(Consent, consent_id)
-    if consent is None or kind not in ("consent", "withdrawal"):
+    if kind not in ("consent", "withdrawal"):
         abort(404)
     try:
-        access = casefile.access_for(current_user.staff_member, consent.subject_id,
-                                     current_user.current_session.id)
-    except (casefile.NoAccess, casefile.NeedsBreakGlass):
-        security_log.deny()
-    if access.level not in (casefile.FULL, casefile.MANAGE):
-        security_log.deny()  # reception sees that a consent exists, not its receipt
-    pdf = consent.withdrawal_receipt if kind == "withdrawal" else consent.receipt
-    if pdf is None:
+        pdf = consents.receipt_for_staff(member=current_user.staff_member,
+                                         consent_id=consent_id, session_id=_session_id(),
+                                         withdrawal=kind == "withdrawal")
+    except consents.NoReceipt:
         abort(404)
-    audit.record_access(client_id=consent.subject_id, staff_member=current_user.staff_member,
-                        category=audit.CASE_FILE, action=audit.DOWNLOAD,
-                        grant_id=access.grant_id)
-    db.session.commit()
+    except consents.NotAllowed:
+        security_log.deny()
     response = current_app.response_class(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="consent-{kind}.pdf"'
     return response

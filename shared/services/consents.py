@@ -41,7 +41,7 @@ from shared.models.consents import (
 )
 from shared.models.household import ACCESS_FULL
 from shared.models.staff import ADMIN, StaffMember
-from shared.services import household
+from shared.services import casefile, household
 
 DOMAIN_TAG = b"einblick-consent-v1"
 PURPOSE = "consent"
@@ -69,6 +69,19 @@ class SignatureInvalid(ConsentError):
     pass
 
 
+class UnknownTemplate(ConsentError):
+    """No consent template with this id."""
+
+
+class NotADraft(ConsentError):
+    """Only a draft can be published (a published version never changes)."""
+
+
+class NoReceipt(ConsentError):
+    """No such consent, or no receipt of this kind (a consent not withdrawn has no
+    withdrawal receipt)."""
+
+
 def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -86,6 +99,13 @@ def published_templates() -> list[ConsentTemplate]:
     for row in rows:
         newest.setdefault(row.key, row)
     return list(newest.values())
+
+
+def get_template(template_id: uuid.UUID) -> ConsentTemplate:
+    template = db.session.get(ConsentTemplate, template_id)
+    if template is None:
+        raise UnknownTemplate
+    return template
 
 
 def all_templates() -> list[ConsentTemplate]:
@@ -126,7 +146,7 @@ def required_for_service(service_id: uuid.UUID) -> list[ConsentTemplate]:
 def publish(template_id: uuid.UUID) -> ConsentTemplate:
     template = db.session.get(ConsentTemplate, template_id)
     if template is None or template.status != DRAFT:
-        raise ConsentError("only drafts can be published")
+        raise NotADraft
     template.status = PUBLISHED
     template.published_at = utcnow()
     db.session.commit()
@@ -401,8 +421,11 @@ def status_for_client(client_id: uuid.UUID) -> list[tuple[ConsentTemplate, Conse
     return [(t, current_consent(client_id, t.key)) for t in published_templates()]
 
 
-def request_signature(*, member: StaffMember, client_id: uuid.UUID, key: str) -> None:
-    """Ask a client (or the guardian of a child) to give a consent: email and portal task."""
+def request_signature(*, member: StaffMember, client_id: uuid.UUID,
+                      session_id: uuid.UUID | None, key: str) -> None:
+    """Ask a client (or the guardian of a child) to give a consent: email and portal task.
+    Only by staff to whom the client's file is open in this session."""
+    _require_open_file(member, client_id, session_id)
     client = db.session.get(Client, client_id)
     if client is None:
         raise NotAllowed
@@ -421,6 +444,35 @@ def request_signature(*, member: StaffMember, client_id: uuid.UUID, key: str) ->
     for account in recipients:
         mail.send(to=account.email, subject=_l("Please look at a consent"),
                   template="consent_requested", locale=account.locale)
+
+
+def _require_open_file(member: StaffMember, client_id: uuid.UUID,
+                       session_id: uuid.UUID | None) -> casefile.FileAccess:
+    try:
+        return casefile.access_for(member, client_id, session_id)
+    except (casefile.NoAccess, casefile.NeedsBreakGlass) as exc:
+        raise NotAllowed from exc
+
+
+def receipt_for_staff(*, member: StaffMember, consent_id: uuid.UUID,
+                      session_id: uuid.UUID | None, withdrawal: bool) -> bytes:
+    """The sealed receipt of a consent (or of its withdrawal) for staff who see more of
+    the file than its contact part (reception sees that a consent exists, not its
+    receipt); the download is written to the client's access log."""
+    consent = db.session.get(Consent, consent_id)
+    if consent is None:
+        raise NoReceipt
+    access = _require_open_file(member, consent.subject_id, session_id)
+    if access.level not in (casefile.FULL, casefile.MANAGE):
+        raise NotAllowed
+    pdf = consent.withdrawal_receipt if withdrawal else consent.receipt
+    if pdf is None:
+        raise NoReceipt
+    audit.record_access(client_id=consent.subject_id, staff_member=member,
+                        category=audit.CASE_FILE, action=audit.DOWNLOAD,
+                        grant_id=access.grant_id)
+    db.session.commit()
+    return pdf
 
 
 def open_requests(account: Account) -> list[ConsentRequest]:
