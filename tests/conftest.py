@@ -211,6 +211,16 @@ def totp_clock(monkeypatch):
     return clock
 
 
+@pytest.fixture
+def sign_in_clock(monkeypatch, totp_clock):
+    """The TOTP clock, which now also times the step between password and code
+    (login_flow.clock): a test lets its five minutes pass instead of waiting."""
+    from shared.auth import login_flow
+
+    monkeypatch.setattr(login_flow, "clock", lambda: totp_clock.now)
+    return totp_clock
+
+
 # -- factories ---------------------------------------------------------------------------
 STRONG_PASSWORD = "violet-harbour-lantern-92"
 

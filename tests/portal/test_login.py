@@ -384,3 +384,27 @@ def test_the_code_step_keeps_only_a_next_that_answers_get(client, make_client, t
     totp_clock.advance()
     done = submit(client, "/login/code", {"code": totp_clock.code(person.totp_secret)})
     assert done.headers["Location"] == "/account"
+
+
+def test_the_code_step_ends_five_minutes_after_the_password(app, make_client, sign_in_clock):
+    """The right code within five minutes signs in; after them, it is refused and the
+    person is asked for the password again (the clock is moved, not waited for)."""
+    from tests.conftest import csrf_token
+
+    person = make_client(totp=True)
+    five_minutes = 5 * 60
+    outcomes = {}
+    for waited in (five_minutes - 5, five_minutes + 1):
+        browser = app.test_client()
+        password_step(browser, person)
+        form = browser.get("/login/code").get_data(as_text=True)
+        sign_in_clock.advance(waited)
+        answer = browser.post("/login/code", data={
+            "csrf_token": csrf_token(form), "code": sign_in_clock.code(person.totp_secret)})
+        outcomes[waited] = answer.headers["Location"]
+        if waited > five_minutes:
+            assert "Bitte melden Sie sich noch einmal an." in browser.get("/login").get_data(
+                as_text=True)
+            assert browser.get("/account").headers["Location"].startswith("/login")
+            assert browser.get("/login/code").headers["Location"] == "/login"
+    assert outcomes == {five_minutes - 5: "/account", five_minutes + 1: "/login"}

@@ -227,3 +227,27 @@ def test_a_staff_form_posted_after_the_session_ended_leads_after_sign_in_to_a_pa
     stale = client.post(f"/staff/break-glass/{uuid.uuid4()}/reviewed",
                         data={"csrf_token": token})
     assert stale.headers["Location"] == "/staff/login"
+
+
+def test_the_staff_code_step_ends_five_minutes_after_the_password(app, make_staff,
+                                                                  sign_in_clock):
+    from tests.conftest import csrf_token
+
+    person = make_staff(role="caseworker")
+    five_minutes = 5 * 60
+    outcomes = {}
+    for waited in (five_minutes - 5, five_minutes + 1):
+        browser = app.test_client()
+        password = submit(browser, "/staff/login",
+                          {"email": person.email, "password": person.password})
+        assert password.headers["Location"] == "/staff/login/code"
+        form = browser.get("/staff/login/code").get_data(as_text=True)
+        sign_in_clock.advance(waited)
+        answer = browser.post("/staff/login/code", data={
+            "csrf_token": csrf_token(form), "code": sign_in_clock.code(person.totp_secret)})
+        outcomes[waited] = answer.headers["Location"]
+        if waited > five_minutes:
+            assert "Bitte melden Sie sich noch einmal an." in browser.get(
+                "/staff/login").get_data(as_text=True)
+            assert browser.get("/staff/").headers["Location"].startswith("/staff/login")
+    assert outcomes == {five_minutes - 5: "/staff/", five_minutes + 1: "/staff/login"}
