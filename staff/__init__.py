@@ -1,5 +1,6 @@
 """The staff blueprint. Closed by default: every endpoint needs a signed-in staff member
-with a second factor, except the short list of open ones below."""
+with a second factor and a role that ``shared/policy.py`` names for it, except the short
+list of open ones there; an endpoint the policy does not name is refused to every role."""
 
 from __future__ import annotations
 
@@ -7,38 +8,15 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from shared import policy
 from shared.auth import login_flow, sessions
 
 bp = Blueprint("staff", __name__)
 
-OPEN_ENDPOINTS = frozenset(
-    {
-        "staff.login",
-        "staff.login_second_factor",
-        "staff.invitation",
-        "staff.logout",
-        "staff.passkey_login_begin",
-        "staff.passkey_login_finish",
-        "staff.passkey_second_factor_begin",
-        "staff.passkey_second_factor_finish",
-    }
-)
-# Reachable after the password but before a second factor exists.
-SETUP_ENDPOINTS = frozenset(
-    {
-        "staff.setup_second_factor",
-        "staff.logout",
-        "staff.passkey_add_begin",
-        "staff.passkey_add_finish",
-    }
-)
-# Endpoints limited to some roles; any other staff endpoint is open to every role.
-ENDPOINT_ROLES: dict[str, frozenset[str]] = {}
-
 
 @bp.before_request
 def closed_by_default():
-    if request.endpoint in OPEN_ENDPOINTS:
+    if request.endpoint in policy.OPEN_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
         # After signing in: the page asked for, or for a posted form the page holding it.
@@ -53,14 +31,13 @@ def closed_by_default():
     if not current_user.has_second_factor or not sessions.has_second_factor_in_session(
         current_user
     ):
-        if request.endpoint in SETUP_ENDPOINTS and not current_user.has_second_factor:
+        if request.endpoint in policy.SETUP_ENDPOINTS and not current_user.has_second_factor:
             return None
         if request.endpoint == "staff.logout":
             return None
         return redirect(url_for("staff.setup_second_factor"))
-    allowed = ENDPOINT_ROLES.get(request.endpoint or "")
-    if allowed is not None and member.role not in allowed:
-        abort(403)
+    if not policy.may_use(member.role, request.endpoint):
+        abort(403)  # also for an endpoint the policy does not name
     return None
 
 

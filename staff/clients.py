@@ -29,7 +29,7 @@ from shared.auth.forms import ConfirmForm, NormalisedEmail
 from shared.extensions import db, limiter
 from shared.models.staff import CASEWORKER, StaffMember
 from shared.services import casefile, household
-from staff import ENDPOINT_ROLES, bp
+from staff import bp
 
 CATEGORY_LABELS = {
     "application": _l("Application"), "certificate": _l("Certificate"),
@@ -367,19 +367,3 @@ def assignment_remove(assignment_id: uuid.UUID):
     casefile.unassign(admin=_member(), assignment_id=assignment_id)
     flash(_("Removed."), "success")
     return redirect(url_for("staff.client_file", client_id=client_id))
-
-
-ENDPOINT_ROLES.update({
-    "staff.client_break_glass": frozenset({"caseworker", "admin"}),
-    # Only the full file may invite or confirm a hand-over, and admins never hold it.
-    "staff.client_invite": frozenset({"caseworker"}),
-    "staff.client_handover": frozenset({"caseworker"}),
-    "staff.client_withdraw_invitation": frozenset({"caseworker"}),
-    "staff.note_add": frozenset({"caseworker"}),
-    "staff.note_edit": frozenset({"caseworker"}),
-    "staff.document_upload": frozenset({"caseworker", "admin"}),
-    "staff.document_download": frozenset({"caseworker", "admin"}),
-    "staff.booking_confidential": frozenset({"caseworker"}),
-    "staff.client_assign": frozenset({"admin"}),
-    "staff.assignment_remove": frozenset({"admin"}),
-})

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from shared import security_log
 from shared.auth.forms import ConfirmForm
 from shared.services import bookings, consents
-from staff import ENDPOINT_ROLES, bp
+from staff import bp
 
 
 class TemplateForm(FlaskForm):
@@ -131,12 +131,3 @@ def consent_receipt_staff(consent_id: uuid.UUID, kind: str):
     response = current_app.response_class(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="consent-{kind}.pdf"'
     return response
-
-
-ENDPOINT_ROLES.update({
-    "staff.consent_templates": frozenset({"admin"}),
-    "staff.consent_template_edit": frozenset({"admin"}),
-    "staff.consent_template_publish": frozenset({"admin"}),
-    "staff.consent_request": frozenset({"caseworker", "admin"}),
-    "staff.consent_receipt_staff": frozenset({"caseworker", "admin"}),
-})

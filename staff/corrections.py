@@ -14,7 +14,7 @@ from shared import security_log
 from shared.auth.forms import ConfirmForm
 from shared.models.base import utcnow
 from shared.services import casefile, corrections, erasure
-from staff import ENDPOINT_ROLES, bp
+from staff import bp
 
 
 @bp.get("/corrections")
@@ -69,11 +69,3 @@ def correction_answer(request_id: uuid.UUID):
         security_log.deny()
     flash(_("Answered. The client sees it in the portal."), "success")
     return redirect(url_for("staff.corrections_queue"))
-
-
-ENDPOINT_ROLES.update({
-    "staff.corrections_queue": frozenset({"caseworker", "admin"}),
-    "staff.correction_answer": frozenset({"caseworker", "admin"}),
-    "staff.erasures_queue": frozenset({"admin"}),
-    "staff.erasure_decide": frozenset({"admin"}),
-})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, render_template, request
 
 from shared import security_log
-from staff import ENDPOINT_ROLES, bp
+from staff import bp
 
 
 @bp.get("/security-events")
@@ -17,6 +17,3 @@ def security_events():
         days=current_app.extensions["einblick"].config.security_event_days,
         event_types=security_log.BY_NAME, outcomes=security_log.OUTCOMES,
     )
-
-
-ENDPOINT_ROLES.update({"staff.security_events": frozenset({"admin"})})

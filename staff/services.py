@@ -24,7 +24,7 @@ from shared.extensions import db
 from shared.models.bookings import Service
 from shared.models.staff import StaffMember
 from shared.services import bookings
-from staff import ENDPOINT_ROLES, bp
+from staff import bp
 
 
 class ServiceForm(FlaskForm):
@@ -71,9 +71,3 @@ def service_edit(service_id: uuid.UUID | None):
         flash(_("Saved."), "success")
         return redirect(url_for("staff.services"))
     return render_template("staff/service_form.html", form=form, service=service)
-
-
-ENDPOINT_ROLES.update({
-    "staff.services": frozenset({"admin"}),
-    "staff.service_edit": frozenset({"admin"}),
-})

@@ -17,7 +17,7 @@ from wtforms.validators import Length
 from shared.auth.forms import ConfirmForm, email_field
 from shared.models.staff import ROLES
 from shared.services import casefile, reports, staff
-from staff import ENDPOINT_ROLES, bp
+from staff import bp
 from staff.home import ROLE_NAMES
 
 
@@ -117,10 +117,3 @@ def funder_reports_csv():
                                            mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="einblick-{year}.csv"'
     return response
-
-
-ENDPOINT_ROLES.update({
-    name: frozenset({"admin"})
-    for name in ("staff.team", "staff.team_change", "staff.break_glass_review",
-                 "staff.break_glass_reviewed", "staff.funder_reports", "staff.funder_reports_csv")
-})

@@ -196,7 +196,8 @@ def test_admin_manages_but_does_not_read_notes_or_documents(app, client, auth, c
     assert "bericht.pdf" not in page
     with app.app_context():
         document_id = db.session.scalar(select(Document)).id
-    assert client.get(f"/staff/documents/{document_id}").status_code == 404
+    # Refused at the gate (shared/policy.py: documents are for caseworkers only).
+    assert client.get(f"/staff/documents/{document_id}").status_code == 403
 
 
 @pytest.mark.parametrize("role", ["caseworker", "reception"])
