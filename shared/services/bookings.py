@@ -18,7 +18,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from shared import audit, mail
+from shared import audit, mail, policy
 from shared.crypto import hash_secret_token
 from shared.extensions import db
 from shared.models.accounts import Account
@@ -37,7 +37,7 @@ from shared.models.bookings import (
 )
 from shared.models.clients import Client
 from shared.models.household import ACCESS_BOOKINGS
-from shared.models.staff import ADMIN, RECEPTION, StaffMember
+from shared.models.staff import StaffMember
 from shared.services import availability, household
 
 
@@ -351,12 +351,13 @@ def answer_proposal(*, account: Account, booking_id: uuid.UUID, accept: bool) ->
 
 # -- staff side ---------------------------------------------------------------------------
 def visible_to_staff(member: StaffMember):
-    """Which bookings a staff member sees: admins and reception all, caseworkers their own."""
+    """Which bookings a staff member sees: all for the roles the policy lets see all
+    (admins, reception), otherwise their own appointments."""
     # Appointments of restricted clients (erasure requested, kept for a duty) are not
     # everyday work: they open only through the file, with a logged reason.
     stmt = select(Booking).join(Client, Client.id == Booking.client_id) \
         .where(Client.restricted_at.is_(None))
-    if member.role not in (ADMIN, RECEPTION):
+    if not policy.may(member.role, policy.SEE_ALL_BOOKINGS):
         stmt = stmt.where(Booking.staff_member_id == member.id)
     return stmt
 

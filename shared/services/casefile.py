@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from shared import audit, security_log
+from shared import audit, policy, security_log
 from shared.config import DEFAULT_LOCALE
 from shared.extensions import db
 from shared.models.accounts import CLIENT, Account
@@ -25,7 +25,7 @@ from shared.models.bookings import Booking
 from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
 from shared.models.clients import Client, ClientNameToken
 from shared.models.household import Guardianship
-from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
+from shared.models.staff import StaffMember
 from shared.services import household
 from shared.services.accounts import name_tokens
 from shared.validation import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
@@ -50,12 +50,11 @@ _NAME_DROPPED = set('"\'`<>:|?*')
 MAX_NAME_CHARS = 200
 DOCUMENT_CATEGORIES = ("application", "certificate", "correspondence", "report", "other")
 
-# What a role sees of a file. FULL: everything; CONTACT: contact data and bookings;
-# MANAGE: master data, household, bookings, assignments and the access log, but not
-# notes or documents.
-FULL = "full"
-CONTACT = "contact"
-MANAGE = "manage"
+# What a role sees of a file (FULL, CONTACT, MANAGE): shared/policy.py says, per role and
+# per kind of data.
+FULL = policy.FULL
+CONTACT = policy.CONTACT
+MANAGE = policy.MANAGE
 
 
 class CaseFileError(Exception):
@@ -115,7 +114,9 @@ class FileAccess:
 
     @property
     def notes_and_documents(self) -> bool:
-        return self.level == FULL
+        """The full file: what only it may do (invite, write notes) is allowed too."""
+        return (policy.may_read(self.level, policy.NOTES)
+                and policy.may_read(self.level, policy.DOCUMENTS))
 
 
 def get_client(client_id: uuid.UUID) -> Client:
@@ -146,30 +147,29 @@ def live_grant(member: StaffMember, client_id: uuid.UUID,
 
 def access_for(member: StaffMember, client_id: uuid.UUID,
                session_id: uuid.UUID | None) -> FileAccess:
-    """The part of a client's file this staff member may open in this session."""
+    """The part of a client's file this staff member may open in this session: the
+    level the policy gives the role, once the file is open to them at all."""
+    level = policy.level_for(member.role)
+    if level is None:
+        raise NoAccess
     restricted_at = get_client(client_id).restricted_at
     if restricted_at is not None:
         # Restricted after an erasure request (§ 84 SGB X): nobody opens it in everyday
-        # work; caseworkers and admins may, with a reason that is logged and reviewed,
-        # given after the restriction (an earlier emergency grant does not count).
-        if member.role not in (CASEWORKER, ADMIN):
+        # work; the roles the policy allows may, with a reason that is logged and
+        # reviewed, given after the restriction (an earlier emergency grant does not count).
+        if not policy.may(member.role, policy.OPEN_RESTRICTED):
             raise NoAccess
         grant = live_grant(member, client_id, session_id)
         if grant is None or grant.created_at < restricted_at:
             raise NeedsBreakGlass
-        return FileAccess(FULL if member.role == CASEWORKER else MANAGE, grant.id)
-    if member.role == CASEWORKER and is_assigned(member, client_id):
-        return FileAccess(FULL)
-    if member.role == CASEWORKER:
-        grant = live_grant(member, client_id, session_id)
-        if grant is None:
-            raise NeedsBreakGlass
-        return FileAccess(FULL, grant.id)
-    if member.role == RECEPTION:
-        return FileAccess(CONTACT)
-    if member.role == ADMIN:
-        return FileAccess(MANAGE)
-    raise NoAccess
+        return FileAccess(level, grant.id)
+    if not policy.may(member.role, policy.ASSIGNED_FILES_ONLY) or is_assigned(
+            member, client_id):
+        return FileAccess(level)
+    grant = live_grant(member, client_id, session_id)
+    if grant is None:
+        raise NeedsBreakGlass
+    return FileAccess(level, grant.id)
 
 
 def break_glass(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID,
@@ -178,7 +178,8 @@ def break_glass(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.U
     to the client with the reason."""
     reason = _typed_reason(reason)
     client = get_client(client_id)
-    if client.restricted_at is not None and member.role not in (CASEWORKER, ADMIN):
+    ability = policy.OPEN_RESTRICTED if client.restricted_at is not None else policy.BREAK_GLASS
+    if not policy.may(member.role, ability):
         raise NoAccess
     grant = BreakGlassGrant(client_id=client.id, data_key=client.data_key,
                             staff_member_id=member.id, session_id=session_id)
@@ -202,6 +203,8 @@ def _typed_reason(reason: str | None) -> str:
 
 def unreviewed_grants(*, admin: StaffMember) -> list[BreakGlassGrant]:
     """Grants to review; reading their reasons is logged for each client concerned."""
+    if not policy.may(admin.role, policy.REVIEW_BREAK_GLASS):
+        raise NoAccess
     grants = list(db.session.scalars(
         select(BreakGlassGrant).where(BreakGlassGrant.reviewed_at.is_(None))
         .order_by(BreakGlassGrant.created_at)
@@ -214,6 +217,8 @@ def unreviewed_grants(*, admin: StaffMember) -> list[BreakGlassGrant]:
 
 
 def review_grant(*, admin: StaffMember, grant_id: uuid.UUID) -> None:
+    if not policy.may(admin.role, policy.REVIEW_BREAK_GLASS):
+        raise NoAccess
     grant = db.session.get(BreakGlassGrant, grant_id)
     if grant is None:
         raise NoAccess
@@ -456,22 +461,22 @@ def open_file(*, member: StaffMember, client_id: uuid.UUID,
             .order_by(Note.created_at.desc()))) if full else [],
         assignments=list(db.session.scalars(
             select(Assignment).where(Assignment.client_id == client.id))),
-        events=audit.events_for(client.id) if access.level in (FULL, MANAGE) else [],
+        events=(audit.events_for(client.id)
+                if policy.may_read(access.level, policy.ACCESS_LOG) else []),
         own_account=(_own_account_state(client, member)
-                     if access.level in (FULL, MANAGE) else None),
+                     if policy.may_read(access.level, policy.ACCOUNT) else None),
         invitable=full and household.invitable(client),
         invitation_open=household.invitation_open(client),
         invited_at=client.own_account_invited_at,
     )
-    categories = [audit.CONTACT, audit.BOOKINGS]
-    if access.level in (FULL, MANAGE):
-        categories += [audit.HOUSEHOLD, audit.ACCESS_LOG]
-    if full:
-        categories += [audit.DOCUMENTS, audit.NOTES]
+    # The access log's categories are kinds of data of the policy (same names).
+    categories = [category for category in (audit.CONTACT, audit.BOOKINGS, audit.HOUSEHOLD,
+                                            audit.ACCESS_LOG, audit.DOCUMENTS, audit.NOTES)
+                  if policy.may_read(access.level, category)]
     for category in categories:
         audit.record_access(client_id=client.id, staff_member=member, category=category,
                             grant_id=access.grant_id)
-    if access.level in (FULL, MANAGE):
+    if policy.may_read(access.level, policy.HOUSEHOLD):
         # The page names the household members too: that is a read of their contact data.
         related = {g.dependant_id for g in dependants}
         related |= {g.guardian.client.id for g in guardians if g.guardian.client is not None}
@@ -567,8 +572,8 @@ def read_document(*, member: StaffMember, document_id: uuid.UUID,
 def add_note(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID | None,
              body: str, visible_to_client: bool, confidential: bool,
              corrects_id: uuid.UUID | None = None) -> Note:
-    if member.role != CASEWORKER:
-        raise NoAccess  # notes are written by caseworkers
+    if not policy.may(member.role, policy.WRITE_NOTES):
+        raise NoAccess
     access = _require_full(member, client_id, session_id)
     body = (body or "").strip()
     if not body:
@@ -623,11 +628,11 @@ def set_booking_confidential(*, member: StaffMember, booking_id: uuid.UUID,
 
 
 def assign(*, admin: StaffMember, client_id: uuid.UUID, staff_member_id: uuid.UUID) -> None:
-    if admin.role != ADMIN:
+    if not policy.may(admin.role, policy.ASSIGN_CASEWORKERS):
         raise NoAccess
     client = get_client(client_id)
     member = db.session.get(StaffMember, staff_member_id)
-    if member is None or member.role != CASEWORKER:
+    if member is None or not policy.may(member.role, policy.BE_ASSIGNED):
         raise NoAccess
     if not is_assigned(member, client.id):
         db.session.add(Assignment(client_id=client.id, staff_member_id=member.id))
@@ -637,7 +642,7 @@ def assign(*, admin: StaffMember, client_id: uuid.UUID, staff_member_id: uuid.UU
 
 
 def unassign(*, admin: StaffMember, assignment_id: uuid.UUID) -> None:
-    if admin.role != ADMIN:
+    if not policy.may(admin.role, policy.ASSIGN_CASEWORKERS):
         raise NoAccess
     assignment = db.session.get(Assignment, assignment_id)
     if assignment is None:

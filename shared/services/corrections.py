@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from shared import audit, catalogue
+from shared import audit, catalogue, policy
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import utcnow
 from shared.models.casefile import Assignment, CorrectionRequest
-from shared.models.staff import ADMIN, StaffMember
+from shared.models.staff import StaffMember
 from shared.services import household
 
 OPEN, DONE, REJECTED = "open", "done", "rejected"
@@ -50,7 +50,7 @@ def requests_for(account: Account) -> list[CorrectionRequest]:
 def open_for_staff(member: StaffMember) -> list[CorrectionRequest]:
     """Admins see all open requests, caseworkers those of their assigned clients."""
     stmt = select(CorrectionRequest).where(CorrectionRequest.status == OPEN)
-    if member.role != ADMIN:
+    if not policy.may(member.role, policy.SEE_ALL_CORRECTIONS):
         stmt = stmt.join(Assignment, Assignment.client_id == CorrectionRequest.client_id) \
             .where(Assignment.staff_member_id == member.id)
     rows = list(db.session.scalars(stmt.order_by(CorrectionRequest.created_at)))
