@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import crypto
+from shared import crypto, policy
 from shared.config import DEBUG_IN_PRODUCTION, Config, ConfigError
 from shared.extensions import babel, compress, csrf, db, limiter, login_manager
 from shared.i18n import LANGUAGE_NAMES, select_locale, text_direction
@@ -237,6 +237,19 @@ def _register_hooks(app: Flask) -> None:
 
     # Registered after Flask-SQLAlchemy's own teardown, so it runs before the session ends.
     app.teardown_appcontext(security_log.store_pending)
+
+    @app.template_global("staff_may")
+    def staff_may(endpoint: str) -> bool:
+        """Whether the signed-in staff member may use this staff page: links and buttons
+        are shown from the same policy the staff gate enforces."""
+        from flask_login import current_user
+
+        member = (current_user.staff_member
+                  if current_user.is_authenticated and current_user.is_staff else None)
+        return member is not None and member.active and policy.may_use(member.role, endpoint)
+
+    # Which parts of a client's file a page shows at the file's access level.
+    app.add_template_global(policy.may_read, "file_shows")
 
     @app.template_filter("appointment")
     def appointment_time(value) -> str:
