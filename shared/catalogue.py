@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
 
+from shared import policy
 from shared.i18n import LANGUAGE_NAMES
 
 # Storage forms a personal column may take. Plain storage is allowed only for values that
@@ -31,7 +32,9 @@ ACCESS_LOG = "access-log"
 STAFF = "staff"
 SECURITY = "security"
 
-CLIENT_ROLES = ("client",)
+# The person the data is about, beside the staff roles in "who can see it".
+CLIENT = "client"
+CLIENT_ROLES = (CLIENT,)
 # Shown to the person themselves only, never to a guardian: how a young person's account
 # is protected (sessions, passkeys, the authenticator app) and whom staff looked at.
 OWN_EYES_ONLY = frozenset({SECURITY, ACCESS_LOG})
@@ -77,25 +80,51 @@ _TRANSPORTS = {
     "smart-card": _l("smart card"), "cable": _l("cable"),
 }
 
+
+def _seen_by(kind: str, *, client: bool = True) -> tuple[str, ...]:
+    """Who can see a column, as "my data" and the export say: the person themselves
+    (unless ``client=False``) and the staff roles that ``shared/policy.py`` lets read
+    this kind of data, so that the page never promises what the policy does not keep."""
+    if kind not in policy.DATA_KINDS:
+        raise KeyError(f"shared/policy.py names no kind of data {kind!r}")
+    return ((CLIENT,) if client else ()) + policy.readers(kind)
+
+
+_SYSTEM = _seen_by(policy.SYSTEM_ONLY, client=False)
+_YOU = _seen_by(policy.THEMSELVES_ONLY)
+_SEE_CONTACT = _seen_by(policy.CONTACT_DATA)
+_SEE_ACCOUNT = _seen_by(policy.ACCOUNT)
+_SEE_HOUSEHOLD = _seen_by(policy.HOUSEHOLD)
+_SEE_CASE_DETAILS = _seen_by(policy.CASE_DETAILS)
+_SEE_BOOKINGS = _seen_by(policy.BOOKINGS)
+_SEE_BOOKING_NOTE = _seen_by(policy.BOOKING_NOTES)
+_SEE_CONSENTS = _seen_by(policy.CONSENTS)
+_SEE_RECEIPTS = _seen_by(policy.CONSENT_RECEIPTS)
+_SEE_ACCESS_LOG = _seen_by(policy.ACCESS_LOG)
+_SEE_BREAK_GLASS = _seen_by(policy.BREAK_GLASS_REASONS)
+_SEE_CORRECTIONS = _seen_by(policy.CORRECTIONS)
+_SEE_ERASURES = _seen_by(policy.ERASURES, client=False)
+_SEE_ABSENCES = _seen_by(policy.STAFF_ABSENCES, client=False)
+
 ENTRIES: tuple[Entry, ...] = (
     Entry("accounts.email", CONTACT, _l("Email address"), _ACCOUNT_PURPOSE, _CONTRACT,
-          _WHILE_ACCOUNT, None, ("client", "admin", "caseworker", "reception"), _FROM_YOU,
+          _WHILE_ACCOUNT, None, _SEE_CONTACT, _FROM_YOU,
           ENCRYPTED),
     Entry("accounts.email_bidx", CONTACT, _l("Search key of your email address"),
           _l("To find your account when you sign in, without decrypting every account."),
-          _CONTRACT, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, BLIND_INDEX),
+          _CONTRACT, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, BLIND_INDEX),
     Entry("accounts.email_confirmed_at", ACCOUNT, _l("Email address confirmed on"),
-          _ACCOUNT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, ("client", "admin"),
+          _ACCOUNT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _SEE_ACCOUNT,
           _FROM_SYSTEM, PLAIN),
     Entry("accounts.password_hash", SECURITY, _l("Password (stored only as an Argon2id hash)"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_YOU, HASHED,
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_YOU, HASHED,
           secret=True, since="password_changed_at",
           removal=_l("You can change it under Security."), removal_page=_SECURITY_PAGE),
     Entry("accounts.password_changed_at", SECURITY, _l("Password last changed"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, _YOU,
           _FROM_SYSTEM, PLAIN),
     Entry("accounts.totp_secret", SECURITY, _l("Authenticator app secret"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, ENCRYPTED, secret=True,
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, ENCRYPTED, secret=True,
           since="totp_enabled_at",
           removal=_l("Turn off two-step sign-in under Security to delete it."),
           removal_page=_SECURITY_PAGE),
@@ -103,163 +132,162 @@ ENTRIES: tuple[Entry, ...] = (
           _l("Authenticator app secret while it is being set up"), _SECURITY_PURPOSE,
           _SECURITY_BASIS,
           _l("Deleted when set-up finishes, or with your account if you stop half-way."),
-          None, (), _FROM_SYSTEM, ENCRYPTED, secret=True,
+          None, _SYSTEM, _FROM_SYSTEM, ENCRYPTED, secret=True,
           removal=_l("Finish setting up the authenticator app under Security to replace it."),
           removal_page=_SECURITY_PAGE),
     Entry("accounts.passkey_user_handle", SECURITY,
           _l("Random account number given to your passkeys"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN, secret=True,
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, PLAIN, secret=True,
           removal=_l("Deleted with your account.")),
     Entry("passkey_credentials.name", SECURITY, _l("Names of your passkeys"),
           _l("So you can tell your passkeys apart."), _CONTRACT, _WHILE_ACCOUNT, None,
-          ("client",), _FROM_YOU, ENCRYPTED),
+          _YOU, _FROM_YOU, ENCRYPTED),
     Entry("passkey_credentials.credential_id", SECURITY, _l("Passkey identifier"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN,
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, PLAIN,
           secret=True, since="created_at", removal=_REMOVE_PASSKEY,
           removal_page=_SECURITY_PAGE),
     Entry("passkey_credentials.public_key", SECURITY,
           _l("Public key of a passkey (cannot be used to sign in)"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN, secret=True,
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, PLAIN, secret=True,
           since="created_at", removal=_REMOVE_PASSKEY, removal_page=_SECURITY_PAGE),
     Entry("passkey_credentials.created_at", SECURITY, _l("Passkey added on"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, _YOU,
           _FROM_SYSTEM, PLAIN),
     Entry("passkey_credentials.last_used_at", SECURITY, _l("Passkey last used on"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, _YOU,
           _FROM_SYSTEM, PLAIN),
     Entry("passkey_credentials.sign_count", SECURITY, _l("Passkey use counter"),
-          _l("To notice a copied security key."), _SECURITY_BASIS, _WHILE_ACCOUNT, None, (),
+          _l("To notice a copied security key."), _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM,
           _FROM_SYSTEM, PLAIN),
     Entry("passkey_credentials.flagged_at", SECURITY,
           _l("Passkey marked for a check (its use counter went backwards)"),
           _l("To notice a copied security key."), _SECURITY_BASIS, _WHILE_ACCOUNT, None,
-          ("client",), _FROM_SYSTEM, PLAIN),
+          _YOU, _FROM_SYSTEM, PLAIN),
     Entry("accounts.invited_by", ACCOUNT, _l("Who invited you to your own account"),
           _l("So that staff and your guardians can see how your own account came about."),
-          _CONTRACT, _WHILE_ACCOUNT, None, ("client", "admin", "caseworker"), _FROM_SYSTEM,
+          _CONTRACT, _WHILE_ACCOUNT, None, _SEE_ACCOUNT, _FROM_SYSTEM,
           PLAIN, values={"guardian": _l("a parent or guardian"), "staff": _l("our team")}),
     Entry("accounts.handover_confirmed_at", ACCOUNT,
           _l("Own account confirmed in person on"),
           _l("Confidential items are shown to your own account only after staff met you and "
              "confirmed that you hold it."),
-          _CONTRACT, _WHILE_ACCOUNT, None, ("client", "admin", "caseworker"), _FROM_STAFF,
+          _CONTRACT, _WHILE_ACCOUNT, None, _SEE_ACCOUNT, _FROM_STAFF,
           PLAIN),
     Entry("clients.own_account_invited_at", ACCOUNT,
           _l("Invited to an account of their own on"),
           _l("So that staff and your guardians can see how your own account came about."),
-          _CONTRACT, _WHILE_ACCOUNT, None, ("client", "admin", "caseworker"), _FROM_SYSTEM,
+          _CONTRACT, _WHILE_ACCOUNT, None, _SEE_ACCOUNT, _FROM_SYSTEM,
           PLAIN),
     Entry("passkey_credentials.transports", SECURITY,
           _l("How a passkey connects (e.g. USB, internal)"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN, values=_TRANSPORTS),
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, PLAIN, values=_TRANSPORTS),
     Entry("passkey_credentials.backup_eligible", SECURITY,
           _l("Whether a passkey is synced between devices"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN),
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, PLAIN),
     Entry("accounts.totp_enabled_at", SECURITY, _l("Authenticator app turned on"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, _YOU,
           _FROM_SYSTEM, PLAIN),
     Entry("accounts.totp_last_step", SECURITY, _l("Last authenticator code used (time step)"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, PLAIN),
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, PLAIN),
     Entry("accounts.locale", ACCOUNT, _l("Preferred language"),
           _l("To show the portal and send emails in your language."), _CONTRACT,
-          _WHILE_ACCOUNT, None, ("client", "admin", "caseworker", "reception"), _FROM_YOU,
+          _WHILE_ACCOUNT, None, _SEE_ACCOUNT, _FROM_YOU,
           PLAIN, values=LANGUAGE_NAMES),
     Entry("recovery_codes.code_hash", SECURITY, _l("Recovery codes (stored only as hashes)"),
-          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, HASHED,
+          _SECURITY_PURPOSE, _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, HASHED,
           secret=True, since="created_at",
           removal=_l("Make new codes or turn off two-step sign-in under Security to delete "
                      "them."),
           removal_page=_SECURITY_PAGE),
     Entry("recovery_codes.used_at", SECURITY, _l("Recovery code used on"), _SECURITY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, ("client",), _FROM_SYSTEM, PLAIN),
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _YOU, _FROM_SYSTEM, PLAIN),
     Entry("user_sessions.created_at", SECURITY, _l("Signed-in sessions"), _SECURITY_PURPOSE,
           _SECURITY_BASIS, _l("Deleted when you sign out, or after 12 hours."), None,
-          ("client",), _FROM_SYSTEM, PLAIN),
+          _YOU, _FROM_SYSTEM, PLAIN),
     Entry("user_sessions.last_seen_at", SECURITY, _l("Last activity of a session"),
           _SECURITY_PURPOSE, _SECURITY_BASIS,
-          _l("Deleted when you sign out, or after 12 hours."), None, ("client",),
+          _l("Deleted when you sign out, or after 12 hours."), None, _YOU,
           _FROM_SYSTEM, PLAIN),
     Entry("clients.full_name", CONTACT, _l("Full name"),
           _l("To address you and to find your file."), _CONTRACT, _WHILE_ACCOUNT, None,
-          ("client", "admin", "caseworker", "reception"), _FROM_YOU, ENCRYPTED),
+          _SEE_CONTACT, _FROM_YOU, ENCRYPTED),
     Entry("client_name_tokens.token_bidx", CONTACT, _l("Search keys of your name"),
           _l("So staff can find your file by name without decrypting every file."),
-          _CONTRACT, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, BLIND_INDEX),
+          _CONTRACT, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, BLIND_INDEX),
     Entry("staff_members.name", CONTACT, _l("Staff member's name"),
           _l("To show clients who worked on their file."),
           _l("Art. 6(1)(b) GDPR (employment)"), _l("Deleted when the staff account is removed."),
-          None, ("client", "admin", "caseworker", "reception"), _FROM_STAFF, ENCRYPTED),
+          None, _SEE_CONTACT, _FROM_STAFF, ENCRYPTED),
 )
 
 _HOUSEHOLD_PURPOSE = _l("So the service can care for your child safely.")
 _HEALTH_BASIS = _l("Art. 9(2)(a) GDPR (your consent) and Art. 6(1)(b) GDPR")
 _BOOKING_PURPOSE = _l("To plan, confirm and remind you of appointments.")
 _BOOKING_RETENTION = _l("Deleted 3 years after the appointment (documentation duty).")
-_ALL_STAFF = ("client", "admin", "caseworker", "reception")
-_CASEWORK = ("client", "caseworker")
 
 ENTRIES = ENTRIES + (
     Entry("clients.birth_date", HOUSEHOLD, _l("Date of birth"),
           _l("To offer services suitable for the age and to know when a young person may "
-             "have an account of their own."), _CONTRACT, _WHILE_ACCOUNT, None, _ALL_STAFF,
+             "have an account of their own."), _CONTRACT, _WHILE_ACCOUNT, None, _SEE_CONTACT,
           _FROM_YOU, ENCRYPTED),
     Entry("clients.allergies", HOUSEHOLD, _l("Allergies"), _HOUSEHOLD_PURPOSE, _HEALTH_BASIS,
-          _WHILE_ACCOUNT, None, _CASEWORK, _FROM_YOU, ENCRYPTED),
+          _WHILE_ACCOUNT, None, _SEE_CASE_DETAILS, _FROM_YOU, ENCRYPTED),
     Entry("clients.medical_notes", HOUSEHOLD, _l("Medical notes"), _HOUSEHOLD_PURPOSE,
-          _HEALTH_BASIS, _WHILE_ACCOUNT, None, _CASEWORK, _FROM_YOU, ENCRYPTED),
+          _HEALTH_BASIS, _WHILE_ACCOUNT, None, _SEE_CASE_DETAILS, _FROM_YOU, ENCRYPTED),
     Entry("clients.group_name", HOUSEHOLD, _l("School or kindergarten group"),
-          _HOUSEHOLD_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _CASEWORK, _FROM_YOU, ENCRYPTED),
+          _HOUSEHOLD_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _SEE_CASE_DETAILS, _FROM_YOU,
+          ENCRYPTED),
     Entry("emergency_contacts.name", HOUSEHOLD, _l("Emergency contact: name"),
           _l("So we can reach someone in an emergency."), _CONTRACT, _WHILE_ACCOUNT, None,
-          _ALL_STAFF, _FROM_YOU, ENCRYPTED),
+          _SEE_CONTACT, _FROM_YOU, ENCRYPTED),
     Entry("emergency_contacts.phone", HOUSEHOLD, _l("Emergency contact: phone number"),
           _l("So we can reach someone in an emergency."), _CONTRACT, _WHILE_ACCOUNT, None,
-          _ALL_STAFF, _FROM_YOU, ENCRYPTED),
+          _SEE_CONTACT, _FROM_YOU, ENCRYPTED),
     Entry("guardianships.guardian_account_id", HOUSEHOLD, _l("Who is guardian of whom"),
           _l("So a parent can act for their child."), _CONTRACT, _WHILE_ACCOUNT, None,
-          _ALL_STAFF, _FROM_YOU, PLAIN),
+          _SEE_HOUSEHOLD, _FROM_YOU, PLAIN),
     Entry("guardianships.access", HOUSEHOLD, _l("What a guardian may see"),
           _l("So a young person decides what their guardian still sees."), _CONTRACT,
-          _WHILE_ACCOUNT, None, ("client",), _FROM_YOU, PLAIN,
+          _WHILE_ACCOUNT, None, _YOU, _FROM_YOU, PLAIN,
           values={"full": _l("everything"), "bookings": _l("only the appointments"),
                   "none": _l("nothing")}),
     Entry("guardianships.created_at", HOUSEHOLD, _l("Child added on"), _HOUSEHOLD_PURPOSE,
-          _CONTRACT, _WHILE_ACCOUNT, None, ("client",), _FROM_SYSTEM, PLAIN),
+          _CONTRACT, _WHILE_ACCOUNT, None, _YOU, _FROM_SYSTEM, PLAIN),
     Entry("bookings.start_at", BOOKINGS, _l("Appointment time"), _BOOKING_PURPOSE, _CONTRACT,
-          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU, PLAIN),
+          _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_YOU, PLAIN),
     Entry("bookings.end_at", BOOKINGS, _l("Appointment end"), _BOOKING_PURPOSE, _CONTRACT,
-          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU, PLAIN),
+          _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_YOU, PLAIN),
     Entry("bookings.status", BOOKINGS, _l("Appointment status"), _BOOKING_PURPOSE, _CONTRACT,
-          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_SYSTEM, PLAIN,
+          _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_SYSTEM, PLAIN,
           values={"requested": _l("request pending"), "confirmed": _l("confirmed"),
                   "proposed": _l("new time proposed"), "declined": _l("declined"),
                   "cancelled": _l("cancelled"), "expired": _l("request expired")}),
     Entry("bookings.service_id", BOOKINGS, _l("Booked service"), _BOOKING_PURPOSE, _CONTRACT,
-          _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU, PLAIN),
+          _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_YOU, PLAIN),
     Entry("bookings.staff_member_id", BOOKINGS, _l("Staff member of the appointment"),
-          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU,
+          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_YOU,
           PLAIN),
     Entry("bookings.note", BOOKINGS, _l("Your note to the appointment"), _BOOKING_PURPOSE,
-          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _CASEWORK, _FROM_YOU, ENCRYPTED),
+          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _SEE_BOOKING_NOTE, _FROM_YOU, ENCRYPTED),
     Entry("bookings.staff_message", BOOKINGS, _l("Message from staff about the appointment"),
-          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_STAFF,
+          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_STAFF,
           ENCRYPTED),
     Entry("bookings.original_start_at", BOOKINGS, _l("Time you first asked for"),
-          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_YOU,
+          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_YOU,
           PLAIN),
     Entry("bookings.created_at", BOOKINGS, _l("Booking requested on"), _BOOKING_PURPOSE,
-          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_SYSTEM, PLAIN),
     Entry("bookings.decided_at", BOOKINGS, _l("Booking answered on"), _BOOKING_PURPOSE,
-          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _ALL_STAFF, _FROM_STAFF, PLAIN),
+          _CONTRACT, _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_STAFF, PLAIN),
     Entry("access_events.staff_member_id", ACCESS_LOG, _l("Who on staff looked at your data"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
-          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _l("Kept as long as the data it is about."), None, _SEE_ACCESS_LOG,
           _FROM_SYSTEM, PLAIN),
     Entry("access_events.category", ACCESS_LOG, _l("Which of your data was looked at"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
-          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _l("Kept as long as the data it is about."), None, _SEE_ACCESS_LOG,
           _FROM_SYSTEM, PLAIN, values={
               "bookings": _l("appointments"), "contact": _l("contact data"),
               "household": _l("household data"), "documents": _l("documents"),
@@ -269,7 +297,7 @@ ENTRIES = ENTRIES + (
     Entry("access_events.action", ACCESS_LOG, _l("What was done (viewed, changed)"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
-          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _l("Kept as long as the data it is about."), None, _SEE_ACCESS_LOG,
           _FROM_SYSTEM, PLAIN, values={
               "view": _l("viewed"), "change": _l("changed"), "search": _l("found in a search"),
               "download": _l("downloaded"), "break-glass": _l("opened in an emergency"),
@@ -283,14 +311,14 @@ ENTRIES = ENTRIES + (
     Entry("access_events.created_at", ACCESS_LOG, _l("When your data was looked at"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
-          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _l("Kept as long as the data it is about."), None, _SEE_ACCESS_LOG,
           _FROM_SYSTEM, PLAIN),
     Entry("availability_exceptions.day", STAFF, _l("Days a staff member is away"),
           _l("To offer only times when staff are there."), _l("Art. 6(1)(b) GDPR (employment)"),
-          _l("Deleted with the staff account."), None, ("admin",), _FROM_STAFF, PLAIN),
+          _l("Deleted with the staff account."), None, _SEE_ABSENCES, _FROM_STAFF, PLAIN),
     Entry("calendar_feeds.token_hash", SECURITY, _l("Calendar link (stored only as a hash)"),
           _l("So only you can read your appointment calendar."), _CONTRACT, _WHILE_ACCOUNT,
-          None, (), _FROM_SYSTEM, HASHED, secret=True, since="created_at",
+          None, _SYSTEM, _FROM_SYSTEM, HASHED, secret=True, since="created_at",
           removal=_l("Stop the calendar link under Appointments; it then no longer works."),
           removal_page="portal.bookings_index"),
 )
@@ -300,56 +328,58 @@ NOTES = "notes"
 _CASE_PURPOSE = _l("To document the help you receive (case file).")
 _CASE_BASIS = _l("§ 61 ff. SGB VIII and Art. 6(1)(c) GDPR (documentation duty)")
 _CASE_RETENTION = _l("Deleted 5 years after the case is closed (documentation duty).")
-_CASE_ROLES = ("caseworker",)
+_SEE_DOCUMENTS = _seen_by(policy.DOCUMENTS, client=False)
+_SEE_NOTE_BODY = _seen_by(policy.NOTES, client=False)
+_SEE_NOTES = _seen_by(policy.NOTES)
 
 ENTRIES = ENTRIES + (
     Entry("clients.phone", CONTACT, _l("Phone number"), _ACCOUNT_PURPOSE, _CONTRACT,
-          _WHILE_ACCOUNT, None, _ALL_STAFF, _FROM_YOU, ENCRYPTED),
+          _WHILE_ACCOUNT, None, _SEE_CONTACT, _FROM_YOU, ENCRYPTED),
     Entry("clients.phone_bidx", CONTACT, _l("Search key of your phone number"),
           _l("So staff can find your file by phone number without decrypting every file."),
-          _CONTRACT, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, BLIND_INDEX),
+          _CONTRACT, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, BLIND_INDEX),
     Entry("client_name_tokens.token_birth_bidx", CONTACT,
           _l("Search keys of your name with your date of birth"),
           _l("So staff can tell people with the same name apart without decrypting."),
-          _CONTRACT, _WHILE_ACCOUNT, None, (), _FROM_SYSTEM, BLIND_INDEX),
+          _CONTRACT, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, BLIND_INDEX),
     Entry("bookings.confidential_from_guardians", BOOKINGS,
           _l("Appointment kept confidential from your guardians"),
           _l("§ 8(3) SGB VIII: counselling without your parents' knowledge."), _CASE_BASIS,
-          _BOOKING_RETENTION, 3 * 365, _CASEWORK, _FROM_STAFF, PLAIN),
+          _BOOKING_RETENTION, 3 * 365, _SEE_BOOKINGS, _FROM_STAFF, PLAIN),
     Entry("assignments.staff_member_id", ACCOUNT, _l("Your caseworker"),
           _l("So you know who is responsible for you."), _CONTRACT, _WHILE_ACCOUNT, None,
-          _ALL_STAFF, _FROM_STAFF, PLAIN),
+          _SEE_ACCOUNT, _FROM_STAFF, PLAIN),
     Entry("documents.filename", DOCUMENTS, _l("Document name"), _CASE_PURPOSE, _CASE_BASIS,
-          _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, ENCRYPTED),
+          _CASE_RETENTION, 5 * 365, _SEE_DOCUMENTS, _FROM_STAFF, ENCRYPTED),
     Entry("documents.content", DOCUMENTS, _l("Document content"), _CASE_PURPOSE, _CASE_BASIS,
-          _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, ENCRYPTED),
+          _CASE_RETENTION, 5 * 365, _SEE_DOCUMENTS, _FROM_STAFF, ENCRYPTED),
     Entry("documents.category", DOCUMENTS, _l("Document category"), _CASE_PURPOSE,
-          _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, PLAIN,
+          _CASE_BASIS, _CASE_RETENTION, 5 * 365, _SEE_DOCUMENTS, _FROM_STAFF, PLAIN,
           values={"application": _l("Application"), "certificate": _l("Certificate"),
                   "correspondence": _l("Letter"), "report": _l("Report"),
                   "other": _l("Other")}),
     Entry("documents.created_at", DOCUMENTS, _l("Document uploaded on"), _CASE_PURPOSE,
-          _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_SYSTEM, PLAIN),
+          _CASE_BASIS, _CASE_RETENTION, 5 * 365, _SEE_DOCUMENTS, _FROM_SYSTEM, PLAIN),
     Entry("documents.uploaded_by_id", DOCUMENTS, _l("Who uploaded a document"),
-          _CASE_PURPOSE, _CASE_BASIS, _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_SYSTEM,
+          _CASE_PURPOSE, _CASE_BASIS, _CASE_RETENTION, 5 * 365, _SEE_DOCUMENTS, _FROM_SYSTEM,
           PLAIN),
     Entry("notes.body", NOTES, _l("Case notes"), _CASE_PURPOSE, _CASE_BASIS,
-          _CASE_RETENTION, 5 * 365, _CASE_ROLES, _FROM_STAFF, ENCRYPTED),
+          _CASE_RETENTION, 5 * 365, _SEE_NOTE_BODY, _FROM_STAFF, ENCRYPTED),
     Entry("notes.author_id", NOTES, _l("Who wrote a note"), _CASE_PURPOSE, _CASE_BASIS,
-          _CASE_RETENTION, 5 * 365, ("client", "caseworker"), _FROM_SYSTEM, PLAIN),
+          _CASE_RETENTION, 5 * 365, _SEE_NOTES, _FROM_SYSTEM, PLAIN),
     Entry("notes.created_at", NOTES, _l("Note written on"), _CASE_PURPOSE, _CASE_BASIS,
-          _CASE_RETENTION, 5 * 365, ("client", "caseworker"), _FROM_SYSTEM, PLAIN),
+          _CASE_RETENTION, 5 * 365, _SEE_NOTES, _FROM_SYSTEM, PLAIN),
     Entry("break_glass_grants.reason", ACCESS_LOG,
           _l("Reason given for opening your file in an emergency"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
-          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _l("Kept as long as the data it is about."), None, _SEE_BREAK_GLASS,
           _FROM_STAFF, ENCRYPTED),
     Entry("break_glass_grants.staff_member_id", ACCESS_LOG,
           _l("Who opened your file in an emergency"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
-          _l("Kept as long as the data it is about."), None, ("client", "admin"),
+          _l("Kept as long as the data it is about."), None, _SEE_BREAK_GLASS,
           _FROM_SYSTEM, PLAIN),
 )
 
@@ -368,39 +398,39 @@ ENTRIES = ENTRIES + tuple(
           _CONSENT_RETENTION, 3 * 365, roles, source, storage,
           values=_CONSENT_VALUES.get(column))
     for column, label, roles, source, storage in (
-        ("template_id", _l("Which consent"), _ALL_STAFF, _FROM_YOU, PLAIN),
-        ("signer_account_id", _l("Who signed"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
-        ("method", _l("How it was signed"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
-        ("locale", _l("Language you read it in"), _ALL_STAFF, _FROM_YOU, PLAIN),
-        ("status", _l("Given or withdrawn"), _ALL_STAFF, _FROM_YOU, PLAIN),
-        ("document_hash", _l("Fingerprint of the signed document"), _ALL_STAFF,
+        ("template_id", _l("Which consent"), _SEE_CONSENTS, _FROM_YOU, PLAIN),
+        ("signer_account_id", _l("Who signed"), _SEE_CONSENTS, _FROM_SYSTEM, PLAIN),
+        ("method", _l("How it was signed"), _SEE_CONSENTS, _FROM_SYSTEM, PLAIN),
+        ("locale", _l("Language you read it in"), _SEE_CONSENTS, _FROM_YOU, PLAIN),
+        ("status", _l("Given or withdrawn"), _SEE_CONSENTS, _FROM_YOU, PLAIN),
+        ("document_hash", _l("Fingerprint of the signed document"), _SEE_RECEIPTS,
          _FROM_SYSTEM, HASHED),
-        ("document", _l("The signed document"), _ALL_STAFF, _FROM_SYSTEM, ENCRYPTED),
-        ("evidence", _l("Signature evidence"), _ALL_STAFF, _FROM_SYSTEM, ENCRYPTED),
-        ("receipt", _l("Sealed receipt"), _ALL_STAFF, _FROM_SYSTEM, ENCRYPTED),
-        ("withdrawal_receipt", _l("Sealed receipt of the withdrawal"), _ALL_STAFF,
+        ("document", _l("The signed document"), _SEE_RECEIPTS, _FROM_SYSTEM, ENCRYPTED),
+        ("evidence", _l("Signature evidence"), _SEE_RECEIPTS, _FROM_SYSTEM, ENCRYPTED),
+        ("receipt", _l("Sealed receipt"), _SEE_RECEIPTS, _FROM_SYSTEM, ENCRYPTED),
+        ("withdrawal_receipt", _l("Sealed receipt of the withdrawal"), _SEE_RECEIPTS,
          _FROM_SYSTEM, ENCRYPTED),
-        ("given_at", _l("Given on"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
-        ("withdrawn_at", _l("Withdrawn on"), _ALL_STAFF, _FROM_SYSTEM, PLAIN),
+        ("given_at", _l("Given on"), _SEE_CONSENTS, _FROM_SYSTEM, PLAIN),
+        ("withdrawn_at", _l("Withdrawn on"), _SEE_CONSENTS, _FROM_SYSTEM, PLAIN),
     )
 ) + (
     Entry("consent_requests.template_key", CONSENTS, _l("Consents we asked you to look at"),
-          _CONSENT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _ALL_STAFF, _FROM_STAFF, PLAIN),
+          _CONSENT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _SEE_CONSENTS, _FROM_STAFF, PLAIN),
 )
 
 ENTRIES = ENTRIES + (
     Entry("correction_requests.message", ACCOUNT, _l("Your correction requests"),
           _l("To correct data we recorded about you (Art. 16 GDPR)."),
           _l("Art. 16 GDPR (right to rectification)"), _WHILE_ACCOUNT, None,
-          ("client", "caseworker", "admin"), _FROM_YOU, ENCRYPTED),
+          _SEE_CORRECTIONS, _FROM_YOU, ENCRYPTED),
     Entry("correction_requests.reply", ACCOUNT, _l("Our answers to your correction requests"),
           _l("To correct data we recorded about you (Art. 16 GDPR)."),
           _l("Art. 16 GDPR (right to rectification)"), _WHILE_ACCOUNT, None,
-          ("client", "caseworker", "admin"), _FROM_STAFF, ENCRYPTED),
+          _SEE_CORRECTIONS, _FROM_STAFF, ENCRYPTED),
     Entry("correction_requests.status", ACCOUNT, _l("Status of your correction requests"),
           _l("To correct data we recorded about you (Art. 16 GDPR)."),
           _l("Art. 16 GDPR (right to rectification)"), _WHILE_ACCOUNT, None,
-          ("client", "caseworker", "admin"), _FROM_STAFF, PLAIN,
+          _SEE_CORRECTIONS, _FROM_STAFF, PLAIN,
           values={"open": _l("open"), "done": _l("corrected"),
                   "rejected": _l("not corrected")}),
 )
@@ -411,10 +441,10 @@ _ERASURE_BASIS = _l("Art. 17(3)(b) GDPR and § 84 SGB X (restriction instead of 
 _ERASURE_RETENTION = _l("Deleted together with the last item that is kept.")
 ENTRIES = ENTRIES + (
     Entry("clients.restricted_at", ACCOUNT, _l("Account deleted on (the rest is restricted)"),
-          _ERASURE_PURPOSE, _ERASURE_BASIS, _ERASURE_RETENTION, None, ("admin",),
+          _ERASURE_PURPOSE, _ERASURE_BASIS, _ERASURE_RETENTION, None, _SEE_ERASURES,
           _FROM_SYSTEM, PLAIN),
     Entry("clients.erasure_reviewed_at", ACCOUNT, _l("Restriction checked by staff on"),
-          _ERASURE_PURPOSE, _ERASURE_BASIS, _ERASURE_RETENTION, None, ("admin",),
+          _ERASURE_PURPOSE, _ERASURE_BASIS, _ERASURE_RETENTION, None, _SEE_ERASURES,
           _FROM_SYSTEM, PLAIN),
 )
 

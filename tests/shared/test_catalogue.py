@@ -84,3 +84,23 @@ def test_every_secret_says_how_to_remove_it_and_since_when_if_it_can():
         table = entry.column.split(".")[0]
         if entry.since is not None:
             assert f"{table}.{entry.since}" in all_columns(), entry.column
+
+
+def test_who_can_see_it_never_names_more_than_the_staff_area_allows():
+    """"My data" tells clients who can see each item; the words come from shared/policy.py.
+    These checks do not read the policy, so it cannot grant too much unnoticed: case notes,
+    documents and health details are for caseworkers only, security data for nobody on
+    staff, the access log never for reception."""
+    staff_roles = {"admin", "caseworker", "reception"}
+    for entry in catalogue.ENTRIES:
+        seen = set(entry.visible_to)
+        assert seen <= staff_roles | {"client"}, entry.column
+        if entry.category in (catalogue.DOCUMENTS, catalogue.NOTES) or entry.column in (
+                "clients.allergies", "clients.medical_notes"):
+            assert seen - {"client"} == {"caseworker"}, entry.column
+        if entry.category == catalogue.SECURITY:
+            assert not seen & staff_roles, entry.column
+        if entry.category == catalogue.ACCESS_LOG:
+            assert "reception" not in seen, entry.column
+    # Positive control: everyday contact data is seen by every staff role.
+    assert set(catalogue.BY_COLUMN["clients.phone"].visible_to) == staff_roles | {"client"}
