@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -136,12 +137,10 @@ def safe_next(url: str | None) -> str | None:
     Only same-site paths, so a link cannot send a user elsewhere after signing in. Only
     GET-able ones, so a form posted when the session had ended (or a hand-made link) never
     sends the browser to an address that only takes a POST (405). Needs a request."""
-    if not url:
+    if not url or _browser_may_read_another_host(url):
         return None
     parts = urlsplit(url)
     if parts.scheme or parts.netloc or not url.startswith("/") or url.startswith("//"):
-        return None
-    if "\\" in url:
         return None
     adapter = current_app.create_url_adapter(request)
     try:
@@ -151,6 +150,16 @@ def safe_next(url: str | None) -> str | None:
     except HTTPException:  # 404, or 405: the address takes no GET
         return None
     return url
+
+
+def _browser_may_read_another_host(url: str) -> bool:
+    """Whether a browser might read ``url`` otherwise than urlsplit does: it takes a
+    backslash for a slash ("/\\evil.example" is "//evil.example", another host), drops
+    tabs and line breaks anywhere ("/\\t/evil.example") and strips control characters and
+    spaces at the ends. Refused outright, whatever the URL map would match, rather than
+    left to urlsplit's own clean-up. No page of ours has such characters in its path."""
+    return any(char == "\\" or char.isspace() or unicodedata.category(char)[0] == "C"
+               for char in url)
 
 
 def return_address() -> str | None:

@@ -408,3 +408,63 @@ def test_the_code_step_ends_five_minutes_after_the_password(app, make_client, si
             assert browser.get("/account").headers["Location"].startswith("/login")
             assert browser.get("/login/code").headers["Location"] == "/login"
     assert outcomes == {five_minutes - 5: "/account", five_minutes + 1: "/login"}
+
+
+# Links an attacker might send: each would lead the browser to evil.example if followed
+# after signing in (a backslash is a slash to a browser, a tab is dropped), or to a page
+# that does not exist. As typed into the address bar, so percent escapes stay escaped.
+CRAFTED_NEXT = ["/\\evil.example", "/\\\\evil.example", "/%5Cevil.example",
+                "/%5c%5Cevil.example", "//evil.example", "/%09/evil.example",
+                "/%0A/evil.example", "%2F%2Fevil.example", "/%5C%09evil.example"]
+
+
+def add_page_at_the_root(app) -> None:
+    """A page at /<name> (as a help or news page could be): the URL map then matches
+    "/\\evil.example" too, so only safe_next's own checks stand in the way."""
+    app.add_url_rule("/<name>", "root_page", lambda name: name)
+
+
+@pytest.mark.parametrize("root_page", [False, True], ids=["todays-pages", "a-page-at-the-root"])
+@pytest.mark.parametrize("crafted", CRAFTED_NEXT)
+def test_a_crafted_next_never_leads_away_after_signing_in(app, client, make_client, crafted,
+                                                         root_page):
+    from tests.conftest import csrf_token
+
+    if root_page:
+        add_page_at_the_root(app)
+    person = make_client()
+    page = client.get(f"/login?next={crafted}")
+    answer = client.post(f"/login?next={crafted}", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "email": person.email,
+        "password": person.password})
+    assert answer.headers["Location"] == "/account"
+
+
+@pytest.mark.parametrize("crafted", ["/\\evil.example", "/%09/evil.example"])
+def test_a_crafted_next_is_not_kept_through_the_code_step(app, client, make_client,
+                                                         totp_clock, crafted):
+    from tests.conftest import csrf_token
+
+    add_page_at_the_root(app)
+    person = make_client(totp=True)
+    page = client.get(f"/login?next={crafted}")
+    answer = client.post(f"/login?next={crafted}", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "email": person.email,
+        "password": person.password})
+    assert answer.headers["Location"] == "/login/code"
+    assert right_code(client, person, totp_clock).headers["Location"] == "/account"
+
+
+def test_a_next_to_a_page_of_this_site_is_still_followed(app, make_client):
+    """Positive control for the tests above: the same link to a real page is followed."""
+    from tests.conftest import csrf_token
+
+    add_page_at_the_root(app)
+    person = make_client()
+    for wanted in ("/my-data", "/hilfe"):
+        browser = app.test_client()
+        page = browser.get(f"/login?next={wanted}")
+        answer = browser.post(f"/login?next={wanted}", data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)), "email": person.email,
+            "password": person.password})
+        assert answer.headers["Location"] == wanted

@@ -251,3 +251,23 @@ def test_the_staff_code_step_ends_five_minutes_after_the_password(app, make_staf
                 "/staff/login").get_data(as_text=True)
             assert browser.get("/staff/").headers["Location"].startswith("/staff/login")
     assert outcomes == {five_minutes - 5: "/staff/", five_minutes + 1: "/staff/login"}
+
+
+@pytest.mark.parametrize("crafted", ["/\\evil.example", "/%5C%5Cevil.example",
+                                     "/%5Cevil.example", "//evil.example", "/%09/evil.example",
+                                     "/%5C/evil.example"])
+def test_a_crafted_next_never_leads_a_staff_member_away(app, client, make_staff, totp_clock,
+                                                        crafted):
+    """Even with a page at the root that the URL map would match (a help page, say)."""
+    from tests.conftest import csrf_token
+
+    app.add_url_rule("/<name>", "root_page", lambda name: name)
+    person = make_staff(role="caseworker")
+    page = client.get(f"/staff/login?next={crafted}")
+    password = client.post(f"/staff/login?next={crafted}", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "email": person.email,
+        "password": person.password})
+    assert password.headers["Location"] == "/staff/login/code"
+    totp_clock.advance()
+    answer = submit(client, "/staff/login/code", {"code": totp_clock.code(person.totp_secret)})
+    assert answer.headers["Location"] == "/staff/"
