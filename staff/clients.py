@@ -10,11 +10,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     SelectField,
     StringField,
     SubmitField,
@@ -26,8 +26,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from shared import security_log
 from shared.auth import ratelimits
 from shared.auth.forms import ConfirmForm, NormalisedEmail
-from shared.extensions import db, limiter
-from shared.models.staff import CASEWORKER, StaffMember
+from shared.extensions import limiter
+from shared.models.staff import StaffMember
 from shared.services import casefile, household
 from staff import bp
 
@@ -84,7 +84,20 @@ class NoteForm(FlaskForm):
     body = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=20000)])
     visible_to_client = BooleanField(_l("The client may read this note"))
     confidential = BooleanField(_l("Confidential from guardians"))
+    corrects = HiddenField()  # the id of the note this one corrects, if any
     submit = SubmitField(_l("Save note"))
+
+
+class NoteEditForm(ConfirmForm):
+    body = TextAreaField()
+
+
+class BookingConfidentialForm(ConfirmForm):
+    confidential = HiddenField()  # "1": keep it from guardians, "0": share it again
+
+
+class AssignForm(ConfirmForm):
+    staff = StringField()  # the caseworker's id
 
 
 class DocumentForm(FlaskForm):
@@ -130,27 +143,25 @@ def _case_file_page(client_id: uuid.UUID, *, invite_form: InviteForm | None = No
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:
         security_log.deny()
-    caseworkers = (db.session.scalars(select(StaffMember).where(StaffMember.role == CASEWORKER)
-                                      .where(StaffMember.active.is_(True))).all()
-                   if _member().role == "admin" else [])
     from shared.services import consents
 
     return render_template("staff/client_file.html", case=case, note_form=NoteForm(),
                            consent_status=consents.status_for_client(client_id),
                            document_form=DocumentForm(), action_form=ConfirmForm(),
                            invite_form=invite_form or InviteForm(prefix="invite"),
-                           categories=CATEGORY_LABELS, caseworkers=caseworkers,
+                           categories=CATEGORY_LABELS,
+                           caseworkers=casefile.assignable_staff(_member()),
                            edit_window=casefile.NOTE_EDIT_WINDOW, member=_member()), status
 
 
 @bp.route("/clients/<uuid:client_id>/break-glass", methods=["GET", "POST"])
 def client_break_glass(client_id: uuid.UUID):
     try:
-        client = casefile.get_client(client_id)
+        client = casefile.break_glass_client(member=_member(), client_id=client_id)
+    except casefile.BreakGlassNotAllowed:
+        abort(403)  # admins break glass only to open a restricted file
     except casefile.NoAccess:
         abort(404)
-    if _member().role == "admin" and client.restricted_at is None:
-        abort(403)  # admins break glass only to open a restricted file
     form = BreakGlassForm()
     if form.validate_on_submit():
         try:
@@ -295,17 +306,17 @@ def document_download(document_id: uuid.UUID):
 @bp.post("/clients/<uuid:client_id>/notes")
 def note_add(client_id: uuid.UUID):
     form = NoteForm()
-    corrects = request.form.get("corrects")
     if not form.validate_on_submit():
         flash(_("Please write the note."), "error")
         return redirect(url_for("staff.client_file", client_id=client_id))
     try:
-        casefile.add_note(member=_member(), client_id=client_id, session_id=_session_id(),
-                          body=form.body.data, visible_to_client=form.visible_to_client.data,
-                          confidential=form.confidential.data,
-                          corrects_id=uuid.UUID(corrects) if corrects else None)
+        corrects_id = uuid.UUID(form.corrects.data) if form.corrects.data else None
     except ValueError:  # a malformed "corrects" id
         abort(404)
+    try:
+        casefile.add_note(member=_member(), client_id=client_id, session_id=_session_id(),
+                          body=form.body.data, visible_to_client=form.visible_to_client.data,
+                          confidential=form.confidential.data, corrects_id=corrects_id)
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
         security_log.deny()
     flash(_("The note is saved."), "success")
@@ -314,11 +325,12 @@ def note_add(client_id: uuid.UUID):
 
 @bp.post("/notes/<uuid:note_id>/edit")
 def note_edit(note_id: uuid.UUID):
-    if not ConfirmForm().validate_on_submit():
+    form = NoteEditForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
         note = casefile.edit_note(member=_member(), note_id=note_id, session_id=_session_id(),
-                                  body=request.form.get("body", ""))
+                                  body=form.body.data or "")
     except casefile.NoteLocked:
         flash(_("Notes can be changed only by their author within 24 hours. Please write a "
                 "correction instead."), "warning")
@@ -331,12 +343,13 @@ def note_edit(note_id: uuid.UUID):
 
 @bp.post("/bookings/<uuid:booking_id>/confidential")
 def booking_confidential(booking_id: uuid.UUID):
-    if not ConfirmForm().validate_on_submit():
+    form = BookingConfidentialForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
         booking = casefile.set_booking_confidential(
             member=_member(), booking_id=booking_id, session_id=_session_id(),
-            confidential=request.form.get("confidential") == "1")
+            confidential=form.confidential.data == "1")
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
         security_log.deny()
     flash(_("Saved."), "success")
@@ -345,12 +358,16 @@ def booking_confidential(booking_id: uuid.UUID):
 
 @bp.post("/clients/<uuid:client_id>/assign")
 def client_assign(client_id: uuid.UUID):
-    if not ConfirmForm().validate_on_submit():
+    form = AssignForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
-        casefile.assign(admin=_member(), client_id=client_id,
-                        staff_member_id=uuid.UUID(request.form.get("staff", "")))
-    except (casefile.NoAccess, ValueError):
+        staff_member_id = uuid.UUID(form.staff.data or "")
+    except ValueError:  # a malformed id
+        abort(404)
+    try:
+        casefile.assign(admin=_member(), client_id=client_id, staff_member_id=staff_member_id)
+    except casefile.NoAccess:
         abort(404)
     flash(_("Assigned."), "success")
     return redirect(url_for("staff.client_file", client_id=client_id))
@@ -358,12 +375,11 @@ def client_assign(client_id: uuid.UUID):
 
 @bp.post("/assignments/<uuid:assignment_id>/remove")
 def assignment_remove(assignment_id: uuid.UUID):
-    from shared.models.casefile import Assignment
-
-    assignment = db.session.get(Assignment, assignment_id)
-    if assignment is None or not ConfirmForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(404)
-    client_id = assignment.client_id
-    casefile.unassign(admin=_member(), assignment_id=assignment_id)
+    try:
+        client_id = casefile.unassign(admin=_member(), assignment_id=assignment_id)
+    except casefile.NoAccess:
+        abort(404)
     flash(_("Removed."), "success")
     return redirect(url_for("staff.client_file", client_id=client_id))

@@ -25,7 +25,7 @@ from shared.models.bookings import Booking
 from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
 from shared.models.clients import Client, ClientNameToken
 from shared.models.household import Guardianship
-from shared.models.staff import StaffMember
+from shared.models.staff import ROLES, StaffMember
 from shared.services import household
 from shared.services.accounts import name_tokens
 from shared.validation import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
@@ -67,6 +67,11 @@ class NoAccess(CaseFileError):
 
 class NeedsBreakGlass(CaseFileError):
     """A caseworker opens an unassigned file: a typed reason is needed first."""
+
+
+class BreakGlassNotAllowed(NoAccess):
+    """This role opens this file without a reason or not at all (admins give one only for a
+    restricted file): the page is refused (403), the client exists."""
 
 
 class DocumentRejected(CaseFileError):
@@ -172,15 +177,23 @@ def access_for(member: StaffMember, client_id: uuid.UUID,
     return FileAccess(level, grant.id)
 
 
+def break_glass_client(*, member: StaffMember, client_id: uuid.UUID) -> Client:
+    """The client whose file ``member`` asks to open with a reason, if their role may:
+    an unassigned file (``policy.BREAK_GLASS``) or a restricted one (``OPEN_RESTRICTED``).
+    ``NoAccess`` for an unknown client, ``BreakGlassNotAllowed`` for the wrong role."""
+    client = get_client(client_id)
+    ability = policy.OPEN_RESTRICTED if client.restricted_at is not None else policy.BREAK_GLASS
+    if not policy.may(member.role, ability):
+        raise BreakGlassNotAllowed
+    return client
+
+
 def break_glass(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID,
                 reason: str) -> BreakGlassGrant:
     """Open an unassigned file for this session only; flagged for admin review and shown
     to the client with the reason."""
     reason = _typed_reason(reason)
-    client = get_client(client_id)
-    ability = policy.OPEN_RESTRICTED if client.restricted_at is not None else policy.BREAK_GLASS
-    if not policy.may(member.role, ability):
-        raise NoAccess
+    client = break_glass_client(member=member, client_id=client_id)
     grant = BreakGlassGrant(client_id=client.id, data_key=client.data_key,
                             staff_member_id=member.id, session_id=session_id)
     grant.reason = reason
@@ -278,6 +291,15 @@ def invite_own_account(*, member: StaffMember, client_id: uuid.UUID,
                              subject=_l("Our team invited a young person in your household"),
                              address=address)
     security_log.record("invitation.sent", account=member.account)
+
+
+def invitable_among(*, member: StaffMember, clients: list[Client]) -> set[uuid.UUID]:
+    """Of these clients (an appointment list), those ``member`` could invite to an account
+    of their own from the file: none unless their role holds the full file, which the
+    invitation needs (with a reason)."""
+    if policy.level_for(member.role) != FULL:
+        return set()
+    return {client.id for client in clients if household.invitable(client)}
 
 
 def invitation_sender(client_id: uuid.UUID) -> uuid.UUID | None:
@@ -627,6 +649,16 @@ def set_booking_confidential(*, member: StaffMember, booking_id: uuid.UUID,
     return booking
 
 
+def assignable_staff(member: StaffMember) -> list[StaffMember]:
+    """Whom ``member`` may name as a client's caseworker: the active staff whose role can
+    be assigned, for a role that assigns; nobody for any other role."""
+    if not policy.may(member.role, policy.ASSIGN_CASEWORKERS):
+        return []
+    roles = [role for role in ROLES if policy.may(role, policy.BE_ASSIGNED)]
+    return list(db.session.scalars(select(StaffMember).where(StaffMember.role.in_(roles))
+                                   .where(StaffMember.active.is_(True))))
+
+
 def assign(*, admin: StaffMember, client_id: uuid.UUID, staff_member_id: uuid.UUID) -> None:
     if not policy.may(admin.role, policy.ASSIGN_CASEWORKERS):
         raise NoAccess
@@ -641,7 +673,8 @@ def assign(*, admin: StaffMember, client_id: uuid.UUID, staff_member_id: uuid.UU
     db.session.commit()
 
 
-def unassign(*, admin: StaffMember, assignment_id: uuid.UUID) -> None:
+def unassign(*, admin: StaffMember, assignment_id: uuid.UUID) -> uuid.UUID:
+    """Remove an assignment; returns the client's id."""
     if not policy.may(admin.role, policy.ASSIGN_CASEWORKERS):
         raise NoAccess
     assignment = db.session.get(Assignment, assignment_id)
@@ -652,3 +685,4 @@ def unassign(*, admin: StaffMember, assignment_id: uuid.UUID) -> None:
     audit.record_access(client_id=client_id, staff_member=admin, category=audit.CASE_FILE,
                         action=audit.CHANGE)
     db.session.commit()
+    return client_id

@@ -605,3 +605,72 @@ def test_documents_stored_before_the_clean_up_are_served_with_a_clean_name(app, 
         document_id = document.id
     header = client.get(f"/staff/documents/{document_id}").headers["Content-Disposition"]
     assert header == "attachment; filename=\"alt Bericht.pdf\""
+
+
+def test_an_admin_gives_a_reason_only_to_open_a_restricted_file(app, client, auth, case,
+                                                                make_staff):
+    """An unrestricted file shows an admin its managed part without a reason, so the
+    break-glass page is refused, and the service grants nothing either; an unassigned
+    caseworker is asked for the reason."""
+    from shared.services import casefile
+
+    _person, _worker, client_id = case
+    admin = make_staff(role="admin")
+    admin_id = staff_member_id(app, admin)
+    with app.app_context():
+        member = db.session.get(StaffMember, admin_id)
+        with pytest.raises(casefile.BreakGlassNotAllowed):
+            casefile.break_glass(member=member, client_id=client_id, session_id=uuid.uuid4(),
+                                 reason="Nur mal reinschauen, bitte")
+        db.session.rollback()
+        assert db.session.scalars(select(BreakGlassGrant)).all() == []
+    auth.login(admin, area="staff")
+    assert client.get(f"/staff/clients/{client_id}/break-glass").status_code == 403
+    assert client.get(f"/staff/clients/{uuid.uuid4()}/break-glass").status_code == 404
+    auth.logout("staff")
+    auth.login(make_staff(role="caseworker"), area="staff")
+    assert client.get(f"/staff/clients/{client_id}/break-glass").status_code == 200
+
+
+def assign_options(page: str) -> set[str]:
+    select_html = re.search(r'<select[^>]*name="staff"[^>]*>(.*?)</select>', page, re.S)
+    return set(re.findall(r'<option value="([^"]+)"', select_html.group(1))) if select_html \
+        else set()
+
+
+def test_admins_are_offered_the_active_caseworkers_to_assign(app, client, auth, case,
+                                                             make_staff):
+    _person, worker, client_id = case
+    admin = make_staff(role="admin")
+    other = staff_member_id(app, make_staff(role="caseworker"))
+    gone = staff_member_id(app, make_staff(role="caseworker"))
+    make_staff(role="reception")
+    with app.app_context():
+        db.session.get(StaffMember, gone).active = False
+        db.session.commit()
+    auth.login(admin, area="staff")
+    offered = assign_options(client.get(f"/staff/clients/{client_id}").get_data(as_text=True))
+    assert offered == {str(staff_member_id(app, worker)), str(other)}
+    auth.logout("staff")
+    auth.login(worker, area="staff")
+    assert assign_options(client.get(f"/staff/clients/{client_id}").get_data(
+        as_text=True)) == set()
+
+
+def test_an_admin_removes_an_assignment_and_it_is_logged(app, client, auth, case,
+                                                         make_staff):
+    _person, worker, client_id = case
+    admin = make_staff(role="admin")
+    with app.app_context():
+        assignment_id = db.session.scalar(select(Assignment.id))
+    auth.login(admin, area="staff")
+    removed = submit(client, f"/staff/assignments/{assignment_id}/remove", {},
+                     form_url=f"/staff/clients/{client_id}")
+    assert removed.headers["Location"] == f"/staff/clients/{client_id}"
+    with app.app_context():
+        assert db.session.scalars(select(Assignment)).all() == []
+    changes = events(app, client_id, category="case-file", action="change")
+    assert [e.staff_member_id for e in changes] == [staff_member_id(app, admin)]
+    again = submit(client, f"/staff/assignments/{assignment_id}/remove", {},
+                   form_url=f"/staff/clients/{client_id}")
+    assert again.status_code == 404
