@@ -10,14 +10,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 from wtforms import StringField, TextAreaField
 
 from shared import security_log
 from shared.auth.forms import ConfirmForm
-from shared.extensions import db
-from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, StaffMember
-from shared.services import availability, bookings
+from shared.models.staff import StaffMember
+from shared.services import availability, bookings, casefile
 from staff import bp
 
 
@@ -65,14 +63,8 @@ def _impossible_day():
     ), 400
 
 
-def _staff_choices(member: StaffMember) -> list[StaffMember]:
-    if member.role in (ADMIN, RECEPTION):
-        return list(db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True))))
-    return [member]
-
-
-def _chosen_staff(member: StaffMember) -> StaffMember:
-    choices = _staff_choices(member)
+def _chosen_staff(member: StaffMember, choices: list[StaffMember]) -> StaffMember:
+    """The staff member asked for (?staff=ID) among those whose calendar may be shown."""
     wanted = request.args.get("staff")
     for candidate in choices:
         if wanted and str(candidate.id) == wanted:
@@ -125,24 +117,18 @@ def bookings_day():
     day = _day_arg()
     if day is None:
         return _impossible_day()
-    shown = _chosen_staff(member)
+    choices = bookings.calendar_owners(member)
+    shown = _chosen_staff(member, choices)
     zone = availability.local_zone()
     start = datetime.combine(day, datetime.min.time(), zone)
     rows = bookings.calendar(member, staff_member_id=shown.id, start=start,
                              end=start + timedelta(days=1))
-    # The invitation itself is in the case file: it needs the full file and a reason.
-    invitable = ({b.client_id for b in rows if _may_get_own_account(b.client)}
-                 if member.role == CASEWORKER else set())
+    # A link to the case file, where the invitation needs the full file and a reason.
+    invitable = casefile.invitable_among(member=member, clients=[b.client for b in rows])
     return render_template("staff/bookings_day.html", rows=rows, day=day, shown=shown,
-                           choices=_staff_choices(member), invitable=invitable,
+                           choices=choices, invitable=invitable,
                            previous_day=_shown_day(day - timedelta(days=1)),
                            next_day=_shown_day(day + timedelta(days=1)))
-
-
-def _may_get_own_account(client) -> bool:
-    from shared.services import household
-
-    return household.invitable(client)
 
 
 @bp.get("/bookings/week")
@@ -152,7 +138,8 @@ def bookings_week():
     if day is None:
         return _impossible_day()
     monday = day - timedelta(days=day.weekday())
-    shown = _chosen_staff(member)
+    choices = bookings.calendar_owners(member)
+    shown = _chosen_staff(member, choices)
     zone = availability.local_zone()
     start = datetime.combine(monday, datetime.min.time(), zone)
     rows = bookings.calendar(member, staff_member_id=shown.id, start=start,
@@ -163,6 +150,6 @@ def bookings_week():
              [b for b in rows if b.start_at.astimezone(zone).date() == monday
               + timedelta(days=i)]) for i in range(7)]
     return render_template("staff/bookings_week.html", days=days, monday=monday, shown=shown,
-                           choices=_staff_choices(member),
+                           choices=choices,
                            previous_week=_shown_day(monday - timedelta(days=7)),
                            next_week=_shown_day(monday + timedelta(days=7)))

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import select
 
+from shared import policy
 from shared.extensions import db
 from shared.models.base import utcnow
 from shared.models.bookings import (
@@ -19,7 +20,7 @@ from shared.models.bookings import (
     Booking,
     Service,
 )
-from shared.models.staff import ADMIN, StaffMember
+from shared.models.staff import StaffMember
 
 # Appointments can be requested from this long ahead on (nobody confirms a booking for
 # the next ten minutes).
@@ -163,7 +164,7 @@ class HoursNotFound(Exception):
 
 
 def may_edit_anyones_hours(member: StaffMember) -> bool:
-    return member.role == ADMIN
+    return policy.may(member.role, policy.EDIT_ANY_HOURS)
 
 
 def _require_may_edit(member: StaffMember, staff_member_id: uuid.UUID) -> None:

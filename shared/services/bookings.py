@@ -362,6 +362,14 @@ def visible_to_staff(member: StaffMember):
     return stmt
 
 
+def calendar_owners(member: StaffMember) -> list[StaffMember]:
+    """Whose appointments the member may page through: every active staff member for the
+    roles that see all bookings, otherwise only their own."""
+    if not policy.may(member.role, policy.SEE_ALL_BOOKINGS):
+        return [member]
+    return list(db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True))))
+
+
 def queue(member: StaffMember) -> list[Booking]:
     """Requests waiting for a decision, oldest first; every client shown is logged."""
     rows = list(db.session.scalars(

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import AccessEvent, Booking
-from tests.conftest import submit, tomorrow_slot_token
+from tests.conftest import staff_member_id, submit, tomorrow_slot_token
 from tests.portal.test_bookings import book
 
 
@@ -221,3 +221,23 @@ def test_the_day_view_leads_caseworkers_to_the_invitation_in_the_case_file(
                   form_url=f"/staff/clients/{lara}")
     assert sent.headers["Location"] == f"/staff/clients/{lara}#own-account"
     assert "/confirm/" in outbox.last_to("lara@example.org").get_content()
+
+
+def test_reception_pages_through_every_calendar_a_caseworker_only_their_own(
+        app, client, auth, make_staff, make_bookable):
+    colleague = make_bookable()
+    colleague_id = str(colleague.staff_member_id)
+    caseworker = make_staff(role="caseworker")
+    for view in ("day", "week"):
+        auth.login(make_staff(role="reception"), area="staff")
+        page = client.get(f"/staff/bookings/{view}?staff={colleague_id}").get_data(as_text=True)
+        assert f'<option value="{colleague_id}" selected>' in page
+        assert f"&amp;staff={colleague_id}" in page
+        auth.logout("staff")
+        auth.login(caseworker, area="staff")
+        page = client.get(f"/staff/bookings/{view}?staff={colleague_id}").get_data(as_text=True)
+        # Their own calendar (its links name them), with no picker.
+        assert f'<option value="{colleague_id}"' not in page
+        assert f"&amp;staff={colleague_id}" not in page
+        assert f"&amp;staff={staff_member_id(app, caseworker)}" in page
+        auth.logout("staff")
