@@ -20,6 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from shared import policy
 from shared.extensions import db
 from shared.models.bookings import Service
 from shared.models.staff import StaffMember
@@ -43,7 +44,7 @@ class ServiceForm(FlaskForm):
 def _staff_choices() -> list[tuple[str, str]]:
     members = db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True)))
     return [(str(m.id), m.name or m.account.email) for m in members
-            if m.role in ("caseworker", "admin")]
+            if policy.may(m.role, policy.OFFER_SERVICES)]
 
 
 @bp.get("/services")
