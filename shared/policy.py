@@ -205,6 +205,11 @@ def may(role: str | None, ability: str) -> bool:
     return role in ABILITIES.get(ability, frozenset())
 
 
+def roles_with(ability: str) -> tuple[str, ...]:
+    """The roles that have an ability, in the order of ``ROLES`` (for a query by role)."""
+    return tuple(role for role in ROLES if may(role, ability))
+
+
 def level_for(role: str | None) -> str | None:
     """The part of a client's file this role sees (FULL, CONTACT or MANAGE), None: none.
     Whether the file opens at all (assignment, break-glass, restriction) is the case

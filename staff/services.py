@@ -23,8 +23,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from shared import policy
 from shared.extensions import db
 from shared.models.bookings import Service
-from shared.models.staff import StaffMember
 from shared.services import bookings
+from shared.services.staff import active_members
 from staff import bp
 
 
@@ -42,9 +42,8 @@ class ServiceForm(FlaskForm):
 
 
 def _staff_choices() -> list[tuple[str, str]]:
-    members = db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True)))
-    return [(str(m.id), m.name or m.account.email) for m in members
-            if policy.may(m.role, policy.OFFER_SERVICES)]
+    members = active_members(roles=policy.roles_with(policy.OFFER_SERVICES))
+    return [(str(m.id), m.name or m.account.email) for m in members]
 
 
 @bp.get("/services")

@@ -21,6 +21,7 @@ from shared.models.bookings import (
     Service,
 )
 from shared.models.staff import StaffMember
+from shared.services.staff import active_members
 
 # Appointments can be requested from this long ahead on (nobody confirms a booking for
 # the next ten minutes).
@@ -188,7 +189,7 @@ def hours_choices(member: StaffMember) -> list[StaffMember]:
     nobody (only their own) for anyone else."""
     if not may_edit_anyones_hours(member):
         return []
-    return list(db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True))))
+    return active_members()
 
 
 def weekly_hours(staff_member_id: uuid.UUID) -> list[AvailabilityRule]:

@@ -39,6 +39,7 @@ from shared.models.clients import Client
 from shared.models.household import ACCESS_BOOKINGS
 from shared.models.staff import StaffMember
 from shared.services import availability, household
+from shared.services.staff import active_members
 
 
 class BookingError(Exception):
@@ -367,7 +368,7 @@ def calendar_owners(member: StaffMember) -> list[StaffMember]:
     roles that see all bookings, otherwise only their own."""
     if not policy.may(member.role, policy.SEE_ALL_BOOKINGS):
         return [member]
-    return list(db.session.scalars(select(StaffMember).where(StaffMember.active.is_(True))))
+    return active_members()
 
 
 def queue(member: StaffMember) -> list[Booking]:

@@ -25,9 +25,10 @@ from shared.models.bookings import Booking
 from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
 from shared.models.clients import Client, ClientNameToken
 from shared.models.household import Guardianship
-from shared.models.staff import ROLES, StaffMember
+from shared.models.staff import StaffMember
 from shared.services import household
 from shared.services.accounts import name_tokens
+from shared.services.staff import active_members
 from shared.validation import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -654,9 +655,7 @@ def assignable_staff(member: StaffMember) -> list[StaffMember]:
     be assigned, for a role that assigns; nobody for any other role."""
     if not policy.may(member.role, policy.ASSIGN_CASEWORKERS):
         return []
-    roles = [role for role in ROLES if policy.may(role, policy.BE_ASSIGNED)]
-    return list(db.session.scalars(select(StaffMember).where(StaffMember.role.in_(roles))
-                                   .where(StaffMember.active.is_(True))))
+    return active_members(roles=policy.roles_with(policy.BE_ASSIGNED))
 
 
 def assign(*, admin: StaffMember, client_id: uuid.UUID, staff_member_id: uuid.UUID) -> None:

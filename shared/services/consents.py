@@ -21,7 +21,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from shared import audit, mail, seal, security_log
+from shared import audit, mail, policy, seal, security_log
 from shared.auth import passkeys, totp
 from shared.extensions import db
 from shared.models.accounts import Account
@@ -40,8 +40,9 @@ from shared.models.consents import (
     ConsentTemplate,
 )
 from shared.models.household import ACCESS_FULL
-from shared.models.staff import ADMIN, StaffMember
+from shared.models.staff import StaffMember
 from shared.services import casefile, household
+from shared.services.staff import active_members
 
 DOMAIN_TAG = b"einblick-consent-v1"
 PURPOSE = "consent"
@@ -412,8 +413,8 @@ def _responsible_staff(subject_id: uuid.UUID) -> list[StaffMember]:
         .where(Assignment.client_id == subject_id).where(StaffMember.active.is_(True))))
     if assigned:
         return assigned
-    return list(db.session.scalars(select(StaffMember).where(StaffMember.role == ADMIN)
-                                   .where(StaffMember.active.is_(True))))
+    # No caseworker yet: those who assign one hear of it.
+    return active_members(roles=policy.roles_with(policy.ASSIGN_CASEWORKERS))
 
 
 # -- staff ------------------------------------------------------------------------------
@@ -463,7 +464,7 @@ def receipt_for_staff(*, member: StaffMember, consent_id: uuid.UUID,
     if consent is None:
         raise NoReceipt
     access = _require_open_file(member, consent.subject_id, session_id)
-    if access.level not in (casefile.FULL, casefile.MANAGE):
+    if not policy.may_read(access.level, policy.CONSENT_RECEIPTS):
         raise NotAllowed
     pdf = consent.withdrawal_receipt if withdrawal else consent.receipt
     if pdf is None:

@@ -123,6 +123,16 @@ def all_staff() -> list[StaffMember]:
     return list(db.session.scalars(select(StaffMember).order_by(StaffMember.created_at)))
 
 
+def active_members(*, roles: tuple[str, ...] | None = None) -> list[StaffMember]:
+    """The active staff (of these roles, e.g. ``policy.roles_with(...)``), oldest first;
+    one statement (account and data key come joined)."""
+    stmt = select(StaffMember).where(StaffMember.active.is_(True)) \
+        .order_by(StaffMember.created_at)
+    if roles is not None:
+        stmt = stmt.where(StaffMember.role.in_(roles))
+    return list(db.session.scalars(stmt))
+
+
 def set_active(*, admin: StaffMember, member_id, active: bool) -> StaffMember:
     """Deactivation ends every session of the person at once."""
     from shared.auth import sessions

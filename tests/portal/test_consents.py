@@ -17,7 +17,7 @@ from shared import seal
 from shared.extensions import db
 from shared.models import Client, Consent, ConsentTemplate, Guardianship, PasskeyCredential
 from shared.services import consents
-from tests.conftest import submit
+from tests.conftest import sign_with_code_and_name, submit
 from tests.shared.test_passkeys import add_passkey, post_json
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -227,6 +227,29 @@ def test_withdrawal_is_one_button_sealed_and_never_shown_as_valid(app, client, a
     # given. (The page's introduction always says "widerrufen"; only the value counts.)
     assert re.search(r'data-check="status">([^<]*)<', result).group(1) == "widerrufen"
     assert "weiterhin gegeben" not in result
+
+
+def test_a_withdrawal_for_a_client_without_caseworker_is_told_to_the_admins(
+        app, client, auth, parent_with_child, template, make_staff, outbox):
+    """Nobody is assigned yet: the active admins (who assign caseworkers) get the email;
+    caseworkers, reception and a deactivated admin do not."""
+    from shared.models import StaffMember
+    from shared.services import staff
+
+    _parent, key, child = parent_with_child
+    admin, gone = make_staff(role="admin"), make_staff(role="admin")
+    others = [make_staff(role="caseworker"), make_staff(role="reception")]
+    with app.app_context():
+        acting, leaving = (db.session.scalar(select(StaffMember).where(
+            StaffMember.account_id == person.account_id)) for person in (admin, gone))
+        staff.set_active(admin=acting, member_id=leaving.id, active=False)
+    sign_with_passkey(client, key, template, child)
+    with app.app_context():
+        consent_id = db.session.scalar(select(Consent.id))
+    assert submit(client, f"/consents/{consent_id}/withdraw", {}).status_code == 302
+    assert outbox.last_to(admin.email)["Subject"] == "Eine Einwilligung wurde widerrufen"
+    for person in (gone, *others):
+        assert outbox.to(person.email) == []
 
 
 def test_staff_write_and_publish_templates_and_versions_are_immutable(app, client, auth,
@@ -441,24 +464,11 @@ def test_a_changed_credential_id_in_the_stored_evidence_is_found(app, client, pa
     assert reason in result.output
 
 
-def sign_with_code_and_name(app, client, auth, make_client, template, totp_clock) -> uuid.UUID:
-    """Jonas Weber signs the template for himself with a code and his typed name (the
-    weaker method); returns the consent's id."""
-    person = make_client(totp=True, full_name="Jonas Weber")
-    auth.login(person)
-    with app.app_context():
-        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
-    totp_clock.advance()
-    submit(client, f"/consents/{template}/{own}",
-           {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
-    with app.app_context():
-        return db.session.scalar(select(Consent.id))
-
-
 def test_a_changed_typed_name_in_the_stored_evidence_is_found(app, client, auth, make_client,
                                                               template, totp_clock, runner):
     """The weaker method has no signature: the evidence sealed into the receipt tells."""
-    consent_id = sign_with_code_and_name(app, client, auth, make_client, template, totp_clock)
+    _own, consent_id = sign_with_code_and_name(app, client, auth, make_client, template,
+                                               totp_clock)
     assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0  # control
 
     def other_name(evidence):
@@ -513,7 +523,8 @@ def test_a_receipt_resealed_with_another_certificate_does_not_vouch_for_changed_
 
     from shared.config import Config
 
-    consent_id = sign_with_code_and_name(app, client, auth, make_client, template, totp_clock)
+    _own, consent_id = sign_with_code_and_name(app, client, auth, make_client, template,
+                                               totp_clock)
     assert runner.invoke(args=["consents", "verify", str(consent_id)]).exit_code == 0  # control
 
     def other_name(evidence):

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from shared.extensions import db
-from shared.models import AccessEvent, Booking
+from shared.models import AccessEvent, Booking, StaffMember
 from tests.conftest import staff_member_id, submit, tomorrow_slot_token
 from tests.portal.test_bookings import book
 
@@ -104,6 +104,49 @@ def test_only_admins_manage_services(client, auth, make_staff):
     auth.login(make_staff(role="caseworker"), area="staff")
     assert client.get("/staff/services").status_code == 403
     assert client.get("/staff/services/new").status_code == 403
+
+
+def test_the_service_form_offers_the_active_caseworkers_and_admins_in_constant_queries(
+        app, client, auth, make_staff):
+    """Only who may offer services (caseworkers, admins) is offered, never reception or a
+    deactivated member, and the form costs the same statements however many staff exist."""
+    from sqlalchemy import event as sql_event
+
+    from shared.services import staff
+
+    admin = make_staff(role="admin")
+    caseworker = make_staff(role="caseworker")
+    reception = make_staff(role="reception")
+    gone = make_staff(role="caseworker")
+    with app.app_context():
+        staff.set_active(admin=db.session.get(StaffMember, staff_member_id(app, admin)),
+                         member_id=staff_member_id(app, gone), active=False)
+    auth.login(admin, area="staff")
+
+    def offered() -> tuple[set[str], int]:
+        statements = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            statements.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        sql_event.listen(engine, "before_cursor_execute", count)
+        try:
+            page = client.get("/staff/services/new")
+        finally:
+            sql_event.remove(engine, "before_cursor_execute", count)
+        assert page.status_code == 200
+        values = re.findall(r'name="staff"[^>]*value="([^"]+)"', page.get_data(as_text=True))
+        return set(values), len(statements)
+
+    values, statements = offered()
+    assert values == {str(staff_member_id(app, admin)), str(staff_member_id(app, caseworker))}
+    assert str(staff_member_id(app, reception)) not in values
+    more = [make_staff(role="caseworker") for _ in range(4)]
+    values, statements_with_more = offered()
+    assert {str(staff_member_id(app, person)) for person in more} <= values
+    assert statements_with_more == statements
 
 
 def test_admin_creates_a_service_and_staff_publish_hours(app, client, auth, make_staff):
