@@ -14,6 +14,11 @@ from shared.auth import login_flow, sessions
 bp = Blueprint("staff", __name__)
 
 
+def current_session_id():
+    """The signed-in staff member's session id: break-glass grants hold for one session."""
+    return current_user.current_session.id if current_user.current_session else None
+
+
 @bp.before_request
 def closed_by_default():
     if request.endpoint in policy.OPEN_ENDPOINTS:

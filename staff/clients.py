@@ -29,7 +29,7 @@ from shared.auth.forms import ConfirmForm, NormalisedEmail
 from shared.extensions import limiter
 from shared.models.staff import StaffMember
 from shared.services import casefile, household
-from staff import bp
+from staff import bp, current_session_id
 
 CATEGORY_LABELS = {
     "application": _l("Application"), "certificate": _l("Certificate"),
@@ -112,10 +112,6 @@ def _member() -> StaffMember:
     return current_user.staff_member
 
 
-def _session_id():
-    return current_user.current_session.id if current_user.current_session else None
-
-
 @bp.route("/clients", methods=["GET", "POST"])
 def clients():
     # A query in the URL (an old bookmark, ?q=…) is not run: the form starts empty.
@@ -138,7 +134,7 @@ def _case_file_page(client_id: uuid.UUID, *, invite_form: InviteForm | None = No
     typed (status 400)."""
     try:
         case = casefile.open_file(member=_member(), client_id=client_id,
-                                  session_id=_session_id())
+                                  session_id=current_session_id())
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:
@@ -166,7 +162,7 @@ def client_break_glass(client_id: uuid.UUID):
     if form.validate_on_submit():
         try:
             casefile.break_glass(member=_member(), client_id=client_id,
-                                 session_id=_session_id(), reason=form.reason.data)
+                                 session_id=current_session_id(), reason=form.reason.data)
         except casefile.NoAccess:
             security_log.deny()
         return redirect(url_for("staff.client_file", client_id=client_id))
@@ -187,7 +183,7 @@ def client_invite(client_id: uuid.UUID):
         return _case_file_page(client_id, invite_form=form, status=400)
     try:
         casefile.invite_own_account(member=_member(), client_id=client_id,
-                                    session_id=_session_id(), email=form.email.data,
+                                    session_id=current_session_id(), email=form.email.data,
                                     reason=form.reason.data)
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
@@ -221,7 +217,7 @@ def client_handover(client_id: uuid.UUID):
     back = url_for("staff.client_file", client_id=client_id, _anchor="own-account")
     try:
         casefile.confirm_handover(member=_member(), client_id=client_id,
-                                  session_id=_session_id())
+                                  session_id=current_session_id())
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:
@@ -248,7 +244,7 @@ def client_withdraw_invitation(client_id: uuid.UUID):
         abort(400)
     try:
         casefile.withdraw_invitation(member=_member(), client_id=client_id,
-                                     session_id=_session_id())
+                                     session_id=current_session_id())
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:
@@ -269,7 +265,7 @@ def document_upload(client_id: uuid.UUID):
         return redirect(url_for("staff.client_file", client_id=client_id))
     try:
         casefile.add_document(
-            member=_member(), client_id=client_id, session_id=_session_id(),
+            member=_member(), client_id=client_id, session_id=current_session_id(),
             filename=upload.filename or "", data=upload.read(casefile.MAX_DOCUMENT_BYTES + 1),
             category=form.category.data, visible_to_client=form.visible_to_client.data,
             confidential=form.confidential.data,
@@ -294,7 +290,7 @@ def document_download(document_id: uuid.UUID):
 
     try:
         document = casefile.read_document(member=_member(), document_id=document_id,
-                                          session_id=_session_id())
+                                          session_id=current_session_id())
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
         security_log.deny()
     # send_file writes Content-Disposition as RFC 6266 asks: an ASCII fallback and the
@@ -314,7 +310,7 @@ def note_add(client_id: uuid.UUID):
     except ValueError:  # a malformed "corrects" id
         abort(404)
     try:
-        casefile.add_note(member=_member(), client_id=client_id, session_id=_session_id(),
+        casefile.add_note(member=_member(), client_id=client_id, session_id=current_session_id(),
                           body=form.body.data, visible_to_client=form.visible_to_client.data,
                           confidential=form.confidential.data, corrects_id=corrects_id)
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
@@ -329,8 +325,8 @@ def note_edit(note_id: uuid.UUID):
     if not form.validate_on_submit():
         abort(400)
     try:
-        note = casefile.edit_note(member=_member(), note_id=note_id, session_id=_session_id(),
-                                  body=form.body.data or "")
+        note = casefile.edit_note(member=_member(), note_id=note_id,
+                                  session_id=current_session_id(), body=form.body.data or "")
     except casefile.NoteLocked:
         flash(_("Notes can be changed only by their author within 24 hours. Please write a "
                 "correction instead."), "warning")
@@ -348,7 +344,7 @@ def booking_confidential(booking_id: uuid.UUID):
         abort(400)
     try:
         booking = casefile.set_booking_confidential(
-            member=_member(), booking_id=booking_id, session_id=_session_id(),
+            member=_member(), booking_id=booking_id, session_id=current_session_id(),
             confidential=form.confidential.data == "1")
     except (casefile.NoAccess, casefile.NeedsBreakGlass):
         security_log.deny()

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from shared import security_log
 from shared.auth.forms import ConfirmForm
 from shared.services import bookings, consents
-from staff import bp
+from staff import bp, current_session_id
 
 
 class TemplateForm(FlaskForm):
@@ -41,10 +41,6 @@ class RequestSignatureForm(ConfirmForm):
     """'Ask to sign' in the case file: the template's key."""
 
     key = StringField()
-
-
-def _session_id():
-    return current_user.current_session.id if current_user.current_session else None
 
 
 @bp.get("/consents")
@@ -109,7 +105,7 @@ def consent_request(client_id: uuid.UUID):
         abort(400)
     try:
         consents.request_signature(member=current_user.staff_member, client_id=client_id,
-                                   session_id=_session_id(), key=form.key.data or "")
+                                   session_id=current_session_id(), key=form.key.data or "")
     except consents.NotAllowed:
         security_log.deny()
     flash(_("The client was asked and gets an email."), "success")
@@ -122,7 +118,7 @@ def consent_receipt_staff(consent_id: uuid.UUID, kind: str):
         abort(404)
     try:
         pdf = consents.receipt_for_staff(member=current_user.staff_member,
-                                         consent_id=consent_id, session_id=_session_id(),
+                                         consent_id=consent_id, session_id=current_session_id(),
                                          withdrawal=kind == "withdrawal")
     except consents.NoReceipt:
         abort(404)
