@@ -492,6 +492,25 @@ def staff_member_id(app, person: Person) -> uuid.UUID:
                                  .where(StaffMember.account_id == person.account_id))
 
 
+def sign_with_code_and_name(app, client, auth, make_client, template_id: uuid.UUID,
+                            totp_clock) -> tuple[uuid.UUID, uuid.UUID]:
+    """Jonas Weber signs a published template for himself with a code and his typed name
+    (the weaker method) and stays signed in; returns his client id and the consent's id."""
+    from sqlalchemy import select
+
+    from shared.models import Client, Consent
+
+    person = make_client(totp=True, full_name="Jonas Weber")
+    auth.login(person)
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+    totp_clock.advance()
+    submit(client, f"/consents/{template_id}/{own}",
+           {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
+    with app.app_context():
+        return own, db.session.scalar(select(Consent.id))
+
+
 def assign_caseworker(app, client_id: uuid.UUID, person: Person) -> None:
     from shared.models import Assignment
 

@@ -141,7 +141,7 @@ def references() -> list[Reference]:
         found, problems = _declared()
         problems += _completeness(found)
         _last = (inputs, found, problems)
-    _inputs_, found, problems = _last
+    _, found, problems = _last
     if problems:
         raise UndeclaredClientData(problems)
     return list(found)

@@ -7,9 +7,14 @@ import pytest
 from sqlalchemy import select
 
 from shared.extensions import db
-from shared.models import AccessEvent, Client, Consent, ConsentRequest, StaffMember
+from shared.models import AccessEvent, Client, ConsentRequest, StaffMember
 from shared.services import consents
-from tests.conftest import assign_caseworker, staff_member_id, submit
+from tests.conftest import (
+    assign_caseworker,
+    sign_with_code_and_name,
+    staff_member_id,
+    submit,
+)
 
 TEXTS = {"de": {"title": "Fotos in der Kita", "text": "Ich willige ein, dass Fotos …"}}
 
@@ -24,16 +29,10 @@ def signed(app, client, auth, make_client, totp_clock) -> tuple[uuid.UUID, uuid.
                                           audience="Team", guardian_signs=True)
         consents.publish(template.id)
         template_id = template.id
-    person = make_client(totp=True, full_name="Jonas Weber")
-    auth.login(person)
-    with app.app_context():
-        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
-    totp_clock.advance()
-    submit(client, f"/consents/{template_id}/{own}",
-           {"code": totp_clock.code(person.totp_secret), "typed_name": "Jonas Weber"})
+    signed_by_jonas = sign_with_code_and_name(app, client, auth, make_client, template_id,
+                                              totp_clock)
     auth.logout()
-    with app.app_context():
-        return own, db.session.scalar(select(Consent.id))
+    return signed_by_jonas
 
 
 def downloads(app, client_id: uuid.UUID) -> list[tuple[uuid.UUID | None, str]]:
