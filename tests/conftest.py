@@ -492,6 +492,25 @@ def staff_member_id(app, person: Person) -> uuid.UUID:
                                  .where(StaffMember.account_id == person.account_id))
 
 
+def get_counting_statements(app, client, url: str):
+    """GET ``url``; returns the response and how many SQL statements the request ran."""
+    from sqlalchemy import event as sql_event
+
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sql_event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = client.get(url)
+    finally:
+        sql_event.remove(engine, "before_cursor_execute", count)
+    return response, len(statements)
+
+
 def sign_with_code_and_name(app, client, auth, make_client, template_id: uuid.UUID,
                             totp_clock) -> tuple[uuid.UUID, uuid.UUID]:
     """Jonas Weber signs a published template for himself with a code and his typed name

@@ -9,14 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event as sql_event
 from sqlalchemy import select
 
 from shared import security_log
 from shared.config import Config, ConfigError
 from shared.extensions import db
 from shared.models import SecurityEvent
-from tests.conftest import make_config, submit
+from tests.conftest import get_counting_statements, make_config, submit
 
 ELSEWHERE = {"REMOTE_ADDR": "203.0.113.9"}
 
@@ -277,21 +276,10 @@ def test_the_review_page_costs_the_same_queries_for_two_or_seven_staff_members(
     auth.login(admin, area="staff")
 
     def statements_for_page() -> int:
-        statements = []
-
-        def count(_conn, _cursor, statement, *_args) -> None:
-            statements.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        sql_event.listen(engine, "before_cursor_execute", count)
-        try:
-            page = client.get("/staff/security-events")
-        finally:
-            sql_event.remove(engine, "before_cursor_execute", count)
+        page, statements = get_counting_statements(app, client, "/staff/security-events")
         assert page.status_code == 200
         assert "das es nicht mehr gibt" not in page.get_data(as_text=True)
-        return len(statements)
+        return statements
 
     add_events_about(app, [make_staff() for _ in range(2)])
     with_two = statements_for_page()

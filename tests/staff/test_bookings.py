@@ -7,7 +7,12 @@ from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import AccessEvent, Booking, StaffMember
-from tests.conftest import staff_member_id, submit, tomorrow_slot_token
+from tests.conftest import (
+    get_counting_statements,
+    staff_member_id,
+    submit,
+    tomorrow_slot_token,
+)
 from tests.portal.test_bookings import book
 
 
@@ -110,8 +115,6 @@ def test_the_service_form_offers_the_active_caseworkers_and_admins_in_constant_q
         app, client, auth, make_staff):
     """Only who may offer services (caseworkers, admins) is offered, never reception or a
     deactivated member, and the form costs the same statements however many staff exist."""
-    from sqlalchemy import event as sql_event
-
     from shared.services import staff
 
     admin = make_staff(role="admin")
@@ -124,21 +127,10 @@ def test_the_service_form_offers_the_active_caseworkers_and_admins_in_constant_q
     auth.login(admin, area="staff")
 
     def offered() -> tuple[set[str], int]:
-        statements = []
-
-        def count(_conn, _cursor, statement, *_args) -> None:
-            statements.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        sql_event.listen(engine, "before_cursor_execute", count)
-        try:
-            page = client.get("/staff/services/new")
-        finally:
-            sql_event.remove(engine, "before_cursor_execute", count)
+        page, statements = get_counting_statements(app, client, "/staff/services/new")
         assert page.status_code == 200
         values = re.findall(r'name="staff"[^>]*value="([^"]+)"', page.get_data(as_text=True))
-        return set(values), len(statements)
+        return set(values), statements
 
     values, statements = offered()
     assert values == {str(staff_member_id(app, admin)), str(staff_member_id(app, caseworker))}
