@@ -108,6 +108,7 @@ ENDPOINT_ROLES: Mapping[str, frozenset[str]] = MappingProxyType({
     "staff.bookings_day": _EVERY_ROLE,
     "staff.bookings_week": _EVERY_ROLE,
     "staff.booking_decide": _EVERY_ROLE,
+    "staff.booking_propose": _EVERY_ROLE,
     "staff.availability": _EVERY_ROLE,
     "staff.availability_delete": _EVERY_ROLE,
     "staff.services": _ADMIN,

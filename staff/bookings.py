@@ -21,7 +21,7 @@ from staff import bp
 
 class DecisionForm(ConfirmForm):
     """One tap on a request: confirm; decline, with an optional message to the client; or
-    propose another free time (a slot token from the queue page)."""
+    propose another free time (a slot token from the request's proposal page)."""
 
     message = TextAreaField()
     slot = StringField()
@@ -75,10 +75,23 @@ def _chosen_staff(member: StaffMember, choices: list[StaffMember]) -> StaffMembe
 @bp.get("/bookings")
 def bookings_queue():
     member = _member()
-    rows = bookings.queue(member)
-    # Stops at the first 12 free times instead of computing two weeks for every request.
-    proposals = {b.id: bookings.proposal_slots(b) for b in rows}
-    return render_template("staff/bookings_queue.html", rows=rows, proposals=proposals,
+    # Other times to propose are computed only for the request they are asked for.
+    return render_template("staff/bookings_queue.html", rows=bookings.queue(member),
+                           form=DecisionForm(), member=member)
+
+
+@bp.get("/bookings/<uuid:booking_id>/propose")
+def booking_propose(booking_id: uuid.UUID):
+    """The free times of a request's staff member, to propose one instead."""
+    member = _member()
+    try:
+        booking, slots = bookings.proposal_choice(member=member, booking_id=booking_id)
+    except bookings.NotAllowed:
+        security_log.deny()
+    except bookings.WrongState:
+        flash(_("This booking was already answered."), "warning")
+        return redirect(url_for("staff.bookings_queue"))
+    return render_template("staff/booking_propose.html", booking=booking, slots=slots,
                            form=DecisionForm(), member=member)
 
 
@@ -108,6 +121,8 @@ def booking_decide(booking_id: uuid.UUID, action: str):
         flash(_("This booking was already answered."), "warning")
     except (bookings.SlotTaken, bookings.SlotUnavailable):
         flash(_("That time is no longer free. Please choose another."), "error")
+        if action == "propose":
+            return redirect(url_for("staff.booking_propose", booking_id=booking_id))
     return redirect(url_for("staff.bookings_queue"))
 
 

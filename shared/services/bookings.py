@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from icalendar import Calendar, Event
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload
 
 from shared import audit, mail, policy
 from shared.crypto import hash_secret_token
@@ -373,32 +374,39 @@ def calendar_owners(member: StaffMember) -> list[StaffMember]:
 
 def queue(member: StaffMember) -> list[Booking]:
     """Requests waiting for a decision, oldest first; every client shown is logged."""
-    rows = list(db.session.scalars(
-        visible_to_staff(member)
-        .where(Booking.status == REQUESTED)
-        .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
-        .order_by(Booking.created_at)
-    ))
-    _log_views(member, rows)
-    return rows
+    return _logged(member, visible_to_staff(member)
+                   .where(Booking.status == REQUESTED)
+                   .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
+                   .order_by(Booking.created_at))
 
 
 def calendar(member: StaffMember, *, staff_member_id: uuid.UUID, start: datetime,
              end: datetime) -> list[Booking]:
-    rows = list(db.session.scalars(
-        visible_to_staff(member)
-        .where(Booking.staff_member_id == staff_member_id)
-        .where(Booking.status.in_((REQUESTED, CONFIRMED, PROPOSED)))
-        .where(Booking.start_at >= start).where(Booking.start_at < end)
-        .order_by(Booking.start_at)
-    ))
-    _log_views(member, rows)
-    return rows
+    return _logged(member, visible_to_staff(member)
+                   .where(Booking.staff_member_id == staff_member_id)
+                   .where(Booking.status.in_((REQUESTED, CONFIRMED, PROPOSED)))
+                   .where(Booking.start_at >= start).where(Booking.start_at < end)
+                   .order_by(Booking.start_at))
 
 
-def _log_views(member: StaffMember, rows: list[Booking]) -> None:
+def _logged(member: StaffMember, stmt) -> list[Booking]:
+    """The bookings of ``stmt``, each client among them logged, in a constant number of
+    statements: which bookings and clients, the log (committed), then the bookings with
+    their clients (service and staff member come joined). Loaded before the commit, every
+    row would be expired by it and read again one by one while the page is drawn."""
+    shown = db.session.execute(stmt.with_only_columns(Booking.id, Booking.client_id)).all()
+    _log_views(member, {client_id for _booking_id, client_id in shown})
+    order = {booking_id: position for position, (booking_id, _client_id) in enumerate(shown)}
+    if not order:
+        return []
+    rows = db.session.scalars(select(Booking).where(Booking.id.in_(order))
+                              .options(joinedload(Booking.client)))
+    return sorted(rows, key=lambda booking: order[booking.id])
+
+
+def _log_views(member: StaffMember, client_ids: set[uuid.UUID]) -> None:
     # Sorted, so two pages logging the same clients take their chain locks in one order.
-    for client_id in sorted({b.client_id for b in rows}, key=str):
+    for client_id in sorted(client_ids, key=str):
         audit.record_access(client_id=client_id, staff_member=member, category=audit.BOOKINGS)
     db.session.commit()
 
@@ -408,6 +416,19 @@ def _staff_booking(member: StaffMember, booking_id: uuid.UUID) -> Booking:
     if booking is None:
         raise NotAllowed
     return booking
+
+
+def proposal_choice(*, member: StaffMember, booking_id: uuid.UUID) -> tuple[Booking, list]:
+    """A request waiting for a decision and the free times that could be proposed instead.
+    Computed when staff ask for them, for this request only (never for every row of the
+    queue); reading the request is logged."""
+    booking = _staff_booking(member, booking_id)
+    if effective_status(booking) != REQUESTED:
+        raise WrongState
+    audit.record_access(client_id=booking.client_id, staff_member=member,
+                        category=audit.BOOKINGS)
+    db.session.commit()
+    return booking, proposal_slots(booking)
 
 
 def _decide(member: StaffMember, booking_id: uuid.UUID) -> Booking:

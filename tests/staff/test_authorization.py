@@ -68,6 +68,7 @@ ROUTES = {
     "staff.bookings_day": ("GET", "/staff/bookings/day"),
     "staff.bookings_week": ("GET", "/staff/bookings/week"),
     "staff.booking_decide": ("POST", "/staff/bookings/{random}/confirm"),
+    "staff.booking_propose": ("GET", "/staff/bookings/{random}/propose"),
     "staff.availability": ("GET", "/staff/availability"),
     "staff.availability_delete": ("POST", "/staff/availability/rule/{random}/delete"),
     "staff.services": ("GET", "/staff/services"),

@@ -54,10 +54,13 @@ def test_decline_with_message_and_propose_another_time(app, client, auth, reques
                                                        make_client, make_bookable):
     bookable, person, booking_id, _client_id = requested
     auth.login(bookable.staff, area="staff")
+    # The queue links to the choice of other times, computed for this request only.
     queue = client.get("/staff/bookings").get_data(as_text=True)
-    other_slot = re.search(r'<option value="([^"]+)"', queue).group(1)
+    assert f'href="/staff/bookings/{booking_id}/propose"' in queue
+    choice = client.get(f"/staff/bookings/{booking_id}/propose").get_data(as_text=True)
+    other_slot = re.search(r'<option value="([^"]+)"', choice).group(1)
     proposed = submit(client, f"/staff/bookings/{booking_id}/propose", {"slot": other_slot},
-                      form_url="/staff/bookings")
+                      form_url=f"/staff/bookings/{booking_id}/propose")
     assert proposed.status_code == 302
     with app.app_context():
         booking = db.session.get(Booking, booking_id)

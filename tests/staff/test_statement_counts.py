@@ -1,0 +1,204 @@
+"""Pages that list rows cost the same number of SQL statements however many rows they
+show: the admin's booking queue (5 or 50 requests from different clients) and a
+caseworker's case file (a few or many appointments, notes and documents). Each page still
+shows what the database holds: names of clients, staff and services, and local times."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from flask_babel import force_locale, format_date, format_datetime, format_time
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Booking, Client, DataKey, Document, Note, Service, StaffMember
+from shared.models.base import utcnow
+from tests.conftest import assign_caseworker, get_counting_statements, submit
+
+STAFF_NAMES = ("A. Schmidt", "B. Yilmaz", "C. Nowak")
+SERVICE_NAMES = ("Elternberatung", "Schuldnerberatung", "Familienhilfe")
+PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n" + b"0" * 200
+
+
+@pytest.fixture
+def team(app, make_bookable):
+    """Three caseworkers, each offering a service of their own, with distinct names."""
+    bookables = [make_bookable(name=service) for service in SERVICE_NAMES]
+    with app.app_context():
+        for bookable, name in zip(bookables, STAFF_NAMES, strict=True):
+            db.session.get(StaffMember, bookable.staff_member_id).name = name
+        db.session.commit()
+    return bookables
+
+
+def new_client(full_name: str) -> Client:
+    """A client without an account (a person staff registered), inside an app context."""
+    from shared.services.accounts import set_client_name
+
+    data_key = DataKey.generate()
+    client = Client(data_key=data_key)
+    db.session.add_all([data_key, client])
+    set_client_name(client=client, full_name=full_name)
+    return client
+
+
+def local_time(app, moment) -> str:
+    """How the pages write a time: the organisation's zone, German, no seconds."""
+    with app.test_request_context("/"), force_locale("de"):
+        return format_time(moment, "short")
+
+
+def local_day(app, moment) -> str:
+    with app.test_request_context("/"), force_locale("de"):
+        return format_date(moment, "full")
+
+
+def local_date_time(app, moment) -> str:
+    with app.test_request_context("/"), force_locale("de"):
+        return format_datetime(moment, "short")
+
+
+# -- the admin's booking queue -------------------------------------------------------------
+def add_requests(app, team, start: int, stop: int) -> list[tuple[str, str, str, object]]:
+    """Requests number ``start`` to ``stop - 1``, each from a client of their own, spread over
+    the three caseworkers; returns (client, service, staff name, start) of each."""
+    first = (utcnow() + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    shown = []
+    with app.app_context():
+        for number in range(start, stop):
+            bookable = team[number % len(team)]
+            name = f"Klientin{number:03d} Muster"
+            client = new_client(name)
+            begin = first + timedelta(hours=number)
+            db.session.add(Booking(client_id=client.id, data_key=client.data_key,
+                                   service_id=bookable.service_id,
+                                   staff_member_id=bookable.staff_member_id,
+                                   start_at=begin, end_at=begin + timedelta(minutes=45),
+                                   status="requested", expires_at=utcnow() + timedelta(days=2)))
+            shown.append((name, SERVICE_NAMES[number % len(team)], STAFF_NAMES[number % len(team)],
+                          begin))
+        db.session.commit()
+    return shown
+
+
+def test_the_queue_costs_the_same_statements_for_5_and_50_requests(app, client, auth, team,
+                                                                    make_staff):
+    admin = make_staff(role="admin")
+    auth.login(admin, area="staff")
+    requests = add_requests(app, team, 0, 5)
+    few_page, few = get_counting_statements(app, client, "/staff/bookings")
+    requests += add_requests(app, team, 5, 50)
+    many_page, many = get_counting_statements(app, client, "/staff/bookings")
+
+    assert few_page.status_code == many_page.status_code == 200
+    assert many == few, f"5 requests: {few} statements, 50 requests: {many}"
+    rows = re.findall(r'<li class="kern-card card-list__item booking".*?</li>',
+                      many_page.get_data(as_text=True), re.S)
+    assert len(rows) == 50
+    for name, service, staff_name, begin in requests:
+        row = one_containing(rows, name)
+        assert service in row
+        assert f"bei {staff_name}" in row
+        assert local_day(app, begin) in row
+        assert local_time(app, begin) in row
+
+
+def test_a_request_offers_other_times_when_asked_and_the_proposal_reaches_the_client(
+        app, client, auth, team, make_staff):
+    """The queue computes no free times for its rows; the "propose another time" link of
+    one request opens the choice for that request only, and proposing still works."""
+    add_requests(app, team, 0, 3)
+    auth.login(make_staff(role="admin"), area="staff")
+    queue = client.get("/staff/bookings").get_data(as_text=True)
+    assert "<option" not in queue
+    with app.app_context():
+        booking = db.session.scalar(select(Booking).join(Service)
+                                    .where(Service.name == SERVICE_NAMES[1]))
+        booking_id, original = booking.id, booking.start_at
+    link = f"/staff/bookings/{booking_id}/propose"
+    assert f'href="{link}"' in queue
+    choice = client.get(link).get_data(as_text=True)
+    assert "Klientin001 Muster" in choice
+    assert SERVICE_NAMES[1] in choice
+    assert "Klientin000" not in choice
+    slot = re.search(r'<option value="([^"]+)"', choice).group(1)
+    response = submit(client, f"/staff/bookings/{booking_id}/propose", {"slot": slot},
+                      form_url=link)
+    assert response.status_code == 302
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        assert booking.status == "proposed"
+        assert booking.original_start_at == original
+        assert booking.start_at != original
+
+
+# -- the case file -------------------------------------------------------------------------
+def fill_file(app, client_id, team, start: int, stop: int) -> list[tuple[str, str, str]]:
+    """Appointments, notes and documents number ``start`` to ``stop - 1`` in a client's
+    file, by the three caseworkers in turn; returns what the page should show of them."""
+    past = (utcnow() - timedelta(days=400)).replace(minute=0, second=0, microsecond=0)
+    shown = []
+    with app.app_context():
+        client = db.session.get(Client, client_id)
+        for number in range(start, stop):
+            bookable = team[number % len(team)]
+            begin = past + timedelta(days=number)
+            db.session.add(Booking(client_id=client.id, data_key=client.data_key,
+                                   service_id=bookable.service_id,
+                                   staff_member_id=bookable.staff_member_id,
+                                   start_at=begin, end_at=begin + timedelta(minutes=45),
+                                   status="confirmed"))
+            note = Note(client_id=client.id, data_key=client.data_key,
+                        author_id=bookable.staff_member_id, visible_to_client=False)
+            note.body = f"Gesprächsnotiz {number:03d}"
+            document = Document(client_id=client.id, data_key=client.data_key,
+                                category="report", content_type="application/pdf",
+                                size=len(PDF), uploaded_by_id=bookable.staff_member_id)
+            document.filename = f"bericht-{number:03d}.pdf"
+            document.content = PDF
+            db.session.add_all([note, document])
+            shown.append((note.body, document.filename, STAFF_NAMES[number % len(team)]))
+        db.session.commit()
+    return shown
+
+
+def test_the_case_file_costs_the_same_statements_with_few_or_many_entries(app, client, auth,
+                                                                           team):
+    with app.app_context():
+        client_id = new_client("Mia Demir").id
+        db.session.commit()
+    caseworker = team[0].staff
+    assign_caseworker(app, client_id, caseworker)
+    auth.login(caseworker, area="staff")
+    entries = fill_file(app, client_id, team, 0, 3)
+    url = f"/staff/clients/{client_id}"
+    few_page, few = get_counting_statements(app, client, url)
+    entries += fill_file(app, client_id, team, 3, 40)
+    many_page, many = get_counting_statements(app, client, url)
+
+    assert few_page.status_code == many_page.status_code == 200
+    assert many == few, f"3 entries each: {few} statements, 40 each: {many}"
+    html = many_page.get_data(as_text=True)
+    assert "<h1 class=\"kern-heading-large\">Mia Demir</h1>" in html
+    notes = re.findall(r'<article class="note".*?</article>', html, re.S)
+    items = re.findall(r"<li>.*?</li>", html, re.S)
+    assert len(notes) == 40
+    for body, filename, author in entries:
+        assert f"{author}, " in one_containing(notes, body)
+        assert f"von {author} am " in one_containing(items, filename)
+    with app.app_context():
+        appointments = db.session.execute(
+            select(Booking.start_at, Service.name).join(Service)
+            .where(Booking.client_id == client_id)).all()
+    assert len(appointments) == 40
+    for begin, service in appointments:
+        assert f"{local_date_time(app, begin)} · {service}" in html
+
+
+def one_containing(parts: list[str], text: str) -> str:
+    """The one part of a page (a list item, a note) that contains ``text``."""
+    found = [part for part in parts if text in part]
+    assert len(found) == 1, (text, len(found))
+    return found[0]
