@@ -46,7 +46,10 @@ test: install translations
 lint: install
 	$(BIN)/ruff check .
 
+# SQL statements and time per request of the list pages at 10, 50 and 200 rows (SQLite, or
+# a fresh database on the server in DATABASE_URL), then the export of a large client.
 bench: install translations
+	$(BIN)/python bench/statements_bench.py
 	$(BIN)/python bench/export_bench.py
 
 # Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml), on
