@@ -202,3 +202,54 @@ def one_containing(parts: list[str], text: str) -> str:
     found = [part for part in parts if text in part]
     assert len(found) == 1, (text, len(found))
     return found[0]
+
+
+def add_children_and_consents(app, parent_account_id, start: int, stop: int) -> list[str]:
+    """Children number ``start`` to ``stop - 1`` of the parent, and as many published
+    consent templates; returns the children's names."""
+    from shared.models import Guardianship
+    from shared.services import consents
+
+    names = []
+    with app.app_context():
+        for number in range(start, stop):
+            child = new_client(f"Kind{number} Demir")
+            db.session.flush()
+            db.session.add(Guardianship(guardian_account_id=parent_account_id,
+                                        dependant_id=child.id, access="full"))
+            names.append(f"Kind{number} Demir")
+            template = consents.save_template(
+                key=f"einwilligung-{number}",
+                texts={"de": {"title": f"Einwilligung {number}", "text": "Ich willige ein."}},
+                purpose="Zweck", legal_basis="Art. 6 Abs. 1 lit. a DSGVO", audience="Team",
+                guardian_signs=True)
+            consents.publish(template.id)
+        db.session.commit()
+    return names
+
+
+def test_a_parents_file_costs_the_same_with_one_or_four_children_and_consents(
+        app, client, auth, make_client, make_staff):
+    """The household and consent sections list rows too: each child named, each published
+    consent with the client's status, in statements that do not grow with them."""
+    parent = make_client(full_name="Mia Demir")
+    with app.app_context():
+        parent_id = db.session.scalar(select(Client.id)
+                                      .where(Client.account_id == parent.account_id))
+    caseworker = make_staff(role="caseworker")
+    assign_caseworker(app, parent_id, caseworker)
+    auth.login(caseworker, area="staff")
+    children = add_children_and_consents(app, parent.account_id, 0, 1)
+    url = f"/staff/clients/{parent_id}"
+    few_page, few = get_counting_statements(app, client, url)
+    children += add_children_and_consents(app, parent.account_id, 1, 4)
+    many_page, many = get_counting_statements(app, client, url)
+
+    assert few_page.status_code == many_page.status_code == 200
+    assert many == few, f"1 child and consent: {few} statements, 4 each: {many}"
+    html = many_page.get_data(as_text=True)
+    for name in children:
+        assert f">{name}</a>" in html
+    for number in range(4):
+        assert re.search(rf'data-consent="einwilligung-{number}">Einwilligung {number}:\s*'
+                         r'<span data-status="missing">', html)
