@@ -61,19 +61,13 @@ def my_data():
 @bp.get("/my-data/access")
 @client_required
 def my_data_access():
-    """The access log as a timeline, filtered by person and by category if asked."""
-    from flask import request
-
-    subjects = transparency.subjects(current_user)
-    people = sorted({line.staff_name for s in subjects for line in s.events})
-    categories = sorted({line.category for s in subjects for line in s.events})
+    """The access log as visits, a page at a time, filtered by person and category."""
     person, category = request.args.get("person", ""), request.args.get("category", "")
-    for subject in subjects:
-        subject.events = [line for line in subject.events
-                          if (not person or line.staff_name == person)
-                          and (not category or line.category == category)]
-    return render_template("portal/my_data_access.html", subjects=subjects, people=people,
-                           categories=categories, person=person, category=category)
+    result = transparency.visits_page(current_user, page=request.args.get("page", 1, type=int),
+                                      person=person, category=category)
+    return render_template("portal/my_data_access.html", result=result,
+                           subjects=transparency.subjects(current_user),
+                           person=person, category=category)
 
 
 @bp.get("/my-data/documents/<uuid:document_id>")

@@ -269,6 +269,17 @@ def _register_hooks(app: Flask) -> None:
         }
 
     @app.after_request
+    def write_access_log(response):
+        """A request that read client data and committed nothing since still leaves its
+        visit in the access log (one event per client for the whole request)."""
+        from shared import audit
+        from shared.extensions import db
+
+        if response.status_code < 500 and audit.has_pending():
+            db.session.commit()
+        return response
+
+    @app.after_request
     def security_headers(response):
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)

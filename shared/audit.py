@@ -1,10 +1,12 @@
-"""The access log: who on staff read or changed which category of a client's data.
+"""The access log: who on staff read or changed which categories of a client's data.
 
-Events are append-only and hash-chained per client: each event's HMAC covers its fields
-and the previous event's hash. A unique (client, sequence number) makes concurrent
-writers that saw the same chain head collide; the loser re-reads the head and retries,
-so the chain never forks, on SQLite or with several PostgreSQL workers. Events hold ids
-and categories, never personal data values.
+One event per staff request and client (a "visit"): ``record_access`` only notes what the
+request touched; the commit writes the notes as one batch (constant statements however
+many clients a page shows). Events are append-only and hash-chained per client: each
+event's HMAC covers its fields and the previous event's hash. A unique (client, sequence
+number) makes concurrent writers that saw the same chain head collide; the loser re-reads
+the heads and retries, so the chain never forks, on SQLite or with several PostgreSQL
+workers. Events hold ids, categories and purposes, never personal data values.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, func, insert, select, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from shared import erasure_journal
 from shared.extensions import db
 from shared.models.audit import AccessEvent
-from shared.models.base import current_keyring, utcnow
+from shared.models.base import current_keyring, new_id, utcnow
 
 GENESIS = bytes(32)
 MAX_RETRIES = 20
@@ -48,79 +52,166 @@ RESTRICTED = "restricted"  # a restricted file (§ 84 SGB X) opened with a reaso
 INVITATION = "invitation"  # the client was invited to an own account (household)
 INVITATION_WITHDRAWN = "invitation-withdrawn"  # that invitation (and its account) undone
 HANDOVER = "handover-confirmed"  # staff met the young person, who holds their account
+NAMED = "named"  # read as a household member named in another client's file
 # The role of an event written for a guardian's action in the portal (an invitation, its
 # withdrawal) rather than for staff: the young person sees those in their log too.
 GUARDIAN = "guardian"
 
 
+# What a staff member was doing when they accessed a client's data, set once per request
+# (``set_purpose``) by the staff blueprint. The client reads it as a sentence.
+OPEN_FILE = "open-file"
+FIND = "search"
+BOOKING_LISTS = "booking-lists"
+BOOKING_DECISION = "booking-decision"
+CASE_WORK = "case-work"
+CONSENT_WORK = "consent-work"
+CORRECTION_WORK = "correction-work"
+ERASURE_WORK = "erasure-work"
+REVIEW = "review"
+PURPOSES = (OPEN_FILE, FIND, BOOKING_LISTS, BOOKING_DECISION, CASE_WORK, CONSENT_WORK,
+            CORRECTION_WORK, ERASURE_WORK, REVIEW)
+
+_PENDING = "einblick.pending-access"
+_PURPOSE = "einblick.access-purpose"
+
+
 def event_hash(event: AccessEvent) -> bytes:
-    payload = json.dumps(
-        {
-            "client": str(event.client_id),
-            "seq": event.seq,
-            "staff": str(event.staff_member_id) if event.staff_member_id else None,
-            "role": event.role,
-            "category": event.category,
-            "action": event.action,
-            "grant": str(event.grant_id) if event.grant_id else None,
-            "at": event.created_at.isoformat(),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    return _mac(client_id=event.client_id, seq=event.seq, staff_member_id=event.staff_member_id,
+                role=event.role, category=event.category, action=event.action,
+                grant_id=event.grant_id, created_at=event.created_at, purpose=event.purpose,
+                prev_hash=event.prev_hash)
+
+
+def _mac(*, client_id, seq, staff_member_id, role, category, action, grant_id, created_at,
+         purpose, prev_hash) -> bytes:
+    fields = {
+        "client": str(client_id),
+        "seq": seq,
+        "staff": str(staff_member_id) if staff_member_id else None,
+        "role": role,
+        "category": category,
+        "action": action,
+        "grant": str(grant_id) if grant_id else None,
+        "at": created_at.isoformat(),
+    }
+    if purpose is not None:  # events from before 0012 have none and keep their hashes
+        fields["purpose"] = purpose
+    payload = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
     # Keyed (HMAC under a key derived from the index key): someone who can write to the
     # database but has no key cannot recompute a chain after changing it.
-    return hmac.new(_chain_key(), event.prev_hash + payload, hashlib.sha256).digest()
+    return hmac.new(_chain_key(), prev_hash + payload, hashlib.sha256).digest()
 
 
 def _chain_key() -> bytes:
     return current_keyring().blind_index("access-log-chain", "einblick")
 
 
+def categories_of(event: AccessEvent) -> list[str]:
+    return event.category.split(",")
+
+
+def actions_of(event: AccessEvent) -> list[str]:
+    return event.action.split(",")
+
+
+@dataclass
+class _Visit:
+    categories: set[str]
+    actions: set[str]
+
+
+def set_purpose(purpose: str | None) -> None:
+    """What the current request is for (one of ``PURPOSES``); recorded with its events."""
+    db.session.info[_PURPOSE] = purpose
+
+
 def record_access(
     *, client_id: uuid.UUID, staff_member, category: str, action: str = VIEW,
     grant_id: uuid.UUID | None = None, role: str | None = None,
-) -> AccessEvent:
-    """Append an event to the client's chain (in its own savepoint; commits nothing).
+) -> None:
+    """Note an access to the client's data; written when the transaction commits, as one
+    event per client and actor however many categories the request touched (one visit).
     ``role`` names who acted when it was no staff member (default "system")."""
-    _lock_chain(client_id)
+    key = (client_id, staff_member.id if staff_member else None,
+           staff_member.role if staff_member else (role or "system"), grant_id)
+    visit = db.session.info.setdefault(_PENDING, {}).setdefault(key, _Visit(set(), set()))
+    visit.categories.add(category)
+    visit.actions.add(action)
+
+
+def has_pending() -> bool:
+    return bool(db.session.info.get(_PENDING))
+
+
+def _write_pending(session) -> None:
+    """Append the transaction's visits to their chains: a constant number of statements
+    however many clients (lock, read the heads, one insert), in a savepoint; a writer
+    that lost a race for a sequence number re-reads the heads and tries again."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    purpose = session.info.get(_PURPOSE)
+    clients = sorted({key[0] for key in pending}, key=lambda c: c.bytes)
+    _lock_chains(session, clients)
+    ordered = sorted(pending.items(), key=lambda item: (
+        item[0][0].bytes, str(item[0][1]), item[0][2], str(item[0][3])))
     for attempt in range(MAX_RETRIES):
         if attempt:
             time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
-        head = db.session.scalar(
-            select(AccessEvent)
-            .where(AccessEvent.client_id == client_id)
-            .order_by(AccessEvent.seq.desc())
-            .limit(1)
-        )
-        event = AccessEvent(
-            client_id=client_id,
-            seq=(head.seq + 1) if head else 1,
-            staff_member_id=staff_member.id if staff_member else None,
-            role=staff_member.role if staff_member else (role or "system"),
-            category=category,
-            action=action,
-            grant_id=grant_id,
-            created_at=utcnow().replace(microsecond=0),
-            prev_hash=head.hash if head else GENESIS,
-        )
-        event.hash = event_hash(event)
+        heads = _heads(session, clients)
+        at = utcnow().replace(microsecond=0)
+        rows = []
+        for (client_id, staff_id, role, grant_id), visit in ordered:
+            seq, previous = heads.get(client_id, (0, GENESIS))
+            row = {"id": new_id(), "client_id": client_id, "seq": seq + 1,
+                   "staff_member_id": staff_id, "role": role,
+                   "category": ",".join(sorted(visit.categories)),
+                   "action": ",".join(sorted(visit.actions)), "grant_id": grant_id,
+                   "created_at": at, "purpose": purpose, "prev_hash": previous}
+            row["hash"] = _mac(**{k: v for k, v in row.items() if k != "id"})
+            heads[client_id] = (seq + 1, row["hash"])
+            rows.append(row)
         try:
-            with db.session.begin_nested():
-                db.session.add(event)
+            with session.begin_nested():
+                session.execute(insert(AccessEvent), rows)
         except IntegrityError:
-            continue  # another writer took this sequence number: read the new head
-        return event
+            continue  # another writer took a sequence number: read the new heads
+        return
     raise RuntimeError("could not append to the access log")
 
 
-def _lock_chain(client_id: uuid.UUID) -> None:
-    """On PostgreSQL, hold the client's chain head for this transaction, so writers queue
-    instead of colliding. SQLite serialises writers itself; the unique sequence number
-    and the retry above cover the rest."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        key = int.from_bytes(client_id.bytes[:8], "big", signed=True)
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+def _heads(session, clients: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
+    newest = (select(AccessEvent.client_id, func.max(AccessEvent.seq).label("seq"))
+              .where(AccessEvent.client_id.in_(clients))
+              .group_by(AccessEvent.client_id).subquery())
+    rows = session.execute(
+        select(AccessEvent.client_id, AccessEvent.seq, AccessEvent.hash).join(
+            newest, and_(AccessEvent.client_id == newest.c.client_id,
+                         AccessEvent.seq == newest.c.seq)))
+    return {client_id: (seq, digest) for client_id, seq, digest in rows}
+
+
+def _lock_chains(session, clients: list[uuid.UUID]) -> None:
+    """On PostgreSQL, hold the clients' chain heads for this transaction, in one order
+    for every writer, so writers queue instead of colliding. SQLite serialises writers
+    itself; the unique sequence number and the retry above cover the rest."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({int.from_bytes(c.bytes[:8], "big", signed=True) for c in clients})
+    session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[]))"
+                         " WITH ORDINALITY AS t(k, n) ORDER BY n"), {"keys": keys})
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _before_commit(session) -> None:
+    _write_pending(session)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session, transaction) -> None:
+    if transaction.parent is None:  # a rollback of the whole transaction: nothing happened
+        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)
@@ -210,8 +301,6 @@ def write_anchor(*, force: bool = False) -> int:
         broken = verify_anchor()
         if broken:
             raise AnchorRefused(broken)
-
-    from sqlalchemy import and_, func
 
     heads = select(AccessEvent.client_id, func.max(AccessEvent.seq).label("seq")) \
         .group_by(AccessEvent.client_id).subquery()

@@ -8,10 +8,40 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from shared import policy
+from shared import audit, policy
 from shared.auth import login_flow, sessions
 
 bp = Blueprint("staff", __name__)
+
+# What the staff member is doing on each page that reads or changes client data: the
+# client reads it in their access log ("opened the file", "a staff search").
+PURPOSES = {
+    "staff.client_file": audit.OPEN_FILE,
+    "staff.client_break_glass": audit.OPEN_FILE,
+    "staff.clients": audit.FIND,
+    "staff.bookings_queue": audit.BOOKING_LISTS,
+    "staff.bookings_day": audit.BOOKING_LISTS,
+    "staff.bookings_week": audit.BOOKING_LISTS,
+    "staff.booking_decide": audit.BOOKING_DECISION,
+    "staff.client_assign": audit.CASE_WORK,
+    "staff.assignment_remove": audit.CASE_WORK,
+    "staff.client_invite": audit.CASE_WORK,
+    "staff.client_handover": audit.CASE_WORK,
+    "staff.client_withdraw_invitation": audit.CASE_WORK,
+    "staff.document_upload": audit.CASE_WORK,
+    "staff.document_download": audit.CASE_WORK,
+    "staff.note_add": audit.CASE_WORK,
+    "staff.note_edit": audit.CASE_WORK,
+    "staff.booking_confidential": audit.CASE_WORK,
+    "staff.consent_request": audit.CONSENT_WORK,
+    "staff.consent_receipt_staff": audit.CONSENT_WORK,
+    "staff.corrections_queue": audit.CORRECTION_WORK,
+    "staff.correction_answer": audit.CORRECTION_WORK,
+    "staff.erasures_queue": audit.ERASURE_WORK,
+    "staff.erasure_decide": audit.ERASURE_WORK,
+    "staff.break_glass_review": audit.REVIEW,
+    "staff.break_glass_reviewed": audit.REVIEW,
+}
 
 
 def current_session_id():
@@ -43,6 +73,7 @@ def closed_by_default():
         return redirect(url_for("staff.setup_second_factor"))
     if not policy.may_use(member.role, request.endpoint):
         abort(403)  # also for an endpoint the policy does not name
+    audit.set_purpose(PURPOSES.get(request.endpoint))
     return None
 
 

@@ -134,7 +134,8 @@ def _case_file_page(client_id: uuid.UUID, *, invite_form: InviteForm | None = No
     typed (status 400)."""
     try:
         case = casefile.open_file(member=_member(), client_id=client_id,
-                                  session_id=current_session_id())
+                                  session_id=current_session_id(),
+                                  log_page=request.args.get("page", 1, type=int))
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:

@@ -12,7 +12,9 @@ from shared.models.base import Base, UTCDateTime, new_id, utcnow
 
 
 class AccessEvent(Base):
-    """One read or change of a client's data by staff. Holds no personal data values."""
+    """One staff request's access to one client's data (a "visit"): which categories were
+    read or changed, by whom, for which purpose. Holds no personal data values. Events
+    written before migration 0012 hold one category and one action each."""
 
     __tablename__ = "access_events"
     # One chain per client; the unique sequence number makes two writers that both saw
@@ -25,8 +27,11 @@ class AccessEvent(Base):
     seq: Mapped[int] = mapped_column(Integer)
     staff_member_id: Mapped[uuid.UUID | None] = mapped_column()
     role: Mapped[str] = mapped_column(String(16))
-    category: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(32))
+    # Comma-separated, sorted: every category (and action) of the request.
+    category: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(128))
+    # What the staff member was doing (audit.PURPOSES); None on events from before 0012.
+    purpose: Mapped[str | None] = mapped_column(String(32))
     # Set when the access was by break-glass; the grant holds the (encrypted) reason.
     grant_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -13,7 +13,7 @@ import filetype
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import joinedload
 
 from shared import audit, policy, security_log
@@ -27,7 +27,7 @@ from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
 from shared.models.clients import Client, ClientNameToken
 from shared.models.household import Guardianship
 from shared.models.staff import StaffMember
-from shared.services import household
+from shared.services import household, transparency
 from shared.services.accounts import name_tokens
 from shared.services.staff import active_members
 from shared.validation import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
@@ -437,7 +437,7 @@ class CaseFile:
     documents: list[Document]
     notes: list[Note]
     assignments: list[Assignment]
-    events: list
+    events: transparency.VisitPage | None  # None: the member's level does not show it
     own_account: OwnAccountState | None = None
     invitable: bool = False  # old enough for an account of their own, none yet or invited
     invitation_open: bool = False  # sent and not yet confirmed: it can be withdrawn
@@ -458,7 +458,7 @@ def _own_account_state(client: Client, member: StaffMember) -> OwnAccountState |
 
 
 def open_file(*, member: StaffMember, client_id: uuid.UUID,
-              session_id: uuid.UUID | None) -> CaseFile:
+              session_id: uuid.UUID | None, log_page: int = 1) -> CaseFile:
     """Load the parts of the file the member may see, and log each category read.
 
     The log is committed first and the file loaded afterwards, each list in one statement
@@ -494,8 +494,8 @@ def open_file(*, member: StaffMember, client_id: uuid.UUID,
             .order_by(Note.created_at.desc()))) if full else [],
         assignments=list(db.session.scalars(
             select(Assignment).where(Assignment.client_id == client.id))),
-        events=(audit.events_for(client.id)
-                if policy.may_read(access.level, policy.ACCESS_LOG) else []),
+        events=(transparency.file_visits_page(client, page=log_page)
+                if policy.may_read(access.level, policy.ACCESS_LOG) else None),
         own_account=(_own_account_state(client, member)
                      if policy.may_read(access.level, policy.ACCOUNT) else None),
         invitable=full and household.invitable(client),
@@ -515,20 +515,28 @@ def _log_file_read(member: StaffMember, client_id: uuid.UUID, access: FileAccess
         audit.record_access(client_id=client_id, staff_member=member, category=category,
                             grant_id=access.grant_id)
     if policy.may_read(access.level, policy.HOUSEHOLD):
-        for other in sorted(household_members(client_id) - {client_id}, key=str):
-            audit.record_access(client_id=other, staff_member=member, category=audit.CONTACT)
+        guardians, dependants = _household(client_id)
+        # Opened by break-glass: the dependants named read the reason in their own log too;
+        # the guardians do not (a young person's emergency stays theirs).
+        for other in sorted(dependants - {client_id}, key=str):
+            audit.record_access(client_id=other, staff_member=member, category=audit.CONTACT,
+                                action=audit.NAMED, grant_id=access.grant_id)
+        for other in sorted(guardians - dependants - {client_id}, key=str):
+            audit.record_access(client_id=other, staff_member=member, category=audit.CONTACT,
+                                action=audit.NAMED)
 
 
-def household_members(client_id: uuid.UUID) -> set[uuid.UUID]:
-    """The clients a file names as household: its dependants (children of the client's
-    account) and those of its guardians who are clients themselves."""
-    guardian_clients = select(Client.id).join(
+def _household(client_id: uuid.UUID) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The file's guardians who are clients, and its dependants (one statement)."""
+    guardian_clients = select(Client.id, literal(True)).join(
         Guardianship, Guardianship.guardian_account_id == Client.account_id
     ).where(Guardianship.dependant_id == client_id)
-    dependants = select(Guardianship.dependant_id).join(
+    dependants = select(Guardianship.dependant_id, literal(False)).join(
         Client, Client.account_id == Guardianship.guardian_account_id
     ).where(Client.id == client_id)
-    return set(db.session.scalars(guardian_clients.union(dependants)))
+    rows = db.session.execute(guardian_clients.union_all(dependants)).all()
+    return ({c for c, is_guardian in rows if is_guardian},
+            {c for c, is_guardian in rows if not is_guardian})
 
 
 def _require_full(member: StaffMember, client_id: uuid.UUID,

@@ -3,16 +3,18 @@ and which notes and documents exist about them."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, false, func, not_, or_, select
 
 from shared import audit
 from shared.extensions import db
 from shared.models.accounts import Account
+from shared.models.audit import AccessEvent
 from shared.models.bookings import Booking
 from shared.models.casefile import BreakGlassGrant, Document, Note
 from shared.models.clients import Client
@@ -35,11 +37,15 @@ class AccessLine:
 class Subject:
     client: Client
     is_self: bool
-    events: list[AccessLine]
     notes: list[Note]
     documents: list[Document]
     # Shown only what a guardian may see: a dependant's data.
     as_guardian: bool = False
+
+    @functools.cached_property
+    def events(self) -> list[AccessLine]:
+        """The whole access log, newest first (the export); pages use ``visits_page``."""
+        return _access_lines(self.client, self.as_guardian)
 
 
 def subjects(account: Account) -> list[Subject]:
@@ -57,6 +63,18 @@ def subjects(account: Account) -> list[Subject]:
 
 
 def _subject(client: Client, is_self: bool, as_guardian: bool) -> Subject:
+    notes = list(db.session.scalars(select(Note).where(Note.client_id == client.id)
+                                    .order_by(Note.created_at.desc())))
+    documents = list(db.session.scalars(select(Document).where(Document.client_id == client.id)
+                                        .where(Document.visible_to_client.is_(True))
+                                        .order_by(Document.created_at.desc())))
+    if as_guardian:
+        notes = [n for n in notes if not n.confidential_from_guardians]
+        documents = [d for d in documents if not d.confidential_from_guardians]
+    return Subject(client, is_self, notes, documents, as_guardian)
+
+
+def _access_lines(client: Client, as_guardian: bool) -> list[AccessLine]:
     names: dict[uuid.UUID, StaffMember] = {}
 
     def staff(staff_id):
@@ -84,28 +102,30 @@ def _subject(client: Client, is_self: bool, as_guardian: bool) -> Subject:
             name = str(_("A parent or guardian"))
         else:
             name = "Einblick"
-        lines.append(AccessLine(event.created_at, name,
-                                event.role, event.category, event.action, reason))
-    notes = list(db.session.scalars(select(Note).where(Note.client_id == client.id)
-                                    .order_by(Note.created_at.desc())))
-    documents = list(db.session.scalars(select(Document).where(Document.client_id == client.id)
-                                        .where(Document.visible_to_client.is_(True))
-                                        .order_by(Document.created_at.desc())))
-    if as_guardian:
-        notes = [n for n in notes if not n.confidential_from_guardians]
-        documents = [d for d in documents if not d.confidential_from_guardians]
-    return Subject(client, is_self, lines, notes, documents, as_guardian)
+        categories = audit.categories_of(event)
+        if as_guardian:
+            categories = [c for c in categories if c in _guardian_categories(
+                confidential_bookings)]
+        lines.append(AccessLine(event.created_at, name, event.role, ",".join(categories),
+                                event.action, reason))
+    return lines
 
 
-def _guardian_may_see(event, confidential_bookings: bool) -> bool:
+def _guardian_categories(confidential_bookings: bool) -> tuple[str, ...]:
     """A guardian sees who looked at the child's contact, household and booking data, but
     nothing that would reveal confidential work (notes, documents, break-glass reasons,
     changes to bookings kept from them)."""
-    if event.grant_id or event.action == audit.BREAK_GLASS:
+    if confidential_bookings:
+        return (audit.CONTACT, audit.HOUSEHOLD)
+    return (audit.CONTACT, audit.HOUSEHOLD, audit.BOOKINGS)
+
+
+def _guardian_may_see(event, confidential_bookings: bool) -> bool:
+    actions = audit.actions_of(event)
+    if event.grant_id or audit.BREAK_GLASS in actions or audit.RESTRICTED in actions:
         return False
-    if event.category in (audit.CONTACT, audit.HOUSEHOLD):
-        return True
-    return event.category == audit.BOOKINGS and not confidential_bookings
+    return any(c in _guardian_categories(confidential_bookings)
+               for c in audit.categories_of(event))
 
 
 def client_document(account: Account, document_id: uuid.UUID) -> Document | None:
@@ -114,3 +134,267 @@ def client_document(account: Account, document_id: uuid.UUID) -> Document | None
             if document.id == document_id:
                 return document
     return None
+
+
+# -- the access log as visits -------------------------------------------------------------
+# One access event is one staff request's visit to one client's data. Pages show them
+# newest first, grouped by person and day, in words; each page costs the same statements
+# however long the history (one count, one page of events, one query each for the names
+# and the break-glass reasons on that page).
+VISITS_PER_PAGE = 25
+
+
+def category_label(code: str) -> str:
+    return {audit.BOOKINGS: _("appointments"), audit.CONTACT: _("contact data"),
+            audit.HOUSEHOLD: _("household data"), audit.DOCUMENTS: _("documents"),
+            audit.NOTES: _("notes"), audit.CASE_FILE: _("case file"),
+            audit.ACCESS_LOG: _("access log"), audit.EXPORT: _("your data download"),
+            audit.CONSENTS: _("consents")}.get(code, _("other data"))
+
+
+# The categories a person may pick in the access log's filter.
+FILTER_CATEGORIES = (audit.CONTACT, audit.BOOKINGS, audit.HOUSEHOLD, audit.DOCUMENTS,
+                     audit.NOTES, audit.CASE_FILE, audit.CONSENTS, audit.ACCESS_LOG)
+
+
+def role_label(role: str) -> str | None:
+    return {"admin": _("administrator"), "caseworker": _("caseworker"),
+            "reception": _("reception")}.get(role)
+
+
+def _summary(event: AccessEvent) -> str:
+    """What was done, as a sentence without its subject ("opened the file")."""
+    actions = set(audit.actions_of(event))
+    categories = set(audit.categories_of(event))
+    whole = {audit.INVITATION: _("sent an invitation to an account of their own"),
+             audit.INVITATION_WITHDRAWN: _("withdrew an invitation to an account of their own"),
+             audit.HANDOVER: _("confirmed in person that the young person holds their own "
+                               "account"),
+             audit.PURGE: _("deleted data because the retention period ended")}
+    for action, sentence in whole.items():
+        if action in actions:
+            return sentence
+    if audit.BREAK_GLASS in actions:
+        return _("opened the file in an emergency")
+    if audit.RESTRICTED in actions:
+        return _("opened the restricted file, giving a reason")
+    if audit.SEARCH in actions:
+        return _("found in a staff search")
+    if audit.NAMED in actions and not actions - {audit.NAMED, audit.VIEW}:
+        return _("saw the name in the file of a household member")
+    if audit.EXPORT in categories:
+        return _("downloaded all data")
+    purpose = {audit.OPEN_FILE: _("opened the file"),
+               audit.BOOKING_LISTS: _("looked at the appointment lists"),
+               audit.BOOKING_DECISION: _("answered an appointment request"),
+               audit.CONSENT_WORK: _("worked on consents"),
+               audit.CORRECTION_WORK: _("answered a correction request"),
+               audit.ERASURE_WORK: _("decided on a deletion request"),
+               audit.REVIEW: _("checked an emergency opening")}.get(event.purpose)
+    if purpose:
+        return purpose
+    if audit.DOWNLOAD in actions:
+        return _("downloaded a document")
+    if audit.CHANGE in actions:
+        return _("changed data")
+    return _("looked at data")
+
+
+@dataclass
+class Visit:
+    at: datetime  # UTC; pages format it in the organisation's time zone
+    who: str
+    role: str | None  # translated, for staff
+    summary: str  # translated: "opened the file"
+    categories: list[str]  # translated: ["contact data", "appointments"]
+    subject: str  # whose data: the client's name
+    is_self: bool
+    reason: str | None  # the break-glass reason given
+    emergency: bool
+    staff_member_id: uuid.UUID | None
+
+
+@dataclass
+class VisitGroup:
+    """Consecutive visits of one person on one day to one person's data."""
+
+    who: str
+    role: str | None
+    day: datetime
+    subject: str
+    is_self: bool
+    visits: list[Visit]
+
+
+@dataclass
+class VisitPage:
+    groups: list[VisitGroup]
+    page: int
+    pages: int
+    total: int
+    people: list[tuple[str, str]]  # (filter value, name) of staff who looked
+    categories: list[tuple[str, str]]  # (filter value, label)
+
+    @property
+    def visits(self) -> list[Visit]:
+        return [visit for group in self.groups for visit in group.visits]
+
+
+@dataclass
+class _Scope:
+    client: Client
+    is_self: bool
+    # None: everything; otherwise the categories a guardian may see of a dependant.
+    categories: tuple[str, ...] | None
+
+
+def _scopes(account: Account) -> list[_Scope]:
+    scopes = []
+    own = household.own_client(account)
+    if own is not None:
+        scopes.append(_Scope(own, True, None))
+    dependants = household.visible_dependants(account, need=ACCESS_FULL)
+    confidential = set(db.session.scalars(
+        select(Booking.client_id).where(Booking.client_id.in_([c.id for c in dependants]))
+        .where(Booking.confidential_from_guardians.is_(True)))) if dependants else set()
+    scopes += [_Scope(c, False, _guardian_categories(c.id in confidential))
+               for c in dependants]
+    return scopes
+
+
+def _condition(scope: _Scope):
+    condition = AccessEvent.client_id == scope.client.id
+    if scope.categories is None:
+        return condition
+    return and_(condition, AccessEvent.grant_id.is_(None),
+                not_(AccessEvent.action.contains(audit.BREAK_GLASS)),
+                not_(AccessEvent.action.contains(audit.RESTRICTED)),
+                or_(*[AccessEvent.category.contains(c) for c in scope.categories]))
+
+
+def visits_page(account: Account, *, page: int = 1, person: str = "", category: str = "",
+                per_page: int = VISITS_PER_PAGE) -> VisitPage:
+    """One page of the visits to the account's own data and its dependants' (what a
+    guardian may see of them), filtered by staff member and category."""
+    return _page(_scopes(account), page=page, person=person, category=category,
+                 per_page=per_page)
+
+
+def file_visits_page(client: Client, *, page: int = 1,
+                     per_page: int = VISITS_PER_PAGE) -> VisitPage:
+    """The client's own access log as staff see it in the case file (everything)."""
+    return _page([_Scope(client, True, None)], page=page, person="", category="",
+                 per_page=per_page)
+
+
+def recent_visits(account: Account, limit: int = 3) -> list[Visit]:
+    """The latest visits by staff to the account's data (and its dependants'), for the
+    home page."""
+    scopes = _scopes(account)
+    if not scopes:
+        return []
+    return _page(scopes, page=1, person="", category="", per_page=limit,
+                 staff_only=True).visits
+
+
+def _page(scopes: list[_Scope], *, page: int, person: str, category: str, per_page: int,
+          staff_only: bool = False) -> VisitPage:
+    categories = [(c, category_label(c)) for c in FILTER_CATEGORIES]
+    if not scopes:
+        return VisitPage([], 1, 1, 0, [], categories)
+    where = or_(*[_condition(scope) for scope in scopes])
+    people_ids = set(db.session.scalars(select(AccessEvent.staff_member_id).distinct()
+                                        .where(where)
+                                        .where(AccessEvent.staff_member_id.is_not(None))))
+    filtered = where
+    if person:
+        chosen = next((p for p in people_ids if str(p) == person), None)
+        filtered = and_(filtered, AccessEvent.staff_member_id == chosen) \
+            if chosen is not None else false()
+    if category in FILTER_CATEGORIES:
+        filtered = and_(filtered, AccessEvent.category.contains(category))
+    if staff_only:
+        filtered = and_(filtered, AccessEvent.staff_member_id.is_not(None))
+    total = db.session.scalar(select(func.count()).select_from(AccessEvent).where(filtered))
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    events = list(db.session.scalars(
+        select(AccessEvent).where(filtered)
+        .order_by(AccessEvent.created_at.desc(), AccessEvent.seq.desc())
+        .limit(per_page).offset((page - 1) * per_page)))
+    wanted = people_ids | {e.staff_member_id for e in events if e.staff_member_id}
+    staff = {m.id: m for m in db.session.scalars(
+        select(StaffMember).where(StaffMember.id.in_(wanted)))} if wanted else {}
+    grant_ids = {e.grant_id for e in events if e.grant_id}
+    grants = {g.id: g for g in db.session.scalars(
+        select(BreakGlassGrant).where(BreakGlassGrant.id.in_(grant_ids)))} if grant_ids else {}
+    by_client = {scope.client.id: scope for scope in scopes}
+    visits: list[Visit] = []
+    previous = None
+    for event in events:
+        visit = _visit(event, by_client[event.client_id], staff, grants)
+        if previous is not None and _same_request(previous, event):
+            # Events from before 0012 were written one per category: one visit again.
+            visits[-1].categories += [c for c in visit.categories
+                                      if c not in visits[-1].categories]
+        else:
+            visits.append(visit)
+        previous = event
+    people = sorted(((str(i), staff[i].name or "?") for i in people_ids if i in staff),
+                    key=lambda p: p[1].lower())
+    return VisitPage(_grouped(visits), page, pages, total, people, categories)
+
+
+def _same_request(one: AccessEvent, other: AccessEvent) -> bool:
+    return (one.purpose is None and other.purpose is None
+            and (one.client_id, one.staff_member_id, one.role, one.grant_id, one.created_at)
+            == (other.client_id, other.staff_member_id, other.role, other.grant_id,
+                other.created_at)
+            and audit.SEARCH not in audit.actions_of(one) + audit.actions_of(other))
+
+
+def _visit(event: AccessEvent, scope: _Scope, staff: dict, grants: dict) -> Visit:
+    member = staff.get(event.staff_member_id)
+    if member is not None:
+        who = member.name or "?"
+    elif audit.EXPORT in audit.categories_of(event):
+        who = _("Account holder")
+    elif event.role == audit.GUARDIAN:
+        who = _("A parent or guardian")
+    else:
+        who = "Einblick"
+    codes = audit.categories_of(event)
+    if scope.categories is not None:
+        codes = [c for c in codes if c in scope.categories]
+    grant = grants.get(event.grant_id)
+    actions = audit.actions_of(event)
+    return Visit(
+        at=event.created_at, who=who,
+        role=role_label(event.role) if member is not None else None,
+        summary=_summary(event),
+        categories=[category_label(c) for c in codes if c != audit.EXPORT],
+        subject=scope.client.full_name or "?", is_self=scope.is_self,
+        reason=grant.reason if grant is not None and scope.categories is None else None,
+        emergency=event.grant_id is not None or audit.BREAK_GLASS in actions
+        or audit.RESTRICTED in actions,
+        staff_member_id=event.staff_member_id)
+
+
+def _grouped(visits: list[Visit]) -> list[VisitGroup]:
+    groups: list[VisitGroup] = []
+    for visit in visits:
+        day = _local_day(visit.at)
+        last = groups[-1] if groups else None
+        if last is not None and (last.who, last.role, _local_day(last.day), last.subject) == (
+                visit.who, visit.role, day, visit.subject):
+            last.visits.append(visit)
+        else:
+            groups.append(VisitGroup(visit.who, visit.role, visit.at, visit.subject,
+                                     visit.is_self, [visit]))
+    return groups
+
+
+def _local_day(at: datetime):
+    from flask_babel import to_user_timezone
+
+    return to_user_timezone(at).date()

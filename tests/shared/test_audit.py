@@ -20,12 +20,13 @@ def staff_member(app, make_staff):
 
 
 def write_events(app, member_id, client_id, count: int) -> None:
+    """``count`` staff requests (transactions), each touching the client's bookings."""
     with app.app_context():
         member = db.session.get(StaffMember, member_id)
         for _ in range(count):
             audit.record_access(client_id=client_id, staff_member=member,
                                 category=audit.BOOKINGS)
-        db.session.commit()
+            db.session.commit()
 
 
 def test_events_chain_and_verify(app, make_staff, runner):
@@ -129,9 +130,9 @@ def test_an_event_spliced_in_from_another_history_does_not_verify(app, make_staf
     write_events(app, member_id, client_id, 2)
     with app.app_context():
         member = db.session.get(StaffMember, member_id)
-        before_restore = audit.record_access(client_id=client_id, staff_member=member,
-                                             category=audit.NOTES)
+        audit.record_access(client_id=client_id, staff_member=member, category=audit.NOTES)
         db.session.commit()
+        before_restore = audit.events_for(client_id)[0]
         old_third = {c.key: getattr(before_restore, c.key)
                      for c in AccessEvent.__table__.columns}
         # The restore: the backup ended at event 2, and the log continues from there.
@@ -139,6 +140,7 @@ def test_an_event_spliced_in_from_another_history_does_not_verify(app, make_staf
         db.session.commit()
         audit.record_access(client_id=client_id, staff_member=member, category=audit.CONTACT,
                             action=audit.CHANGE)
+        db.session.commit()
         audit.record_access(client_id=client_id, staff_member=member,
                             category=audit.BOOKINGS)
         db.session.commit()

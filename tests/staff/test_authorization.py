@@ -313,8 +313,9 @@ def test_reception_never_opens_the_access_log(app, auth, world):
     assert 'id="log-heading"' not in page
     assert reception.get("/staff/break-glass").status_code == 403  # the reasons given
     with app.app_context():
-        read = set(db.session.scalars(select(AccessEvent.category).where(
-            AccessEvent.role == "reception")))
+        read = {category for joined in db.session.scalars(select(AccessEvent.category)
+                                                          .where(AccessEvent.role == "reception"))
+                for category in joined.split(",")}
     assert "contact" in read
     assert "access-log" not in read
 

@@ -512,17 +512,16 @@ def test_every_invitation_confirmation_and_withdrawal_is_logged_and_told_to_the_
     assert told(subject) == [young.parent.email, second.email]
     assert "l…@example.org" in outbox.last_to(second.email).get_content()
     log = client.get("/my-data/access").get_data(as_text=True)
-    assert ("Ein Elternteil oder eine sorgeberechtigte Person (Portal): hat eine Einladung zu "
-            "einem eigenen Konto geschickt") in log
+    assert "Ein Elternteil oder eine sorgeberechtigte Person · " in log  # who, then the day
+    assert ": hat eine Einladung zu einem eigenen Konto geschickt (Haushaltsdaten)" in log
 
     # A guardian withdraws it: the same.
     submit(client, f"/household/{young.client_id}/invitation/withdraw", {},
            form_url=f"/household/{young.client_id}/invitation/withdraw")
     assert told("Eine Einladung zu einem eigenen Konto wurde zurückgezogen") == [
         young.parent.email, second.email]
-    assert ("Ein Elternteil oder eine sorgeberechtigte Person (Portal): hat eine Einladung zu "
-            "einem eigenen Konto zurückgezogen") in client.get("/my-data/access").get_data(
-                as_text=True)
+    assert ": hat eine Einladung zu einem eigenen Konto zurückgezogen (Haushaltsdaten)" in \
+        client.get("/my-data/access").get_data(as_text=True)
     submit(client, f"/household/{young.client_id}/invite", {"email": "lara@example.org"},
            form_url="/household")
     auth.logout()
