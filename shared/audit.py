@@ -140,6 +140,14 @@ def record_access(
     visit.actions.add(action)
 
 
+def forget_pending(client_id: uuid.UUID) -> None:
+    """The client is being erased: what this transaction noted about them is not written
+    (it would start a new chain for someone who is gone)."""
+    pending = db.session.info.get(_PENDING, {})
+    for key in [key for key in pending if key[0] == client_id]:
+        del pending[key]
+
+
 def has_pending() -> bool:
     return bool(db.session.info.get(_PENDING))
 

@@ -327,3 +327,21 @@ def test_a_childs_break_glass_reason_is_not_put_on_the_guardians_entry(app, clie
     assert "im Notfall" not in page
     # The parent's own entry: their name was read in a household member's file.
     assert ": hat den Namen in der Akte eines Haushaltsmitglieds gesehen (Kontaktdaten)" in page
+
+
+def test_an_access_noted_in_the_transaction_that_erases_the_client_is_not_written(
+        app, make_client, make_staff):
+    from shared.services import erasure
+
+    make_staff(role="admin")
+    person = make_client()
+    with app.app_context():
+        client_id = db.session.scalar(select(Client.id).where(
+            Client.account_id == person.account_id))
+        member = db.session.scalar(select(StaffMember))
+        audit.record_access(client_id=client_id, staff_member=member, category=audit.CONTACT)
+        erasure.journal_append([client_id], at=utcnow())
+        erasure.erase_client(client_id, at=utcnow(), shred=True)
+        db.session.commit()
+        assert db.session.get(Client, client_id) is None
+        assert audit.events_for(client_id) == []

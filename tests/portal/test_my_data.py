@@ -121,6 +121,7 @@ def test_my_data_says_who_sees_each_item_when_it_changed_and_when_it_goes(
     from shared.extensions import db
     from shared.models import Client
     from shared.models.base import utcnow
+    from shared.services.erasure import years_after
     from tests.conftest import add_booking
 
     bookable = make_bookable()
@@ -134,7 +135,7 @@ def test_my_data_says_who_sees_each_item_when_it_changed_and_when_it_goes(
     page = client.get("/my-data").get_data(as_text=True)
     item = re.search(r'data-column="bookings.start_at".*?</div>', page, re.S).group(0)
     with app.test_request_context(), force_locale("de"):
-        due = format_date(end + timedelta(days=3 * 365), "long")
+        due = format_date(years_after(end, 3), "long")  # whole calendar years
     assert due in re.search(r'data-testid="deleted-on">([^<]+)<', item).group(1)
     assert "Wer es sehen kann: Sie, Administrator*innen, Fachkräfte, Empfang" in item
     email = re.search(r'data-column="accounts.email".*?</div>', page, re.S).group(0)
