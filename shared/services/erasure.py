@@ -23,13 +23,15 @@ rotating the master key retires what opens old backups (see README).
 
 from __future__ import annotations
 
+import calendar
 import functools
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import delete, select, text, update
@@ -59,12 +61,27 @@ IDENTITY_KEPT = frozenset({"full_name", "birth_date"})
 
 
 @functools.cache
-def retention_days(table: str) -> int:
-    days = {entry.retention_days_after_end for entry in catalogue.ENTRIES
-            if entry.column.startswith(f"{table}.") and entry.retention_days_after_end}
-    if len(days) != 1:
+def retention_years(table: str) -> int:
+    years = {entry.retention_years_after_end for entry in catalogue.ENTRIES
+             if entry.column.startswith(f"{table}.") and entry.retention_years_after_end}
+    if len(years) != 1:
         raise LookupError(f"the catalogue gives {table} no single retention")
-    return days.pop()
+    return years.pop()
+
+
+def years_after(moment: datetime, years: int, *, zone: tzinfo | None = None) -> datetime:
+    """``moment`` moved by whole calendar years (back, if negative) on the organisation's
+    calendar: the same date and time of day, so an appointment of 11 Jan 2027, 10:00 kept
+    for 3 years goes on 11 Jan 2030, 10:00, not on 10 Jan as 3 × 365 days would have it.
+    29 February becomes 28 February in a year without it: a period whose last month lacks
+    its day ends on that month's last day (§ 188(3) BGB, which § 26(1) SGB X applies to
+    social data)."""
+    if zone is None:
+        zone = ZoneInfo(current_app.extensions["einblick"].config.timezone)
+    local = moment.astimezone(zone)
+    year = local.year + years
+    day = min(local.day, calendar.monthrange(year, local.month)[1])
+    return local.replace(year=year, day=day).astimezone(UTC)
 
 
 # -- what a duty keeps ----------------------------------------------------------------------
@@ -72,28 +89,29 @@ def retention_days(table: str) -> int:
 class Duty:
     """Until when a table the catalogue declares KEEP outlives its client's erasure."""
 
-    # (row, when the case closed or None while it is open, the catalogue's retention)
-    until: Callable[[Any, datetime | None, timedelta], datetime | None]
+    # (row, when the case closed or None while it is open, the catalogue's retention in
+    # calendar years)
+    until: Callable[[Any, datetime | None, int], datetime | None]
     label: str  # the catalogue column whose label names these rows on the erasure page
     runs_from: str | None = None  # for an active client: the column the retention runs from
 
 
-def _appointment_until(row, closed_at: datetime | None, retention: timedelta):
+def _appointment_until(row, closed_at: datetime | None, years: int):
     # Only appointments that took place are documentation; requests, declined,
     # cancelled and future appointments are not.
     if closed_at is not None and (row.status != CONFIRMED or row.end_at > closed_at):
         return None
-    return row.end_at + retention
+    return years_after(row.end_at, years)
 
 
-def _consent_until(row, closed_at: datetime | None, retention: timedelta):
+def _consent_until(row, closed_at: datetime | None, years: int):
     ended = row.withdrawn_at or closed_at
-    return ended + retention if ended else None
+    return years_after(ended, years) if ended else None
 
 
-def _case_until(row, closed_at: datetime | None, retention: timedelta):
+def _case_until(row, closed_at: datetime | None, years: int):
     # The case closes when the client leaves.
-    return closed_at + retention if closed_at else None
+    return years_after(closed_at, years) if closed_at else None
 
 
 # A table declared KEEP without its duty here (or a duty for a table not declared KEEP)
@@ -127,7 +145,7 @@ def kept_until(row, closed_at: datetime | None) -> datetime | None:
     duty = DUTIES.get(table)
     if duty is None:
         return None
-    return duty.until(row, closed_at, timedelta(days=retention_days(table)))
+    return duty.until(row, closed_at, retention_years(table))
 
 
 def _retained_rows(client_id: uuid.UUID) -> list:
@@ -526,10 +544,15 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
         if DUTIES[table].runs_from is None:
             continue  # the case file: its retention starts when the case closes
         ended = getattr(subject.class_, DUTIES[table].runs_from)
+        # Calendar years differ in length: the index narrows to what ended up to two days
+        # after the same date back then (every row due, and perhaps a few due tomorrow),
+        # and each row goes when kept_until, which "my data" shows, says so.
+        cutoff = years_after(now, -retention_years(table)) + timedelta(days=2)
         for row in db.session.scalars(
                 select(subject.class_).join(Client, subject == Client.id)
-                .where(Client.restricted_at.is_(None))
-                .where(ended <= now - timedelta(days=retention_days(table)))):
+                .where(Client.restricted_at.is_(None)).where(ended <= cutoff)):
+            if (until := kept_until(row, None)) is None or until > now:
+                continue
             _delete_row(row)
             count(table, client_id=getattr(row, subject.key))
     # Restricted clients: each kept item when its duty ends; the client when none is left.

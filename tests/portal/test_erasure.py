@@ -32,6 +32,7 @@ from shared.models import (
     StaffMember,
 )
 from shared.models.base import utcnow
+from shared.services import erasure
 from shared.services.my_data import OWNERS, _rows
 from tests.conftest import (
     add_booking,
@@ -313,8 +314,10 @@ def test_retention_purge_deletes_each_item_exactly_when_due(app, runner, restric
         kept_blobs = ciphertexts_of([own])  # the kept items, re-encrypted under the new key
         assert len(opened_by_any_key(kept_blobs)) == len(kept_blobs)
         assert any(as_stored(blob, app) in raw_database_bytes(app) for blob, _ in kept_blobs)
-    booking_due = restricted_case["booking_end"] + timedelta(days=3 * 365)
-    notes_due = restricted_at + timedelta(days=5 * 365)
+    # Whole calendar years, on the organisation's calendar.
+    berlin = ZoneInfo("Europe/Berlin")
+    booking_due = erasure.years_after(restricted_case["booking_end"], 3, zone=berlin)
+    notes_due = erasure.years_after(restricted_at, 5, zone=berlin)
 
     with time_machine.travel(booking_due - timedelta(days=1), tick=False):
         # The set-up's sign-ins left security events, kept only 90 days: gone first.
@@ -361,7 +364,7 @@ def test_retention_purge_of_an_active_clients_old_appointments(app, runner, make
         add_booking(own, bookable, end=end)
         db.session.commit()
         own_id = own.id
-    due = end + timedelta(days=3 * 365)
+    due = erasure.years_after(end, 3, zone=ZoneInfo("Europe/Berlin"))
     with time_machine.travel(due - timedelta(seconds=1), tick=False):
         assert "Deleted 0 items" in runner.invoke(args=["retention", "purge"]).output
     with time_machine.travel(due, tick=False):

@@ -265,7 +265,7 @@ def test_documents_and_correcting_notes_go_through_erasure_and_purge(app, client
     with app.app_context():
         row = db.session.get(Client, client_id)
         assert db.session.scalar(select(Document)).content == PDF
-        due = row.restricted_at + timedelta(days=5 * 365)
+        due = erasure.years_after(row.restricted_at, 5)
     with time_machine.travel(due, tick=False):
         result = runner.invoke(args=["retention", "purge"])
         assert result.exit_code == 0, result.output
