@@ -15,6 +15,7 @@ from sqlalchemy import select
 from shared.extensions import db
 from shared.models import Booking, Client, DataKey, Document, Note, Service, StaffMember
 from shared.models.base import utcnow
+from shared.services import availability
 from tests.conftest import assign_caseworker, get_counting_statements, submit
 
 STAFF_NAMES = ("A. Schmidt", "B. Yilmaz", "C. Nowak")
@@ -123,7 +124,15 @@ def test_a_request_offers_other_times_when_asked_and_the_proposal_reaches_the_cl
     assert "Klientin001 Muster" in choice
     assert SERVICE_NAMES[1] in choice
     assert "Klientin000" not in choice
-    slot = re.search(r'<option value="([^"]+)"', choice).group(1)
+    taken, slot = re.findall(r'<option value="([^"]+)"', choice)[:2]
+    take_slot(app, taken)
+    # A time taken meanwhile leads back to the choice, which says so and no longer offers it.
+    refused = submit(client, f"/staff/bookings/{booking_id}/propose", {"slot": taken},
+                     form_url=link, follow_redirects=True)
+    assert refused.request.path == link
+    again = refused.get_data(as_text=True)
+    assert "Diese Zeit ist nicht mehr frei." in again
+    assert taken not in again
     response = submit(client, f"/staff/bookings/{booking_id}/propose", {"slot": slot},
                       form_url=link)
     assert response.status_code == 302
@@ -131,7 +140,21 @@ def test_a_request_offers_other_times_when_asked_and_the_proposal_reaches_the_cl
         booking = db.session.get(Booking, booking_id)
         assert booking.status == "proposed"
         assert booking.original_start_at == original
-        assert booking.start_at != original
+        assert booking.start_at == availability.parse_slot_token(slot)[1]
+
+
+def take_slot(app, token: str) -> None:
+    """Another client's appointment at the time of a slot token."""
+    staff_id, begin = availability.parse_slot_token(token)
+    with app.app_context():
+        member = db.session.get(StaffMember, staff_id)
+        service = db.session.scalar(select(Service).where(Service.staff.contains(member)))
+        other = new_client("Jemand Anderes")
+        db.session.add(Booking(client_id=other.id, data_key=other.data_key,
+                               service_id=service.id, staff_member_id=staff_id,
+                               start_at=begin, end_at=begin + timedelta(minutes=45),
+                               status="confirmed"))
+        db.session.commit()
 
 
 # -- the case file -------------------------------------------------------------------------
