@@ -363,7 +363,8 @@ def _visit(event: AccessEvent, scope: _Scope, staff: dict, grants: dict) -> Visi
         who = _("A parent or guardian")
     else:
         who = "Einblick"
-    codes = audit.categories_of(event)
+    order = {code: n for n, code in enumerate(FILTER_CATEGORIES)}
+    codes = sorted(audit.categories_of(event), key=lambda c: order.get(c, len(order)))
     if scope.categories is not None:
         codes = [c for c in codes if c in scope.categories]
     grant = grants.get(event.grant_id)

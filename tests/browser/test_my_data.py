@@ -40,7 +40,9 @@ def test_client_sees_downloads_and_deletes_everything(phone, app, make_client, m
     page.click("main a[href='/my-data/access']")
     page.wait_for_url("**/my-data/access")
     log = page.inner_text("main")
-    assert "T. Tester (Fachkraft): Notizen angesehen" in log
+    assert "T. Tester, Fachkraft · " in log  # who, then the day
+    assert "hat Daten angesehen" in log
+    assert "Notizen" in log
 
     page.goto("/my-data/export")
     with page.expect_download() as info:
