@@ -49,13 +49,12 @@ def _retry_time(limit: RequestLimit) -> str:
 @bp.get("/my-data")
 @client_required
 def my_data():
+    """Everything stored about me (and the children I see), in words: per category what,
+    who can see it and until when, the values one tap away."""
     from shared.services import my_data as service
-    from shared.services import transparency
 
-    people = [(s.client, s.is_self, service.items_for(s.client, as_guardian=s.as_guardian))
-              for s in transparency.subjects(current_user)]
-    return render_template("portal/my_data.html", people=people, display=service.display,
-                           secret_words=service.secret_words)
+    return render_template("portal/my_data.html", people=service.describe(current_user),
+                           **service.TEMPLATE_HELPERS)
 
 
 @bp.get("/my-data/access")

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from shared import policy
 from shared.i18n import LANGUAGE_NAMES
+from shared.models.staff import ADMIN, CASEWORKER, RECEPTION
 
 # Storage forms a personal column may take. Plain storage is allowed only for values that
 # reveal nothing on their own (a language code, a timestamp).
@@ -64,7 +65,19 @@ class Entry:
     # A column holding codes ("staff", "given", "usb,internal") says what each code means
     # to the reader; "my data", index.html and the CSVs show these words, data.json the code.
     values: Mapping[str, object] | None = field(default=None, compare=False)
+    # A column holding the id of something with a name (a service, a staff member, a
+    # consent, a person's account) says what it names: people read the name, never the id
+    # (shared/services/my_data.py looks the names up, one query per kind); data.json keeps
+    # the id.
+    names: str | None = None
 
+
+# What an id in a column names (``Entry.names``).
+NAMES_SERVICE = "service"
+NAMES_STAFF_MEMBER = "staff-member"
+NAMES_CONSENT = "consent-template"  # a template's id: its title in the reader's language
+NAMES_CONSENT_KEY = "consent-template-key"  # a template's key: its newest version's title
+NAMES_ACCOUNT_HOLDER = "account-holder"  # a client's account: the person's name
 
 _ACCOUNT_PURPOSE = _l("To let you sign in and to reach you about your account.")
 _CONTRACT = _l("Art. 6(1)(b) GDPR (providing the portal you signed up for)")
@@ -247,7 +260,7 @@ ENTRIES = ENTRIES + (
           _SEE_CONTACT, _FROM_YOU, ENCRYPTED),
     Entry("guardianships.guardian_account_id", HOUSEHOLD, _l("Who is guardian of whom"),
           _l("So a parent can act for their child."), _CONTRACT, _WHILE_ACCOUNT, None,
-          _SEE_HOUSEHOLD, _FROM_YOU, PLAIN),
+          _SEE_HOUSEHOLD, _FROM_YOU, PLAIN, names=NAMES_ACCOUNT_HOLDER),
     Entry("guardianships.access", HOUSEHOLD, _l("What a guardian may see"),
           _l("So a young person decides what their guardian still sees."), _CONTRACT,
           _WHILE_ACCOUNT, None, _YOU, _FROM_YOU, PLAIN,
@@ -265,10 +278,10 @@ ENTRIES = ENTRIES + (
                   "proposed": _l("new time proposed"), "declined": _l("declined"),
                   "cancelled": _l("cancelled"), "expired": _l("request expired")}),
     Entry("bookings.service_id", BOOKINGS, _l("Booked service"), _BOOKING_PURPOSE, _CONTRACT,
-          _BOOKING_RETENTION, 3, _SEE_BOOKINGS, _FROM_YOU, PLAIN),
+          _BOOKING_RETENTION, 3, _SEE_BOOKINGS, _FROM_YOU, PLAIN, names=NAMES_SERVICE),
     Entry("bookings.staff_member_id", BOOKINGS, _l("Staff member of the appointment"),
           _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3, _SEE_BOOKINGS, _FROM_YOU,
-          PLAIN),
+          PLAIN, names=NAMES_STAFF_MEMBER),
     Entry("bookings.note", BOOKINGS, _l("Your note to the appointment"), _BOOKING_PURPOSE,
           _CONTRACT, _BOOKING_RETENTION, 3, _SEE_BOOKING_NOTE, _FROM_YOU, ENCRYPTED),
     Entry("bookings.staff_message", BOOKINGS, _l("Message from staff about the appointment"),
@@ -285,7 +298,7 @@ ENTRIES = ENTRIES + (
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
           _l("Kept as long as the data it is about."), None, _SEE_ACCESS_LOG,
-          _FROM_SYSTEM, PLAIN),
+          _FROM_SYSTEM, PLAIN, names=NAMES_STAFF_MEMBER),
     Entry("access_events.category", ACCESS_LOG, _l("Which of your data was looked at"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
@@ -363,7 +376,7 @@ ENTRIES = ENTRIES + (
           _BOOKING_RETENTION, 3, _SEE_BOOKINGS, _FROM_STAFF, PLAIN),
     Entry("assignments.staff_member_id", ACCOUNT, _l("Your caseworker"),
           _l("So you know who is responsible for you."), _CONTRACT, _WHILE_ACCOUNT, None,
-          _SEE_ACCOUNT, _FROM_STAFF, PLAIN),
+          _SEE_ACCOUNT, _FROM_STAFF, PLAIN, names=NAMES_STAFF_MEMBER),
     Entry("documents.filename", DOCUMENTS, _l("Document name"), _CASE_PURPOSE, _CASE_BASIS,
           _CASE_RETENTION, 5, _SEE_DOCUMENTS, _FROM_STAFF, ENCRYPTED),
     Entry("documents.content", DOCUMENTS, _l("Document content"), _CASE_PURPOSE, _CASE_BASIS,
@@ -377,11 +390,11 @@ ENTRIES = ENTRIES + (
           _CASE_BASIS, _CASE_RETENTION, 5, _SEE_DOCUMENTS, _FROM_SYSTEM, PLAIN),
     Entry("documents.uploaded_by_id", DOCUMENTS, _l("Who uploaded a document"),
           _CASE_PURPOSE, _CASE_BASIS, _CASE_RETENTION, 5, _SEE_DOCUMENTS, _FROM_SYSTEM,
-          PLAIN),
+          PLAIN, names=NAMES_STAFF_MEMBER),
     Entry("notes.body", NOTES, _l("Case notes"), _CASE_PURPOSE, _CASE_BASIS,
           _CASE_RETENTION, 5, _SEE_NOTE_BODY, _FROM_STAFF, ENCRYPTED),
     Entry("notes.author_id", NOTES, _l("Who wrote a note"), _CASE_PURPOSE, _CASE_BASIS,
-          _CASE_RETENTION, 5, _SEE_NOTES, _FROM_SYSTEM, PLAIN),
+          _CASE_RETENTION, 5, _SEE_NOTES, _FROM_SYSTEM, PLAIN, names=NAMES_STAFF_MEMBER),
     Entry("notes.created_at", NOTES, _l("Note written on"), _CASE_PURPOSE, _CASE_BASIS,
           _CASE_RETENTION, 5, _SEE_NOTES, _FROM_SYSTEM, PLAIN),
     Entry("break_glass_grants.reason", ACCESS_LOG,
@@ -395,7 +408,7 @@ ENTRIES = ENTRIES + (
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
           _l("Kept as long as the data it is about."), None, _SEE_BREAK_GLASS,
-          _FROM_SYSTEM, PLAIN),
+          _FROM_SYSTEM, PLAIN, names=NAMES_STAFF_MEMBER),
 )
 
 CONSENTS = "consents"
@@ -408,10 +421,11 @@ _CONSENT_VALUES = {
     "locale": LANGUAGE_NAMES,
     "status": {"given": _l("given"), "withdrawn": _l("withdrawn")},
 }
+_CONSENT_NAMES = {"template_id": NAMES_CONSENT, "signer_account_id": NAMES_ACCOUNT_HOLDER}
 ENTRIES = ENTRIES + tuple(
     Entry(f"consents.{column}", CONSENTS, label, _CONSENT_PURPOSE, _CONSENT_BASIS,
           _CONSENT_RETENTION, 3, roles, source, storage,
-          values=_CONSENT_VALUES.get(column))
+          values=_CONSENT_VALUES.get(column), names=_CONSENT_NAMES.get(column))
     for column, label, roles, source, storage in (
         ("template_id", _l("Which consent"), _SEE_CONSENTS, _FROM_YOU, PLAIN),
         ("signer_account_id", _l("Who signed"), _SEE_CONSENTS, _FROM_SYSTEM, PLAIN),
@@ -430,7 +444,8 @@ ENTRIES = ENTRIES + tuple(
     )
 ) + (
     Entry("consent_requests.template_key", CONSENTS, _l("Consents we asked you to look at"),
-          _CONSENT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _SEE_CONSENTS, _FROM_STAFF, PLAIN),
+          _CONSENT_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _SEE_CONSENTS, _FROM_STAFF, PLAIN,
+          names=NAMES_CONSENT_KEY),
 )
 
 ENTRIES = ENTRIES + (
@@ -471,6 +486,12 @@ CATEGORY_LABELS: dict[str, object] = {
     BOOKINGS: _l("Appointments"), CONSENTS: _l("Consents"), DOCUMENTS: _l("Documents"),
     NOTES: _l("Notes"), ACCESS_LOG: _l("Access log"), SECURITY: _l("Security"),
     STAFF: _l("Staff"),
+}
+
+# Who can see an item ("my data" and the export list these words, in this order).
+READERS: dict[str, object] = {
+    CLIENT: _l("you"), ADMIN: _l("administrators"), CASEWORKER: _l("caseworkers"),
+    RECEPTION: _l("reception"),
 }
 
 # Columns that hold no personal data: keys, references, technical state.

@@ -119,7 +119,7 @@ def _item(item: my_data.Item) -> dict:
     data = {
         "column": item.entry.column, "label": str(item.entry.label),
         "values": [_plain(v) for v in item.values],
-        "shown": [my_data.display(v, item.entry) for v in item.values],
+        "shown": list(item.shown),
         "stored_as": item.shown_as,
         "purpose": str(item.entry.purpose), "legal_basis": str(item.entry.legal_basis),
         "retention": str(item.entry.retention), "source": str(item.entry.source),
@@ -136,18 +136,25 @@ def _item(item: my_data.Item) -> dict:
     return data
 
 
-def build_data(account: Account) -> dict:
-    """data.json: each person's catalogue items and access log. Refuses, before reading
-    anything, while a table holding client data is undeclared (UndeclaredClientData): the
-    export would leave it out."""
+def _gather(account: Account) -> list[tuple[my_data.Person, transparency.Subject]]:
+    """Each person's catalogue items, every value read and put in words (the same words as
+    "my data"), beside their access log. Refuses, before reading anything, while a table
+    holding client data is undeclared (UndeclaredClientData): the export would leave it
+    out."""
     client_tables.check()
+    logs = {subject.client.id: subject for subject in transparency.subjects(account)}
+    return [(person, logs[person.client.id])
+            for person in my_data.describe(account, counted=frozenset())]
+
+
+def _data(gathered: list[tuple[my_data.Person, transparency.Subject]]) -> dict:
+    """data.json: the machine values (and the words beside them, ``shown``)."""
     subjects = []
-    for subject in transparency.subjects(account):
-        items = my_data.items_for(subject.client, as_guardian=subject.as_guardian)
-        categories = {category: [_item(item) for item in group]
-                      for category, group in items.items()}
+    for person, subject in gathered:
+        categories = {category.key: [_item(item) for item in category.items]
+                      for category in person.categories}
         subjects.append({
-            "client_id": str(subject.client.id), "is_self": subject.is_self,
+            "client_id": str(person.client.id), "is_self": person.is_self,
             "categories": categories,
             "access_log": [{"at": line.at.isoformat(), "staff": line.staff_name,
                             "role": line.role, "category": line.category,
@@ -156,6 +163,11 @@ def build_data(account: Account) -> dict:
         })
     return {"schema_version": SCHEMA_VERSION, "generated_at": utcnow().isoformat(),
             "subjects": subjects}
+
+
+def build_data(account: Account) -> dict:
+    """data.json: each person's catalogue items and access log."""
+    return _data(_gather(account))
 
 
 class _Sink(io.RawIOBase):
@@ -181,7 +193,8 @@ def stream(account_id) -> Iterator[bytes]:
     Takes the account id: the generator runs after the view returned, in its own unit of
     work."""
     account = db.session.get(Account, account_id)
-    data = build_data(account)
+    gathered = _gather(account)
+    data = _data(gathered)
     for subject in data["subjects"]:
         audit.record_access(client_id=uuid.UUID(subject["client_id"]), staff_member=None,
                             category=audit.EXPORT, action=audit.DOWNLOAD)
@@ -241,7 +254,9 @@ def stream(account_id) -> Iterator[bytes]:
                 db.session.expire(document, ["content_ciphertext"])
         yield add("index.html", render_template(
             "portal/export_index.html", data=data, when=_when, access_words=_access_words,
-            category_names=catalogue.CATEGORY_LABELS).encode())
+            people=[(person, subject) for (person, _), subject
+                    in zip(gathered, data["subjects"], strict=True)],
+            **my_data.TEMPLATE_HELPERS).encode())
         yield add("seal-certificate.pem", organisation_seal.certificate_pem)
         body = json.dumps({"files": manifest, "schema_version": SCHEMA_VERSION},
                           sort_keys=True, indent=1).encode()

@@ -9,23 +9,36 @@ A column the catalogue marks as a secret is never read for its value, not even f
 owner: the item says only that it exists, how many, since when and how to remove it. A
 guardian sees none of a child's categories the catalogue keeps for the person's own eyes
 (security, access log), and nothing of a child's own account (its address, language, who
-invited it, its sessions ...): not even whether one was made for an invitation."""
+invited it, its sessions ...): not even whether one was made for an invitation.
+
+People read words, not machine values: ``describe`` labels every value once (``label``:
+names for the ids of services, staff, consents and people, looked up in one query per kind
+however many rows there are; times in the organisation's time zone; codes in words) and
+sums each category up (what, who can see it, until when). "My data" and the export's
+index.html and CSVs show these words; data.json keeps the machine values.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from flask_babel import format_date, format_datetime
+from babel.lists import format_list
+from flask_babel import format_date, format_time, get_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shared import catalogue
 from shared.auth.totp import STEP_SECONDS
 from shared.extensions import db
 from shared.models.accounts import Account
+from shared.models.bookings import Service
 from shared.models.clients import Client
+from shared.models.consents import ConsentTemplate
+from shared.models.household import ACCESS_FULL
+from shared.models.staff import StaffMember
 from shared.services import client_tables
 from shared.services.client_tables import ACCOUNTS, CLIENTS, Reference
 
@@ -54,11 +67,17 @@ def _account_tables(owners: Mapping) -> frozenset[str]:
     return frozenset({ACCOUNTS} | {table for table, rule in owners.items()
                                    if isinstance(rule, Reference) and rule.of == ACCOUNTS})
 
+
 SHOWN_AS = {
     catalogue.BLIND_INDEX: "search-key",
     catalogue.HASHED: "hash",
 }
 PRESENCE_ONLY = "secret"
+# Counted, not read: the category has a page of its own (the access log).
+COUNTED = "counted"
+# Categories "my data" sums up with a count and a link to their own page instead of
+# listing each row's values: the access log (/my-data/access), which grows with every visit.
+SUMMARY_ONLY = frozenset({catalogue.ACCESS_LOG})
 # Files and signature material: listed as present, delivered as files in the export, never
 # decrypted just to build this page (a document can be 20 MB).
 FILE_COLUMNS = frozenset({"documents.content", "consents.document", "consents.evidence",
@@ -84,12 +103,13 @@ class Presence:
 class Item:
     entry: catalogue.Entry
     values: list = field(default_factory=list)
-    # "search-key" / "hash" / "file" / "secret": not shown as a value
+    # "search-key" / "hash" / "file" / "secret" / "counted": not shown as a value
     shown_as: str | None = None
     count: int = 0
     changed_at: datetime | None = None  # the latest change of any of these rows
     deleted_on: datetime | None = None  # when the first of them is due for deletion
     presence: Presence | None = None  # only for secrets
+    shown: list[str] = field(default_factory=list)  # the values in words (``label``)
 
 
 def _changed_at(rows: list) -> datetime | None:
@@ -165,11 +185,32 @@ def _value(row, column: str, entry: catalogue.Entry):
     return value
 
 
-def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
+def _count(table: str, client: Client, owners: Mapping) -> tuple[int, datetime | None]:
+    """How many rows of ``table`` are the client's, and when the latest was written: one
+    statement, whatever the number."""
+    rule = owners[table]
+    owner = client.id if rule.of == CLIENTS else client.account_id
+    if owner is None:
+        return 0, None
+    model = rule.attribute.class_
+    if not hasattr(model, "created_at"):
+        return db.session.scalar(select(func.count()).select_from(model)
+                                 .where(rule.attribute == owner)), None
+    count, last = db.session.execute(select(func.count(), func.max(model.created_at))
+                                     .where(rule.attribute == owner)).one()
+    if isinstance(last, datetime) and last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)  # SQLite returns an aggregate's time naive
+    return count, last
+
+
+def items_for(client: Client, *, as_guardian: bool,
+              counted: frozenset[str] = frozenset()) -> dict[str, list[Item]]:
     """Catalogue entries with this client's values, grouped by category. A guardian does
-    not see what is confidential from guardians."""
+    not see what is confidential from guardians. The rows of the categories in ``counted``
+    are counted, not read (``COUNTED``): their values are shown on a page of their own."""
     grouped: dict[str, list[Item]] = {}
     loaded: dict[str, list] = {}  # each table read once, however many columns it has
+    tallies: dict[str, tuple[int, datetime | None]] = {}
     owners = client_tables.owners()  # UndeclaredClientData while a table is undeclared
     account_tables = _account_tables(owners)
     for entry in catalogue.ENTRIES:
@@ -179,6 +220,14 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
         if as_guardian and (entry.category in catalogue.OWN_EYES_ONLY
                             or table in account_tables):
             continue  # a child's own account, its security and access log are theirs alone
+        if entry.category in counted and isinstance(owners[table], Reference):
+            if table not in tallies:
+                tallies[table] = _count(table, client, owners)
+            count, last = tallies[table]
+            if count:
+                grouped.setdefault(entry.category, []).append(
+                    Item(entry, [], COUNTED, count, last))
+            continue
         if table not in loaded:
             loaded[table] = _rows(table, client, owners)
         rows = loaded[table]
@@ -209,27 +258,237 @@ def items_for(client: Client, *, as_guardian: bool) -> dict[str, list[Item]]:
     return grouped
 
 
-def display(value, entry: catalogue.Entry | None = None) -> str:
-    """A stored value as a person reads it, in their language: a time in the
-    organisation's time zone (also one stored as a number, ``AS_TIME``), a date,
-    "yes"/"no", and a code as the words the catalogue gives it (``Entry.values``; several
-    codes may be stored comma-separated). The one place "my data", the export's index.html
-    and its CSVs turn values into text; data.json keeps the machine values."""
+# -- in words --------------------------------------------------------------------------------
+class Names:
+    """What the ids in the items stand for, in words: the names of services, staff members,
+    consents (their title in the reader's language) and people (an account's holder),
+    looked up for all items at once, one query per kind however many rows hold them."""
+
+    def __init__(self, items: Iterable[Item], *, viewer: Account | None) -> None:
+        wanted: dict[str, set] = {}
+        for item in items:
+            if item.entry.names:
+                wanted.setdefault(item.entry.names, set()).update(
+                    value for value in item.values if value is not None)
+        self._viewer = viewer.id if viewer is not None else None
+        self._names: dict[str, dict] = {kind: {} for kind in wanted}
+        for kind, ids in wanted.items():
+            self._names[kind] = self._LOOKUPS[kind](self, sorted(ids, key=str))
+
+    def _services(self, ids: list[uuid.UUID]) -> dict:
+        return {service_id: name for service_id, name in db.session.execute(
+            select(Service.id, Service.name).where(Service.id.in_(ids)))}
+
+    def _staff(self, ids: list[uuid.UUID]) -> dict:
+        return {member.id: member.name or _("a staff member") for member in
+                db.session.scalars(select(StaffMember).where(StaffMember.id.in_(ids)))}
+
+    def _consents(self, ids: list[uuid.UUID]) -> dict:
+        locale = str(get_locale() or "de")
+        return {template.id: template.text(locale).get("title") or template.key
+                for template in db.session.scalars(
+                    select(ConsentTemplate).where(ConsentTemplate.id.in_(ids)))}
+
+    def _consent_keys(self, keys: list[str]) -> dict:
+        locale = str(get_locale() or "de")
+        titles = {}
+        for template in db.session.scalars(select(ConsentTemplate)
+                                           .where(ConsentTemplate.key.in_(keys))
+                                           .order_by(ConsentTemplate.version)):
+            titles[template.key] = template.text(locale).get("title") or template.key
+        return titles  # the newest version's title, read last
+
+    def _people(self, ids: list[uuid.UUID]) -> dict:
+        names = {}
+        for person in db.session.scalars(select(Client).where(Client.account_id.in_(ids))):
+            name = person.full_name or _("a parent or guardian")
+            names[person.account_id] = (_("%(name)s (you)", name=name)
+                                        if person.account_id == self._viewer else name)
+        if self._viewer in ids and self._viewer not in names:
+            names[self._viewer] = _("you")
+        return names
+
+    _LOOKUPS = {
+        catalogue.NAMES_SERVICE: _services,
+        catalogue.NAMES_STAFF_MEMBER: _staff,
+        catalogue.NAMES_CONSENT: _consents,
+        catalogue.NAMES_CONSENT_KEY: _consent_keys,
+        catalogue.NAMES_ACCOUNT_HOLDER: _people,
+    }
+
+    def of(self, kind: str, value) -> str:
+        """The name ``value`` stands for; never the id itself (a deleted service, a
+        removed staff member: "no longer known")."""
+        return self._names.get(kind, {}).get(value) or _("no longer known")
+
+
+def moment(value: datetime) -> str:
+    """A time as people read it: the date and the hour and minute, in the organisation's
+    time zone and the reader's language ("30.11.2026, 16:40"; "Nov 30, 2026, 4:40 PM")."""
+    locale = get_locale()
+    pattern = locale.datetime_formats["medium"] if locale is not None else "{1}, {0}"
+    return pattern.format(format_time(value, "short"), format_date(value, "medium"))
+
+
+def display(value, entry: catalogue.Entry | None = None, names: Names | None = None) -> str:
+    """A stored value as a person reads it, in their language: the name an id stands for
+    (``Entry.names``, looked up by ``names``), a time in the organisation's time zone
+    (also one stored as a number, ``AS_TIME``), a date, "yes"/"no", and a code as the
+    words the catalogue gives it (``Entry.values``; several codes may be stored
+    comma-separated, read as a list in words). The one place "my data", the export's
+    index.html and its CSVs turn values into text; data.json keeps the machine values."""
     labels = entry.values if entry is not None else None
+    if entry is not None and entry.names:
+        return names.of(entry.names, value) if names is not None else _("no longer known")
     if entry is not None and entry.column in AS_TIME and isinstance(value, int):
         value = AS_TIME[entry.column](value)
     if labels and isinstance(value, str):
         codes = value.split(",")
         if all(code in labels for code in codes):
-            return ", ".join(str(labels[code]) for code in codes)
+            return words([str(labels[code]) for code in codes])
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, datetime):  # before date: a datetime is a date too
-        return format_datetime(value, "medium")
+        return moment(value)
     if isinstance(value, date):
-        return format_date(value)
+        return format_date(value, "medium")
     if isinstance(value, dict):
-        return ", ".join(f"{display(k, entry)}: {display(v, entry)}" for k, v in value.items())
+        return words([f"{display(k, entry)}: {display(v, entry)}" for k, v in value.items()])
     if isinstance(value, list | tuple):
-        return ", ".join(display(v, entry) for v in value)
+        return words([display(v, entry) for v in value])
     return str(value)
+
+
+def words(parts: list[str]) -> str:
+    """A list as a sentence says it: "a, b and c" ("a, b und c")."""
+    if not parts:
+        return ""
+    return format_list([str(part) for part in parts], locale=get_locale() or "de")
+
+
+def readers(roles: Iterable[str]) -> str:
+    """Who can see something, in words: "you, administrators and caseworkers"."""
+    roles = set(roles)
+    named = [str(catalogue.READERS[role]) for role in catalogue.READERS if role in roles]
+    return words(named) if named else _("nobody (used only by the system)")
+
+
+def label(items: Iterable[Item], *, viewer: Account | None) -> None:
+    """Put each item's values in words (``Item.shown``), for "my data", index.html and the
+    CSVs alike; the names behind ids are looked up once for all of them."""
+    items = list(items)
+    names = Names(items, viewer=viewer)
+    for item in items:
+        item.shown = [display(value, item.entry, names) for value in item.values]
+
+
+# -- the summary: per category what, who can see it, until when ------------------------------
+WHAT_NAMES = 3  # kinds of data a category's summary names before "and 4 more"
+
+
+@dataclass
+class Category:
+    key: str
+    items: list[Item]
+
+    @property
+    def label(self) -> str:
+        return str(catalogue.CATEGORY_LABELS.get(self.key, self.key))
+
+    @property
+    def summary_only(self) -> bool:
+        """Summed up with a count; its entries are listed on a page (or, in the export,
+        a list) of their own: the access log."""
+        return self.key in SUMMARY_ONLY
+
+    @property
+    def what(self) -> str:
+        """What is stored, as the catalogue names it, the values people read first: "Email
+        address, Full name, Phone number and 4 more" (the details list them all)."""
+        readable = sorted(self.items, key=lambda item: item.shown_as is not None)
+        labels = [str(item.entry.label) for item in readable[:WHAT_NAMES]]
+        if len(readable) > WHAT_NAMES:
+            more = len(readable) - WHAT_NAMES
+            labels.append(ngettext("%(num)d more", "%(num)d more", more))
+        return words(labels)
+
+    @property
+    def readers(self) -> str:
+        """Who can see any of it (each item's details say exactly who sees what)."""
+        return readers({role for item in self.items for role in item.entry.visible_to})
+
+    @property
+    def legal_bases(self) -> list[str]:
+        """Why we may keep it: each legal basis the catalogue gives these items, once."""
+        return list(dict.fromkeys(str(item.entry.legal_basis) for item in self.items))
+
+    @property
+    def retention(self) -> str:
+        """How long it is kept: each rule the catalogue gives these items, once."""
+        return " ".join(dict.fromkeys(str(item.entry.retention) for item in self.items))
+
+    @property
+    def deleted_on(self) -> datetime | None:
+        """When the first of it is due for deletion, if that date is fixed already."""
+        dates = [item.deleted_on for item in self.items if item.deleted_on is not None]
+        return min(dates) if dates else None
+
+    @property
+    def count(self) -> int:
+        return max((item.count for item in self.items), default=0)
+
+    @property
+    def latest(self) -> datetime | None:
+        stamps = [item.changed_at for item in self.items if item.changed_at is not None]
+        return max(stamps) if stamps else None
+
+
+@dataclass
+class Person:
+    client: Client
+    is_self: bool
+    as_guardian: bool
+    categories: list[Category]
+
+    @property
+    def items(self) -> list[Item]:
+        return [item for category in self.categories for item in category.items]
+
+
+def people(account: Account) -> list[tuple[Client, bool, bool]]:
+    """Whose data this account sees, as (client, is it themselves, as their guardian): its
+    own client (not while an invited account's hand-over is pending) and each dependant
+    it may fully see, as ``household`` decides for every page."""
+    from shared.services import household
+
+    own = household.own_client(account)
+    found = [(own, True, False)] if own is not None else []
+    return found + [(child, False, True)
+                    for child in household.visible_dependants(account, need=ACCESS_FULL)]
+
+
+# The order a person reads the categories in: who they are and what they booked and
+# signed first, how the account works and who looked at it last.
+READING_ORDER = (catalogue.CONTACT, catalogue.HOUSEHOLD, catalogue.BOOKINGS, catalogue.CONSENTS,
+                 catalogue.DOCUMENTS, catalogue.NOTES, catalogue.ACCOUNT, catalogue.SECURITY,
+                 catalogue.ACCESS_LOG)
+
+
+def describe(account: Account, *, counted: frozenset[str] = SUMMARY_ONLY) -> list[Person]:
+    """Everything stored about the account holder and the dependants they see, each value
+    in words and each category summed up, in ``READING_ORDER``. The categories in
+    ``counted`` are counted, not read (the export reads them all)."""
+    order = list(READING_ORDER)
+    found = []
+    for client, is_self, as_guardian in people(account):
+        groups = items_for(client, as_guardian=as_guardian, counted=counted)
+        keys = sorted(groups, key=lambda key: order.index(key) if key in order else len(order))
+        found.append(Person(client, is_self, as_guardian,
+                            [Category(key, groups[key]) for key in keys]))
+    label([item for person in found for item in person.items], viewer=account)
+    return found
+
+
+# What the category partial (portal/_my_data_category.html) calls, for the page and
+# index.html alike.
+TEMPLATE_HELPERS = {"secret_words": secret_words, "moment": moment, "readers": readers}

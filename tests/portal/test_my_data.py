@@ -1,5 +1,7 @@
 """The "my data" page is generated from the catalogue and shows the client's values."""
 
+import pytest
+
 from shared import catalogue
 from shared.models import Base
 from shared.services.my_data import OWNERS
@@ -110,36 +112,76 @@ def test_correction_request_is_answered_by_the_caseworker(app, client, auth, mak
     assert 'data-status="done"' in page
 
 
-def test_my_data_says_who_sees_each_item_when_it_changed_and_when_it_goes(
-        app, client, auth, make_client, make_bookable):
+def test_my_data_sums_up_each_category_and_deletes_by_the_calendar(
+        app, client, auth, runner, make_client, make_bookable):
+    """An appointment ending on 11 January 2027 is kept three calendar years: "my data" says
+    it goes on 11 January 2030 (3 × 365 days would be the 10th, as 2028 has 29 February),
+    and the purge deletes it then, not a day earlier."""
     import re
-    from datetime import timedelta
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
-    from flask_babel import force_locale, format_date
+    import time_machine
     from sqlalchemy import select
 
     from shared.extensions import db
-    from shared.models import Client
-    from shared.models.base import utcnow
-    from shared.services.erasure import years_after
+    from shared.models import Booking, Client
     from tests.conftest import add_booking
 
     bookable = make_bookable()
     person = make_client(full_name="Mia Demir")
+    end = datetime(2027, 1, 11, 10, 45, tzinfo=ZoneInfo("Europe/Berlin"))
     with app.app_context():
         own = db.session.scalar(select(Client).where(Client.account_id == person.account_id))
-        end = utcnow().replace(microsecond=0) - timedelta(days=30)
-        add_booking(own, bookable, end=end)
+        add_booking(own, bookable, end=end, minutes=45)
         db.session.commit()
     auth.login(person)
     page = client.get("/my-data").get_data(as_text=True)
-    item = re.search(r'data-column="bookings.start_at".*?</div>', page, re.S).group(0)
-    with app.test_request_context(), force_locale("de"):
-        due = format_date(years_after(end, 3), "long")  # whole calendar years
-    assert due in re.search(r'data-testid="deleted-on">([^<]+)<', item).group(1)
-    assert "Wer es sehen kann: Sie, Administrator*innen, Fachkräfte, Empfang" in item
-    email = re.search(r'data-column="accounts.email".*?</div>', page, re.S).group(0)
-    assert 'data-testid="deleted-on"' not in email  # kept while the account exists
+
+    def category(key):
+        return re.search(rf'data-category="{key}".*?</section>', page, re.S).group(0)
+
+    bookings = category("bookings")
+    assert "Erste Löschung: 11. Januar 2030." in bookings
+    assert "Wer es sehen kann: Sie, Administrator*innen, Fachkräfte und Empfang." in bookings
+    assert "Gelöscht 3 Jahre nach dem Termin" in bookings
+    start = re.search(r'data-column="bookings.start_at".*?</div>', bookings, re.S).group(0)
+    assert "11.01.2027, 10:00" in start  # Berlin time, without seconds
+    assert "Zuletzt geändert:" in start
+    assert 'data-testid="deleted-on"' not in category("contact")  # kept with the account
+
+    # (The sign-in's session and security events, kept for days, go at the first run.)
+    with time_machine.travel(datetime(2030, 1, 10, 10, 45, tzinfo=end.tzinfo), tick=False):
+        assert "bookings" not in runner.invoke(args=["retention", "purge"]).output
+    with time_machine.travel(datetime(2030, 1, 11, 10, 44, 59, tzinfo=end.tzinfo), tick=False):
+        assert "Deleted 0 items" in runner.invoke(args=["retention", "purge"]).output
+    with app.app_context():
+        assert db.session.scalar(select(Booking)) is not None
+    with time_machine.travel(datetime(2030, 1, 11, 10, 45, tzinfo=end.tzinfo), tick=False):
+        assert "bookings: 1" in runner.invoke(args=["retention", "purge"]).output
+    with app.app_context():
+        assert db.session.scalar(select(Booking)) is None
+
+
+def test_calendar_years_keep_the_date_29_february_becomes_28_february(app):
+    """Retention in years keeps the local date and time; 29 February ends on 28 February in
+    a year without it (§ 188(3) BGB); across a change of summer time the local time stays."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from shared.services.erasure import years_after
+
+    berlin = ZoneInfo("Europe/Berlin")
+    leap = datetime(2028, 2, 29, 12, 0, tzinfo=berlin)
+    with app.app_context():
+        assert years_after(leap, 1) == datetime(2029, 2, 28, 12, 0, tzinfo=berlin)
+        assert years_after(leap, 4) == datetime(2032, 2, 29, 12, 0, tzinfo=berlin)
+        assert years_after(leap, -1) == datetime(2027, 2, 28, 12, 0, tzinfo=berlin)
+        # 00:30 on 31 October 2027 is summer time, in 2030 winter time: still 00:30 there.
+        autumn = datetime(2027, 10, 31, 0, 30, tzinfo=berlin)
+        assert years_after(autumn, 3) == datetime(2030, 10, 31, 0, 30, tzinfo=berlin)
+        assert years_after(datetime(2027, 1, 11, 9, 45, tzinfo=ZoneInfo("UTC")), 3) == \
+            datetime(2030, 1, 11, 10, 45, tzinfo=berlin)
 
 
 def test_correction_requests_show_their_deadline_and_when_it_has_passed(
@@ -312,11 +354,12 @@ def test_my_data_and_the_export_say_in_words_who_invited_and_when_it_was_confirm
     import json
     import re
 
-    from flask_babel import force_locale, format_datetime
+    from flask_babel import force_locale
 
     from shared.extensions import db
     from shared.models import Client, PasskeyCredential
     from shared.models.base import utcnow
+    from shared.services.my_data import moment
     from tests.conftest import (
         assign_caseworker,
         claim_invitation,
@@ -342,15 +385,15 @@ def test_my_data_and_the_export_say_in_words_who_invited_and_when_it_was_confirm
         db.session.commit()
         confirmed_at = db.session.get(Client, young.client_id).account.handover_confirmed_at
         with app.test_request_context(), force_locale("de"):
-            confirmed = format_datetime(confirmed_at, "medium")
-            flagged = format_datetime(credential.flagged_at, "medium")
+            confirmed = moment(confirmed_at)  # without seconds
+            flagged = moment(credential.flagged_at)
 
     iso = re.compile(r"\d{4}-\d{2}-\d{2}T")
     page = lara.get("/my-data").get_data(as_text=True)
     files = _export_texts(lara)
 
     def item(column):
-        block = re.search(rf'data-column="{re.escape(column)}".*?<details', page, re.S)
+        block = re.search(rf'data-column="{re.escape(column)}".*?</div>', page, re.S)
         return block.group(0).split(">", 1)[1]
 
     assert "unser Team" in item("accounts.invited_by")
@@ -431,20 +474,21 @@ def test_the_last_authenticator_code_shows_as_the_time_it_was_used(app, client, 
     import re
     from datetime import UTC, datetime
 
-    from flask_babel import force_locale, format_datetime
+    from flask_babel import force_locale
 
     from shared.extensions import db
     from shared.models import Account
+    from shared.services.my_data import moment
 
     person = make_client(totp=True, full_name="Mia Demir")
     auth.login(person)
     with app.app_context():
         step = db.session.get(Account, person.account_id).totp_last_step
         with app.test_request_context(), force_locale("de"):
-            used = format_datetime(datetime.fromtimestamp(step * 30, UTC), "medium")
+            used = moment(datetime.fromtimestamp(step * 30, UTC))
     assert step is not None
     page = client.get("/my-data").get_data(as_text=True)
-    item = re.search(r'data-column="accounts.totp_last_step".*?<details', page, re.S).group(0)
+    item = re.search(r'data-column="accounts.totp_last_step".*?</div>', page, re.S).group(0)
     assert used in item
     assert str(step) not in item
     files = _export_texts(client)
@@ -455,3 +499,190 @@ def test_the_last_authenticator_code_shows_as_the_time_it_was_used(app, client, 
                 json.loads(files["data.json"])["subjects"][0]["categories"]["security"]}
     assert security["accounts.totp_last_step"]["values"] == [step]
     assert security["accounts.totp_last_step"]["shown"] == [used]
+
+
+# -- in words: names, local times, codes translated; the same in the export ----------------
+UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+ISO_TIME_RE = r"\d{4}-\d{2}-\d{2}T"
+CONSENT_TITLES = {"de": "Einwilligung in die Datenverarbeitung in der Beratung",
+                  "en": "Consent to data processing in counselling"}
+
+
+@pytest.fixture
+def jonas(app, client, auth, make_client, make_bookable, totp_clock):
+    """As in the demo: A. Schmidt offers Elternberatung; Jonas Weber signed the demo consent
+    with a code and his typed name and has an appointment tomorrow at 16:40 Berlin time
+    (15:40 UTC). He stays signed in."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from shared.extensions import db
+    from shared.models import Client, StaffMember
+    from shared.services import consents, demo
+    from tests.conftest import add_booking, sign_with_code_and_name
+
+    bookable = make_bookable(name="Elternberatung")
+    with app.app_context():
+        list(demo.load_consent_template())
+        template_id = consents.published_templates()[0].id
+        db.session.get(StaffMember, bookable.staff_member_id).name = "A. Schmidt"
+        db.session.commit()
+    own, _ = sign_with_code_and_name(app, client, auth, make_client, template_id, totp_clock)
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime.combine(datetime.now(berlin).date() + timedelta(days=1), time(16, 40),
+                             tzinfo=berlin)
+    with app.app_context():
+        add_booking(db.session.get(Client, own), bookable, end=start + timedelta(minutes=45),
+                    minutes=45)
+        db.session.commit()
+    return own
+
+
+def _appointment_time(client) -> str:
+    """The hour and minute of the next appointment, as /bookings shows it."""
+    import re
+
+    page = client.get("/bookings").get_data(as_text=True)
+    line = re.search(r'class="[^"]*\bbooking\b.*?kern-body--bold">([^<]+)<', page, re.S)
+    return re.search(r"\d{1,2}:\d{2}(?:\u202f[AP]M)?", line.group(1)).group(0)
+
+
+def _item(page: str, column: str) -> str:
+    import re
+
+    return re.search(rf'data-column="{re.escape(column)}".*?</div>', page, re.S).group(0)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_my_data_names_what_ids_stand_for_and_shows_local_times(client, jonas, language):
+    import re
+
+    if language == "en":
+        submit(client, "/language/en", {"next": "/my-data"}, form_url="/my-data")
+    local = _appointment_time(client)
+    assert local.replace("\u202f", " ") == {"de": "16:40", "en": "4:40 PM"}[language]
+    page = client.get("/my-data").get_data(as_text=True)
+
+    assert not re.search(UUID_RE, page, re.I)
+    assert not re.search(ISO_TIME_RE, page)
+    assert "Elternberatung" in _item(page, "bookings.service_id")
+    assert "A. Schmidt" in _item(page, "bookings.staff_member_id")
+    assert local in _item(page, "bookings.start_at")
+    assert CONSENT_TITLES[language] in _item(page, "consents.template_id")
+    assert "Jonas Weber" in _item(page, "consents.signer_account_id")
+    words = {"de": ("Code und eingetippter Name (schwächer)", "gegeben", "bestätigt", "nein"),
+             "en": ("code and typed name (weaker)", "given", "confirmed", "no")}[language]
+    assert words[0] in _item(page, "consents.method")
+    assert words[1] in _item(page, "consents.status")
+    assert words[2] in _item(page, "bookings.status")
+    assert f">{words[3]}<" in _item(page, "bookings.confidential_from_guardians")
+    for code in ("totp-name", "True", "False"):
+        assert code not in page
+    # The access log is summed up here and read on its own page.
+    log = re.search(r'data-category="access-log".*?</section>', page, re.S)
+    if log is not None:
+        assert 'href="/my-data/access"' in log.group(0)
+        assert "data-column" not in log.group(0)
+
+
+def test_the_exports_index_reads_like_the_page_on_a_phone(client, jonas):
+    import json
+    import re
+
+    local = _appointment_time(client)
+    page = client.get("/my-data").get_data(as_text=True)
+    files = _export_texts(client)
+    index = files["index.html"]
+
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in index
+    assert not re.search(UUID_RE, index, re.I)
+    assert not re.search(ISO_TIME_RE, index)
+    for column, words in (("bookings.service_id", "Elternberatung"),
+                          ("bookings.staff_member_id", "A. Schmidt"),
+                          ("bookings.start_at", local),
+                          ("consents.template_id", CONSENT_TITLES["de"]),
+                          ("consents.signer_account_id", "Jonas Weber"),
+                          ("consents.method", "Code und eingetippter Name (schwächer)")):
+        assert words in _item(index, column), column
+        # One labelling for both: the page shows each value in the same words.
+        shown = re.findall(r'data-testid="value">([^<]+)<', _item(page, column))
+        assert shown == re.findall(r'data-testid="value">([^<]+)<', _item(index, column))
+    # data.json keeps the machine values beside those words.
+    data = json.loads(files["data.json"])["subjects"][0]["categories"]
+    bookings = {item["column"]: item for item in data["bookings"]}
+    assert re.fullmatch(UUID_RE, bookings["bookings.service_id"]["values"][0])
+    assert bookings["bookings.service_id"]["shown"] == ["Elternberatung"]
+    assert re.match(ISO_TIME_RE, bookings["bookings.start_at"]["values"][0])
+    given = {item["column"]: item for item in data["consents"]}
+    assert given["consents.method"]["values"] == ["totp-name"]
+    assert "Elternberatung" in files["me/data/bookings.csv"]
+
+
+def test_my_data_costs_the_same_statements_for_few_and_many_rows(
+        app, client, auth, make_client, make_bookable, totp_clock):
+    """Names are looked up once per kind (services, staff, consents, people) and the access
+    log is counted, so more appointments, consents and staff visits add no statement."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import Client, StaffMember
+    from shared.models.base import utcnow
+    from shared.services import consents
+    from tests.conftest import Auth, add_booking, assign_caseworker, get_counting_statements
+
+    offers = [make_bookable(name=f"Angebot {n}") for n in range(3)]
+    person = make_client(totp=True, full_name="Mia Demir")
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+        for n, offer in enumerate(offers):
+            db.session.get(StaffMember, offer.staff_member_id).name = f"Fachkraft {n}"
+        templates = []
+        for n in range(5):
+            template = consents.save_template(
+                key=f"einwilligung-{n}", texts={"de": {"title": f"Einwilligung {n}",
+                                                      "text": "Ich willige ein."}},
+                purpose="Beratung", legal_basis="Art. 6 Abs. 1 lit. a DSGVO", audience="Team",
+                guardian_signs=True)
+            consents.publish(template.id)
+            templates.append(template.id)
+        db.session.commit()
+    auth.login(person)
+
+    def book(offer, days_ago: int) -> None:
+        with app.app_context():
+            add_booking(db.session.get(Client, own), offer,
+                        end=utcnow().replace(microsecond=0) - timedelta(days=days_ago))
+            db.session.commit()
+
+    def sign(template_id) -> None:
+        totp_clock.advance()
+        response = submit(client, f"/consents/{template_id}/{own}",
+                          {"code": totp_clock.code(person.totp_secret),
+                           "typed_name": "Mia Demir"})
+        assert response.status_code == 302
+
+    book(offers[0], 1)
+    sign(templates[0])
+    client.get("/my-data")  # anything done once per process is done
+    _, few = get_counting_statements(app, client, "/my-data")
+
+    for n in range(11):
+        book(offers[n % 3], n + 2)
+    for template_id in templates[1:]:
+        sign(template_id)
+    for offer in offers:  # three staff members open the file
+        assign_caseworker(app, own, offer.staff)
+        staff = Auth(app.test_client(), totp_clock)
+        staff.login(offer.staff, area="staff")
+        assert staff.client.get(f"/staff/clients/{own}").status_code == 200
+    response, many = get_counting_statements(app, client, "/my-data")
+
+    page = response.get_data(as_text=True)
+    for n in range(3):
+        assert f"Angebot {n}" in page
+        assert f"Fachkraft {n}" in page
+    for n in range(5):
+        assert f"Einwilligung {n}" in page
+    assert many == few, (few, many)
