@@ -327,8 +327,8 @@ def _consents(cast: _Cast) -> Iterator[str]:
 
 
 def _visits(cast: _Cast) -> Iterator[str]:
-    """The caseworker opened Mia's file; reception looked at the appointment lists (the
-    requests waiting and next week's calendar). Written as those pages write them."""
+    """The caseworker opened Mia's file; reception looked at next week's appointments.
+    Written as those pages write them."""
     mia = household.own_client(cast.mia)
     seen = {(event.staff_member_id, event.purpose) for event in audit.events_for(mia.id)}
     if (cast.caseworker.id, audit.OPEN_FILE) in seen:
@@ -345,7 +345,6 @@ def _visits(cast: _Cast) -> Iterator[str]:
     zone = availability.local_zone()
     week = datetime.combine(_next_week(0), time(0), zone).astimezone(UTC)
     with _acting_for(audit.BOOKING_LISTS):
-        bookings.queue(cast.reception)
         bookings.calendar(member=cast.reception, staff_member_id=cast.caseworker.id,
                           start=week, end=week + timedelta(days=7))
     yield "created: reception's look at the appointment lists"
