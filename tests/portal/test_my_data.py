@@ -686,3 +686,25 @@ def test_my_data_costs_the_same_statements_for_few_and_many_rows(
     for n in range(5):
         assert f"Einwilligung {n}" in page
     assert many == few, (few, many)
+
+
+def test_times_are_shown_in_the_organisations_configured_time_zone(tmp_path, database_url):
+    """Babel formats in the time zone the configuration names (Berlin by default), the
+    same one retention and appointments count in."""
+    from datetime import UTC, datetime
+
+    from flask_babel import force_locale
+
+    from shared.app import create_app
+    from shared.extensions import db
+    from shared.services.my_data import moment
+    from tests.conftest import make_config
+
+    at = datetime(2027, 1, 11, 9, 45, tzinfo=UTC)
+    for zone, shown in (("Europe/Berlin", "11.01.2027, 10:45"),
+                        ("Europe/Lisbon", "11.01.2027, 09:45")):
+        app = create_app(make_config(tmp_path / zone, database_url, timezone=zone))
+        with app.test_request_context(), force_locale("de"):
+            assert moment(at) == shown
+        with app.app_context():
+            db.engine.dispose()
