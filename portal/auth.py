@@ -105,7 +105,7 @@ def login():
             return redirect(url_for("portal.login_second_factor"))
         else:
             sessions.start(result.account, second_factor=False)
-            return redirect(next_url or url_for("portal.account"))
+            return redirect(next_url or url_for("portal.home"))
     return render_template("auth/login.html", form=form, area="portal")
 
 
@@ -133,7 +133,7 @@ def login_second_factor():
     if form.validate_on_submit():
         result = login_flow.submit_code(pending, code=form.code.data)
         if result.outcome is login_flow.CodeOutcome.SIGNED_IN:
-            return redirect(result.next_url or url_for("portal.account"))
+            return redirect(result.next_url or url_for("portal.home"))
         if result.outcome is login_flow.CodeOutcome.WRONG_CODE:
             form.code.errors.append(str(login_flow.WRONG_CODE_MESSAGE))
         else:

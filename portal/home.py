@@ -1,5 +1,5 @@
-"""Start page, the notice for an account whose hand-over is pending, and the language
-switch."""
+"""Start page, the client's home after signing in, the notice for an account whose
+hand-over is pending, and the language switch."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from flask_login import current_user
 
 from portal import bp
 from portal.guards import client_required
+from shared.auth.forms import ConfirmForm
 from shared.auth.login_flow import safe_next
 from shared.config import SUPPORTED_LOCALES
 from shared.i18n import LANG_COOKIE
 from shared.services import accounts, household
+from shared.services import home as home_service
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -20,8 +22,17 @@ ONE_YEAR = 365 * 24 * 3600
 def index():
     if current_user.is_authenticated and current_user.is_client:
         return redirect(url_for("portal.handover_notice" if current_user.handover_pending
-                                else "portal.account"))
+                                else "portal.home"))
     return render_template("portal/index.html")
+
+
+@bp.get("/home")
+@client_required
+def home():
+    """Where a client lands after signing in: what to do now and what comes next."""
+    return render_template("portal/home.html", home=home_service.home_for(current_user),
+                           organisation_phone=household.organisation_phone(),
+                           action_form=ConfirmForm())
 
 
 @bp.get("/account/handover")
@@ -31,7 +42,7 @@ def handover_notice():
     that the young person holds it: what waits for whom, and how to reach the team. It
     shows nothing of the young person (see portal.guards)."""
     if not current_user.handover_pending:
-        return redirect(url_for("portal.account"))
+        return redirect(url_for("portal.home"))
     return render_template("portal/handover_notice.html",
                            organisation_phone=household.organisation_phone())
 

@@ -16,7 +16,7 @@ add_passkey_routes(
     account_prefix="/account",
     signed_in=lambda: current_user.is_authenticated and current_user.is_client,
     security_endpoint="portal.security",
-    home_endpoint="portal.account",
+    home_endpoint="portal.home",
     reauth_endpoint="portal.reauth",
 )
 

@@ -39,7 +39,7 @@ def test_demo_load_twice_and_every_readme_account_signs_in(app, runner, totp_clo
             response = submit(browser, response.headers["Location"],
                               {"code": pyotp.TOTP(secret).at(totp_clock.now)})
             assert response.status_code == 302
-        home = "/staff/" if login_path.startswith("/staff") else "/account"
+        home = "/staff/" if login_path.startswith("/staff") else "/home"
         assert browser.get(home).status_code == 200, email
 
 

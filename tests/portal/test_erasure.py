@@ -157,7 +157,7 @@ def test_deleting_an_account_with_nothing_to_keep_leaves_nothing_that_opens(
     assert farewell["Subject"] == "Ihr Einblick-Konto wurde gelöscht"
     assert "Alles andere wurde jetzt gelöscht" in farewell.get_content()
     assert "Kanarien" not in farewell.get_content()  # no names in the last email
-    assert auth.login(person).headers.get("Location") != "/account"
+    assert auth.login(person).headers.get("Location") != "/home"
     assert client.get("/my-data").status_code == 302  # signed out
 
     with app.app_context():
@@ -248,7 +248,7 @@ def test_kept_data_is_restricted_re_encrypted_and_hidden(app, client, auth, make
         assert db.session.scalar(select(Document)).content == PDF
         assert opened_by_any_key(restricted_case["old_blobs"]) == []
         assert db.session.scalar(select(Assignment)) is None
-    assert auth.login(restricted_case["person"]).headers.get("Location") != "/account"
+    assert auth.login(restricted_case["person"]).headers.get("Location") != "/home"
 
     # Everyday staff views no longer show the client.
     auth.login(restricted_case["worker"], area="staff")
@@ -400,7 +400,7 @@ def test_a_restored_backup_does_not_bring_an_erased_client_back(app, client, aut
         db.session.remove()
         assert db.session.scalar(select(Account).where(Account.id == leaving.account_id)) is None
         assert db.session.scalar(select(Account).where(Account.id == staying.account_id))
-    assert auth.login(leaving).headers.get("Location") != "/account"
+    assert auth.login(leaving).headers.get("Location") != "/home"
 
     # A restore made by other means (no journal step) is corrected at the next start.
     with app.app_context():

@@ -87,7 +87,7 @@ def test_restore_after_an_admins_delete_now_leaves_no_account(app, client, auth,
         db.session.remove()
         assert db.session.get(Client, own) is None
         assert db.session.get(Account, person.account_id) is None
-    assert auth.login(person).headers.get("Location") != "/account"
+    assert auth.login(person).headers.get("Location") != "/home"
 
 
 def test_a_removed_child_stays_gone_after_a_restore(app, client, auth, runner, make_client,

@@ -41,7 +41,7 @@ def test_sign_in_renews_the_session_and_sign_out_kills_a_replayed_cookie(client,
     person = make_client()
     client.get("/login")
     before = cookie(client, app)
-    assert auth.login(person).headers["Location"] == "/account"
+    assert auth.login(person).headers["Location"] == "/home"
     after = cookie(client, app)
     assert after
     assert after != before
@@ -96,14 +96,14 @@ def test_next_parameter_only_leads_to_this_site(client, make_client):
         data={"csrf_token": csrf_token(page.get_data(as_text=True)), "email": person.email,
               "password": person.password},
     )
-    assert response.headers["Location"] == "/account"
+    assert response.headers["Location"] == "/home"
 
 
 def test_staff_cannot_sign_in_to_the_portal(client, make_staff):
     staff = make_staff(role="admin")
     response = submit(client, "/login", {"email": staff.email, "password": staff.password})
     assert response.status_code == 200
-    assert "/account" not in response.headers.get("Location", "")
+    assert "/home" not in response.headers.get("Location", "")
 
 
 def test_repeated_failures_are_rate_limited_per_account(client, make_client):
@@ -137,14 +137,14 @@ def test_an_old_hash_of_an_unnormalised_password_still_verifies_and_is_renewed(
         db.session.commit()
     first = submit(client, "/login", {"email": person.email,
                                       "password": "ﬁne-harbour-lantern-92"})
-    assert first.headers["Location"] == "/account"
+    assert first.headers["Location"] == "/home"
     submit(client, "/logout", {})
     with app.app_context():
         stored = db.session.get(Account, person.account_id).password_hash
     assert PasswordHasher().verify(stored, "fine-harbour-lantern-92")  # rehashed as NFKC
     plain = submit(client, "/login", {"email": person.email,
                                       "password": "fine-harbour-lantern-92"})
-    assert plain.headers["Location"] == "/account"
+    assert plain.headers["Location"] == "/home"
 
 
 # One address, written as a phone keyboard, a Japanese input method or a mail client might.
@@ -162,7 +162,7 @@ def test_every_way_of_writing_the_address_signs_in(client, make_client):
     person = make_client(email="mia@bücher.org")
     for variant in ADDRESS_VARIANTS:
         response = submit(client, "/login", {"email": variant, "password": person.password})
-        assert response.headers.get("Location") == "/account", variant
+        assert response.headers.get("Location") == "/home", variant
         submit(client, "/logout", {})
 
 
@@ -229,7 +229,7 @@ def test_five_wrong_codes_end_the_sign_in_not_the_account(app, client, make_clie
     assert "/reset" in warnings[0].get_content()
     # ... and, with the right password and code, is never locked out.
     password_step(client, person)
-    assert right_code(client, person, totp_clock).headers["Location"] == "/account"
+    assert right_code(client, person, totp_clock).headers["Location"] == "/home"
 
     with app.app_context():
         ref = security_log.pseudonym(person.account_id)
@@ -247,7 +247,7 @@ def test_guessing_from_new_browsers_stops_for_the_day_but_not_the_owners_known_d
     person = make_client(totp=True)
     owner = app.test_client()
     password_step(owner, person)
-    assert right_code(owner, person, totp_clock).headers["Location"] == "/account"
+    assert right_code(owner, person, totp_clock).headers["Location"] == "/home"
     submit(owner, "/logout", {})
 
     # Someone who knows the password restarts after every five wrong codes ...
@@ -267,7 +267,7 @@ def test_guessing_from_new_browsers_stops_for_the_day_but_not_the_owners_known_d
 
     # The owner's own device signs in as always.
     password_step(owner, person)
-    assert right_code(owner, person, totp_clock).headers["Location"] == "/account"
+    assert right_code(owner, person, totp_clock).headers["Location"] == "/home"
 
     # A new password (by email) opens new browsers at once: the guesser no longer has it.
     new_phone = app.test_client()
@@ -276,7 +276,7 @@ def test_guessing_from_new_browsers_stops_for_the_day_but_not_the_owners_known_d
            {"password": "copper-meadow-whistle-58"})
     person.password = "copper-meadow-whistle-58"
     password_step(new_phone, person)
-    assert right_code(new_phone, person, totp_clock).headers["Location"] == "/account"
+    assert right_code(new_phone, person, totp_clock).headers["Location"] == "/home"
 
 
 def password_warnings(outbox, person):
@@ -295,7 +295,7 @@ def test_four_codes_at_a_time_still_warn_the_owner_after_five_since_the_last_sig
     password_step(attacker, person)
     wrong_codes(attacker, person, totp_clock, 4)
     password_step(owner, person)
-    assert right_code(owner, person, totp_clock).headers["Location"] == "/account"
+    assert right_code(owner, person, totp_clock).headers["Location"] == "/home"
     password_step(attacker, person)
     assert [r.status_code for r in wrong_codes(attacker, person, totp_clock, 4)] == [200] * 4
     assert password_warnings(outbox, person) == []
@@ -364,10 +364,10 @@ def test_a_form_posted_after_the_session_ended_leads_after_sign_in_to_a_page(cli
     # Another site's page is not followed; nor is a hand-made next= that takes no GET.
     stale = post_without_session(client, "/account/sessions/end-others",
                                  headers={"Referer": "https://evil.example/account"})
-    assert submit(client, stale.headers["Location"], login).headers["Location"] == "/account"
+    assert submit(client, stale.headers["Location"], login).headers["Location"] == "/home"
     submit(client, "/logout", {})
     crafted = submit(client, "/login?next=/account/sessions/end-others", login)
-    assert crafted.headers["Location"] == "/account"
+    assert crafted.headers["Location"] == "/home"
     submit(client, "/logout", {})
     # A page asked for with GET is still where signing in leads.
     asked = client.get("/account/security")
@@ -383,7 +383,7 @@ def test_the_code_step_keeps_only_a_next_that_answers_get(client, make_client, t
     assert answer.headers["Location"] == "/login/code"
     totp_clock.advance()
     done = submit(client, "/login/code", {"code": totp_clock.code(person.totp_secret)})
-    assert done.headers["Location"] == "/account"
+    assert done.headers["Location"] == "/home"
 
 
 def test_the_code_step_ends_five_minutes_after_the_password(app, make_client, sign_in_clock):
@@ -407,7 +407,7 @@ def test_the_code_step_ends_five_minutes_after_the_password(app, make_client, si
                 as_text=True)
             assert browser.get("/account").headers["Location"].startswith("/login")
             assert browser.get("/login/code").headers["Location"] == "/login"
-    assert outcomes == {five_minutes - 5: "/account", five_minutes + 1: "/login"}
+    assert outcomes == {five_minutes - 5: "/home", five_minutes + 1: "/login"}
 
 
 # Links an attacker might send: each would lead the browser to evil.example if followed
@@ -437,7 +437,7 @@ def test_a_crafted_next_never_leads_away_after_signing_in(app, client, make_clie
     answer = client.post(f"/login?next={crafted}", data={
         "csrf_token": csrf_token(page.get_data(as_text=True)), "email": person.email,
         "password": person.password})
-    assert answer.headers["Location"] == "/account"
+    assert answer.headers["Location"] == "/home"
 
 
 @pytest.mark.parametrize("crafted", ["/\\evil.example", "/%09/evil.example"])
@@ -452,7 +452,7 @@ def test_a_crafted_next_is_not_kept_through_the_code_step(app, client, make_clie
         "csrf_token": csrf_token(page.get_data(as_text=True)), "email": person.email,
         "password": person.password})
     assert answer.headers["Location"] == "/login/code"
-    assert right_code(client, person, totp_clock).headers["Location"] == "/account"
+    assert right_code(client, person, totp_clock).headers["Location"] == "/home"
 
 
 def test_a_next_to_a_page_of_this_site_is_still_followed(app, make_client):

@@ -51,7 +51,7 @@ def test_register_confirm_choose_password_and_sign_in_again(client, outbox, app)
     submit(client, "/logout", {})
     again = submit(client, "/login", {"email": "LENA.BERG@example.org",
                                       "password": STRONG_PASSWORD})
-    assert again.headers["Location"] == "/account"
+    assert again.headers["Location"] == "/home"
 
 
 def test_confirmation_link_works_once(client, outbox):
@@ -119,7 +119,7 @@ def test_long_passwords_are_not_truncated(client, outbox):
     assert truncated.status_code == 200  # form shown again with an error
     full = submit(client, "/login", {"email": "long@example.org", "password": long_password})
     assert full.status_code == 302
-    assert full.headers["Location"] == "/account"
+    assert full.headers["Location"] == "/home"
 
 
 def test_invalid_email_gets_a_helpful_message(client):
@@ -177,7 +177,7 @@ def test_a_password_is_normalised_so_its_other_unicode_forms_sign_in_too(client,
     submit(client, "/logout", {})
     plain = submit(client, "/login", {"email": "nfkc@example.org",
                                       "password": "violet-harbour-fiddle-92"})
-    assert plain.headers["Location"] == "/account"
+    assert plain.headers["Location"] == "/home"
 
 
 def test_ways_of_writing_one_address_share_one_registration_budget(client, app, outbox):

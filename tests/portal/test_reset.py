@@ -33,7 +33,7 @@ def test_reset_by_link_then_sign_in_with_the_new_password(client, make_client, o
     old = submit(client, "/login", {"email": person.email, "password": person.password})
     assert old.status_code == 200
     new = submit(client, "/login", {"email": person.email, "password": NEW_PASSWORD})
-    assert new.headers["Location"] == "/account"
+    assert new.headers["Location"] == "/home"
     # The link is single-use.
     assert client.get(link).status_code == 400
 

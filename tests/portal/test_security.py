@@ -48,7 +48,7 @@ def test_turn_on_totp_then_sign_in_needs_the_code(client, app, auth, make_client
     assert replay.status_code == 200
     totp_clock.advance()
     ok = submit(client, "/login/code", {"code": totp_clock.code(secret)})
-    assert ok.headers["Location"] == "/account"
+    assert ok.headers["Location"] == "/home"
 
 
 def test_only_current_and_previous_step_and_never_twice(client, make_client, totp_clock):

@@ -73,7 +73,7 @@ def test_register_with_passkey_only_then_sign_in_without_typing_the_address(clie
     submit(client, "/logout", {})
     signed_in = passkey_sign_in(client, authenticator)
     assert signed_in.status_code == 200
-    assert signed_in.get_json()["redirect"] == "/account"
+    assert signed_in.get_json()["redirect"] == "/home"
     assert "einblick-device=" in signed_in.headers.get("Set-Cookie", "")
     assert client.get("/account").status_code == 200
     with app.app_context():
@@ -421,7 +421,7 @@ def test_a_copied_passkey_is_refused_flagged_and_the_owner_emailed(app, client,
     # owner signs in with the password and sees the warning.
     assert passkey_sign_in(client, authenticator).status_code == 400
     assert submit(client, "/login", {"email": person.email, "password": person.password}
-                  ).headers["Location"] == "/account"
+                  ).headers["Location"] == "/home"
     page = client.get("/account/security").get_data(as_text=True)
     flagged = re.search(r'<li class="passkey-list__item[^"]*" data-flagged.*?</li>', page, re.S)
     assert flagged is not None
@@ -561,7 +561,7 @@ def test_a_copy_that_jumped_ahead_no_longer_signs_in_once_the_passkey_is_flagged
 
     # The owner signs in with the password (the flagged passkey is no second step) ...
     answer = submit(client, "/login", {"email": person.email, "password": person.password})
-    assert answer.headers["Location"] == "/account"
+    assert answer.headers["Location"] == "/home"
     # ... cannot confirm with the flagged passkey, but with the password ...
     age_sign_ins(app)
     begin = post_json(client, "/account/confirm/passkey/begin", page="/account/confirm")
@@ -606,7 +606,7 @@ def test_a_passkey_only_owner_whose_passkey_is_flagged_gets_back_in_by_email(
     submit(client, outbox.link(person.email, "/reset/"), {"password": "copper-meadow-whistle-58"})
     signed_in = submit(client, "/login", {"email": person.email,
                                           "password": "copper-meadow-whistle-58"})
-    assert signed_in.headers["Location"] == "/account"
+    assert signed_in.headers["Location"] == "/home"
     with app.app_context():
         flagged = db.session.scalar(select(PasskeyCredential))
     submit(client, f"/account/passkeys/{flagged.id}/remove", {}, form_url="/account/security")

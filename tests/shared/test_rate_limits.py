@@ -155,7 +155,7 @@ def test_a_right_code_gives_its_try_back(database_url, tmp_path, make_client, to
         assert sign_in(totp_clock.wrong_code(person.totp_secret)) == "form"
     for _ in range(5):
         totp_clock.advance()
-        assert sign_in(totp_clock.code(person.totp_secret)) == "/account"
+        assert sign_in(totp_clock.code(person.totp_secret)) == "/home"
     assert sign_in(totp_clock.wrong_code(person.totp_secret)) == "form"  # the 20th
     totp_clock.advance()
     assert sign_in(totp_clock.code(person.totp_secret)) == "/login"  # paused now

@@ -352,7 +352,7 @@ def a_pending_account(app, client, auth, make_young_person, make_bookable, make_
 NOT_YET = "sobald unser Team bestätigt hat, dass dieses Konto wirklich Ihnen gehört"
 CLOSED_UNTIL_HANDOVER = ["/account", "/my-data", "/my-data/access", "/my-data/export",
                          "/my-data/corrections", "/my-data/delete", "/bookings",
-                         "/bookings/new", "/consents", "/household", "/"]
+                         "/bookings/new", "/consents", "/household", "/", "/home"]
 
 
 def test_a_pending_account_sees_nothing_of_the_young_person_and_acts_in_nothing(
@@ -408,7 +408,7 @@ def test_a_pending_account_sees_nothing_of_the_young_person_and_acts_in_nothing(
     view = taken.get("/my-data/access").get_data(as_text=True)
     assert "Termin beim Jugendamt am Dienstag" in view
     assert "Beratung ohne Eltern" in view
-    assert taken.get("/account/handover").headers["Location"] == "/account"
+    assert taken.get("/account/handover").headers["Location"] == "/home"
 
 
 def test_staff_with_the_full_file_withdraw_a_pending_invitation(
