@@ -91,10 +91,18 @@ def main() -> int:
 
 
 # -- measuring -----------------------------------------------------------------------------
-def measure(app, team: Team) -> dict[str, list[tuple[int, int, float]]]:
-    """Per page: (rows shown, statements, median milliseconds) at each size."""
-    results: dict[str, list[tuple[int, int, float]]] = {
-        "staff case file (caseworker)": [], "booking queue (admin)": [], "my data (client)": []}
+Result = tuple[int, int, float]  # rows shown, statements, median milliseconds
+
+# What marks one row of each page; the case file and the queue show every row, "my data"
+# lists the newest of a kind and pages through the rest.
+PAGES = (("staff case file (caseworker)", '<article class="note"', True),
+         ("booking queue (admin)", 'class="kern-card card-list__item booking"', True),
+         ("my data (client)", "Gesprächsnotiz ", False))
+
+
+def measure(app, team: Team) -> dict[str, list[Result]]:
+    """Per page, at each size: rows shown, statements, median milliseconds."""
+    results: dict[str, list[Result]] = {page: [] for page, _marker, _all in PAGES}
     caseworker, admin = app.test_client(), app.test_client()
     sign_in(caseworker, team.caseworker, area="staff")
     sign_in(admin, team.admin, area="staff")
@@ -104,24 +112,20 @@ def measure(app, team: Team) -> dict[str, list[tuple[int, int, float]]]:
             seed_queue(team, size)
         portal = app.test_client()
         sign_in(portal, holder)
-        for page, browser, url, marker in (
-                ("staff case file (caseworker)", caseworker, f"/staff/clients/{client_id}",
-                 '<article class="note"'),
-                ("booking queue (admin)", admin, "/staff/bookings",
-                 'class="kern-card card-list__item booking"'),
-                ("my data (client)", portal, "/my-data", None)):
-            statements, millis = timed(app, browser, url)
-            if marker is not None:
-                shown = rows_shown(browser, url, marker)
-                if shown != size:
-                    raise BenchFailed(f"{page}: {shown} rows shown, {size} expected")
-            results[page].append((size, statements, millis))
+        urls = (f"/staff/clients/{client_id}", "/staff/bookings", "/my-data")
+        for (page, marker, shows_all), browser, url in zip(
+                PAGES, (caseworker, admin, portal), urls, strict=True):
+            statements, millis, html = timed(app, browser, url)
+            shown = html.count(marker)
+            if shows_all and shown != size:
+                raise BenchFailed(f"{page}: {shown} rows shown, {size} expected")
+            results[page].append((shown, statements, millis))
     return results
 
 
-def timed(app, browser, url: str) -> tuple[int, float]:
-    """Statements of the last of ``RUNS`` requests (the first warms caches) and the median
-    time of all."""
+def timed(app, browser, url: str) -> tuple[int, float, str]:
+    """Statements of the last of ``RUNS`` requests (the first warms caches), the median
+    time of all, and the last page."""
     counted: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:
@@ -141,25 +145,21 @@ def timed(app, browser, url: str) -> tuple[int, float]:
         times.append((time.perf_counter() - started) * 1000)
         if response.status_code != 200:
             raise BenchFailed(f"{url}: status {response.status_code}")
-    return len(counted), statistics.median(times)
+    return len(counted), statistics.median(times), response.get_data(as_text=True)
 
 
-def rows_shown(browser, url: str, marker: str) -> int:
-    return browser.get(url).get_data(as_text=True).count(marker)
-
-
-def report(results: dict[str, list[tuple[int, int, float]]], database: str) -> int:
+def report(results: dict[str, list[Result]], database: str) -> int:
     print(f"SQL statements and time per request ({database}; median of {RUNS} requests)")
-    print(f"{'page':<30}" + "".join(f"{f'{n} rows':>20}" for n in SIZES) + "   statements")
+    print(f"{'page':<30}" + "".join(f"{f'{n} rows each':>28}" for n in SIZES)
+          + "   statements")
     growing = []
     for page, rows in results.items():
-        cells = "".join(f"{f'{statements} st {millis:6.0f} ms':>20}"
-                        for _size, statements, millis in rows)
-        counts = {statements for _size, statements, _millis in rows}
-        verdict = "constant" if len(counts) == 1 else "GROW with the rows"
-        if len(counts) > 1:
+        cells = "".join(f"{f'{shown} shown: {statements} st {millis:4.0f} ms':>28}"
+                        for shown, statements, millis in rows)
+        constant = len({statements for _shown, statements, _millis in rows}) == 1
+        if not constant:
             growing.append(page)
-        print(f"{page:<30}{cells}   {verdict}")
+        print(f"{page:<30}{cells}   {'constant' if constant else 'GROW with the rows'}")
     if growing:
         print("Statements grow with the rows shown on: " + ", ".join(growing))
         return 1
