@@ -76,6 +76,10 @@ def test_every_canary_from_every_form_is_on_my_data_and_in_data_json(
     exported = json.dumps(data, ensure_ascii=False)
 
     readable = [k for k in c if k != "Geheimnotiz"]
+    # "My data" counts the access log and links to it; the reason given for an emergency
+    # opening is read there.
+    assert 'href="/my-data/access"' in page
+    page += client.get("/my-data/access").get_data(as_text=True)
     missing_page = [c[k] for k in readable if c[k] not in page]
     missing_json = [c[k] for k in readable if c[k] not in exported]
     assert not missing_page, f"not on /my-data: {missing_page}"
