@@ -11,7 +11,7 @@ from tests.conftest import make_config, submit
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "shared" / "templates"
 PUBLIC_PAGES = ["/", "/register", "/login", "/reset", "/staff/login"]
-CLIENT_PAGES = ["/account", "/account/security", "/account/password",
+CLIENT_PAGES = ["/home", "/account", "/account/security", "/account/password",
                 "/account/security/totp", "/account/confirm", "/household", "/household/new",
                 "/bookings", "/bookings/new"]
 

@@ -147,9 +147,31 @@ def staff_sign_in(page, person) -> None:
 
 
 def client_sign_in(page, person) -> None:
-    """Email and password on the portal's sign-in page."""
+    """Email and password on the portal's sign-in page; lands on the start page."""
     page.goto("/login")
     page.fill("input[name=email]", person.email)
     page.fill("input[name=password]", person.password)
     page.click("button#submit")
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/home")
+
+
+def click_in_nav(page, selector: str) -> None:
+    """Click a link or button of the main navigation as a reader does: on a phone the
+    links are behind the menu button, which is opened first; on a wide screen they are
+    in the bar below the header."""
+    menu = page.locator(".site-menu")
+    if menu.count() and menu.is_visible():
+        if not menu.evaluate("menu => menu.open"):
+            menu.locator("summary").click()
+        page.locator(".site-menu__panel").locator(selector).click()
+    else:
+        page.locator(".site-nav").locator(selector).click()
+
+
+def sign_out(page) -> None:
+    """The sign-out button: in the main navigation, or in the header where a page has
+    none (an account before its second factor is set up, or whose hand-over waits)."""
+    if page.locator(".site-menu, .site-nav").count():
+        click_in_nav(page, ".site-header__logout button")
+    else:
+        page.click(".site-header__logout button")

@@ -9,6 +9,7 @@ from shared.models import Booking
 from tests.browser.conftest import (
     assert_accessible,
     assert_fits_phone,
+    click_in_nav,
     new_context,
     staff_sign_in,
 )
@@ -25,9 +26,9 @@ def test_parent_books_for_a_child_and_staff_confirm_on_a_tablet(browser, live_se
     page.fill("input[name=email]", parent.email)
     page.fill("input[name=password]", parent.password)
     page.click("button#submit")
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/home")
 
-    page.click(".site-nav a[href='/household']")
+    click_in_nav(page, "a[href='/household']")
     page.click("a[href='/household/new']")
     page.wait_for_url("**/household/new")
     assert_fits_phone(page)

@@ -9,6 +9,7 @@ from tests.browser.conftest import (
     PHONE,
     assert_accessible,
     assert_fits_phone,
+    click_in_nav,
     client_sign_in,
     new_context,
     staff_sign_in,
@@ -52,7 +53,7 @@ def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server,
     phone = new_context(browser, live_server, **PHONE)
     mobile = phone.new_page()
     client_sign_in(mobile, person)
-    mobile.click(".site-nav a[href='/my-data']")
+    click_in_nav(mobile, "a[href='/my-data']")
     mobile.wait_for_url("**/my-data")
     assert "mia.demir@example.org" in mobile.inner_text("main")  # from the catalogue
     assert_fits_phone(mobile)

@@ -13,6 +13,7 @@ from tests.browser.conftest import (
     add_virtual_authenticator,
     assert_accessible,
     assert_fits_phone,
+    click_in_nav,
     new_context,
     staff_sign_in,
 )
@@ -53,7 +54,7 @@ def test_parent_signs_for_her_child_with_a_passkey_and_withdraws(browser, live_s
         db.session.add(Assignment(client_id=child, staff_member_id=member.id))
         db.session.commit()
 
-    page.click(".site-nav a[href='/consents']")
+    click_in_nav(page, "a[href='/consents']")
     page.wait_for_url("**/consents")
     assert_fits_phone(page)
     page.click(f"a[href$='/{child}']")

@@ -13,7 +13,12 @@ from sqlalchemy import select
 from shared.extensions import db
 from shared.models import Assignment, Client, Note, StaffMember
 from shared.services import casefile
-from tests.browser.conftest import assert_accessible, assert_fits_phone, client_sign_in
+from tests.browser.conftest import (
+    assert_accessible,
+    assert_fits_phone,
+    click_in_nav,
+    client_sign_in,
+)
 
 
 def test_client_sees_downloads_and_deletes_everything(phone, app, make_client, make_staff):
@@ -32,7 +37,7 @@ def test_client_sees_downloads_and_deletes_everything(phone, app, make_client, m
 
     page = phone
     client_sign_in(page, person)
-    page.click(".site-nav a[href='/my-data']")
+    click_in_nav(page, "a[href='/my-data']")
     page.wait_for_url("**/my-data")
     assert "mia.demir@example.org" in page.inner_text("main")
     assert_fits_phone(page)
@@ -69,7 +74,7 @@ def test_client_sees_downloads_and_deletes_everything(phone, app, make_client, m
     page.click("button#submit")
     expect(page.locator(".kern-error")).to_contain_text(
         "E-Mail-Adresse oder Passwort ist nicht richtig.")
-    assert "/account" not in page.url
+    assert "/home" not in page.url
     assert page.locator("input[name=password]").count() == 1  # still on the sign-in form
     with app.app_context():
         assert db.session.get(Client, client_id).account_id is None

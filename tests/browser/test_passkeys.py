@@ -14,6 +14,7 @@ from tests.browser.conftest import (
     assert_accessible,
     assert_fits_phone,
     new_context,
+    sign_out,
 )
 from tests.conftest import STRONG_PASSWORD
 
@@ -51,7 +52,7 @@ def test_client_registers_with_a_passkey_only_and_manages_passkeys(phone, outbox
     presence = {"authenticatorId": first_authenticator, "enabled": False}
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)
     with page.expect_response("**/login/passkey/begin"):  # the autofill's, now waiting
-        page.click(".site-header__logout button")
+        sign_out(page)
     page.wait_for_url("**/login")
     assert_fits_phone(page)
     assert_accessible(page)
@@ -60,7 +61,9 @@ def test_client_registers_with_a_passkey_only_and_manages_passkeys(phone, outbox
     tap.wait_until_held()
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
     tap.release()
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/home")
+    expect(page.locator("h1")).to_have_text("Übersicht")  # the start page
+    page.goto("/account")
     assert email in page.content()
 
     # A second key: the phone's authenticator already holds one, so use a security key.
@@ -107,7 +110,7 @@ def test_staff_sign_in_with_a_passkey_as_second_factor(phone, outbox, app):
     # Hold presence back on the log-in page, where the passkey autofill would answer.
     presence = {"authenticatorId": authenticator, "enabled": False}
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)
-    page.click(".site-header__logout button")
+    sign_out(page)
     page.wait_for_url("**/staff/login")
     page.fill("input[name=email]", "fachkraft@example.org")
     page.fill("input[name=password]", STRONG_PASSWORD)
@@ -133,7 +136,7 @@ def test_without_webauthn_the_page_says_so_and_password_sign_in_works(browser, l
     page.fill("input[name=email]", person.email)
     page.fill("input[name=password]", person.password)
     page.click("button#submit")
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/home")
     context.close()
 
 
@@ -149,7 +152,7 @@ def test_without_javascript_only_the_passkey_buttons_are_missing(browser, live_s
     page.fill("input[name=email]", person.email)
     page.fill("input[name=password]", person.password)
     page.click("button#submit")
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/home")
     before = page.locator("html").get_attribute("lang")
     page.click("button.lang-switch__button")  # the language switch is a plain form
     expect(page.locator("html")).not_to_have_attribute("lang", before)
@@ -177,7 +180,7 @@ def test_a_quick_tap_while_the_autofill_still_loads_signs_in(phone, app, make_cl
     presence = {"authenticatorId": authenticator, "enabled": False}
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)  # no autofill sign-in yet
     with page.expect_response("**/login/passkey/begin"):  # this page's autofill is done
-        page.click(".site-header__logout button")
+        sign_out(page)
     page.wait_for_url("**/login")
 
     challenges = []  # asked for and answered, in the order the browser saw it
@@ -191,7 +194,7 @@ def test_a_quick_tap_while_the_autofill_still_loads_signs_in(phone, app, make_cl
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
     page.click("button[data-passkey-start]")
     autofill.release()  # the autofill's challenge arrives after the tap
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/home")
     # The tap asked for its own only after the autofill's had come back.
     assert challenges == ["asked", "answered", "asked", "answered"]
 
@@ -203,7 +206,7 @@ def test_a_tap_before_the_autofill_has_started_signs_in(phone, app, make_client)
     cdp, authenticator = with_a_passkey(page, make_client())
     presence = {"authenticatorId": authenticator, "enabled": False}
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)  # no autofill sign-in yet
-    page.click(".site-header__logout button")
+    sign_out(page)
     page.wait_for_url("**/login")
     # The phone answers whether autofill is available only when the test says so.
     page.add_init_script("""(() => {
@@ -228,5 +231,5 @@ def test_a_tap_before_the_autofill_has_started_signs_in(phone, app, make_client)
     finish.wait_until_held()
     assert page.evaluate("answerAutofillCheck()") is True  # the autofill would start now
     finish.release()
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/home")
     assert len(begins) == 1  # the autofill never asked for a challenge of its own

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Account
-from tests.browser.conftest import assert_accessible, assert_fits_phone
+from tests.browser.conftest import assert_accessible, assert_fits_phone, sign_out
 
 PASSWORD = "harbour-violet-lantern-92"
 
@@ -38,7 +38,7 @@ def test_register_confirm_sign_in_turn_on_totp_and_sign_in_with_code(phone, outb
     assert email in page.content()
     assert_fits_phone(page)
 
-    page.click("a[href='/account/security']")
+    page.click("main a[href='/account/security']")
     page.wait_for_url("**/account/security")
     assert_fits_phone(page)
     page.click("a[href='/account/security/totp']")
@@ -55,7 +55,7 @@ def test_register_confirm_sign_in_turn_on_totp_and_sign_in_with_code(phone, outb
     with app.app_context():
         assert db.session.scalar(select(Account)).totp_enabled_at is not None
 
-    page.click(".site-header__logout button")
+    sign_out(page)
     page.wait_for_url("**/login")
 
     totp_clock.advance()  # the step used to turn TOTP on is never accepted again
@@ -68,6 +68,8 @@ def test_register_confirm_sign_in_turn_on_totp_and_sign_in_with_code(phone, outb
     assert_accessible(page)
     page.fill("input[name=code]", totp_clock.code(secret))
     page.click("button[type=submit]#submit")
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/home")
+    expect(page.locator("h1")).to_have_text("Übersicht")  # the start page
+    page.goto("/account")
     assert email in page.content()
     assert page.foreign_requests == []
