@@ -67,10 +67,6 @@ class Home:
     def person(self, booking: Booking) -> Person:
         return self.people[booking.client_id]
 
-    @property
-    def has_dependants(self) -> bool:
-        return any(not p.is_self for p in self.people.values())
-
 
 def home_for(account: Account, *, now: datetime | None = None) -> Home:
     """What the account's start page shows, read in a constant number of statements
