@@ -115,10 +115,15 @@ def actions_of(event: AccessEvent) -> list[str]:
     return event.action.split(",")
 
 
-@dataclass
-class _Visit:
-    categories: set[str]
-    actions: set[str]
+@dataclass(frozen=True)
+class _Note:
+    """One ``record_access`` call, with the (sub)transaction it was made in: a savepoint
+    rolled back takes its notes with it."""
+
+    transaction: object
+    key: tuple
+    category: str
+    action: str
 
 
 def set_purpose(purpose: str | None) -> None:
@@ -133,35 +138,53 @@ def record_access(
     """Note an access to the client's data; written when the transaction commits, as one
     event per client and actor however many categories the request touched (one visit).
     ``role`` names who acted when it was no staff member (default "system")."""
+    session = db.session()  # the request's Session itself (behind the scoped proxy)
+    if not session.in_transaction():
+        session.begin()  # so that a rollback right now takes the note with it
     key = (client_id, staff_member.id if staff_member else None,
            staff_member.role if staff_member else (role or "system"), grant_id)
-    visit = db.session.info.setdefault(_PENDING, {}).setdefault(key, _Visit(set(), set()))
-    visit.categories.add(category)
-    visit.actions.add(action)
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).append(_Note(transaction, key, category, action))
 
 
 def forget_pending(client_id: uuid.UUID) -> None:
     """The client is being erased: what this transaction noted about them is not written
     (it would start a new chain for someone who is gone)."""
-    pending = db.session.info.get(_PENDING, {})
-    for key in [key for key in pending if key[0] == client_id]:
-        del pending[key]
+    notes = db.session.info.get(_PENDING, [])
+    notes[:] = [note for note in notes if note.key[0] != client_id]
 
 
 def has_pending() -> bool:
     return bool(db.session.info.get(_PENDING))
 
 
+def lock_chain(client_id: uuid.UUID) -> None:
+    """Hold a client's chain for this transaction (before erasing it): a writer that read
+    its head earlier finishes first, one that comes later finds the client gone."""
+    _lock_chains(db.session, [client_id])
+
+
 def _write_pending(session) -> None:
     """Append the transaction's visits to their chains: a constant number of statements
     however many clients (lock, read the heads, one insert), in a savepoint; a writer
     that lost a race for a sequence number re-reads the heads and tries again."""
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
+    notes = session.info.pop(_PENDING, None)
+    if not notes:
         return
-    purpose = session.info.get(_PURPOSE)
+    pending: dict[tuple, tuple[set[str], set[str]]] = {}
+    for note in notes:
+        categories, actions = pending.setdefault(note.key, (set(), set()))
+        categories.add(note.category)
+        actions.add(note.action)
     clients = sorted({key[0] for key in pending}, key=lambda c: c.bytes)
     _lock_chains(session, clients)
+    gone = _erased_meanwhile(session, clients)
+    if gone:  # their erasure committed while this request ran: nothing left to log
+        pending = {key: visit for key, visit in pending.items() if key[0] not in gone}
+        clients = [c for c in clients if c not in gone]
+        if not pending:
+            return
+    purpose = session.info.get(_PURPOSE)
     ordered = sorted(pending.items(), key=lambda item: (
         item[0][0].bytes, str(item[0][1]), item[0][2], str(item[0][3])))
     for attempt in range(MAX_RETRIES):
@@ -170,12 +193,12 @@ def _write_pending(session) -> None:
         heads = _heads(session, clients)
         at = utcnow().replace(microsecond=0)
         rows = []
-        for (client_id, staff_id, role, grant_id), visit in ordered:
+        for (client_id, staff_id, role, grant_id), (categories, actions) in ordered:
             seq, previous = heads.get(client_id, (0, GENESIS))
             row = {"id": new_id(), "client_id": client_id, "seq": seq + 1,
                    "staff_member_id": staff_id, "role": role,
-                   "category": ",".join(sorted(visit.categories)),
-                   "action": ",".join(sorted(visit.actions)), "grant_id": grant_id,
+                   "category": ",".join(sorted(categories)),
+                   "action": ",".join(sorted(actions)), "grant_id": grant_id,
                    "created_at": at, "purpose": purpose, "prev_hash": previous}
             row["hash"] = _mac(**{k: v for k, v in row.items() if k != "id"})
             heads[client_id] = (seq + 1, row["hash"])
@@ -187,6 +210,19 @@ def _write_pending(session) -> None:
             continue  # another writer took a sequence number: read the new heads
         return
     raise RuntimeError("could not append to the access log")
+
+
+def _erased_meanwhile(session, clients: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Clients of the batch that no longer exist because they were erased (the erasure
+    holds their chain locks, taken above, until it commits). On SQLite the batch first
+    takes the write lock, so no erasure can commit between this check and the insert."""
+    from shared.models.clients import Client
+
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE access_events SET seq = seq WHERE 0 = 1"))
+    missing = set(clients) - set(session.scalars(select(Client.id).where(
+        Client.id.in_(clients))))
+    return missing & erasure_journal.erased_clients() if missing else set()
 
 
 def _heads(session, clients: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
@@ -213,13 +249,27 @@ def _lock_chains(session, clients: list[uuid.UUID]) -> None:
 
 @sa_event.listens_for(Session, "before_commit")
 def _before_commit(session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the visits belong to the real commit
     _write_pending(session)
 
 
-@sa_event.listens_for(Session, "after_transaction_end")
-def _after_transaction_end(session, transaction) -> None:
-    if transaction.parent is None:  # a rollback of the whole transaction: nothing happened
-        session.info.pop(_PENDING, None)
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session, previous_transaction) -> None:
+    """A rolled-back (sub)transaction takes the accesses noted in it (and in the
+    savepoints inside it) along: that work did not happen."""
+    notes = session.info.get(_PENDING)
+    if not notes:
+        return
+
+    def inside(transaction) -> bool:
+        while transaction is not None:
+            if transaction is previous_transaction:
+                return True
+            transaction = transaction.parent
+        return False
+
+    notes[:] = [note for note in notes if not inside(note.transaction)]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ PURPOSES = {
     "staff.bookings_day": audit.BOOKING_LISTS,
     "staff.bookings_week": audit.BOOKING_LISTS,
     "staff.booking_decide": audit.BOOKING_DECISION,
+    "staff.booking_propose": audit.BOOKING_DECISION,
     "staff.client_assign": audit.CASE_WORK,
     "staff.assignment_remove": audit.CASE_WORK,
     "staff.client_invite": audit.CASE_WORK,
@@ -42,6 +43,17 @@ PURPOSES = {
     "staff.break_glass_review": audit.REVIEW,
     "staff.break_glass_reviewed": audit.REVIEW,
 }
+# Staff pages that read no client's data (so they log no visit); every page the policy
+# names is either here or in PURPOSES (tests/portal/test_access_visits.py).
+WITHOUT_CLIENT_DATA = frozenset({
+    "staff.home", "staff.security", "staff.reauth", "staff.setup_second_factor",
+    "staff.passkey_add_begin", "staff.passkey_add_finish", "staff.passkey_remove",
+    "staff.passkey_rename", "staff.passkey_step_up_begin", "staff.passkey_step_up_finish",
+    "staff.availability", "staff.availability_delete", "staff.services", "staff.service_edit",
+    "staff.consent_templates", "staff.consent_template_edit", "staff.consent_template_publish",
+    "staff.team", "staff.team_change", "staff.security_events", "staff.funder_reports",
+    "staff.funder_reports_csv",
+})
 
 
 def current_session_id():

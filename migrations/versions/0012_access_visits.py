@@ -28,9 +28,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The columns stay wide: a visit's category list no longer fits 32 characters, and
+    # cutting it would change the events (and break their hashes). The old code reads
+    # wide columns as well.
     with op.batch_alter_table('access_events') as batch:
-        batch.alter_column('action', type_=sa.String(length=32),
-                           existing_type=sa.String(length=128), existing_nullable=False)
-        batch.alter_column('category', type_=sa.String(length=32),
-                           existing_type=sa.String(length=255), existing_nullable=False)
         batch.drop_column('purpose')

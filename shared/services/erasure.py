@@ -374,6 +374,7 @@ def _shred(client: Client) -> None:
     """Nothing is left to keep: the client, their log, whatever else names them (kept
     rows, and after a restore anything erased before) and their data key go."""
     key_id = client.data_key_id
+    audit.lock_chain(client.id)  # a visit being written finishes first, or finds them gone
     audit.forget_pending(client.id)
     _delete_referring(client.id, client_tables.dependants_first(
         client_tables.select_references(*OWNING, of=CLIENTS)))

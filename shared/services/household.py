@@ -18,6 +18,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from shared import audit, mail, security_log
 from shared.auth import tokens
@@ -137,6 +138,7 @@ def guardianships(account: Account) -> list[Guardianship]:
             select(Guardianship)
             .where(Guardianship.guardian_account_id == account.id)
             .order_by(Guardianship.created_at)
+            .options(joinedload(Guardianship.dependant))  # one statement for all children
         )
     )
 

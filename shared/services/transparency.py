@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, false, func, not_, or_, select
 
 from shared import audit
@@ -59,19 +60,27 @@ def subjects(account: Account) -> list[Subject]:
         people.append((own, True, False))
     people += [(c, False, True)
                for c in household.visible_dependants(account, need=ACCESS_FULL)]
-    return [_subject(client, is_self, as_guardian) for client, is_self, as_guardian in people]
-
-
-def _subject(client: Client, is_self: bool, as_guardian: bool) -> Subject:
-    notes = list(db.session.scalars(select(Note).where(Note.client_id == client.id)
-                                    .order_by(Note.created_at.desc())))
-    documents = list(db.session.scalars(select(Document).where(Document.client_id == client.id)
-                                        .where(Document.visible_to_client.is_(True))
-                                        .order_by(Document.created_at.desc())))
-    if as_guardian:
-        notes = [n for n in notes if not n.confidential_from_guardians]
-        documents = [d for d in documents if not d.confidential_from_guardians]
-    return Subject(client, is_self, notes, documents, as_guardian)
+    if not people:
+        return []
+    # Everyone's notes and documents in one statement each, however many children.
+    ids = [client.id for client, _is_self, _as_guardian in people]
+    notes: dict[uuid.UUID, list[Note]] = {i: [] for i in ids}
+    for note in db.session.scalars(select(Note).where(Note.client_id.in_(ids))
+                                   .order_by(Note.created_at.desc())):
+        notes[note.client_id].append(note)
+    documents: dict[uuid.UUID, list[Document]] = {i: [] for i in ids}
+    for document in db.session.scalars(select(Document).where(Document.client_id.in_(ids))
+                                       .where(Document.visible_to_client.is_(True))
+                                       .order_by(Document.created_at.desc())):
+        documents[document.client_id].append(document)
+    subjects = []
+    for client, is_self, as_guardian in people:
+        mine, files = notes[client.id], documents[client.id]
+        if as_guardian:
+            mine = [n for n in mine if not n.confidential_from_guardians]
+            files = [d for d in files if not d.confidential_from_guardians]
+        subjects.append(Subject(client, is_self, mine, files, as_guardian))
+    return subjects
 
 
 def _access_lines(client: Client, as_guardian: bool) -> list[AccessLine]:
@@ -140,16 +149,17 @@ def client_document(account: Account, document_id: uuid.UUID) -> Document | None
 # One access event is one staff request's visit to one client's data. Pages show them
 # newest first, grouped by person and day, in words; each page costs the same statements
 # however long the history (one count, one page of events, one query each for the names
-# and the break-glass reasons on that page).
+# and the break-glass reasons on that page). Words are lazy (_l): the case file's page is
+# built by the service and its words drawn in the reader's language by the template.
 VISITS_PER_PAGE = 25
 
 
 def category_label(code: str) -> str:
-    return {audit.BOOKINGS: _("appointments"), audit.CONTACT: _("contact data"),
-            audit.HOUSEHOLD: _("household data"), audit.DOCUMENTS: _("documents"),
-            audit.NOTES: _("notes"), audit.CASE_FILE: _("case file"),
-            audit.ACCESS_LOG: _("access log"), audit.EXPORT: _("your data download"),
-            audit.CONSENTS: _("consents")}.get(code, _("other data"))
+    return {audit.BOOKINGS: _l("appointments"), audit.CONTACT: _l("contact data"),
+            audit.HOUSEHOLD: _l("household data"), audit.DOCUMENTS: _l("documents"),
+            audit.NOTES: _l("notes"), audit.CASE_FILE: _l("case file"),
+            audit.ACCESS_LOG: _l("access log"), audit.EXPORT: _l("your data download"),
+            audit.CONSENTS: _l("consents")}.get(code, _l("other data"))
 
 
 # The categories a person may pick in the access log's filter.
@@ -158,46 +168,48 @@ FILTER_CATEGORIES = (audit.CONTACT, audit.BOOKINGS, audit.HOUSEHOLD, audit.DOCUM
 
 
 def role_label(role: str) -> str | None:
-    return {"admin": _("administrator"), "caseworker": _("caseworker"),
-            "reception": _("reception")}.get(role)
+    return {"admin": _l("administrator"), "caseworker": _l("caseworker"),
+            "reception": _l("reception")}.get(role)
 
 
 def _summary(event: AccessEvent) -> str:
     """What was done, as a sentence without its subject ("opened the file")."""
     actions = set(audit.actions_of(event))
     categories = set(audit.categories_of(event))
-    whole = {audit.INVITATION: _("sent an invitation to an account of their own"),
-             audit.INVITATION_WITHDRAWN: _("withdrew an invitation to an account of their own"),
-             audit.HANDOVER: _("confirmed in person that the young person holds their own "
+    whole = {audit.INVITATION: _l("sent an invitation to an account of their own"),
+             audit.INVITATION_WITHDRAWN: _l("withdrew an invitation to an account of their own"),
+             audit.HANDOVER: _l("confirmed in person that the young person holds their own "
                                "account"),
-             audit.PURGE: _("deleted data because the retention period ended")}
+             audit.PURGE: _l("deleted data because the retention period ended")}
     for action, sentence in whole.items():
         if action in actions:
             return sentence
     if audit.BREAK_GLASS in actions:
-        return _("opened the file in an emergency")
+        return _l("opened the file in an emergency")
     if audit.RESTRICTED in actions:
-        return _("opened the restricted file, giving a reason")
+        return _l("opened the restricted file, giving a reason")
     if audit.SEARCH in actions:
-        return _("found in a staff search")
+        return _l("found in a staff search")
     if audit.NAMED in actions and not actions - {audit.NAMED, audit.VIEW}:
-        return _("saw the name in the file of a household member")
+        if event.grant_id is not None:
+            return _l("saw the name during an emergency opening of a household member's file")
+        return _l("saw the name in the file of a household member")
     if audit.EXPORT in categories:
-        return _("downloaded all data")
-    purpose = {audit.OPEN_FILE: _("opened the file"),
-               audit.BOOKING_LISTS: _("looked at the appointment lists"),
-               audit.BOOKING_DECISION: _("answered an appointment request"),
-               audit.CONSENT_WORK: _("worked on consents"),
-               audit.CORRECTION_WORK: _("answered a correction request"),
-               audit.ERASURE_WORK: _("decided on a deletion request"),
-               audit.REVIEW: _("checked an emergency opening")}.get(event.purpose)
+        return _l("downloaded all data")
+    purpose = {audit.OPEN_FILE: _l("opened the file"),
+               audit.BOOKING_LISTS: _l("looked at the appointment lists"),
+               audit.BOOKING_DECISION: _l("answered an appointment request"),
+               audit.CONSENT_WORK: _l("worked on consents"),
+               audit.CORRECTION_WORK: _l("answered a correction request"),
+               audit.ERASURE_WORK: _l("decided on a deletion request"),
+               audit.REVIEW: _l("checked an emergency opening")}.get(event.purpose)
     if purpose:
         return purpose
     if audit.DOWNLOAD in actions:
-        return _("downloaded a document")
+        return _l("downloaded a document")
     if audit.CHANGE in actions:
-        return _("changed data")
-    return _("looked at data")
+        return _l("changed data")
+    return _l("looked at data")
 
 
 @dataclass
@@ -358,9 +370,9 @@ def _visit(event: AccessEvent, scope: _Scope, staff: dict, grants: dict) -> Visi
     if member is not None:
         who = member.name or "?"
     elif audit.EXPORT in audit.categories_of(event):
-        who = _("Account holder")
+        who = _l("Account holder")
     elif event.role == audit.GUARDIAN:
-        who = _("A parent or guardian")
+        who = _l("A parent or guardian")
     else:
         who = "Einblick"
     order = {code: n for n, code in enumerate(FILTER_CATEGORIES)}
@@ -375,7 +387,10 @@ def _visit(event: AccessEvent, scope: _Scope, staff: dict, grants: dict) -> Visi
         summary=_summary(event),
         categories=[category_label(c) for c in codes if c != audit.EXPORT],
         subject=scope.client.full_name or "?", is_self=scope.is_self,
-        reason=grant.reason if grant is not None and scope.categories is None else None,
+        # The reason was given for the file opened: it is that person's, not the
+        # relatives' whose names the file shows (nor their caseworkers').
+        reason=(grant.reason if grant is not None and grant.client_id == event.client_id
+                and scope.categories is None else None),
         emergency=event.grant_id is not None or audit.BREAK_GLASS in actions
         or audit.RESTRICTED in actions,
         staff_member_id=event.staff_member_id)

@@ -55,13 +55,14 @@ def test_caseworker_works_on_a_file_and_the_client_sees_it(browser, live_server,
     client_sign_in(mobile, person)
     click_in_nav(mobile, "a[href='/my-data']")
     mobile.wait_for_url("**/my-data")
-    assert "mia.demir@example.org" in mobile.inner_text("main")  # from the catalogue
+    mobile.click("section[data-category='contact'] summary")  # the values, one tap away
+    assert "mia.demir@example.org" in mobile.inner_text("section[data-category='contact']")
     assert_fits_phone(mobile)
     mobile.click("main a[href='/my-data/access']")
     mobile.wait_for_url("**/my-data/access")
     text = mobile.inner_text("main")
     assert "T. Tester" in text
-    assert "angesehen" in text
+    assert "hat die Akte geöffnet" in text
     assert_fits_phone(mobile)
     assert_accessible(mobile)
     phone.close()

@@ -283,11 +283,12 @@ def family(app, client, auth, make_client):
     return parent, parent_id, child
 
 
-def test_a_break_glass_reason_reaches_the_children_the_opening_touched(app, client, auth,
-                                                                       family, make_staff):
-    """The parent's file opened in an emergency names the child: the child's entry carries
-    the reason too (staff and the child read it); a guardian never reads a reason given
-    for a child's file."""
+def test_an_emergency_opening_is_marked_on_the_children_it_touched_without_the_reason(
+        app, client, auth, family, make_staff):
+    """The parent's file opened in an emergency names the child: the child's entry says it
+    was an emergency opening of a household member's file. The reason typed was about the
+    parent: only the parent's own entry shows it (neither the child nor a caseworker who
+    reads only the child's file learns the parent's emergency)."""
     parent, parent_id, child = family
     auth.login(make_staff(role="caseworker"), area="staff")
     submit(client, f"/staff/clients/{parent_id}/break-glass",
@@ -300,10 +301,10 @@ def test_a_break_glass_reason_reaches_the_children_the_opening_touched(app, clie
 
         with app.test_request_context():
             page = transparency.file_visits_page(db.session.get(Client, child))
-            assert page.visits[0].reason == "Mutter ruft aus dem Krankenhaus an"
+            assert page.visits[0].reason is None
             assert page.visits[0].emergency
-            assert page.visits[0].summary == "hat den Namen in der Akte eines " \
-                "Haushaltsmitglieds gesehen"
+            assert str(page.visits[0].summary) == "hat den Namen bei einer Notfall-Öffnung " \
+                "der Akte eines Haushaltsmitglieds gesehen"
     # The parent reads the reason in their own log.
     auth.logout("staff")
     auth.login(parent)
@@ -345,3 +346,15 @@ def test_an_access_noted_in_the_transaction_that_erases_the_client_is_not_writte
         db.session.commit()
         assert db.session.get(Client, client_id) is None
         assert audit.events_for(client_id) == []
+
+
+def test_every_staff_page_says_what_its_visits_are_for_or_that_it_reads_no_client():
+    """A new staff page must be named in staff.PURPOSES (its visits read as a sentence)
+    or in staff.WITHOUT_CLIENT_DATA; otherwise a client would read "looked at data"."""
+    from shared import policy
+    from staff import PURPOSES, WITHOUT_CLIENT_DATA
+
+    pages = {name for name in policy.ENDPOINT_ROLES if name.startswith("staff.")}
+    assert pages - set(PURPOSES) - WITHOUT_CLIENT_DATA == set()
+    assert set(PURPOSES) & WITHOUT_CLIENT_DATA == set()
+    assert set(PURPOSES.values()) <= set(audit.PURPOSES)
