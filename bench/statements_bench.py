@@ -7,7 +7,8 @@ not grow).
                                    (a fresh database on that server, dropped afterwards)
 
 Per size N it seeds, through the app's models, one client with N appointments, N notes
-and N documents (the caseworker's case file and the client's "my data"), and N requests
+and N documents (the caseworker's case file and the client's "my data") and 10 N staff
+visits (the client's access log, shown a page at a time), and N requests
 of N other clients waiting in the booking queue, then signs in through the real forms and
 opens each page a few times. Exit status 1 when a page's statements grow with N.
 """
@@ -97,7 +98,8 @@ Result = tuple[int, int, float]  # rows shown, statements, median milliseconds
 # lists the newest of a kind and pages through the rest.
 PAGES = (("staff case file (caseworker)", '<article class="note"', True),
          ("booking queue (admin)", 'class="kern-card card-list__item booking"', True),
-         ("my data (client)", "Gesprächsnotiz ", False))
+         ("my data (client)", "Gesprächsnotiz ", False),
+         ("access log (client)", 'class="access-log__item', False))
 
 
 def measure(app, team: Team) -> dict[str, list[Result]]:
@@ -112,9 +114,10 @@ def measure(app, team: Team) -> dict[str, list[Result]]:
             seed_queue(team, size)
         portal = app.test_client()
         sign_in(portal, holder)
-        urls = (f"/staff/clients/{client_id}", "/staff/bookings", "/my-data")
+        urls = (f"/staff/clients/{client_id}", "/staff/bookings", "/my-data",
+                "/my-data/access")
         for (page, marker, shows_all), browser, url in zip(
-                PAGES, (caseworker, admin, portal), urls, strict=True):
+                PAGES, (caseworker, admin, portal, portal), urls, strict=True):
             statements, millis, html = timed(app, browser, url)
             shown = html.count(marker)
             if shows_all and shown != size:
@@ -274,6 +277,15 @@ def seed_file(team: Team, size: int) -> tuple[Person, uuid.UUID]:
         document.content = PDF
         db.session.add_all([note, document])
     db.session.commit()
+    # Ten staff visits per row (one request each), for the access log's page.
+    from shared import audit
+    from shared.models import StaffMember
+
+    member = db.session.get(StaffMember, team.caseworker_id)
+    audit.set_purpose(audit.BOOKING_LISTS)
+    for _ in range(10 * size):
+        audit.record_access(client_id=client.id, staff_member=member, category=audit.BOOKINGS)
+        db.session.commit()
     return Person(email), client.id
 
 
