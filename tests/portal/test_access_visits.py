@@ -358,3 +358,19 @@ def test_every_staff_page_says_what_its_visits_are_for_or_that_it_reads_no_clien
     assert pages - set(PURPOSES) - WITHOUT_CLIENT_DATA == set()
     assert set(PURPOSES) & WITHOUT_CLIENT_DATA == set()
     assert set(PURPOSES.values()) <= set(audit.PURPOSES)
+
+
+def test_the_case_files_log_pages_too(app, client, auth, case):  # noqa: F811
+    _person, worker, client_id = case
+    add_visits(app, client_id, 30)
+    auth.login(worker, area="staff")
+    first = client.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    log = first[first.index('id="log-heading"'):]
+    assert log.count('class="access-log__item"') == audit_page_size()
+    assert "Seite 1 von 2" in log
+    assert f'href="/staff/clients/{client_id}?page=2#log-heading"' in log
+    second = client.get(f"/staff/clients/{client_id}?page=2").get_data(as_text=True)
+    older = second[second.index('id="log-heading"'):]
+    # 30 visits, the first opening and this one (logged before the page is read)
+    assert older.count('class="access-log__item"') == 32 - audit_page_size()
+    assert "hat die Terminlisten angesehen" in older
