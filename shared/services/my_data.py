@@ -383,7 +383,7 @@ def label(items: Iterable[Item], *, viewer: Account | None) -> None:
 
 
 # -- the summary: per category what, who can see it, until when ------------------------------
-WHAT_NAMES = 3  # kinds of data a category's summary names before "and 4 more"
+WHAT_NAMES = 2  # kinds of data a category's summary names before "and 4 more"
 
 
 @dataclass
@@ -404,11 +404,15 @@ class Category:
     @property
     def what(self) -> str:
         """What is stored, as the catalogue names it, the values people read first: "Email
-        address, Full name, Phone number and 4 more" (the details list them all)."""
-        readable = sorted(self.items, key=lambda item: item.shown_as is not None)
-        labels = [str(item.entry.label) for item in readable[:WHAT_NAMES]]
-        if len(readable) > WHAT_NAMES:
-            more = len(readable) - WHAT_NAMES
+        address, Full name and 4 more" (the details list them all). Search keys and
+        fingerprints are named only where nothing readable is stored: they count among
+        the "more"."""
+        values_first = sorted(self.items, key=lambda item: item.shown_as is not None)
+        readable = [item for item in values_first if item.shown_as not in SHOWN_AS.values()]
+        named = (readable or values_first)[:WHAT_NAMES]
+        labels = [str(item.entry.label) for item in named]
+        if len(self.items) > len(named):
+            more = len(self.items) - len(named)
             labels.append(ngettext("%(num)d more", "%(num)d more", more))
         return words(labels)
 
@@ -434,6 +438,12 @@ class Category:
         return min(dates) if dates else None
 
     @property
+    def terms(self) -> tuple[str, str, datetime | None]:
+        """Who can see it and until when, as the summary says it: neighbours with the same
+        terms share one line on the page (``Person.runs``)."""
+        return self.readers, self.retention, self.deleted_on
+
+    @property
     def count(self) -> int:
         return max((item.count for item in self.items), default=0)
 
@@ -453,6 +463,20 @@ class Person:
     @property
     def items(self) -> list[Item]:
         return [item for category in self.categories for item in category.items]
+
+    @property
+    def runs(self) -> list[list[Category]]:
+        """The categories in reading order, neighbours with the same terms (who can see
+        them, until when) together, so the page says those once for the run and not in
+        the same words twice in a row. A category summed up with a count stands alone."""
+        runs: list[list[Category]] = []
+        for category in self.categories:
+            if (runs and not category.summary_only and not runs[-1][0].summary_only
+                    and runs[-1][0].terms == category.terms):
+                runs[-1].append(category)
+            else:
+                runs.append([category])
+        return runs
 
 
 def people(account: Account) -> list[tuple[Client, bool, bool]]:
@@ -491,4 +515,5 @@ def describe(account: Account, *, counted: frozenset[str] = SUMMARY_ONLY) -> lis
 
 # What the category partial (portal/_my_data_category.html) calls, for the page and
 # index.html alike.
-TEMPLATE_HELPERS = {"secret_words": secret_words, "moment": moment, "readers": readers}
+TEMPLATE_HELPERS = {"secret_words": secret_words, "moment": moment, "readers": readers,
+                    "words": words}
