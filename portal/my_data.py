@@ -177,34 +177,61 @@ def my_corrections():
     return _corrections_page(form)
 
 
+def _delete_form(plan):
+    """The confirmation, with one choice per child that only this account looks after:
+    delete the child's data too (pre-selected: what deleting the account did before the
+    choice existed, and what an answer that is missing means), or keep their file with
+    the organisation."""
+    from wtforms import RadioField
+
+    from shared.auth.forms import ConfirmForm
+
+    class DeleteAccountForm(ConfirmForm):
+        pass
+
+    for person in plan.people:
+        if person.choosable:
+            setattr(DeleteAccountForm, f"child_{person.client.id.hex}", RadioField(
+                _l("What happens to this child?"),
+                choices=[("delete", _l("Delete their data too")),
+                         ("keep", _l("Keep their file with us"))],
+                default="delete"))
+    return DeleteAccountForm()
+
+
+def _children_to_keep(form, plan) -> frozenset[uuid.UUID]:
+    return frozenset(person.client.id for person in plan.people if person.choosable
+                     and form[f"child_{person.client.id.hex}"].data == "keep")
+
+
 @bp.route("/my-data/delete", methods=["GET", "POST"])
 @client_required
 @fresh_required
 def my_data_delete():
-    """After a fresh confirmation: what goes now, what a duty keeps and until when; then,
-    confirmed, the account is deleted."""
+    """After a fresh confirmation: what goes now, what a duty keeps and until when, per
+    child a choice; then, confirmed, the account is deleted."""
     from flask import flash, redirect, request, session, url_for
     from flask_babel import gettext as _
     from flask_login import logout_user
 
-    from shared.auth.forms import ConfirmForm
     from shared.services import erasure, household
 
     if household.handover_pending(current_user):
         return render_template("portal/my_data_delete.html", pending=True,
                                organisation_phone=household.organisation_phone())
-    form = ConfirmForm()
     result = erasure.plan(current_user)
+    form = _delete_form(result)
     if form.validate_on_submit():
         if request.form.get("understood") != "yes":
             flash(_("Please tick the box to confirm that you want to delete your account."),
                   "error")
         else:
-            erasure.notify_and_delete(current_user.id)
+            erasure.notify_and_delete(current_user.id, keep=_children_to_keep(form, result))
             # Not sessions.end_current(): the session row is already gone with the account.
             logout_user()
             session.clear()
             flash(_("Your account has been deleted. We sent you a last email about what we "
                     "must keep and until when."), "success")
             return redirect(url_for("portal.login"))
-    return render_template("portal/my_data_delete.html", form=form, plan=result)
+    return render_template("portal/my_data_delete.html", form=form, plan=result,
+                           choice_field=lambda person: form[f"child_{person.client.id.hex}"])

@@ -172,12 +172,22 @@ class KeptGroup:
     reason: object
 
 
+# Why a child stays a client when their guardian deletes the account.
+OWN_ACCOUNT = "own_account"  # they decide about their data themselves
+OTHER_GUARDIAN = "other_guardian"  # one guardian cannot erase what the other looks after
+WITH_ORGANISATION = "with_organisation"  # the deleting guardian chose to keep the file
+
+
 @dataclass
 class PersonPlan:
     client: Client
     is_self: bool
     erased: bool  # False: only the link to this person goes (they stay a client)
     kept: list[KeptGroup] = field(default_factory=list)
+    # A child only this account looks after: the guardian chooses between erasing the
+    # child with the account and keeping the child's file with the organisation.
+    choosable: bool = False
+    stays_because: str | None = None  # OWN_ACCOUNT, OTHER_GUARDIAN or WITH_ORGANISATION
 
 
 @dataclass
@@ -207,33 +217,49 @@ def _kept_groups(client_id: uuid.UUID, closed_at: datetime) -> list[KeptGroup]:
     return list(groups.values())
 
 
-def _erased_dependants(account: Account) -> tuple[list[Client], list[Client]]:
-    """Children erased with this account (no other guardian, no own account), and children
-    who stay because someone else still looks after them or they have their own account."""
-    erased, kept = [], []
+def _erased_dependants(account: Account) -> tuple[list[Client], list[tuple[Client, str]]]:
+    """Children only this account looks after (no other guardian, no own account), and
+    children who stay because someone else still looks after them or they have their own
+    account (with that reason)."""
+    erasable, kept = [], []
     for link in db.session.scalars(select(Guardianship)
-                                   .where(Guardianship.guardian_account_id == account.id)):
+                                   .where(Guardianship.guardian_account_id == account.id)
+                                   .order_by(Guardianship.id)):
         others = db.session.scalar(
             select(Guardianship.id).where(Guardianship.dependant_id == link.dependant_id)
             .where(Guardianship.guardian_account_id != account.id).limit(1))
         child = link.dependant
-        (kept if others is not None or child.account_id is not None else erased).append(child)
-    return erased, kept
+        if child.account_id is not None:
+            kept.append((child, OWN_ACCOUNT))
+        elif others is not None:
+            kept.append((child, OTHER_GUARDIAN))
+        else:
+            erasable.append(child)
+    return erasable, kept
 
 
-def plan(account: Account, *, now: datetime | None = None) -> Plan:
+def plan(account: Account, *, now: datetime | None = None,
+         keep: frozenset[uuid.UUID] = frozenset()) -> Plan:
+    """What deleting this account does to each person. ``keep`` names children (only this
+    account looks after them) whose file the guardian chose to leave with the
+    organisation: they stay clients without a guardian; the others go with the account."""
     now = now or utcnow()
-    erased, linked = _erased_dependants(account)
+    erasable, linked = _erased_dependants(account)
     people = [PersonPlan(account.client, True, True, _kept_groups(account.client.id, now))]
-    people += [PersonPlan(c, False, True, _kept_groups(c.id, now)) for c in erased]
-    people += [PersonPlan(c, False, False) for c in linked]
+    people += [PersonPlan(c, False, False, choosable=True, stays_because=WITH_ORGANISATION)
+               if c.id in keep else
+               PersonPlan(c, False, True, _kept_groups(c.id, now), choosable=True)
+               for c in erasable]
+    people += [PersonPlan(c, False, False, stays_because=why) for c, why in linked]
     return Plan(people)
 
 
 # -- carrying it out ---------------------------------------------------------------------
-def delete_account(account: Account) -> Plan:
+def delete_account(account: Account, *, keep: frozenset[uuid.UUID] = frozenset()) -> Plan:
     """The client's own request: journal first, then erase them and the children who go
-    with them. Returns what was kept (for the confirmation email). Not for an invited
+    with them (all children only they look after, except those in ``keep``, whose file
+    stays with the organisation). Returns what was kept (for the confirmation email).
+    Not for an invited
     account whose hand-over is pending: whoever sent the invitation may hold it, and the
     young person's file must not go on their word."""
     from shared.services import household
@@ -249,7 +275,7 @@ def delete_account(account: Account) -> Plan:
             select(Guardianship.dependant_id)
             .where(Guardianship.guardian_account_id == account.id)))
         .order_by(Client.id).with_for_update())
-    result = plan(account, now=now)
+    result = plan(account, now=now, keep=keep)
     subjects = [p.client.id for p in result.people if p.erased]
     account_id, account_kind = account.id, account.kind  # the row is gone after the commit
     journal_append(subjects, at=now)
@@ -263,7 +289,8 @@ def delete_account(account: Account) -> Plan:
     return result
 
 
-def notify_and_delete(account_id: uuid.UUID) -> Plan | None:
+def notify_and_delete(account_id: uuid.UUID, *,
+                      keep: frozenset[uuid.UUID] = frozenset()) -> Plan | None:
     """Delete the account, then send the last email (to the address read before). A
     second request for the same account (a double tap) finds nothing to claim and does
     nothing: returns None."""
@@ -279,7 +306,7 @@ def notify_and_delete(account_id: uuid.UUID) -> Plan | None:
         db.session.rollback()
         return None
     email, locale = account.email, account.locale
-    result = delete_account(account)
+    result = delete_account(account, keep=keep)
     mail.send(to=email, subject=_l("Your Einblick account has been deleted"),
               template="account_deleted", locale=locale, plan=result)
     return result
