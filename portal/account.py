@@ -187,7 +187,8 @@ def end_other_sessions():
 @bp.route("/account/confirm", methods=["GET", "POST"])
 @client_required
 @limiter.limit(
-    ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.signed_in_account_key
+    ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.signed_in_account_key,
+    deduct_when=ratelimits.only_failures,
 )
 def reauth():
     return reauth_page(area="portal")

@@ -88,7 +88,7 @@ def add_passkey_routes(
 
     # -- managing passkeys (signed in; adding and removing need a fresh confirmation) -----
     @bp.post(f"{account_prefix}/passkeys/begin", endpoint="passkey_add_begin")
-    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.signed_in_account_key)
+    @limiter.limit(ratelimits.PER_ADDRESS)
     def passkey_add_begin():
         if not signed_in():
             return needs_sign_in()
@@ -186,8 +186,9 @@ def add_passkey_routes(
             jsonify({"redirect": next_url or url_for(home_endpoint)}), account)
 
     # -- passkey as the second step after the password ------------------------------------
+    # Asking for a challenge checks nothing: only failed answers count (SECOND_FACTOR).
     @bp.post("/login/code/passkey/begin", endpoint="passkey_second_factor_begin")
-    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.pending_account_key)
+    @limiter.limit(ratelimits.PER_ADDRESS)
     def passkey_second_factor_begin():
         account = login_flow.pending_account(kind)
         if account is None:
@@ -197,7 +198,8 @@ def add_passkey_routes(
         )
 
     @bp.post("/login/code/passkey/finish", endpoint="passkey_second_factor_finish")
-    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.pending_account_key)
+    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.pending_account_key,
+                   deduct_when=ratelimits.only_failures)
     def passkey_second_factor_finish():
         account = login_flow.pending_account(kind)
         if account is None:
@@ -209,6 +211,7 @@ def add_passkey_routes(
             )
         except passkeys.PasskeyError as exc:
             security_log.record("login.passkey", outcome=outcome(exc), account=account)
+            ratelimits.mark_failure()
             return refused(exc)
         next_url = login_flow.pending_next()
         sessions.start(account, second_factor=True)
@@ -220,7 +223,7 @@ def add_passkey_routes(
 
     # -- step-up with a passkey -------------------------------------------------------------
     @bp.post(f"{account_prefix}/confirm/passkey/begin", endpoint="passkey_step_up_begin")
-    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.signed_in_account_key)
+    @limiter.limit(ratelimits.PER_ADDRESS)
     def passkey_step_up_begin():
         if not signed_in():
             return needs_sign_in()
@@ -229,7 +232,8 @@ def add_passkey_routes(
         )
 
     @bp.post(f"{account_prefix}/confirm/passkey/finish", endpoint="passkey_step_up_finish")
-    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.signed_in_account_key)
+    @limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.signed_in_account_key,
+                   deduct_when=ratelimits.only_failures)
     def passkey_step_up_finish():
         if not signed_in():
             return needs_sign_in()
@@ -240,6 +244,7 @@ def add_passkey_routes(
             )
         except passkeys.PasskeyError as exc:
             security_log.record("reauth", outcome=outcome(exc), account=current_user)
+            ratelimits.mark_failure()
             return refused(exc)
         sessions.renew(current_user, second_factor=True)
         security_log.record("reauth", account=current_user)
@@ -278,8 +283,10 @@ def reauth_page(*, area: str):
                 account=current_user, password=form.password.data, code=form.code.data
             )
         except accounts.WrongPassword:
+            ratelimits.mark_failure()
             form.password.errors.append(_("This is not your password."))
         except accounts.WrongCode:
+            ratelimits.mark_failure()
             form.code.errors.append(_("This code is not right or was already used."))
         else:
             return redirect(next_url)

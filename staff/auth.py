@@ -122,7 +122,8 @@ def invitation(token: str):
 
 
 @bp.route("/setup/second-factor", methods=["GET", "POST"])
-@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"])
+@limiter.limit(ratelimits.SECOND_FACTOR, methods=["POST"],
+               deduct_when=ratelimits.only_failures)
 def setup_second_factor():
     if current_user.has_second_factor:
         if sessions.has_second_factor_in_session(current_user):
@@ -136,6 +137,7 @@ def setup_second_factor():
         try:
             codes = accounts.enable_totp(account=current_user, code=form.code.data)
         except accounts.WrongCode:
+            ratelimits.mark_failure()
             form.code.errors.append(_("This code is not right. Check the time on your phone "
                                       "and enter the code currently shown."))
         else:

@@ -29,7 +29,8 @@ def security():
 
 @bp.route("/account/confirm", methods=["GET", "POST"])
 @limiter.limit(
-    ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.signed_in_account_key
+    ratelimits.SECOND_FACTOR, methods=["POST"], key_func=ratelimits.signed_in_account_key,
+    deduct_when=ratelimits.only_failures,
 )
 def reauth():
     return reauth_page(area="staff")

@@ -12,7 +12,10 @@ from shared.validation import email_identity
 PER_ADDRESS = "30 per minute; 300 per hour"
 PER_ACCOUNT_FAILURES = "10 per 15 minutes"
 # Step-ups of a signed-in user, and per pending sign-in (pending_account_key). Wrong codes
-# at sign-in are counted in shared.auth.code_attempts, never per account.
+# at sign-in are counted in shared.auth.code_attempts, never per account. Always used with
+# deduct_when=only_failures (the view calls mark_failure for a wrong code or password):
+# a caseworker confirms it's them many times a day, and right codes must never add up to
+# a refusal.
 SECOND_FACTOR = "5 per 5 minutes; 20 per day"
 MAIL_SENDING = "5 per 15 minutes"
 
@@ -43,10 +46,12 @@ def signed_in_account_key() -> str:
 
 
 def mark_failure() -> None:
+    """Count this request against limits that use ``only_failures``."""
     g.auth_failed = True
 
 
 def only_failures(_response) -> bool:
+    """deduct_when for limits on wrong answers: requests that succeeded cost nothing."""
     return bool(g.get("auth_failed"))
 
 

@@ -213,3 +213,62 @@ def test_the_twentieth_step_up_in_a_day_is_checked_and_the_twenty_first_refused(
     assert _step_up(client, person, limiter_clock.code(person.totp_secret)) == 429
     limiter_clock.advance(24 * 60 * 60)
     assert _step_up(client, person, limiter_clock.code(person.totp_secret)) == 302
+
+
+# -- a busy caseworker: right codes never add up to a refusal ---------------------------------
+def _staff_step_up(browser, person, code: str) -> int:
+    return submit(browser, "/staff/account/confirm",
+                  {"password": person.password, "code": code}).status_code
+
+
+def test_a_caseworker_signs_in_and_confirms_all_day_with_right_codes_and_is_never_refused(
+    app, make_staff, limiter_clock
+):
+    """Forty sign-ins (each from a browser without a device cookie, as after the idle
+    timeout on a shared computer) and eighty step-ups in one working day, six of them within
+    five minutes: every right code is let through. Only wrong ones count."""
+    caseworker = make_staff()
+    login = {"email": caseworker.email, "password": caseworker.password}
+    for _ in range(40):
+        limiter_clock.advance(12 * 60)
+        browser = app.test_client()
+        assert submit(browser, "/staff/login", login).headers["Location"] == "/staff/login/code"
+        signed_in = submit(browser, "/staff/login/code",
+                           {"code": limiter_clock.code(caseworker.totp_secret)})
+        assert signed_in.headers["Location"] == "/staff/"
+        for _ in range(2):
+            limiter_clock.advance()
+            assert _staff_step_up(browser, caseworker,
+                                  limiter_clock.code(caseworker.totp_secret)) == 302
+    for _ in range(6):  # a burst of confirmations: the 5-per-5-minutes cap is for wrong codes
+        limiter_clock.advance()
+        assert _staff_step_up(browser, caseworker,
+                              limiter_clock.code(caseworker.totp_secret)) == 302
+
+    # Wrong codes are still limited: five are checked, then even the right one waits.
+    limiter_clock.advance(5 * 60 + 1)
+    wrong = limiter_clock.wrong_code(caseworker.totp_secret)
+    assert [_staff_step_up(browser, caseworker, wrong) for _ in range(5)] == [200] * 5
+    limiter_clock.advance()
+    assert _staff_step_up(browser, caseworker, limiter_clock.code(caseworker.totp_secret)) == 429
+    # A wrong password counts as well.
+    limiter_clock.advance(5 * 60 + 1)
+    assert [submit(browser, "/staff/account/confirm",
+                   {"password": "not-the-password-at-all", "code": "123456"}).status_code
+            for _ in range(5)] == [200] * 5
+    assert _staff_step_up(browser, caseworker, limiter_clock.code(caseworker.totp_secret)) == 429
+
+
+def test_wrong_sign_in_codes_of_a_caseworker_still_end_the_sign_in(
+    app, make_staff, limiter_clock
+):
+    caseworker = make_staff()
+    browser = app.test_client()
+    login = {"email": caseworker.email, "password": caseworker.password}
+    assert submit(browser, "/staff/login", login).headers["Location"] == "/staff/login/code"
+    wrong = limiter_clock.wrong_code(caseworker.totp_secret)
+    answers = [submit(browser, "/staff/login/code", {"code": wrong}) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 4 + [302]
+    assert answers[-1].headers["Location"].startswith("/staff/login")
+    # The sign-in is over: the code page sends back to the password.
+    assert browser.get("/staff/login/code").headers["Location"] == "/staff/login"
