@@ -54,6 +54,10 @@ class Config:
     cancel_cutoff_hours: int = 24
     booking_buffer_minutes: int = 10
     booking_days_ahead: int = 42
+    # A confirmed appointment opens the client's file to its staff member without a reason
+    # (no break-glass) from the confirmation until this many days after the appointment's
+    # end; 0: until its end. The assignment, not the appointment, is for lasting work.
+    appointment_file_days: int = 30
     # Open requests (and proposals waiting for the client) each person may have at once:
     # every one holds a slot, so without a cap one account could block a calendar.
     max_open_requests: int = 3
@@ -187,6 +191,12 @@ class Config:
             raise ConfigError(
                 "EINBLICK_SECURITY_EVENT_DAYS must be 1 or more (days the security events are "
                 f"kept for admins), not {self.security_event_days}."
+            )
+        if self.appointment_file_days < 0:
+            raise ConfigError(
+                "EINBLICK_APPOINTMENT_FILE_DAYS must be 0 or more (days after an appointment "
+                "that its staff member may still open the client's file without a reason), "
+                f"not {self.appointment_file_days}."
             )
         if self.max_open_requests < 1:
             raise ConfigError(

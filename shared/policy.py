@@ -52,6 +52,12 @@ SEE_ALL_CORRECTIONS = "corrections.all"  # every open request, not only of assig
 ASSIGN_CASEWORKERS = "casefile.assign"
 BE_ASSIGNED = "casefile.be-assigned"  # may be named a client's caseworker
 ASSIGNED_FILES_ONLY = "casefile.assigned-only"  # other files only through break-glass
+# The file of a client with a confirmed appointment with oneself, from the confirmation
+# until ``Config.appointment_file_days`` after the appointment's end, without a reason.
+APPOINTMENT_FILES = "casefile.appointment"
+# Names in the booking queue, day and week views link to the files one may open; reception
+# works from the booking itself (its part of a file is the contact data the row shows).
+LINK_FILES_FROM_BOOKINGS = "bookings.file-links"
 BREAK_GLASS = "casefile.break-glass"  # open an unassigned file with a typed reason
 OPEN_RESTRICTED = "casefile.restricted"  # open a restricted file (§ 84 SGB X) with a reason
 WRITE_NOTES = "casefile.notes"
@@ -65,6 +71,8 @@ ABILITIES: Mapping[str, frozenset[str]] = MappingProxyType({
     ASSIGN_CASEWORKERS: _ADMIN,
     BE_ASSIGNED: _CASEWORKER,
     ASSIGNED_FILES_ONLY: _CASEWORKER,
+    APPOINTMENT_FILES: _CASEWORKER,
+    LINK_FILES_FROM_BOOKINGS: _CASEWORKER_AND_ADMIN,
     BREAK_GLASS: _CASEWORKER,  # admins never hold the full file
     OPEN_RESTRICTED: _CASEWORKER_AND_ADMIN,  # admins check erasures
     WRITE_NOTES: _CASEWORKER,

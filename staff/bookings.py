@@ -72,12 +72,19 @@ def _chosen_staff(member: StaffMember, choices: list[StaffMember]) -> StaffMembe
     return member if member in choices else choices[0]
 
 
+def _openable(member: StaffMember, rows: list) -> set[uuid.UUID]:
+    """The clients among the rows whose names link to their file (it opens without a
+    reason: assigned, or an appointment with this member)."""
+    return casefile.openable_among(member=member, client_ids={b.client_id for b in rows})
+
+
 @bp.get("/bookings")
 def bookings_queue():
     member = _member()
     # Other times to propose are computed only for the request they are asked for.
-    return render_template("staff/bookings_queue.html", rows=bookings.queue(member),
-                           form=DecisionForm(), member=member)
+    rows = bookings.queue(member)
+    return render_template("staff/bookings_queue.html", rows=rows, form=DecisionForm(),
+                           member=member, openable=_openable(member, rows))
 
 
 @bp.get("/bookings/<uuid:booking_id>/propose")
@@ -142,6 +149,7 @@ def bookings_day():
     invitable = casefile.invitable_among(member=member, clients=[b.client for b in rows])
     return render_template("staff/bookings_day.html", rows=rows, day=day, shown=shown,
                            choices=choices, invitable=invitable,
+                           openable=_openable(member, rows),
                            previous_day=_shown_day(day - timedelta(days=1)),
                            next_day=_shown_day(day + timedelta(days=1)))
 
@@ -165,6 +173,6 @@ def bookings_week():
              [b for b in rows if b.start_at.astimezone(zone).date() == monday
               + timedelta(days=i)]) for i in range(7)]
     return render_template("staff/bookings_week.html", days=days, monday=monday, shown=shown,
-                           choices=choices,
+                           choices=choices, openable=_openable(member, rows),
                            previous_week=_shown_day(monday - timedelta(days=7)),
                            next_week=_shown_day(monday + timedelta(days=7)))

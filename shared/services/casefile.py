@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import filetype
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -22,7 +23,7 @@ from shared.extensions import db
 from shared.models.accounts import CLIENT, Account
 from shared.models.audit import AccessEvent
 from shared.models.base import current_keyring, utcnow
-from shared.models.bookings import Booking
+from shared.models.bookings import CONFIRMED, Booking
 from shared.models.casefile import Assignment, BreakGlassGrant, Document, Note
 from shared.models.clients import Client, ClientNameToken
 from shared.models.household import Guardianship
@@ -140,6 +141,48 @@ def is_assigned(member: StaffMember, client_id: uuid.UUID) -> bool:
     ) is not None
 
 
+def _appointment_window() -> timedelta:
+    return timedelta(days=current_app.extensions["einblick"].config.appointment_file_days)
+
+
+def _with_appointment(member: StaffMember):
+    """The clients with a confirmed appointment with ``member`` whose file it opens: from
+    the confirmation until the configured days after the appointment's end.
+
+    Read from the booking itself rather than stored as a grant: a cancelled appointment
+    or a moved end moves the access with it, and nothing is left to expire or clean up."""
+    return (select(Booking.client_id).where(Booking.staff_member_id == member.id)
+            .where(Booking.status == CONFIRMED)
+            .where(Booking.end_at > utcnow() - _appointment_window()))
+
+
+def has_appointment(member: StaffMember, client_id: uuid.UUID) -> bool:
+    """Whether a confirmed appointment with ``member`` opens this client's file to them
+    without a reason (``policy.APPOINTMENT_FILES``): the caseworker a client booked with
+    prepares and follows up without "an emergency" in the client's access log."""
+    if not policy.may(member.role, policy.APPOINTMENT_FILES):
+        return False
+    return db.session.scalar(
+        _with_appointment(member).where(Booking.client_id == client_id).limit(1)
+    ) is not None
+
+
+def openable_among(*, member: StaffMember, client_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Of these clients (a booking list), those whose file ``member`` opens without a
+    reason, for the roles whose booking lists link to files (one statement)."""
+    if not client_ids or not policy.may(member.role, policy.LINK_FILES_FROM_BOOKINGS) \
+            or policy.level_for(member.role) is None:
+        return set()
+    unrestricted = select(Client.id).where(Client.id.in_(client_ids)) \
+        .where(Client.restricted_at.is_(None))
+    if policy.may(member.role, policy.ASSIGNED_FILES_ONLY):
+        opened = select(Assignment.client_id).where(Assignment.staff_member_id == member.id)
+        if policy.may(member.role, policy.APPOINTMENT_FILES):
+            opened = opened.union(_with_appointment(member))
+        unrestricted = unrestricted.where(Client.id.in_(opened))
+    return set(db.session.scalars(unrestricted))
+
+
 def live_grant(member: StaffMember, client_id: uuid.UUID,
                session_id: uuid.UUID | None) -> BreakGlassGrant | None:
     if session_id is None:
@@ -171,7 +214,7 @@ def access_for(member: StaffMember, client_id: uuid.UUID,
             raise NeedsBreakGlass
         return FileAccess(level, grant.id)
     if not policy.may(member.role, policy.ASSIGNED_FILES_ONLY) or is_assigned(
-            member, client_id):
+            member, client_id) or has_appointment(member, client_id):
         return FileAccess(level)
     grant = live_grant(member, client_id, session_id)
     if grant is None:
