@@ -12,5 +12,6 @@ from portal import (  # noqa: E402,F401  (views register on bp)
     home,
     household,
     my_data,
+    organisation,
     passkeys,
 )

@@ -44,6 +44,22 @@ class Config:
     organisation_name: str = "Einblick"
     # Shown when a booking can no longer be cancelled online.
     organisation_phone: str = "+49 30 1234567"
+    # The organisation as the public pages (contact, imprint, privacy notice) name it; the
+    # demo values below must be replaced before going live. Lines of the address are
+    # separated by commas; opening hours as "mon-thu 09:00-17:00; fri 09:00-13:00" (days
+    # mon..sun), shown in the reader's language.
+    organisation_address: str = "Lindenstraße 12, 10969 Berlin"
+    organisation_email: str = "kontakt@einblick.example"
+    organisation_opening_hours: str = "mon-thu 09:00-17:00; fri 09:00-13:00"
+    # Imprint (§ 5 DDG, § 18 MStV): who represents the organisation and is responsible for
+    # the content, its register entry and VAT id (empty: not shown).
+    imprint_representative: str = "Dr. Anna Beispiel (Vorstand)"
+    imprint_register: str = "Vereinsregister, Amtsgericht Charlottenburg, VR 00000 B"
+    imprint_vat_id: str = ""
+    # Privacy notice: the data protection officer's contact and the supervisory authority.
+    privacy_officer: str = "Datenschutzbeauftragte, datenschutz@einblick.example"
+    privacy_authority: str = ("Berliner Beauftragte für Datenschutz und "
+                              "Informationsfreiheit, Alt-Moabit 59-61, 10555 Berlin")
     timezone: str = "Europe/Berlin"
     # Household: fields a service really needs (comma list of birth_date, allergies,
     # medical_notes, group_name, emergency_contact); everything else stays optional.
@@ -209,7 +225,44 @@ class Config:
                 "account may have waiting at once for itself and everyone it books for), not "
                 f"{self.max_open_requests_per_account}."
             )
+        try:
+            parse_opening_hours(self.organisation_opening_hours)
+        except ValueError as exc:
+            raise ConfigError(
+                f"EINBLICK_ORGANISATION_OPENING_HOURS: {exc}. Write it like "
+                "\"mon-thu 09:00-17:00; fri 09:00-13:00\"."
+            ) from None
         _check_security_log(self.security_log)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class OpeningSpan:
+    """Days first_day..last_day (0 = Monday), open from opens to closes ("09:00")."""
+
+    first_day: int
+    last_day: int
+    opens: str
+    closes: str
+
+
+def parse_opening_hours(text: str) -> list[OpeningSpan]:
+    """"mon-thu 09:00-17:00; fri 09:00-13:00" as spans; ValueError says what is wrong."""
+    import re
+
+    spans = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        match = re.fullmatch(r"([a-z]{3})(?:-([a-z]{3}))?\s+(\d\d:\d\d)-(\d\d:\d\d)",
+                             part.lower())
+        if not match or not {match[1], match[2] or match[1]} <= set(WEEKDAYS):
+            raise ValueError(f"cannot read {part!r}")
+        first, last = WEEKDAYS.index(match[1]), WEEKDAYS.index(match[2] or match[1])
+        if last < first or not ("00:00" <= match[3] < match[4] <= "24:00"):
+            raise ValueError(f"{part!r} ends before it begins")
+        spans.append(OpeningSpan(first, last, match[3], match[4]))
+    return spans
 
 
 def _check_security_log(destination: str) -> None:
