@@ -110,8 +110,14 @@ def booking_decide(booking_id: uuid.UUID, action: str):
         return redirect(url_for("staff.bookings_queue"))
     try:
         if action == "confirm":
-            bookings.confirm(member=member, booking_id=booking_id)
-            flash(_("Confirmed. The client gets an email."), "success")
+            booking = bookings.confirm(member=member, booking_id=booking_id)
+            until = casefile.appointment_file_until(member=member, booking=booking)
+            if until is None:
+                flash(_("Confirmed. The client gets an email."), "success")
+            else:
+                flash(_("Confirmed. The client gets an email. You can open their file "
+                        "without giving a reason until %(date)s.",
+                        date=format_date(until, "long")), "success")
         elif action == "decline":
             bookings.decline(member=member, booking_id=booking_id,
                              message=form.message.data)

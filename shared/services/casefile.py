@@ -167,6 +167,15 @@ def has_appointment(member: StaffMember, client_id: uuid.UUID) -> bool:
     ) is not None
 
 
+def appointment_file_until(*, member: StaffMember, booking: Booking) -> datetime | None:
+    """Until when this confirmed appointment opens its client's file to ``member`` without
+    a reason; None when it does not (another's appointment, a role without the ability)."""
+    if booking.status != CONFIRMED or booking.staff_member_id != member.id \
+            or not policy.may(member.role, policy.APPOINTMENT_FILES):
+        return None
+    return booking.end_at + _appointment_window()
+
+
 def openable_among(*, member: StaffMember, client_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """Of these clients (a booking list), those whose file ``member`` opens without a
     reason, for the roles whose booking lists link to files (one statement)."""

@@ -74,6 +74,13 @@ def test_the_caseworker_who_confirms_opens_the_file_without_an_emergency(
     assert client.get(f"/staff/clients/{client_id}").headers["Location"] \
         == f"/staff/clients/{client_id}/break-glass"
     confirm(client, booking_id)
+    # The appointment is tomorrow: 30 days after it, in words.
+    from flask_babel import format_date
+
+    with app.test_request_context(headers={"Accept-Language": "de"}):
+        until = format_date(utcnow() + timedelta(days=31), "long")
+    queue = client.get("/staff/bookings").get_data(as_text=True)
+    assert f"Die Akte können Sie bis zum {until} ohne Begründung öffnen." in queue
 
     # The day's list links Mia's name to her file, which opens without a reason.
     day = client.get(f"/staff/bookings/day?day={day_of(app, booking_id)}").get_data(as_text=True)
