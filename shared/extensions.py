@@ -9,12 +9,27 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
+from wtforms.csrf.core import CSRFTokenField
+from wtforms.widgets import HiddenInput
 
 from shared.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+class _HiddenInputWithoutId(HiddenInput):
+    """The CSRF token field without its id: a page with several forms would otherwise
+    repeat id="csrf_token" in each (every id on a page must be unique; nothing refers to
+    the token by id)."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", False)
+        return super().__call__(field, **kwargs)
+
+
+CSRFTokenField.widget = _HiddenInputWithoutId()
 babel = Babel()
 # Only static CSS/JS: compressing pages that hold secrets and echoed input invites BREACH.
 compress = Compress()

@@ -80,12 +80,16 @@ class InviteForm(FlaskForm):
     submit = SubmitField(_l("Send invitation"))
 
 
+# The note and document forms share the case file page: their fields have ids of their own
+# (the names posted stay the same), so a label never ticks the other form's box.
 class NoteForm(FlaskForm):
-    body = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=20000)])
-    visible_to_client = BooleanField(_l("The client may read this note"))
-    confidential = BooleanField(_l("Confidential from guardians"))
-    corrects = HiddenField()  # the id of the note this one corrects, if any
-    submit = SubmitField(_l("Save note"))
+    body = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=20000)],
+                         id="note-body")
+    visible_to_client = BooleanField(_l("The client may read this note"),
+                                     id="note-visible-to-client")
+    confidential = BooleanField(_l("Confidential from guardians"), id="note-confidential")
+    corrects = HiddenField(id="note-corrects")  # the id of the note this one corrects, if any
+    submit = SubmitField(_l("Save note"), id="note-submit")
 
 
 class NoteEditForm(ConfirmForm):
@@ -102,10 +106,11 @@ class AssignForm(ConfirmForm):
 
 class DocumentForm(FlaskForm):
     category = SelectField(_l("Category"), choices=[
-        SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()])
-    visible_to_client = BooleanField(_l("The client may see this document"))
-    confidential = BooleanField(_l("Confidential from guardians"))
-    submit = SubmitField(_l("Upload"))
+        SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()], id="document-category")
+    visible_to_client = BooleanField(_l("The client may see this document"),
+                                     id="document-visible-to-client")
+    confidential = BooleanField(_l("Confidential from guardians"), id="document-confidential")
+    submit = SubmitField(_l("Upload"), id="document-submit")
 
 
 def _member() -> StaffMember:

@@ -153,3 +153,133 @@ def test_passkey_script_is_small_static_and_self_contained():
     assert "https://" not in script
     assert "import " not in script
     assert "eval(" not in script
+
+
+# -- every page of the URL map has unique ids ---------------------------------------------------
+# Arguments the walk cannot fill from the demo data: links sent by email (tokens, checked in
+# their own tests) and a slot, which is a link from the slots page (followed below).
+UNFILLED_ARGUMENTS = {"token", "filename", "slot"}
+NOT_HTML = (".ics", ".pdf", ".csv")
+
+
+def duplicate_ids(html: str) -> list[str]:
+    """The ids that occur more than once in a page."""
+    import collections
+
+    counts = collections.Counter(re.findall(r'\sid\s*=\s*"([^"]*)"', html))
+    return sorted(name for name, count in counts.items() if count > 1)
+
+
+def _argument_values(app) -> dict[str, list[str]]:
+    """Every id a URL of the map may take, from what the demo data holds."""
+    from sqlalchemy import select
+
+    from shared.extensions import db
+    from shared.models import (
+        Booking,
+        Client,
+        Consent,
+        ConsentTemplate,
+        Document,
+        Guardianship,
+        Service,
+    )
+
+    with app.app_context():
+        def ids(model) -> list[str]:
+            return [str(i) for i in db.session.scalars(select(model.id))]
+
+        clients = ids(Client)
+        return {"client_id": clients, "subject_id": clients, "service_id": ids(Service),
+                "booking_id": ids(Booking), "template_id": ids(ConsentTemplate),
+                "consent_id": ids(Consent), "document_id": ids(Document),
+                "link_id": ids(Guardianship), "kind": ["consent", "withdrawal"]}
+
+
+def _page_urls(app) -> list[str]:
+    """Each GET page of the URL map, once for every combination of the demo's ids (a few
+    per route), without the pages that are not HTML."""
+    import itertools
+
+    values = _argument_values(app)
+    urls: list[str] = []
+    with app.test_request_context():
+        from flask import url_for
+
+        for rule in app.url_map.iter_rules():
+            if "GET" not in rule.methods or rule.rule.endswith(NOT_HTML):
+                continue
+            if rule.arguments & UNFILLED_ARGUMENTS:
+                continue
+            names = sorted(rule.arguments)
+            combos = list(itertools.product(*(values[name] for name in names)))[:8]
+            for combo in combos:
+                urls.append(url_for(rule.endpoint, **dict(zip(names, combo, strict=True))))
+    return sorted(set(urls))
+
+
+@pytest.fixture
+def demo_world(app, totp_clock):
+    """The demo accounts and Mia's history, a note and a document in Mia's file, and a
+    browser signed in as each demo account (and one not signed in)."""
+    import io
+
+    from shared.services import demo
+    from tests.conftest import Auth, Person
+
+    with app.app_context():
+        for _line in demo.load():
+            pass
+    browsers = {"anonymous": app.test_client()}
+    for account in demo.DEMO_ACCOUNTS:
+        browser = app.test_client()
+        person = Person(account.email, account.password, account.totp_secret, None)
+        response = Auth(browser, totp_clock).login(person, area="staff" if account.role
+                                                   else "portal")
+        assert response.status_code == 302, account.email
+        browsers[account.role or account.email.split("@")[0]] = browser
+    from shared.models.accounts import CLIENT
+    from shared.services import accounts
+    from staff.clients import CATEGORY_LABELS
+
+    with app.app_context():
+        mia = accounts.find_account(email="mia@example.org", kind=CLIENT).client.id
+    caseworker, mia_file = browsers["caseworker"], f"/staff/clients/{mia}"
+    assert submit(caseworker, f"{mia_file}/notes", {"body": "Gespräch über die Schule",
+                                                    "visible_to_client": "y"},
+                  form_url=mia_file).status_code == 302
+    assert submit(caseworker, f"{mia_file}/documents",
+                  {"file": (io.BytesIO(b"%PDF-1.7\n%%EOF\n" + b"0" * 200), "bericht.pdf"),
+                   "category": next(iter(CATEGORY_LABELS)), "visible_to_client": "y"},
+                  form_url=mia_file, content_type="multipart/form-data").status_code == 302
+    return browsers
+
+
+def test_every_page_of_the_url_map_has_unique_ids(app, demo_world):
+    """A duplicated id made a label tick another form's box (issue 14): every GET page, as
+    every demo account and as a visitor, with the demo's ids filled in."""
+    pages_seen = 0
+    problems = {}
+    for url in _page_urls(app):
+        for who, browser in demo_world.items():
+            response = browser.get(url)
+            if response.status_code != 200 or response.mimetype != "text/html":
+                continue
+            pages_seen += 1
+            html = response.get_data(as_text=True)
+            if duplicate_ids(html):
+                problems[f"{who} {url}"] = duplicate_ids(html)
+            # The booking step of a chosen slot is only reached by a link.
+            for slot_url in re.findall(r'href="(/bookings/new/[0-9a-f-]{36}/[^"/]+)"', html)[:1]:
+                slot_page = browser.get(slot_url)
+                if slot_page.status_code == 200 and duplicate_ids(slot_page.get_data(as_text=True)):
+                    problems[f"{who} {slot_url}"] = duplicate_ids(slot_page.get_data(as_text=True))
+    assert pages_seen > 100
+    assert problems == {}
+
+
+def test_duplicate_ids_are_found():
+    """The check itself: a page with a repeated id fails it."""
+    assert duplicate_ids('<input id="confidential"><p id = "x"><input id="confidential">') == [
+        "confidential"]
+    assert duplicate_ids('<input id="note-confidential"><input id="document-confidential">') == []
