@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+import json
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -11,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
 from portal import bp
-from shared.auth import login_flow, ratelimits, sessions, tokens
+from shared.auth import login_flow, passkeys, ratelimits, sessions, tokens
 from shared.auth.forms import (
     ConfirmForm,
     LoginForm,
@@ -23,7 +25,9 @@ from shared.auth.forms import (
 )
 from shared.extensions import limiter
 from shared.models.accounts import CLIENT
+from shared.passkey_views import bp_json, failure_message
 from shared.services import accounts
+from shared.services import passkeys as passkey_service
 
 
 class RegisterForm(FlaskForm):
@@ -32,7 +36,7 @@ class RegisterForm(FlaskForm):
 
 
 class ChooseSignInForm(FlaskForm):
-    """On the confirmation link: a password, or a passkey instead."""
+    """On the confirmation link: a password (the passkey is created by passkeys.js)."""
 
     password = new_password_field(_l("Choose a password"))
     submit = SubmitField(_l("Save password and continue"))
@@ -53,27 +57,64 @@ def register():
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 def confirm(token: str):
-    """The emailed link: confirm the address and choose a password or a passkey."""
+    """The emailed link: confirm the address and choose a password or a passkey.
+
+    The passkey is created on this page (the JSON endpoints below) and only a stored
+    passkey confirms the address; the password form stays on the same page, so a browser
+    that cannot create one, or a passkey cancelled or refused, leads to a password
+    instead of an account without a way in."""
     try:
         account = accounts.registration_account(token=token)
     except tokens.TokenInvalid:
         return render_template("portal/link_invalid.html"), 400
     form = ChooseSignInForm()
-    passkey_form = ConfirmForm(prefix="passkey")
-    try:
-        if passkey_form.submit.data and passkey_form.validate_on_submit():
-            accounts.complete_registration(token=token, password=None)
-            return redirect(url_for("portal.passkey_setup"))
-        if form.submit.data and form.validate_on_submit():
+    if form.validate_on_submit():
+        try:
             accounts.complete_registration(token=token, password=form.password.data)
+        except accounts.WeakPassword as exc:
+            form.password.errors.extend(exc.problems)
+        except tokens.TokenInvalid:
+            return render_template("portal/link_invalid.html"), 400
+        else:
             flash(_("Welcome! Your account is ready."), "success")
             return redirect(url_for("portal.account"))
-    except accounts.WeakPassword as exc:
-        form.password.errors.extend(exc.problems)
-    except tokens.TokenInvalid:
-        return render_template("portal/link_invalid.html"), 400
-    return render_template("portal/choose_sign_in.html", form=form, passkey_form=passkey_form,
+    return render_template("portal/choose_sign_in.html", form=form, token=token,
                            email=account.email)
+
+
+def _link_expired(token: str):
+    """The page of the link then says that it is no longer valid and what to do."""
+    return jsonify({"error": "", "redirect": url_for("portal.confirm", token=token)}), 400
+
+
+@bp.post("/confirm/<token>/passkey/begin")
+@limiter.limit(ratelimits.PER_ADDRESS)
+def confirm_passkey_begin(token: str):
+    """Options to create the first passkey of the account this link confirms."""
+    try:
+        account = accounts.registration_account(token=token)
+    except tokens.TokenInvalid:
+        return _link_expired(token)
+    return bp_json(passkey_service.begin_adding(account))
+
+
+@bp.post("/confirm/<token>/passkey/finish")
+@limiter.limit(ratelimits.PER_ADDRESS)
+def confirm_passkey_finish(token: str):
+    data = request.get_json(silent=True)
+    credential = data.get("credential") if isinstance(data, dict) else None
+    if not isinstance(credential, dict):
+        return jsonify({"error": failure_message(passkeys.VerificationFailed())}), 400
+    try:
+        accounts.complete_registration_with_passkey(
+            token=token, response=json.dumps(credential), name=str(data.get("name") or "")
+        )
+    except tokens.TokenInvalid:
+        return _link_expired(token)
+    except passkeys.PasskeyError as exc:
+        return jsonify({"error": failure_message(exc)}), 400
+    flash(_("Welcome! Your account is ready. You sign in with your passkey."), "success")
+    return jsonify({"redirect": url_for("portal.account")})
 
 
 @bp.route("/login", methods=["GET", "POST"])

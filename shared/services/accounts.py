@@ -167,6 +167,41 @@ def complete_registration(*, token: str, password: str | None) -> Account:
     return account
 
 
+def complete_registration_with_passkey(*, token: str, response: str, name: str) -> Account:
+    """Confirm the address with a passkey as the first way to sign in. The address is
+    confirmed only once the passkey is stored: a cancelled or failed passkey leaves the
+    link usable for a password, so no account ends confirmed without a way in. Raises
+    tokens.TokenInvalid or a shared.auth.passkeys.PasskeyError."""
+    from shared.auth import passkeys
+    from shared.models.passkeys import PasskeyCredential
+
+    account = tokens.peek(token, tokens.CONFIRM_EMAIL)
+    if account.email_confirmed_at is None:
+        # As in complete_registration: nothing set before the address was proved survives.
+        _reset_credentials(account)
+        db.session.commit()
+    credential = passkeys.finish_registration(account, response=response, name=name)
+    try:
+        account = tokens.consume(token, tokens.CONFIRM_EMAIL)
+    except tokens.TokenInvalid:
+        db.session.execute(delete(PasskeyCredential).where(PasskeyCredential.id == credential.id))
+        db.session.commit()
+        raise
+    account.email_confirmed_at = account.email_confirmed_at or utcnow()
+    db.session.commit()
+    # A passkey is verified by fingerprint, face or screen lock: a complete sign-in.
+    sessions.start(account, second_factor=True)
+    security_log.record("passkey.added", account=account)
+    mail.send(
+        to=account.email,
+        subject=_l("A passkey was added to your account"),
+        template="passkey_added",
+        locale=account.locale,
+        staff=False,
+    )
+    return account
+
+
 def authenticate(*, email: str, password: str, kind: str) -> LoginResult:
     """Check email and password; says whether a second factor must follow."""
     account = find_account(email=email, kind=kind)

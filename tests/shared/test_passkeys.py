@@ -12,7 +12,7 @@ from sqlalchemy import select
 from shared.auth import passkeys
 from shared.extensions import db
 from shared.models import Account, PasskeyChallenge, PasskeyCredential
-from tests.conftest import submit
+from tests.conftest import STRONG_PASSWORD, submit
 from tests.soft_authenticator import SoftAuthenticator
 
 
@@ -41,6 +41,15 @@ def passkey_sign_in(client, authenticator, prefix="", **kwargs):
                      page=f"{prefix}/login")
 
 
+def register_with_passkey(client, link, authenticator, name="Mein Handy"):
+    """On the confirmation page: create the first passkey (what passkeys.js posts)."""
+    begin = post_json(client, f"{link}/passkey/begin", page=link)
+    assert begin.status_code == 200, begin.get_data(as_text=True)
+    credential = authenticator.create(begin.get_data(as_text=True))
+    return post_json(client, f"{link}/passkey/finish", {"credential": credential, "name": name},
+                     page=link)
+
+
 @pytest.fixture
 def client_with_passkey(client, auth, make_client):
     person = make_client()
@@ -55,11 +64,10 @@ def test_register_with_passkey_only_then_sign_in_without_typing_the_address(clie
                                                                             app):
     submit(client, "/register", {"email": "ohne.passwort@example.org"})
     link = outbox.link("ohne.passwort@example.org", "/confirm/")
-    chosen = submit(client, link, {"passkey-submit": "1"}, form_url=link)
-    assert chosen.headers["Location"] == "/account/passkeys/new"
     authenticator = SoftAuthenticator(origin="http://localhost")
-    finish = add_passkey(client, authenticator, name="Pixel 7")
+    finish = register_with_passkey(client, link, authenticator, name="Pixel 7")
     assert finish.status_code == 200
+    assert finish.get_json()["redirect"] == "/account"
     with app.app_context():
         account = db.session.scalar(select(Account))
         assert account.password_hash is None
@@ -205,9 +213,8 @@ def test_the_same_authenticator_cannot_join_a_second_account(client, auth, make_
 def test_rename_and_remove_with_step_up_and_never_the_last_way_in(app, client, outbox):
     submit(client, "/register", {"email": "zwei@example.org"})
     link = outbox.link("zwei@example.org", "/confirm/")
-    submit(client, link, {"passkey-submit": "1"}, form_url=link)
     phone, key = (SoftAuthenticator(origin="http://localhost") for _ in range(2))
-    add_passkey(client, phone, name="Handy")
+    register_with_passkey(client, link, phone, name="Handy")
     with app.app_context():
         only = db.session.scalar(select(PasskeyCredential))
     refused = submit(client, f"/account/passkeys/{only.id}/remove", {},
@@ -317,7 +324,7 @@ def test_a_password_set_before_the_address_was_proved_does_not_survive(client, o
         account.password_hash = passwords.hash_password("attacker-chose-this-one-1")
         db.session.commit()
     link = outbox.link("vorher@example.org", "/confirm/")
-    submit(client, link, {"passkey-submit": "1"}, form_url=link)
+    register_with_passkey(client, link, SoftAuthenticator(origin="http://localhost"))
     with app.app_context():
         assert db.session.scalar(select(Account)).password_hash is None
     attacker = app.test_client()
@@ -651,3 +658,48 @@ def test_a_flagged_passkey_signs_no_consent(app, client, client_with_passkey):
         with pytest.raises(passkeys.CredentialFlagged):
             passkeys.finish_authentication(purpose="consent", account=account,
                                            response=json.dumps(key.get(options)))
+
+
+def test_a_refused_passkey_at_sign_up_leaves_the_link_for_a_password(client, outbox, app):
+    """Creating the first passkey fails (here: a forged answer): the address is not
+    confirmed, and the same page still sets a password that signs in."""
+    submit(client, "/register", {"email": "kein.passkey@example.org"})
+    link = outbox.link("kein.passkey@example.org", "/confirm/")
+    page = client.get(link).get_data(as_text=True)
+    assert "data-passkey-offer hidden" in page  # shown by passkeys.js where possible
+    assert 'data-passkey-fallback="password"' in page
+    begin = post_json(client, f"{link}/passkey/begin", page=link)
+    credential = SoftAuthenticator(origin="http://evil.example").create(
+        begin.get_data(as_text=True))
+    refused = post_json(client, f"{link}/passkey/finish", {"credential": credential}, page=link)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == ("Der Passkey konnte nicht geprüft werden. Bitte "
+                                           "versuchen Sie es noch einmal.")
+    with app.app_context():
+        account = db.session.scalar(select(Account))
+        assert account.email_confirmed_at is None
+        assert db.session.scalar(select(PasskeyCredential)) is None
+    assert client.get("/account").status_code == 302  # not signed in
+
+    chosen = submit(client, link, {"password": STRONG_PASSWORD}, form_url=link)
+    assert chosen.headers["Location"] == "/account"
+    with app.app_context():
+        account = db.session.scalar(select(Account))
+        assert account.email_confirmed_at is not None
+        assert account.password_hash is not None
+    submit(client, "/logout", {})
+    signed_in = submit(client, "/login", {"email": "kein.passkey@example.org",
+                                          "password": STRONG_PASSWORD})
+    assert signed_in.headers["Location"] == "/home"
+
+
+def test_a_used_link_cannot_create_a_passkey(client, outbox, app):
+    submit(client, "/register", {"email": "schon.fertig@example.org"})
+    link = outbox.link("schon.fertig@example.org", "/confirm/")
+    submit(client, link, {"password": STRONG_PASSWORD}, form_url=link)
+    submit(client, "/logout", {})
+    begin = post_json(client, f"{link}/passkey/begin", page="/login")
+    assert begin.status_code == 400
+    assert begin.get_json()["redirect"] == link  # which says the link no longer works
+    with app.app_context():
+        assert db.session.scalar(select(PasskeyCredential)) is None

@@ -125,10 +125,47 @@
       var cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
       status(box, cancelled ? box.getAttribute("data-msg-cancelled")
                             : (error && error.message) || box.getAttribute("data-msg-failed"));
+      offerFallback(box);
     });
   }
 
+  /* A box with data-passkey-fallback names the field of the other way on the same page
+     (e.g. the password at sign-up): after a failed or cancelled passkey it gets the focus. */
+  function offerFallback(box) {
+    var id = box.getAttribute("data-passkey-fallback");
+    var field = id ? document.getElementById(id) : null;
+    if (!field) { return; }
+    field.scrollIntoView({ block: "center" });
+    field.focus({ preventScroll: true });
+  }
+
+  /* Sections marked data-passkey-offer (creating the first passkey at sign-up) appear only
+     where the device itself can make a passkey: a phone without a screen lock or an old
+     browser answers false to isUserVerifyingPlatformAuthenticatorAvailable, and the
+     password shown beside them is the way there. (Conditional mediation is no sign of
+     this: headless and desktop Chromium report it without any authenticator, and
+     navigator.credentials.create then waits forever.) Each section gets
+     data-passkey-checked once decided. */
+  function offerWherePossible() {
+    var offers = document.querySelectorAll("[data-passkey-offer]");
+    if (!offers.length) { return; }
+    function decide(ok) {
+      offers.forEach(function (offer) {
+        offer.hidden = !ok;
+        offer.setAttribute("data-passkey-checked", ok ? "offered" : "not-offered");
+      });
+    }
+    var api = window.PublicKeyCredential;
+    if (!api || !navigator.credentials || !api.isUserVerifyingPlatformAuthenticatorAvailable) {
+      decide(false);
+      return;
+    }
+    api.isUserVerifyingPlatformAuthenticatorAvailable()
+      .then(function (ok) { decide(!!ok); }, function () { decide(false); });
+  }
+
   function setUp() {
+    offerWherePossible();
     var boxes = document.querySelectorAll("[data-passkey]");
     var supported = !!(window.PublicKeyCredential && navigator.credentials);
     boxes.forEach(function (box) {
