@@ -224,7 +224,7 @@ def _erased_dependants(account: Account) -> tuple[list[Client], list[tuple[Clien
     erasable, kept = [], []
     for link in db.session.scalars(select(Guardianship)
                                    .where(Guardianship.guardian_account_id == account.id)
-                                   .order_by(Guardianship.id)):
+                                   .order_by(Guardianship.created_at, Guardianship.id)):
         others = db.session.scalar(
             select(Guardianship.id).where(Guardianship.dependant_id == link.dependant_id)
             .where(Guardianship.guardian_account_id != account.id).limit(1))

@@ -50,7 +50,8 @@ def test_mother_deletes_her_account_with_a_choice_per_child(phone, app, make_cli
     assert choices.count() == 2
     assert "Was geschieht mit Emil Demir?" in choices.nth(0).inner_text()
     assert "Was geschieht mit Lina Demir?" in choices.nth(1).inner_text()
-    assert "Lina Demir bleibt bei Einblick angemeldet" in choices.nth(1).inner_text()
+    assert ("Lina Demir bleibt mit Akte, Terminen und Einwilligungen bei Einblick "
+            "angemeldet") in choices.nth(1).inner_text()
     assert_fits_phone(page)
     assert_accessible(page)
     choices.nth(1).get_by_label("Akte des Kindes bei uns behalten").check()
@@ -73,12 +74,14 @@ def test_footer_leads_to_contact_imprint_and_privacy(phone):
     for link, heading, expected in (
             ("Kontakt", "Kontakt", "Öffnungszeiten"),
             ("Impressum", "Impressum", "Vertreten durch"),
-            ("Datenschutzerklärung", "Datenschutzerklärung", "Rechtsgrundlage")):
+            ("Datenschutzerklärung", "Datenschutzerklärung", "Was wir speichern")):
         page.locator("footer").get_by_role("link", name=link).click()
         page.wait_for_selector(f"h1:text-is('{heading}')")
         assert expected in page.inner_text("main")
         assert_fits_phone(page)
         assert_accessible(page)
+    page.locator("summary", has_text="Termine").click()  # one area, one tap away
+    assert "Rechtsgrundlage" in page.locator("details[open]").inner_text()
     page.goto("/contact")
     call = page.locator("main a.kern-btn[href^='tel:']")
     assert call.get_attribute("href") == "tel:+49301234567"
