@@ -283,3 +283,59 @@ def test_duplicate_ids_are_found():
     assert duplicate_ids('<input id="confidential"><p id = "x"><input id="confidential">') == [
         "confidential"]
     assert duplicate_ids('<input id="note-confidential"><input id="document-confidential">') == []
+
+
+def _code_inputs(html: str) -> dict[str, str]:
+    return {re.search(r'\bname="([^"]+)"', tag).group(1): tag
+            for tag in re.findall(r'<input[^>]*\bname="(?:code|recovery_code)"[^>]*>', html)}
+
+
+def test_every_code_field_asks_for_a_number_pad_and_recovery_codes_for_letters(
+    client, app, auth, make_client, make_staff
+):
+    """The app's six digits get a number pad (inputmode numeric) and the phone's code
+    autofill; a recovery code (letters and digits) has its own field with a keyboard."""
+    person = make_client(totp=True)
+    assert submit(client, "/login", {"email": person.email, "password": person.password}
+                  ).headers["Location"] == "/login/code"
+    pages = {"/login/code": client.get("/login/code").get_data(as_text=True)}
+    auth.login(person)
+    pages["/account/confirm"] = client.get("/account/confirm").get_data(as_text=True)
+    newcomer = make_client()
+    fresh = app.test_client()
+    Auth = type(auth)
+    Auth(fresh, auth.clock).login(newcomer)
+    submit(fresh, "/account/confirm", {"password": newcomer.password})
+    pages["/account/security/totp"] = fresh.get("/account/security/totp").get_data(as_text=True)
+    worker = make_staff()
+    staff_browser = app.test_client()
+    submit(staff_browser, "/staff/login", {"email": worker.email, "password": worker.password})
+    pages["/staff/login/code"] = staff_browser.get("/staff/login/code").get_data(as_text=True)
+    Auth(staff_browser, auth.clock).login(worker, area="staff")
+    pages["/staff/account/confirm"] = staff_browser.get(
+        "/staff/account/confirm").get_data(as_text=True)
+    # (the staff set-up page uses the same form as /account/security/totp)
+
+    for path, html in pages.items():
+        inputs = _code_inputs(html)
+        assert "code" in inputs, path
+        assert 'inputmode="numeric"' in inputs["code"], path
+        assert 'autocomplete="one-time-code"' in inputs["code"], path
+        if path in ("/account/confirm", "/staff/account/confirm"):
+            assert 'inputmode="text"' in inputs["recovery_code"], path
+            assert 'autocomplete="one-time-code"' in inputs["recovery_code"], path
+
+
+def test_a_recovery_code_in_its_own_field_signs_in(client, app, make_client, totp_clock):
+    from shared.auth import recovery
+    from shared.extensions import db
+    from shared.models import Account
+
+    person = make_client(totp=True)
+    with app.app_context():
+        codes = recovery.new_codes(db.session.get(Account, person.account_id))
+    submit(client, "/login", {"email": person.email, "password": person.password})
+    answer = submit(client, "/login/code", {"code": "", "recovery_code": codes[0]})
+    assert answer.headers["Location"] == "/home"
+    with app.app_context():
+        assert recovery.remaining(db.session.get(Account, person.account_id)) == 9

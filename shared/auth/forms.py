@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from shared.auth.passwords import MAX_LENGTH
 from shared.validation import InvalidEmail, normalise_email
@@ -50,16 +50,39 @@ def new_password_field(label=None) -> PasswordField:
     )
 
 
-def code_field(label=None, description=None, *, digits_only: bool = False) -> StringField:
-    # Recovery codes have letters: only the set-up field (six digits) asks for a number pad.
+def code_field(label=None, description=None, *, required: bool = True) -> StringField:
+    """The six digits of an authenticator app: a number pad on phones (inputmode), and
+    the phone may fill in a code it received (one-time-code)."""
     return StringField(
         label or _l("Code"),
-        validators=[DataRequired(_l("Please enter the code.")), Length(max=32)],
+        validators=[DataRequired(_l("Please enter the code.")) if required else Optional(),
+                    Length(max=32)],
         description=description,
-        render_kw={"autocomplete": "one-time-code",
-                   "inputmode": "numeric" if digits_only else "text",
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric",
                    "spellcheck": "false", "autocapitalize": "none"},
     )
+
+
+def recovery_code_field() -> StringField:
+    """A recovery code has letters, so it has a field of its own with a full keyboard
+    (the app's code field asks for a number pad)."""
+    return StringField(
+        _l("Recovery code"),
+        validators=[Optional(), Length(max=32)],
+        description=_l("Ten letters and digits, for example abcde-23456."),
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text",
+                   "spellcheck": "false", "autocapitalize": "none"},
+    )
+
+
+class _CodeOrRecoveryCode:
+    """A form with the app's code and, folded away, a recovery code: whichever was given
+    is checked as ``code`` (the services tell the two apart)."""
+
+    def validate(self, extra_validators=None) -> bool:
+        if not (self.code.data or "").strip() and (self.recovery_code.data or "").strip():
+            self.code.data = self.recovery_code.data.strip()
+        return super().validate(extra_validators)
 
 
 class LoginForm(FlaskForm):
@@ -74,11 +97,9 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Sign in"))
 
 
-class SecondFactorForm(FlaskForm):
-    code = code_field(
-        _l("Code from your authenticator app"),
-        _l("Six digits. Lost your phone? Enter one of your recovery codes instead."),
-    )
+class SecondFactorForm(_CodeOrRecoveryCode, FlaskForm):
+    code = code_field(_l("Code from your authenticator app"), _l("Six digits."))
+    recovery_code = recovery_code_field()
     submit = SubmitField(_l("Confirm"))
 
 
@@ -96,20 +117,15 @@ class TotpSetupForm(FlaskForm):
     code = code_field(
         _l("Code shown in your app"),
         _l("Enter the six digits your authenticator app shows for Einblick."),
-        digits_only=True,
     )
     submit = SubmitField(_l("Turn on"))
 
 
-class ReauthForm(FlaskForm):
+class ReauthForm(_CodeOrRecoveryCode, FlaskForm):
     password = current_password_field()
-    code = StringField(
-        _l("Code from your authenticator app"),
-        validators=[Length(max=32)],
-        description=_l("Or one of your recovery codes."),
-        render_kw={"autocomplete": "one-time-code", "inputmode": "text",
-                   "autocapitalize": "none"},
-    )
+    code = code_field(_l("Code from your authenticator app"), _l("Six digits."),
+                      required=False)
+    recovery_code = recovery_code_field()
     submit = SubmitField(_l("Confirm"))
 
 
