@@ -117,6 +117,7 @@ def household_index():
         remove_form=ConfirmForm(),
         own_account_age=household.own_account_age(),
         invitation_open=household.invitation_open,
+        invitable=household.invitable,
     )
 
 
