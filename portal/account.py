@@ -121,11 +121,23 @@ def totp_disable():
 @client_required
 @fresh_required
 def recovery_codes():
-    if not ConfirmForm().validate_on_submit() or not current_user.has_totp:
+    if not ConfirmForm().validate_on_submit() or not current_user.has_second_factor:
         return redirect(url_for("portal.security"))
     codes = accounts.renew_recovery_codes(account=current_user)
     return render_template("auth/recovery_codes.html", codes=codes, area="portal",
                            first_time=False)
+
+
+@bp.get("/account/security/recovery-codes/first")
+@client_required
+@fresh_required
+def first_recovery_codes():
+    """Where a new passkey leads: the first recovery codes, shown once (see passkey lists
+    and the passkey sign-up), or the security page when the account has them already."""
+    codes = accounts.first_recovery_codes(account=current_user)
+    if codes is None:
+        return redirect(url_for("portal.security"))
+    return render_template("auth/recovery_codes.html", codes=codes, area="portal")
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -114,7 +114,8 @@ def confirm_passkey_finish(token: str):
     except passkeys.PasskeyError as exc:
         return jsonify({"error": failure_message(exc)}), 400
     flash(_("Welcome! Your account is ready. You sign in with your passkey."), "success")
-    return jsonify({"redirect": url_for("portal.account")})
+    # Then the recovery codes, shown once: the way back if the passkey is ever lost.
+    return jsonify({"redirect": url_for("portal.first_recovery_codes")})
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -17,7 +17,7 @@ from shared.auth import login_flow, sessions
 OPEN_WHILE_HANDOVER_PENDING = frozenset({
     "portal.handover_notice", "portal.security", "portal.totp_setup", "portal.totp_disable",
     "portal.recovery_codes", "portal.change_password", "portal.end_other_sessions",
-    "portal.reauth", "portal.passkey_setup",
+    "portal.reauth", "portal.passkey_setup", "portal.first_recovery_codes",
 })
 
 

@@ -57,6 +57,13 @@ def consume(account: Account, code: str) -> bool:
     return result.rowcount == 1
 
 
+def issued(account: Account) -> bool:
+    """Whether the account was ever given codes (used ones count: they were given)."""
+    return db.session.scalar(
+        select(RecoveryCode.id).where(RecoveryCode.account_id == account.id).limit(1)
+    ) is not None
+
+
 def remaining(account: Account) -> int:
     return len(
         db.session.scalars(

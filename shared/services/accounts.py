@@ -425,6 +425,17 @@ def disable_totp(*, account: Account, sign_out_others: bool) -> int | None:
     return ended
 
 
+def first_recovery_codes(*, account: Account) -> list[str] | None:
+    """Ten recovery codes for an account that has a second factor (a passkey as the step
+    after the password, or to come back after a password reset) but was never given
+    codes; None when it needs none or already has them. Returns them to show once."""
+    if not account.has_second_factor or recovery.issued(account):
+        return None
+    codes = recovery.new_codes(account)
+    security_log.record("recovery_codes.renewed", account=account)
+    return codes
+
+
 def renew_recovery_codes(*, account: Account) -> list[str]:
     """Ten new recovery codes in place of the old ones (which stop working); returns them
     to show once."""
