@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from flask import abort, current_app, flash, g, render_template, request
-from flask_babel import format_date, format_time
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
@@ -19,6 +18,7 @@ from portal.guards import client_required, fresh_required
 from shared import security_log
 from shared.auth import ratelimits
 from shared.extensions import limiter
+from shared.i18n import format_clock, format_day
 from shared.models.base import utcnow
 from shared.services import transparency
 
@@ -41,9 +41,9 @@ def _retry_time(limit: RequestLimit) -> str:
 
     g.retry_at = max(g.get("retry_at", 0), limit.reset_at)
     at = datetime.fromtimestamp(g.retry_at, UTC)
-    if format_date(at) == format_date(utcnow()):
-        return format_time(at, "short")
-    return f"{format_date(at, 'EEEE')}, {format_time(at, 'short')}"
+    if format_day(at) == format_day(utcnow()):
+        return format_clock(at, "short")
+    return f"{format_day(at, 'EEEE')}, {format_clock(at, 'short')}"
 
 
 @bp.get("/my-data")

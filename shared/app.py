@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from shared import crypto, policy
 from shared.config import DEBUG_IN_PRODUCTION, Config, ConfigError
 from shared.extensions import babel, compress, csrf, db, limiter, login_manager
-from shared.i18n import LANGUAGE_NAMES, select_locale, text_direction
+from shared.i18n import LANGUAGE_NAMES, install_date_filters, select_locale, text_direction
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +230,6 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from flask_babel import format_date, format_time
-
     from shared import security_log
     from shared.auth import passkeys
 
@@ -251,10 +249,9 @@ def _register_hooks(app: Flask) -> None:
     # Which parts of a client's file a page shows at the file's access level.
     app.add_template_global(policy.may_read, "file_shows")
 
-    @app.template_filter("appointment")
-    def appointment_time(value) -> str:
-        """"Mittwoch, 26. November 2026, 10:00" in the reader's language and Berlin time."""
-        return f"{format_date(value, 'full')}, {format_time(value, 'short')}"
+    # datetimeformat, dateformat, timeformat and appointment: one format per purpose and
+    # language, no seconds, English in the European order (shared.i18n).
+    install_date_filters(app)
 
     @app.context_processor
     def inject_layout() -> dict:

@@ -34,3 +34,80 @@ def select_locale() -> str:
 
 def text_direction(locale: str) -> str:
     return "rtl" if locale in RTL_LOCALES else "ltr"
+
+
+# -- dates and times: one format per purpose and language -----------------------------------
+# Babel's English is American ("12/1/26, 2:05 PM"); people here read English dates in the
+# European order and the 24-hour clock, as British English writes them. Seconds are never
+# shown. Templates keep using Flask-Babel's filter names (datetimeformat, dateformat,
+# timeformat), which install_date_filters points here:
+#   datetimeformat  "01.12.2026, 14:05"            / "1 Dec 2026, 14:05"
+#   dateformat      medium "01.12.2026"            / "1 Dec 2026" (short is the same);
+#                   long "1. Dezember 2026"         / "1 December 2026"; full with weekday
+#   timeformat      "14:05"
+#   appointment     "Dienstag, 1. Dezember 2026, 14:05" / "Tuesday, 1 December 2026, 14:05"
+FORMATTING_LOCALES = {"en": "en_GB"}
+
+
+def formatting_locale():
+    """The Babel locale dates are written in for the current language."""
+    from babel import Locale
+    from flask_babel import get_locale
+
+    locale = get_locale() or Locale.parse(DEFAULT_LOCALE)
+    return Locale.parse(FORMATTING_LOCALES.get(str(locale), str(locale)))
+
+
+def _local(value):
+    """A datetime in the organisation's time zone (naive values are UTC)."""
+    from flask_babel import to_user_timezone
+
+    return to_user_timezone(value)
+
+
+def format_day(value, width: str = "medium") -> str:
+    """A date (or the date of a datetime, in local time): medium, long or full."""
+    from datetime import datetime
+
+    from babel import dates
+
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value).date()
+    return dates.format_date(value, "medium" if width == "short" else width,
+                             locale=formatting_locale())
+
+
+def format_clock(value, _width: str = "short") -> str:
+    """A time of day in local time, hours and minutes."""
+    from datetime import datetime
+
+    from babel import dates
+
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value).timetz()
+    return dates.format_time(value, "short", locale=formatting_locale())
+
+
+def format_when(value, _width: str = "medium") -> str:
+    """A moment: the date and the time of day, in local time, without seconds."""
+    if value is None:
+        return ""
+    return f"{format_day(value)}, {format_clock(value)}"
+
+
+def format_appointment(value) -> str:
+    """An appointment: weekday, date and time, as in a letter."""
+    if value is None:
+        return ""
+    return f"{format_day(value, 'full')}, {format_clock(value)}"
+
+
+def install_date_filters(app) -> None:
+    """Point the date filters of every template at the formats above (after Babel's
+    init_app, which installs its own under the same names)."""
+    app.jinja_env.filters.update(datetimeformat=format_when, dateformat=format_day,
+                                 timeformat=format_clock, appointment=format_appointment)

@@ -7,13 +7,13 @@ import uuid
 from datetime import date, datetime, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import StringField, TextAreaField
 
 from shared import security_log
 from shared.auth.forms import ConfirmForm
+from shared.i18n import format_day
 from shared.models.staff import StaffMember
 from shared.services import availability, bookings, casefile
 from staff import bp
@@ -58,7 +58,7 @@ def _impossible_day():
         "error.html", title=_("This date cannot be shown"),
         message=_("The address asks for a day that does not exist or lies too far away. "
                   "Appointments can be shown from %(first)s to %(last)s.",
-                  first=format_date(FIRST_DAY, "long"), last=format_date(LAST_DAY, "long")),
+                  first=format_day(FIRST_DAY, "long"), last=format_day(LAST_DAY, "long")),
         back_url=url_for("staff.bookings_day"), back_label=_("Show today's appointments"),
     ), 400
 
@@ -117,7 +117,7 @@ def booking_decide(booking_id: uuid.UUID, action: str):
             else:
                 flash(_("Confirmed. The client gets an email. You can open their file "
                         "without giving a reason until %(date)s.",
-                        date=format_date(until, "long")), "success")
+                        date=format_day(until, "long")), "success")
         elif action == "decline":
             bookings.decline(member=member, booking_id=booking_id,
                              message=form.message.data)

@@ -255,9 +255,22 @@ def demo_world(app, totp_clock):
     return browsers
 
 
-def test_every_page_of_the_url_map_has_unique_ids(app, demo_world):
+def visible_text(html: str) -> str:
+    """What a reader sees of a page: no tags, attributes or scripts."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_every_page_of_the_url_map_has_unique_ids_and_readable_dates(app, demo_world,
+                                                                     language):
     """A duplicated id made a label tick another form's box (issue 14): every GET page, as
-    every demo account and as a visitor, with the demo's ids filled in."""
+    every demo account and as a visitor, with the demo's ids filled in, has unique ids; and
+    its dates are in the one format of its language (no seconds, no ISO, no 12/1/26)."""
+    from tests.shared.test_date_formats import machine_dates
+
+    for browser in demo_world.values():
+        browser.set_cookie("einblick_lang", language)
     pages_seen = 0
     problems = {}
     for url in _page_urls(app):
@@ -266,16 +279,19 @@ def test_every_page_of_the_url_map_has_unique_ids(app, demo_world):
             if response.status_code != 200 or response.mimetype != "text/html":
                 continue
             pages_seen += 1
-            html = response.get_data(as_text=True)
-            if duplicate_ids(html):
-                problems[f"{who} {url}"] = duplicate_ids(html)
+            pages = {url: response.get_data(as_text=True)}
             # The booking step of a chosen slot is only reached by a link.
-            for slot_url in re.findall(r'href="(/bookings/new/[0-9a-f-]{36}/[^"/]+)"', html)[:1]:
+            for slot_url in re.findall(r'href="(/bookings/new/[0-9a-f-]{36}/[^"/]+)"',
+                                       pages[url])[:1]:
                 slot_page = browser.get(slot_url)
-                if slot_page.status_code == 200 and duplicate_ids(slot_page.get_data(as_text=True)):
-                    problems[f"{who} {slot_url}"] = duplicate_ids(slot_page.get_data(as_text=True))
+                if slot_page.status_code == 200:
+                    pages[slot_url] = slot_page.get_data(as_text=True)
+            for page_url, html in pages.items():
+                found = duplicate_ids(html) + machine_dates(visible_text(html))
+                if found:
+                    problems[f"{who} {page_url}"] = found
     assert pages_seen > 100
-    assert problems == {}
+    assert problems == {}, "\n".join(f"{page}: {found}" for page, found in problems.items())
 
 
 def test_duplicate_ids_are_found():

@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from babel.lists import format_list
-from flask_babel import format_date, format_time, get_locale, ngettext
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from shared import catalogue
 from shared.auth.totp import STEP_SECONDS
 from shared.extensions import db
+from shared.i18n import format_clock, format_day
 from shared.models.accounts import Account
 from shared.models.bookings import Service
 from shared.models.clients import Client
@@ -163,10 +164,10 @@ def secret_words(item: Item, *, removal: bool = True) -> str:
     presence = item.presence
     if presence.since is not None and presence.count > 1:
         words = _("%(count)s stored, since %(date)s; not shown, for your security.",
-                  count=presence.count, date=format_date(presence.since, "long"))
+                  count=presence.count, date=format_day(presence.since, "long"))
     elif presence.since is not None:
         words = _("Stored since %(date)s; not shown, for your security.",
-                  date=format_date(presence.since, "long"))
+                  date=format_day(presence.since, "long"))
     elif presence.count > 1:
         words = _("%(count)s stored; not shown, for your security.", count=presence.count)
     else:
@@ -327,7 +328,7 @@ def moment(value: datetime) -> str:
     time zone and the reader's language ("30.11.2026, 16:40"; "Nov 30, 2026, 4:40 PM")."""
     locale = get_locale()
     pattern = locale.datetime_formats["medium"] if locale is not None else "{1}, {0}"
-    return pattern.format(format_time(value, "short"), format_date(value, "medium"))
+    return pattern.format(format_clock(value, "short"), format_day(value, "medium"))
 
 
 def display(value, entry: catalogue.Entry | None = None, names: Names | None = None) -> str:
@@ -351,7 +352,7 @@ def display(value, entry: catalogue.Entry | None = None, names: Names | None = N
     if isinstance(value, datetime):  # before date: a datetime is a date too
         return moment(value)
     if isinstance(value, date):
-        return format_date(value, "medium")
+        return format_day(value, "medium")
     if isinstance(value, dict):
         return words([f"{display(k, entry)}: {display(v, entry)}" for k, v in value.items()])
     if isinstance(value, list | tuple):

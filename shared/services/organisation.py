@@ -13,10 +13,11 @@ from datetime import time
 
 from babel.dates import get_day_names
 from flask import current_app
-from flask_babel import format_time, get_locale
+from flask_babel import get_locale
 
 from shared import catalogue
 from shared.config import parse_opening_hours
+from shared.i18n import format_clock
 from shared.models.staff import StaffMember
 from shared.services.my_data import readers
 
@@ -61,7 +62,7 @@ def opening_hours() -> list[tuple[str, str]]:
 
     def clock(value: str) -> str:
         hours, minutes = (int(part) for part in value.split(":"))
-        return "24:00" if hours == 24 else format_time(time(hours, minutes), "short")
+        return "24:00" if hours == 24 else format_clock(time(hours, minutes), "short")
 
     rows = []
     for span in parse_opening_hours(config.organisation_opening_hours):

@@ -3,10 +3,11 @@ choice of free times for that one request, which fits the screen and is accessib
 
 from datetime import timedelta
 
-from flask_babel import force_locale, format_datetime
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from shared.extensions import db
+from shared.i18n import format_when
 from shared.models import Booking, Client, DataKey
 from shared.models.base import utcnow
 from tests.browser.conftest import assert_accessible, assert_fits_phone, staff_sign_in
@@ -50,4 +51,4 @@ def test_caseworker_proposes_another_time_on_a_phone(phone, app, make_bookable):
         assert booking.original_start_at == begin
         proposed = booking.start_at
     with app.test_request_context("/"), force_locale("de"):
-        assert chosen_label == format_datetime(proposed, "short")  # the time chosen
+        assert chosen_label == format_when(proposed)  # the time chosen

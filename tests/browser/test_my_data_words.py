@@ -97,7 +97,7 @@ def test_my_data_reads_in_words_on_a_phone(phone, app, mia, totp_clock):
             page.wait_for_url("**/my-data")
         local_time = appointment_time(page)
         # Berlin time, not UTC (15:40 in winter); Babel's English puts a narrow space.
-        assert local_time.replace("\u202f", " ") == {"de": "16:40", "en": "4:40 PM"}[language]
+        assert local_time.replace("\u202f", " ") == {"de": "16:40", "en": "16:40"}[language]
         heights[language], text = read_my_data(page)
         html = page.content()
         assert not UUID.search(html), UUID.search(html).group(0)

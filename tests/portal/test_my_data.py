@@ -560,7 +560,7 @@ def test_my_data_names_what_ids_stand_for_and_shows_local_times(client, jonas, l
     if language == "en":
         submit(client, "/language/en", {"next": "/my-data"}, form_url="/my-data")
     local = _appointment_time(client)
-    assert local.replace("\u202f", " ") == {"de": "16:40", "en": "4:40 PM"}[language]
+    assert local.replace("\u202f", " ") == {"de": "16:40", "en": "16:40"}[language]
     page = client.get("/my-data").get_data(as_text=True)
 
     assert not re.search(UUID_RE, page, re.I)

@@ -9,10 +9,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from flask_babel import force_locale, format_date, format_datetime, format_time
+from flask_babel import force_locale, format_date, format_time
 from sqlalchemy import select
 
 from shared.extensions import db
+from shared.i18n import format_when
 from shared.models import Booking, Client, DataKey, Document, Note, Service, StaffMember
 from shared.models.base import utcnow
 from shared.services import availability
@@ -58,7 +59,7 @@ def local_day(app, moment) -> str:
 
 def local_date_time(app, moment) -> str:
     with app.test_request_context("/"), force_locale("de"):
-        return format_datetime(moment, "short")
+        return format_when(moment)
 
 
 # -- the admin's booking queue -------------------------------------------------------------
