@@ -39,7 +39,7 @@ def test_parent_signs_for_her_child_with_a_passkey_and_withdraws(browser, live_s
     expect(page.locator(".kern-alert--success")).to_contain_text("ayse@example.org")
     page.goto(outbox.link("ayse@example.org", "/confirm/"))
     page.click("button[data-passkey-start]")  # on the confirmation page itself
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/security/recovery-codes/first")
 
     page.goto("/household/new")
     page.fill("input[name=full_name]", "Emil Demir")
