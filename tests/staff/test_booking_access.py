@@ -75,10 +75,10 @@ def test_the_caseworker_who_confirms_opens_the_file_without_an_emergency(
         == f"/staff/clients/{client_id}/break-glass"
     confirm(client, booking_id)
     # The appointment is tomorrow: 30 days after it, in words.
-    from flask_babel import format_date
+    from shared.i18n import format_day
 
     with app.test_request_context(headers={"Accept-Language": "de"}):
-        until = format_date(utcnow() + timedelta(days=31), "long")
+        until = format_day(utcnow() + timedelta(days=31), "long")
     queue = client.get("/staff/bookings").get_data(as_text=True)
     assert f"Die Akte können Sie bis zum {until} ohne Begründung öffnen." in queue
 
