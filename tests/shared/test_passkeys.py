@@ -67,7 +67,7 @@ def test_register_with_passkey_only_then_sign_in_without_typing_the_address(clie
     authenticator = SoftAuthenticator(origin="http://localhost")
     finish = register_with_passkey(client, link, authenticator, name="Pixel 7")
     assert finish.status_code == 200
-    assert finish.get_json()["redirect"] == "/account"
+    assert finish.get_json()["redirect"] == "/account/security/recovery-codes/first"
     with app.app_context():
         account = db.session.scalar(select(Account))
         assert account.password_hash is None
