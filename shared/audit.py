@@ -191,7 +191,7 @@ def _write_pending(session) -> None:
         if attempt:
             time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
         heads = _heads(session, clients)
-        at = utcnow().replace(microsecond=0)
+        at = utcnow()  # to the microsecond: visits of one second keep their order
         rows = []
         for (client_id, staff_id, role, grant_id), (categories, actions) in ordered:
             seq, previous = heads.get(client_id, (0, GENESIS))

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, false, func, not_, or_, select
+from sqlalchemy import and_, case, false, func, not_, or_, select
 
 from shared import audit
 from shared.extensions import db
@@ -332,7 +332,10 @@ def _page(scopes: list[_Scope], *, page: int, person: str, category: str, per_pa
     page = min(max(page, 1), pages)
     events = list(db.session.scalars(
         select(AccessEvent).where(filtered)
-        .order_by(AccessEvent.created_at.desc(), AccessEvent.seq.desc())
+        # Newest first; of one request, the file opened before the relatives it named.
+        .order_by(AccessEvent.created_at.desc(),
+                  case((AccessEvent.action.contains(audit.NAMED), 1), else_=0),
+                  AccessEvent.seq.desc(), AccessEvent.client_id)
         .limit(per_page).offset((page - 1) * per_page)))
     wanted = people_ids | {e.staff_member_id for e in events if e.staff_member_id}
     staff = {m.id: m for m in db.session.scalars(
