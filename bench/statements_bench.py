@@ -30,14 +30,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyotp  # noqa: E402
-from sqlalchemy import create_engine, text, update  # noqa: E402
 from sqlalchemy import event as sql_event  # noqa: E402
+from sqlalchemy import update  # noqa: E402
 
 from shared import crypto  # noqa: E402
 from shared.app import create_app  # noqa: E402
 from shared.cli import upgrade_database  # noqa: E402
 from shared.config import Config  # noqa: E402
 from shared.extensions import db  # noqa: E402
+from tests.conftest import create_postgres_database, drop_postgres_database  # noqa: E402
 
 SIZES = (10, 50, 200)
 RUNS = 5  # requests per page and size; the time shown is their median
@@ -68,7 +69,7 @@ class Team:
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="einblick-statements-"))
     server_url = os.environ.get("DATABASE_URL", "")
-    database_url = (fresh_postgres_database(server_url) if server_url.startswith("postgres")
+    database_url = (create_postgres_database(server_url) if server_url.startswith("postgres")
                     else f"sqlite:///{workdir / 'bench.sqlite3'}")
     config = Config(env="test", instance_path=str(workdir), database_url=database_url,
                     base_url="http://localhost", rp_id="localhost", origin="http://localhost",
@@ -309,23 +310,6 @@ def seed_queue(team: Team, size: int) -> None:
     db.session.commit()
 
 
-# -- a database of its own on a PostgreSQL server --------------------------------------------
-def fresh_postgres_database(server_url: str) -> str:
-    name = "einblick_bench_" + uuid.uuid4().hex[:12]
-    url = Config(database_url=server_url).sqlalchemy_url
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_postgres_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    engine = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 if __name__ == "__main__":
