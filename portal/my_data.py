@@ -11,6 +11,7 @@ from flask_limiter import RequestLimit
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from portal import bp
@@ -193,8 +194,8 @@ def _delete_form(plan):
         if person.choosable:
             setattr(DeleteAccountForm, f"child_{person.client.id.hex}", RadioField(
                 _l("What happens to this child?"),
-                choices=[("delete", _l("Delete their data too")),
-                         ("keep", _l("Keep their file with us"))],
+                choices=[SelectChoice("delete", _l("Delete their data too")),
+                         SelectChoice("keep", _l("Keep their file with us"))],
                 default="delete"))
     return DeleteAccountForm()
 
