@@ -14,7 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from flask_babel import lazy_gettext as _l
+
 from shared.models.staff import ADMIN, CASEWORKER, RECEPTION, ROLES
+
+# Each role as people read it (staff pages, the client's access log).
+ROLE_NAMES: Mapping[str, object] = MappingProxyType({
+    ADMIN: _l("administrator"),
+    CASEWORKER: _l("caseworker"),
+    RECEPTION: _l("reception"),
+})
 
 _EVERY_ROLE = frozenset(ROLES)
 _ADMIN = frozenset({ADMIN})

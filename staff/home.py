@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from flask import render_template
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from shared.policy import ROLE_NAMES  # staff.team takes it from here too
 from staff import bp
-
-ROLE_NAMES = {
-    "admin": _l("administrator"),
-    "caseworker": _l("caseworker"),
-    "reception": _l("reception"),
-}
 
 
 @bp.get("/")

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, false, func, not_, or_, select
 
-from shared import audit
+from shared import audit, catalogue, policy
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.audit import AccessEvent
@@ -155,11 +155,9 @@ VISITS_PER_PAGE = 25
 
 
 def category_label(code: str) -> str:
-    return {audit.BOOKINGS: _l("appointments"), audit.CONTACT: _l("contact data"),
-            audit.HOUSEHOLD: _l("household data"), audit.DOCUMENTS: _l("documents"),
-            audit.NOTES: _l("notes"), audit.CASE_FILE: _l("case file"),
-            audit.ACCESS_LOG: _l("access log"), audit.EXPORT: _l("your data download"),
-            audit.CONSENTS: _l("consents")}.get(code, _l("other data"))
+    """The catalogue's words for an access-log category (one list for the log and "my
+    data")."""
+    return catalogue.BY_COLUMN["access_events.category"].values.get(code, _l("other data"))
 
 
 # The categories a person may pick in the access log's filter.
@@ -168,8 +166,7 @@ FILTER_CATEGORIES = (audit.CONTACT, audit.BOOKINGS, audit.HOUSEHOLD, audit.DOCUM
 
 
 def role_label(role: str) -> str | None:
-    return {"admin": _l("administrator"), "caseworker": _l("caseworker"),
-            "reception": _l("reception")}.get(role)
+    return policy.ROLE_NAMES.get(role)
 
 
 def _summary(event: AccessEvent) -> str:
