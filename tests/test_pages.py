@@ -8,12 +8,14 @@ import pytest
 
 from shared.app import create_app
 from tests.conftest import make_config, submit
+from tests.helpers.pages import SLOT_LINK, page_urls
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "shared" / "templates"
-PUBLIC_PAGES = ["/", "/register", "/login", "/reset", "/staff/login"]
+# /bookings/new: visitors see the services and free times before registering.
+PUBLIC_PAGES = ["/", "/register", "/login", "/reset", "/staff/login", "/bookings/new"]
 CLIENT_PAGES = ["/home", "/account", "/account/security", "/account/password",
                 "/account/security/totp", "/account/confirm", "/household", "/household/new",
-                "/bookings", "/bookings/new"]
+                "/bookings"]
 
 
 def test_templates_have_no_inline_script_style_or_handlers():
@@ -156,66 +158,12 @@ def test_passkey_script_is_small_static_and_self_contained():
 
 
 # -- every page of the URL map has unique ids ---------------------------------------------------
-# Arguments the walk cannot fill from the demo data: links sent by email (tokens, checked in
-# their own tests) and a slot, which is a link from the slots page (followed below).
-UNFILLED_ARGUMENTS = {"token", "filename", "slot"}
-NOT_HTML = (".ics", ".pdf", ".csv")
-
-
 def duplicate_ids(html: str) -> list[str]:
     """The ids that occur more than once in a page."""
     import collections
 
     counts = collections.Counter(re.findall(r'\sid\s*=\s*"([^"]*)"', html))
     return sorted(name for name, count in counts.items() if count > 1)
-
-
-def _argument_values(app) -> dict[str, list[str]]:
-    """Every id a URL of the map may take, from what the demo data holds."""
-    from sqlalchemy import select
-
-    from shared.extensions import db
-    from shared.models import (
-        Booking,
-        Client,
-        Consent,
-        ConsentTemplate,
-        Document,
-        Guardianship,
-        Service,
-    )
-
-    with app.app_context():
-        def ids(model) -> list[str]:
-            return [str(i) for i in db.session.scalars(select(model.id))]
-
-        clients = ids(Client)
-        return {"client_id": clients, "subject_id": clients, "service_id": ids(Service),
-                "booking_id": ids(Booking), "template_id": ids(ConsentTemplate),
-                "consent_id": ids(Consent), "document_id": ids(Document),
-                "link_id": ids(Guardianship), "kind": ["consent", "withdrawal"]}
-
-
-def _page_urls(app) -> list[str]:
-    """Each GET page of the URL map, once for every combination of the demo's ids (a few
-    per route), without the pages that are not HTML."""
-    import itertools
-
-    values = _argument_values(app)
-    urls: list[str] = []
-    with app.test_request_context():
-        from flask import url_for
-
-        for rule in app.url_map.iter_rules():
-            if "GET" not in rule.methods or rule.rule.endswith(NOT_HTML):
-                continue
-            if rule.arguments & UNFILLED_ARGUMENTS:
-                continue
-            names = sorted(rule.arguments)
-            combos = list(itertools.product(*(values[name] for name in names)))[:8]
-            for combo in combos:
-                urls.append(url_for(rule.endpoint, **dict(zip(names, combo, strict=True))))
-    return sorted(set(urls))
 
 
 @pytest.fixture
@@ -273,7 +221,7 @@ def test_every_page_of_the_url_map_has_unique_ids_and_readable_dates(app, demo_w
         browser.set_cookie("einblick_lang", language)
     pages_seen = 0
     problems = {}
-    for url in _page_urls(app):
+    for url in page_urls(app):
         for who, browser in demo_world.items():
             response = browser.get(url)
             if response.status_code != 200 or response.mimetype != "text/html":
@@ -281,8 +229,7 @@ def test_every_page_of_the_url_map_has_unique_ids_and_readable_dates(app, demo_w
             pages_seen += 1
             pages = {url: response.get_data(as_text=True)}
             # The booking step of a chosen slot is only reached by a link.
-            for slot_url in re.findall(r'href="(/bookings/new/[0-9a-f-]{36}/[^"/]+)"',
-                                       pages[url])[:1]:
+            for slot_url in SLOT_LINK.findall(pages[url])[:1]:
                 slot_page = browser.get(slot_url)
                 if slot_page.status_code == 200:
                     pages[slot_url] = slot_page.get_data(as_text=True)

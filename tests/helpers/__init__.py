@@ -1,0 +1,1 @@
+"""Helpers shared by several test modules (STYLE: not imported across test modules)."""
