@@ -16,6 +16,8 @@ bp = Blueprint("staff", __name__)
 # What the staff member is doing on each page that reads or changes client data: the
 # client reads it in their access log ("opened the file", "a staff search").
 PURPOSES = {
+    # The start page names the clients of today's appointments and of the first requests.
+    "staff.home": audit.BOOKING_LISTS,
     "staff.client_file": audit.OPEN_FILE,
     "staff.client_break_glass": audit.OPEN_FILE,
     "staff.clients": audit.FIND,
@@ -46,7 +48,7 @@ PURPOSES = {
 # Staff pages that read no client's data (so they log no visit); every page the policy
 # names is either here or in PURPOSES (tests/portal/test_access_visits.py).
 WITHOUT_CLIENT_DATA = frozenset({
-    "staff.home", "staff.security", "staff.reauth", "staff.setup_second_factor",
+    "staff.security", "staff.reauth", "staff.setup_second_factor",
     "staff.passkey_add_begin", "staff.passkey_add_finish", "staff.passkey_remove",
     "staff.passkey_rename", "staff.passkey_step_up_begin", "staff.passkey_step_up_finish",
     "staff.availability", "staff.availability_delete", "staff.services", "staff.service_edit",

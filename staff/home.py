@@ -1,16 +1,18 @@
-"""The staff start page."""
+"""The staff start page: today's appointments, open requests and the checks that are due."""
 
 from __future__ import annotations
 
 from flask import render_template
 from flask_login import current_user
 
+from shared.models.base import utcnow
 from shared.policy import ROLE_NAMES  # staff.team takes it from here too
+from shared.services import staff_home
 from staff import bp
 
 
 @bp.get("/")
 def home():
-    return render_template(
-        "staff/home.html", member=current_user.staff_member, role_names=ROLE_NAMES
-    )
+    member = current_user.staff_member
+    return render_template("staff/home.html", member=member, role_names=ROLE_NAMES,
+                           work=staff_home.start_page(member=member), now=utcnow())

@@ -372,36 +372,66 @@ def calendar_owners(member: StaffMember) -> list[StaffMember]:
     return active_members()
 
 
+def _waiting(member: StaffMember):
+    """The requests the member sees that wait for a decision."""
+    return visible_to_staff(member).where(Booking.status == REQUESTED) \
+        .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
+
+
 def queue(member: StaffMember) -> list[Booking]:
     """Requests waiting for a decision, oldest first; every client shown is logged."""
-    return _logged(member, visible_to_staff(member)
-                   .where(Booking.status == REQUESTED)
-                   .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
-                   .order_by(Booking.created_at))
+    return _logged(member, _waiting(member).order_by(Booking.created_at))
+
+
+def queue_length(member: StaffMember) -> int:
+    """How many requests wait for the member's decision (counted, nobody's data read)."""
+    return db.session.scalar(select(func.count()).select_from(_waiting(member).subquery()))
 
 
 def calendar(member: StaffMember, *, staff_member_id: uuid.UUID, start: datetime,
              end: datetime) -> list[Booking]:
-    return _logged(member, visible_to_staff(member)
-                   .where(Booking.staff_member_id == staff_member_id)
-                   .where(Booking.status.in_((REQUESTED, CONFIRMED, PROPOSED)))
-                   .where(Booking.start_at >= start).where(Booking.start_at < end)
-                   .order_by(Booking.start_at))
+    return _logged(member, _calendar(member, staff_member_id=staff_member_id, start=start,
+                                     end=end))
+
+
+def _calendar(member: StaffMember, *, staff_member_id: uuid.UUID, start: datetime,
+              end: datetime):
+    return visible_to_staff(member) \
+        .where(Booking.staff_member_id == staff_member_id) \
+        .where(Booking.status.in_((REQUESTED, CONFIRMED, PROPOSED))) \
+        .where(Booking.start_at >= start).where(Booking.start_at < end) \
+        .order_by(Booking.start_at)
+
+
+def own_day_and_queue(member: StaffMember, *, start: datetime, end: datetime,
+                      limit: int) -> tuple[list[Booking], list[Booking]]:
+    """The member's own appointments from ``start`` to ``end`` and the first ``limit``
+    requests waiting, logged together: one commit, so neither list is read again."""
+    day, waiting = _logged_lists(
+        member, _calendar(member, staff_member_id=member.id, start=start, end=end),
+        _waiting(member).order_by(Booking.created_at).limit(limit))
+    return day, waiting
 
 
 def _logged(member: StaffMember, stmt) -> list[Booking]:
-    """The bookings of ``stmt``, each client among them logged, in a constant number of
-    statements: which bookings and clients, the log (committed), then the bookings with
+    return _logged_lists(member, stmt)[0]
+
+
+def _logged_lists(member: StaffMember, *stmts) -> list[list[Booking]]:
+    """The bookings of each statement, each client among them logged, in a constant number
+    of statements: which bookings and clients, the log (committed), then the bookings with
     their clients (service and staff member come joined). Loaded before the commit, every
     row would be expired by it and read again one by one while the page is drawn."""
-    shown = db.session.execute(stmt.with_only_columns(Booking.id, Booking.client_id)).all()
-    _log_views(member, {client_id for _booking_id, client_id in shown})
-    order = {booking_id: position for position, (booking_id, _client_id) in enumerate(shown)}
-    if not order:
-        return []
-    rows = db.session.scalars(select(Booking).where(Booking.id.in_(order))
-                              .options(joinedload(Booking.client)))
-    return sorted(rows, key=lambda booking: order[booking.id])
+    shown = [db.session.execute(stmt.with_only_columns(Booking.id, Booking.client_id)).all()
+             for stmt in stmts]
+    _log_views(member, {client_id for rows in shown for _booking_id, client_id in rows})
+    wanted = {booking_id for rows in shown for booking_id, _client_id in rows}
+    if not wanted:
+        return [[] for _stmt in stmts]
+    loaded = {booking.id: booking for booking in db.session.scalars(
+        select(Booking).where(Booking.id.in_(wanted)).options(joinedload(Booking.client)))}
+    return [[loaded[booking_id] for booking_id, _client_id in rows if booking_id in loaded]
+            for rows in shown]
 
 
 def _log_views(member: StaffMember, client_ids: set[uuid.UUID]) -> None:

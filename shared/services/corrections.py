@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from shared import audit, catalogue, policy
 from shared.extensions import db
@@ -47,13 +47,20 @@ def requests_for(account: Account) -> list[CorrectionRequest]:
                                    .order_by(CorrectionRequest.created_at.desc()))) if ids else []
 
 
-def open_for_staff(member: StaffMember) -> list[CorrectionRequest]:
+def _open_requests(member: StaffMember, *columns):
     """Admins see all open requests, caseworkers those of their assigned clients."""
-    stmt = select(CorrectionRequest).where(CorrectionRequest.status == OPEN)
+    stmt = select(*(columns or (CorrectionRequest,))).select_from(CorrectionRequest) \
+        .where(CorrectionRequest.status == OPEN)
     if not policy.may(member.role, policy.SEE_ALL_CORRECTIONS):
         stmt = stmt.join(Assignment, Assignment.client_id == CorrectionRequest.client_id) \
             .where(Assignment.staff_member_id == member.id)
-    rows = list(db.session.scalars(stmt.order_by(CorrectionRequest.created_at)))
+    return stmt
+
+
+def open_for_staff(member: StaffMember) -> list[CorrectionRequest]:
+    """Admins see all open requests, caseworkers those of their assigned clients."""
+    rows = list(db.session.scalars(_open_requests(member)
+                                   .order_by(CorrectionRequest.created_at)))
     for client_id in sorted({r.client_id for r in rows}, key=str):
         audit.record_access(client_id=client_id, staff_member=member, category=audit.CASE_FILE)
     db.session.commit()
@@ -67,6 +74,18 @@ def answer_by(received_at: datetime) -> datetime:
 
     days = current_app.extensions["einblick"].config.request_deadline_days
     return received_at + timedelta(days=days)
+
+
+def open_summary(member: StaffMember) -> tuple[int, datetime | None, int]:
+    """How many open requests the member answers, the oldest one's answer-by date and how
+    many are overdue: one statement, and no client's data is read."""
+    now = utcnow()
+    cutoff = now - (answer_by(now) - now)  # received before it: past the answer-by date
+    total, oldest, overdue = db.session.execute(_open_requests(
+        member, func.count(), func.min(CorrectionRequest.created_at),
+        func.coalesce(func.sum(case((CorrectionRequest.created_at < cutoff, 1), else_=0)), 0),
+    )).one()
+    return total, (answer_by(oldest) if oldest is not None else None), overdue
 
 
 def deadline(request: CorrectionRequest) -> datetime:

@@ -333,8 +333,9 @@ def test_only_admins_reach_the_team_services_and_security_events(app, auth, worl
 
 # The staff navigation's pages, in the order shown.
 NAV = ("staff.home", "staff.clients", "staff.bookings_queue", "staff.availability",
-       "staff.corrections_queue", "staff.services", "staff.consent_templates", "staff.team",
-       "staff.security")
+       "staff.corrections_queue", "staff.erasures_queue", "staff.break_glass_review",
+       "staff.funder_reports", "staff.services", "staff.consent_templates", "staff.team",
+       "staff.security_events", "staff.security")
 
 
 @pytest.mark.parametrize("role", ["reception", "caseworker", "admin"])
