@@ -1,5 +1,7 @@
-"""Consents: read, sign with a passkey (or a code and the typed name), download the sealed
-receipt, withdraw with one button. And /verify for anyone holding a receipt."""
+"""Consents: read, sign with a passkey (or a code and the typed name; with only a password,
+a code sent by email and the typed name, or a passkey made right here), say "I do not
+agree", download the sealed receipt, withdraw with one button. And /verify for anyone
+holding a receipt."""
 
 from __future__ import annotations
 
@@ -27,10 +29,10 @@ from wtforms import StringField, SubmitField
 from portal import bp
 from portal.guards import client_required
 from shared import security_log
-from shared.auth import passkeys, ratelimits
+from shared.auth import passkeys, ratelimits, sessions
 from shared.auth.forms import ConfirmForm, code_field
 from shared.extensions import limiter
-from shared.models.consents import GIVEN, ConsentTemplate
+from shared.models.consents import DECLINED, GIVEN, ConsentTemplate
 from shared.passkey_views import failure_message
 from shared.services import consents, household
 
@@ -41,10 +43,24 @@ HANDOVER_PENDING = _l("You can give or withdraw consents here once our team has 
 # A passkey signature begun and not yet finished (consents.PendingSignature), kept in the
 # signer's session between the two requests.
 PENDING_SIGNATURE_KEY = "consent_pending"
+# Which consent the last emailed code was sent for (template:subject), so that page shows
+# the field for it; the code itself is bound to that consent by its hash.
+EMAIL_CODE_FOR_KEY = "consent_email_code_for"
 
 
 class TotpSignForm(FlaskForm):
     code = code_field(_l("Code from your authenticator app"))
+    typed_name = StringField(_l("Your full name, as your signature"),
+                             render_kw={"autocomplete": "name"})
+    submit = SubmitField(_l("Give consent with code and name"))
+
+
+class SendEmailCodeForm(FlaskForm):
+    submit = SubmitField(_l("Email me a code"))
+
+
+class EmailCodeSignForm(FlaskForm):
+    code = code_field(_l("Code from the email"))
     typed_name = StringField(_l("Your full name, as your signature"),
                              render_kw={"autocomplete": "name"})
     submit = SubmitField(_l("Give consent with code and name"))
@@ -62,8 +78,10 @@ def _locale() -> str:
 @bp.get("/consents")
 @client_required
 def consents_index():
+    requests = consents.open_requests(current_user)
     return render_template("portal/consents.html", people=consents.overview(current_user),
-                           requests=consents.open_requests(current_user))
+                           requests=requests,
+                           asked_for={(r.subject_id, r.template_key): r for r in requests})
 
 
 def _template_and_subject(template_id: uuid.UUID, subject_id: uuid.UUID):
@@ -85,9 +103,6 @@ def _template_and_subject(template_id: uuid.UUID, subject_id: uuid.UUID):
                key_func=ratelimits.signed_in_account_key)
 def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
     template, subject = _template_and_subject(template_id, subject_id)
-    existing = consents.current_consent(subject.id, template.key)
-    if template.status != "published" and existing is None:
-        abort(404)  # drafts are not for clients
     form = TotpSignForm()
     status = 200
     if current_user.has_totp and form.validate_on_submit():
@@ -103,16 +118,129 @@ def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
         except (consents.AlreadyGiven, consents.NotAllowed):
             abort(409)
         else:
-            flash(_("Thank you. Your consent is recorded; the receipt is ready."), "success")
-            return redirect(request.path)
+            return _signed(template.id, subject.id)
+    return _detail_page(template, subject, form=form, status=status)
+
+
+def _signed(template_id: uuid.UUID, subject_id: uuid.UUID):
+    flash(_("Thank you. Your consent is recorded; the receipt is ready. We also sent you "
+            "an email with a link to it."), "success")
+    return redirect(url_for("portal.consent_detail", template_id=template_id,
+                            subject_id=subject_id))
+
+
+def _detail_page(template: ConsentTemplate, subject, *, form: TotpSignForm | None = None,
+                 email_form: EmailCodeSignForm | None = None, status: int = 200):
+    """The consent's page: its text, its state, and every way to answer it this account
+    has."""
+    existing = consents.current_consent(subject.id, template.key)
+    if template.status != "published" and existing is None:
+        abort(404)  # drafts are not for clients
     is_self = subject.id == getattr(current_user.client, "id", None)
+    email_code_offered = consents.email_code_offered(current_user)
     return render_template(
         "portal/consent_detail.html", template=template, subject=subject, existing=existing,
-        given=existing is not None and existing.status == GIVEN, form=form,
+        given=existing is not None and existing.status == GIVEN,
+        declined=existing is not None and existing.status == DECLINED,
+        form=form or TotpSignForm(formdata=None),
         locale=_locale(), is_self=is_self, withdraw_form=ConfirmForm(),
         handover_pending=is_self and household.handover_pending(current_user),
         handover_what=HANDOVER_PENDING, organisation_phone=household.organisation_phone(),
+        asked=consents.request_for(subject.id, template.key),
+        email_code_offered=email_code_offered,
+        email_code_sent=email_code_offered and session.get(EMAIL_CODE_FOR_KEY) == _code_for(
+            template.id, subject.id),
+        send_code_form=SendEmailCodeForm(formdata=None, prefix="send"),
+        email_form=email_form or EmailCodeSignForm(formdata=None, prefix="email"),
+        passkey_fresh=sessions.is_fresh(current_user),
     ), status
+
+
+def _code_for(template_id: uuid.UUID, subject_id: uuid.UUID) -> str:
+    return f"{template_id}:{subject_id}"
+
+
+@bp.post("/consents/<uuid:template_id>/<uuid:subject_id>/email-code/send")
+@client_required
+@limiter.limit(ratelimits.MAIL_SENDING, key_func=ratelimits.signed_in_account_key)
+def consent_email_code_send(template_id: uuid.UUID, subject_id: uuid.UUID):
+    """Email a one-time code to sign this consent (accounts with only a password)."""
+    template, subject = _template_and_subject(template_id, subject_id)
+    if SendEmailCodeForm(prefix="send").validate_on_submit():
+        try:
+            consents.send_email_code(account=current_user, template_id=template.id,
+                                     subject_id=subject.id)
+        except household.HandoverPending:
+            return _detail_page(template, subject, status=403)
+        except (consents.AlreadyGiven, consents.NotAllowed, consents.EmailCodeNotOffered):
+            abort(409)
+        session[EMAIL_CODE_FOR_KEY] = _code_for(template.id, subject.id)
+        flash(_("We sent you a code by email. It is valid for %(minutes)d minutes.",
+                minutes=consents.EMAIL_CODE_MINUTES), "success")
+    return redirect(url_for("portal.consent_detail", template_id=template.id,
+                            subject_id=subject.id, _anchor="sign-by-email"))
+
+
+@bp.post("/consents/<uuid:template_id>/<uuid:subject_id>/email-code")
+@client_required
+@limiter.limit(ratelimits.SECOND_FACTOR, key_func=ratelimits.signed_in_account_key,
+               deduct_when=ratelimits.only_failures)
+def consent_email_code_sign(template_id: uuid.UUID, subject_id: uuid.UUID):
+    """Sign with the emailed code and the typed name; only wrong codes count."""
+    template, subject = _template_and_subject(template_id, subject_id)
+    form = EmailCodeSignForm(prefix="email")
+    status = 200
+    if form.validate_on_submit():
+        try:
+            consents.sign_with_email_code(
+                account=current_user, template_id=template.id, subject_id=subject.id,
+                locale=_locale(), code=form.code.data, typed_name=form.typed_name.data)
+        except consents.WrongName:
+            form.typed_name.errors.append(_("Please type your full name as it is written in "
+                                            "your account."))
+        except consents.WrongCode:
+            ratelimits.mark_failure()
+            form.code.errors.append(_("The code is not right. Please check the email."))
+        except consents.CodeExpired:
+            session.pop(EMAIL_CODE_FOR_KEY, None)
+            flash(_("This code is no longer valid (too old, already used or tried too often). "
+                    "Please ask for a new code."), "error")
+            return redirect(url_for("portal.consent_detail", template_id=template.id,
+                                    subject_id=subject.id, _anchor="sign-by-email"))
+        except household.HandoverPending:
+            status = 403
+        except (consents.AlreadyGiven, consents.NotAllowed, consents.EmailCodeNotOffered):
+            abort(409)
+        else:
+            session.pop(EMAIL_CODE_FOR_KEY, None)
+            return _signed(template.id, subject.id)
+    session[EMAIL_CODE_FOR_KEY] = _code_for(template.id, subject.id)
+    return _detail_page(template, subject, email_form=form, status=status)
+
+
+@bp.route("/consents/<uuid:template_id>/<uuid:subject_id>/decline", methods=["GET", "POST"])
+@client_required
+def consent_decline(template_id: uuid.UUID, subject_id: uuid.UUID):
+    """"I do not agree": asks once, then records it (staff see it in the case file)."""
+    template, subject = _template_and_subject(template_id, subject_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            consents.decline(account=current_user, template_id=template.id,
+                             subject_id=subject.id, locale=_locale())
+        except household.HandoverPending:
+            return _detail_page(template, subject, status=403)
+        except consents.AlreadyDeclined:
+            pass
+        except (consents.AlreadyGiven, consents.NotAllowed):
+            abort(409)
+        flash(_("Recorded: you do not agree. You can change your mind on this page at any "
+                "time."), "success")
+        return redirect(url_for("portal.consent_detail", template_id=template.id,
+                                subject_id=subject.id))
+    return render_template("portal/consent_decline.html", template=template, subject=subject,
+                           form=form, locale=_locale(),
+                           is_self=subject.id == getattr(current_user.client, "id", None))
 
 
 @bp.post("/consents/<uuid:template_id>/<uuid:subject_id>/passkey/begin")
@@ -188,7 +316,10 @@ def consent_withdraw(consent_id: uuid.UUID):
         try:
             consents.withdraw(account=current_user, consent_id=consent.id)
         except consents.ConsentWithdrawn:
-            pass
+            if consent.status == DECLINED:  # never given: nothing to withdraw
+                return redirect(url_for("portal.consent_detail",
+                                        template_id=consent.template_id,
+                                        subject_id=consent.subject_id))
         except household.HandoverPending:
             # The consent's page says what is not possible yet, why, and whom to call.
             return redirect(url_for("portal.consent_detail", template_id=consent.template_id,

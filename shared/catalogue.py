@@ -417,9 +417,12 @@ _CONSENT_BASIS = _l("Art. 7(1) GDPR (proof of consent)")
 _CONSENT_RETENTION = _l("Kept 3 years after the consent ends (proof duty).")
 _CONSENT_VALUES = {
     "method": {"passkey": _l("passkey signature"),
-               "totp-name": _l("code and typed name (weaker)")},
+               "totp-name": _l("code and typed name (weaker)"),
+               "email-code-name": _l("code sent by email and typed name (weakest)"),
+               "confirmation": _l("confirmed with a button (not agreed)")},
     "locale": LANGUAGE_NAMES,
-    "status": {"given": _l("given"), "withdrawn": _l("withdrawn")},
+    "status": {"given": _l("given"), "withdrawn": _l("withdrawn"),
+               "declined": _l("not agreed")},
 }
 _CONSENT_NAMES = {"template_id": NAMES_CONSENT, "signer_account_id": NAMES_ACCOUNT_HOLDER}
 ENTRIES = ENTRIES + tuple(
@@ -542,7 +545,12 @@ TECHNICAL: frozenset[str] = frozenset(
         "consents.id", "consents.subject_id", "consents.data_key_id",
         "consent_requests.id", "consent_requests.subject_id",
         "consent_requests.requested_by_id", "consent_requests.created_at",
-        "consent_requests.fulfilled_at",
+        "consent_requests.fulfilled_at", "consent_requests.reminded_at",
+        # A one-time signing code: only its keyed hash, gone with the account.
+        "consent_email_codes.id", "consent_email_codes.account_id",
+        "consent_email_codes.code_hash", "consent_email_codes.created_at",
+        "consent_email_codes.expires_at", "consent_email_codes.attempts",
+        "consent_email_codes.used_at",
         "consent_templates.id", "consent_templates.key", "consent_templates.version",
         "consent_templates.texts", "consent_templates.purpose",
         "consent_templates.legal_basis", "consent_templates.audience",
@@ -601,6 +609,7 @@ CLIENT_REFERENCES: dict[str, str] = {
     "user_sessions.account_id": ERASE,
     "account_tokens.account_id": ERASE,
     "recovery_codes.account_id": ERASE,
+    "consent_email_codes.account_id": ERASE,
     "passkey_credentials.account_id": ERASE,
     "passkey_challenges.account_id": ERASE,
     "calendar_feeds.account_id": ERASE,

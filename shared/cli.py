@@ -220,6 +220,15 @@ def consents_group() -> None:
     pass
 
 
+@consents_group.command("remind", help="Email one reminder per consent request nobody "
+                        "answered within consent_reminder_days.")
+def consents_remind() -> None:
+    """Safe to run every few minutes: each request is reminded of at most once."""
+    from shared.services import consents
+
+    click.echo(f"Sent {consents.send_reminders()} consent reminders.")
+
+
 @consents_group.command("verify", help="Re-check a stored consent's signature from its evidence.")
 @click.argument("consent_id")
 def consents_verify(consent_id: str) -> None:

@@ -65,6 +65,9 @@ class Config:
     # medical_notes, group_name, emergency_contact); everything else stays optional.
     household_required_fields: str = "birth_date"
     own_account_age: int = 16
+    # A consent staff asked for and nobody answered is reminded of once, after this many
+    # days (`flask consents remind`).
+    consent_reminder_days: int = 3
     # Bookings
     booking_request_hours: int = 48  # a request holds its slot this long
     cancel_cutoff_hours: int = 24

@@ -97,6 +97,9 @@ def verify_evidence_document(evidence: dict) -> Result:
         return Result(True, "document and text match")
     if method == "totp-name" and evidence.get("typed_name"):
         return Result(True, "document and text match (code and typed name, weaker)")
+    if method == "email-code-name" and evidence.get("typed_name"):
+        return Result(True, "document and text match (code sent by email and typed name, "
+                            "weakest)")
     return Result(False, "unknown signing method")
 
 

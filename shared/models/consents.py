@@ -6,18 +6,37 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.models.base import Base, UTCDateTime, encrypted, new_id, utcnow
 from shared.models.keys import DataKey
+from shared.models.staff import StaffMember
 
 DRAFT = "draft"
 PUBLISHED = "published"
 GIVEN = "given"
 WITHDRAWN = "withdrawn"
+# "I do not agree": a record of the refusal (no signature, a confirmation); a later
+# consent under the same key supersedes it.
+DECLINED = "declined"
 PASSKEY = "passkey"
 TOTP_NAME = "totp-name"
+# The weakest method, for accounts with only a password: a one-time code sent by email
+# and the typed name. It proves control of the mailbox and the signed-in session.
+EMAIL_CODE_NAME = "email-code-name"
+# How a refusal is recorded: the signed-in person confirmed it with a button.
+CONFIRMATION = "confirmation"
 
 
 class ConsentTemplate(Base):
@@ -82,10 +101,19 @@ class Consent(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+_REMINDER_DUE_SQL = "fulfilled_at IS NULL AND reminded_at IS NULL"
+
+
 class ConsentRequest(Base):
     """Staff asked a client to give a consent (a task in the portal)."""
 
     __tablename__ = "consent_requests"
+    __table_args__ = (
+        # The reminder run reads only requests still waiting for their one reminder, by
+        # age: this partial index holds just those, however long the history grows.
+        Index("ix_consent_requests_reminder_due", "created_at",
+              sqlite_where=text(_REMINDER_DUE_SQL), postgresql_where=text(_REMINDER_DUE_SQL)),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     template_key: Mapped[str] = mapped_column(String(64))
@@ -97,3 +125,26 @@ class ConsentRequest(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requested_by: Mapped[StaffMember | None] = relationship(lazy="joined")
+
+
+class ConsentEmailCode(Base):
+    """A one-time code sent by email to sign one consent (EMAIL_CODE_NAME). Only a keyed
+    hash is kept, and it binds the code to the consent and person it was sent for; short
+    lived, used once, and only a few wrong guesses are allowed."""
+
+    __tablename__ = "consent_email_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<ConsentEmailCode {self.id}>"

@@ -1,5 +1,7 @@
 """Digital consent: a canonical document, signed by the signer's passkey (or, weaker, TOTP
-plus the typed name), stored with its evidence and a sealed receipt; withdrawal as easy.
+plus the typed name; weakest, for accounts with only a password, a code sent by email plus
+the typed name), stored with its evidence and a sealed receipt; withdrawal as easy, and
+"I do not agree" recorded too.
 
 Passkey challenge = SHA-256("einblick-consent-v1" ‖ document hash ‖ server nonce), where
 the document hash is SHA-256 of the canonical JSON of (template key, version, language,
@@ -11,35 +13,41 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.orm import joinedload
 
 from shared import audit, mail, policy, seal, security_log
 from shared.auth import passkeys, totp
 from shared.extensions import db
 from shared.models.accounts import Account
-from shared.models.base import utcnow
+from shared.models.base import current_keyring, utcnow
 from shared.models.casefile import Assignment
 from shared.models.clients import Client
 from shared.models.consents import (
+    CONFIRMATION,
+    DECLINED,
     DRAFT,
+    EMAIL_CODE_NAME,
     GIVEN,
     PASSKEY,
     PUBLISHED,
     TOTP_NAME,
     WITHDRAWN,
     Consent,
+    ConsentEmailCode,
     ConsentRequest,
     ConsentTemplate,
 )
-from shared.models.household import ACCESS_FULL
+from shared.models.household import ACCESS_FULL, Guardianship
 from shared.models.staff import StaffMember
 from shared.services import casefile, household
 from shared.services.staff import active_members
@@ -48,6 +56,12 @@ DOMAIN_TAG = b"einblick-consent-v1"
 PURPOSE = "consent"
 # What the receipt adds to the stored evidence (see shared/services/receipts.py).
 RECEIPT_ONLY_EVIDENCE = frozenset({"status", "withdrawn_at"})
+# The code sent by email (EMAIL_CODE_NAME): six digits, valid this long, and this many
+# wrong guesses end it (one in 200,000 to guess right before a new code must be sent).
+EMAIL_CODE_MINUTES = 15
+EMAIL_CODE_ATTEMPTS = 5
+# Requests reminded of per statement batch (`flask consents remind`).
+REMINDER_BATCH = 200
 
 
 class ConsentError(Exception):
@@ -76,6 +90,27 @@ class UnknownTemplate(ConsentError):
 
 class NotADraft(ConsentError):
     """Only a draft can be published (a published version never changes)."""
+
+
+class WrongName(SignatureInvalid):
+    """The typed name is not the account's name (no code was tried, nothing counts)."""
+
+
+class WrongCode(SignatureInvalid):
+    """The emailed code is not the one sent for this consent (a guess that counts)."""
+
+
+class CodeExpired(SignatureInvalid):
+    """No code is waiting: none sent, too old, used, or too many wrong guesses."""
+
+
+class EmailCodeNotOffered(ConsentError):
+    """Accounts with a passkey or an authenticator app sign with those, not the weaker
+    emailed code: whoever can read the mailbox must not be able to bypass them."""
+
+
+class AlreadyDeclined(ConsentError):
+    """"I do not agree" is already recorded and nothing was given since."""
 
 
 class NoReceipt(ConsentError):
@@ -163,20 +198,24 @@ def text_hash(template: ConsentTemplate, locale: str) -> str:
 
 
 def canonical_document(*, template: ConsentTemplate, locale: str, subject_id: uuid.UUID,
-                       signer_id: uuid.UUID, at: datetime) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8; equal inputs give equal bytes."""
-    return json.dumps(
-        {
-            "template": template.key,
-            "version": template.version,
-            "language": locale if locale in template.texts else "de",
-            "text_sha256": text_hash(template, locale),
-            "subject": str(subject_id),
-            "signer": str(signer_id),
-            "time": at.isoformat(),
-        },
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    ).encode()
+                       signer_id: uuid.UUID, at: datetime, decision: str | None = None
+                       ) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8; equal inputs give equal bytes.
+    ``decision`` ("declined") marks a refusal; a consent's document has none, so every
+    document made before refusals existed stays byte for byte the same."""
+    fields = {
+        "template": template.key,
+        "version": template.version,
+        "language": locale if locale in template.texts else "de",
+        "text_sha256": text_hash(template, locale),
+        "subject": str(subject_id),
+        "signer": str(signer_id),
+        "time": at.isoformat(),
+    }
+    if decision is not None:
+        fields["decision"] = decision
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
 
 
 def signing_challenge(document: bytes, nonce: bytes) -> bytes:
@@ -209,11 +248,18 @@ def signable_subject(account: Account, subject_id: uuid.UUID,
     return subject
 
 
+# Newest first. Times are kept to the second, so a consent given in the same second as a
+# refusal ("I do not agree", then changing one's mind) must still come first: a refusal
+# can only come before a consent in that second (a given consent is withdrawn, not
+# declined, and a withdrawn one was given earlier).
+_NEWEST_FIRST = (Consent.given_at.desc(), case((Consent.status == DECLINED, 1), else_=0))
+
+
 def current_consent(subject_id: uuid.UUID, key: str) -> Consent | None:
     return db.session.scalar(
         select(Consent).join(ConsentTemplate, Consent.template_id == ConsentTemplate.id)
         .where(Consent.subject_id == subject_id).where(ConsentTemplate.key == key)
-        .order_by(Consent.given_at.desc()).limit(1)
+        .order_by(*_NEWEST_FIRST).limit(1)
     )
 
 
@@ -315,10 +361,7 @@ def sign_with_totp(*, account: Account, template_id: uuid.UUID, subject_id: uuid
     template = _published(template_id)
     subject = signable_subject(account, subject_id, template)
     _not_given(subject.id, template.key)
-    typed_name = " ".join((typed_name or "").split())
-    own_name = getattr(account.client, "full_name", None)
-    if len(typed_name) < 3 or (own_name and typed_name.casefold() != own_name.casefold()):
-        raise SignatureInvalid
+    typed_name = _checked_name(account, typed_name)
     if not totp.verify_and_consume(account, code):
         raise SignatureInvalid
     document = canonical_document(template=template, locale=locale, subject_id=subject.id,
@@ -327,6 +370,142 @@ def sign_with_totp(*, account: Account, template_id: uuid.UUID, subject_id: uuid
                 account.totp_last_step, "document": b64(document)}
     return _record(account=account, template_id=template.id, subject_id=subject.id,
                    document=document, evidence=evidence, method=TOTP_NAME)
+
+
+def email_code_offered(account: Account) -> bool:
+    """The emailed code is for accounts with only a password (EmailCodeNotOffered)."""
+    return not (account.has_passkey or account.has_totp)
+
+
+def _email_code_hash(*, code_id: uuid.UUID, account_id: uuid.UUID, template_id: uuid.UUID,
+                     subject_id: uuid.UUID, code: str) -> bytes:
+    """Keyed hash binding the code to the account and the consent it was sent for: the
+    database alone does not give the six digits back, and a code sent for one consent
+    signs no other."""
+    digits = "".join(ch for ch in (code or "") if ch.isdigit())
+    return current_keyring().blind_index(
+        "consent_email_codes.code", f"{code_id}:{account_id}:{template_id}:{subject_id}:{digits}")
+
+
+def send_email_code(*, account: Account, template_id: uuid.UUID,
+                    subject_id: uuid.UUID) -> None:
+    """Email a one-time code to sign this consent (EMAIL_CODE_NAME); a new code replaces
+    any code sent before. The email holds the code, never the consent's content."""
+    template = _published(template_id)
+    subject = signable_subject(account, subject_id, template)
+    _not_given(subject.id, template.key)
+    if not email_code_offered(account):
+        raise EmailCodeNotOffered
+    db.session.execute(delete(ConsentEmailCode)
+                       .where(ConsentEmailCode.account_id == account.id)
+                       .execution_options(synchronize_session=False))
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = utcnow()
+    row = ConsentEmailCode(id=uuid.uuid4(), account_id=account.id, created_at=now,
+                           expires_at=now + timedelta(minutes=EMAIL_CODE_MINUTES), attempts=0)
+    row.code_hash = _email_code_hash(code_id=row.id, account_id=account.id,
+                                     template_id=template.id, subject_id=subject.id, code=code)
+    db.session.add(row)
+    db.session.commit()
+    mail.send(to=account.email, subject=_l("Your code to sign a consent"),
+              template="consent_code", locale=account.locale, code=code,
+              minutes=EMAIL_CODE_MINUTES)
+
+
+def _waiting_email_code(account: Account, now: datetime) -> ConsentEmailCode | None:
+    return db.session.scalar(
+        select(ConsentEmailCode).where(ConsentEmailCode.account_id == account.id)
+        .where(ConsentEmailCode.used_at.is_(None))
+        .where(ConsentEmailCode.expires_at > now)
+        .where(ConsentEmailCode.attempts < EMAIL_CODE_ATTEMPTS)
+        .order_by(ConsentEmailCode.created_at.desc()).limit(1))
+
+
+def sign_with_email_code(*, account: Account, template_id: uuid.UUID, subject_id: uuid.UUID,
+                         locale: str, code: str, typed_name: str) -> Consent:
+    """The weakest method, for accounts with only a password: the code emailed by
+    ``send_email_code`` and the typed name. A wrong name costs nothing (WrongName); a
+    wrong code is a guess (WrongCode) and EMAIL_CODE_ATTEMPTS of them end the code."""
+    template = _published(template_id)
+    subject = signable_subject(account, subject_id, template)
+    _not_given(subject.id, template.key)
+    if not email_code_offered(account):
+        raise EmailCodeNotOffered
+    typed_name = _checked_name(account, typed_name)
+    now = utcnow()
+    row = _waiting_email_code(account, now)
+    if row is None:
+        raise CodeExpired
+    expected = _email_code_hash(code_id=row.id, account_id=account.id, template_id=template.id,
+                                subject_id=subject.id, code=code)
+    if not hmac.compare_digest(expected, row.code_hash):
+        db.session.execute(update(ConsentEmailCode).where(ConsentEmailCode.id == row.id)
+                           .values(attempts=ConsentEmailCode.attempts + 1)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+        raise WrongCode
+    # Used once, also when two requests race (one conditional UPDATE).
+    claimed = db.session.execute(
+        update(ConsentEmailCode).where(ConsentEmailCode.id == row.id)
+        .where(ConsentEmailCode.used_at.is_(None))
+        .where(ConsentEmailCode.attempts < EMAIL_CODE_ATTEMPTS)
+        .values(used_at=now).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if claimed != 1:
+        raise CodeExpired
+    document = canonical_document(template=template, locale=locale, subject_id=subject.id,
+                                  signer_id=account.id, at=now.replace(microsecond=0))
+    evidence = {"method": EMAIL_CODE_NAME, "typed_name": typed_name,
+                "code_sent_at": row.created_at.replace(microsecond=0).isoformat(),
+                "code_sent_to": account.email, "document": b64(document)}
+    return _record(account=account, template_id=template.id, subject_id=subject.id,
+                   document=document, evidence=evidence, method=EMAIL_CODE_NAME)
+
+
+def _checked_name(account: Account, typed_name: str) -> str:
+    """The typed name, spaces tidied, when it is the account's own name."""
+    typed_name = " ".join((typed_name or "").split())
+    own_name = getattr(account.client, "full_name", None)
+    if len(typed_name) < 3 or (own_name and typed_name.casefold() != own_name.casefold()):
+        raise WrongName
+    return typed_name
+
+
+# -- "I do not agree" ------------------------------------------------------------------------
+def decline(*, account: Account, template_id: uuid.UUID, subject_id: uuid.UUID,
+            locale: str) -> Consent:
+    """Record "I do not agree" (confirmed with a button, nothing signed). Staff see it in
+    the case file; a consent given later supersedes it."""
+    template = _published(template_id)
+    subject = signable_subject(account, subject_id, template)
+    existing = current_consent(subject.id, template.key)
+    if existing is not None and existing.status == GIVEN:
+        raise AlreadyGiven  # a given consent is withdrawn, not declined
+    if existing is not None and existing.status == DECLINED:
+        raise AlreadyDeclined
+    at = utcnow().replace(microsecond=0)
+    document = canonical_document(template=template, locale=locale, subject_id=subject.id,
+                                  signer_id=account.id, at=at, decision=DECLINED)
+    record = Consent(template_id=template.id, subject_id=subject.id,
+                     data_key=subject.data_key, signer_account_id=account.id,
+                     method=CONFIRMATION, locale=json.loads(document)["language"],
+                     status=DECLINED, document_hash=hashlib.sha256(document).digest(),
+                     given_at=at)
+    record.document = document
+    record.evidence = {"method": CONFIRMATION, "decision": DECLINED, "document": b64(document)}
+    db.session.add(record)
+    _fulfil_requests(subject.id, template.key)
+    db.session.commit()
+    return record
+
+
+def _fulfil_requests(subject_id: uuid.UUID, key: str) -> None:
+    """Staff's requests for this consent are answered (given or declined)."""
+    db.session.execute(update(ConsentRequest).where(ConsentRequest.subject_id == subject_id)
+                       .where(ConsentRequest.template_key == key)
+                       .where(ConsentRequest.fulfilled_at.is_(None))
+                       .values(fulfilled_at=utcnow())
+                       .execution_options(synchronize_session=False))
 
 
 def _published(template_id: uuid.UUID) -> ConsentTemplate:
@@ -366,13 +545,13 @@ def _record(*, account: Account, template_id: uuid.UUID, subject_id: uuid.UUID,
     from shared.services import receipts
 
     consent.receipt = receipts.consent_receipt(consent)
-    for request in db.session.scalars(select(ConsentRequest)
-                                      .where(ConsentRequest.subject_id == subject.id)
-                                      .where(ConsentRequest.template_key == template.key)
-                                      .where(ConsentRequest.fulfilled_at.is_(None))):
-        request.fulfilled_at = utcnow()
+    _fulfil_requests(subject.id, template.key)
     db.session.commit()
     security_log.record("consent.given", account=account)
+    # A link to the consent's page, where the receipt is: nothing of its content.
+    mail.send(to=account.email, subject=_l("Your consent is recorded"),
+              template="consent_given", locale=account.locale,
+              template_id=template.id, subject_id=subject.id)
     return consent
 
 
@@ -390,7 +569,7 @@ def withdraw(*, account: Account, consent_id: uuid.UUID) -> Consent:
     invited account for itself while its hand-over is pending (``household.HandoverPending``
     from own_consent)."""
     consent = own_consent(account, consent_id)
-    if consent.status == WITHDRAWN:
+    if consent.status != GIVEN:  # withdrawn already, or never given ("I do not agree")
         raise ConsentWithdrawn
     consent.status = WITHDRAWN
     consent.withdrawn_at = utcnow().replace(microsecond=0)
@@ -427,7 +606,7 @@ def status_for_client(client_id: uuid.UUID) -> list[tuple[ConsentTemplate, Conse
             select(Consent).join(ConsentTemplate, Consent.template_id == ConsentTemplate.id)
             .where(Consent.subject_id == client_id)
             .where(ConsentTemplate.key.in_([t.key for t in templates]))
-            .order_by(Consent.given_at.desc())):
+            .order_by(*_NEWEST_FIRST)):
         latest.setdefault(consent.template.key, consent)
     return [(t, latest.get(t.key)) for t in templates]
 
@@ -447,8 +626,6 @@ def request_signature(*, member: StaffMember, client_id: uuid.UUID,
     db.session.commit()
     own = household.own_account(client)  # not an account nobody has confirmed yet
     recipients = [own] if own is not None else []
-    from shared.models.household import Guardianship
-
     recipients += [g.guardian for g in db.session.scalars(
         select(Guardianship).where(Guardianship.dependant_id == client.id)
         .where(Guardianship.access == ACCESS_FULL))]
@@ -484,6 +661,65 @@ def receipt_for_staff(*, member: StaffMember, consent_id: uuid.UUID,
                         grant_id=access.grant_id)
     db.session.commit()
     return pdf
+
+
+def send_reminders(*, now: datetime | None = None, batch: int = REMINDER_BATCH) -> int:
+    """Remind once of each consent request nobody answered within
+    ``consent_reminder_days``: an email with a link, never the consent's content. Safe to
+    run often and in parallel (each request is claimed by one conditional UPDATE); a batch
+    costs the same few statements however long the history, as the due requests are read
+    through a partial index (ix_consent_requests_reminder_due)."""
+    config = current_app.extensions["einblick"].config
+    now = now or utcnow()
+    cutoff = now - timedelta(days=config.consent_reminder_days)
+    sent = 0
+    while True:
+        due = db.session.scalars(
+            select(ConsentRequest.id).where(ConsentRequest.fulfilled_at.is_(None))
+            .where(ConsentRequest.reminded_at.is_(None))
+            .where(ConsentRequest.created_at <= cutoff)
+            .order_by(ConsentRequest.created_at).limit(batch)).all()
+        if not due:
+            return sent
+        claimed = db.session.execute(
+            update(ConsentRequest).where(ConsentRequest.id.in_(due))
+            .where(ConsentRequest.reminded_at.is_(None))
+            .values(reminded_at=now).returning(ConsentRequest.subject_id)
+            .execution_options(synchronize_session=False)).scalars().all()
+        db.session.commit()
+        sent += _remind(set(claimed))
+        if len(due) < batch:
+            return sent
+
+
+def _remind(subject_ids: set[uuid.UUID]) -> int:
+    """Email each person asked (the client's own account, guardians with full access),
+    in two statements for the whole batch."""
+    if not subject_ids:
+        return 0
+    recipients: list[Account] = []
+    for client in db.session.scalars(select(Client).where(Client.id.in_(subject_ids))
+                                     .options(joinedload(Client.account))).unique():
+        own = household.own_account(client)
+        if own is not None:
+            recipients.append(own)
+    recipients += [g.guardian for g in db.session.scalars(
+        select(Guardianship).where(Guardianship.dependant_id.in_(subject_ids))
+        .where(Guardianship.access == ACCESS_FULL)
+        .options(joinedload(Guardianship.guardian)))]
+    for account in recipients:
+        mail.send(to=account.email, subject=_l("Reminder: please look at a consent"),
+                  template="consent_reminder", locale=account.locale)
+    return len(recipients)
+
+
+def request_for(subject_id: uuid.UUID, key: str) -> ConsentRequest | None:
+    """Staff's newest open request for this consent, with who asked (or None)."""
+    return db.session.scalar(select(ConsentRequest)
+                             .where(ConsentRequest.subject_id == subject_id)
+                             .where(ConsentRequest.template_key == key)
+                             .where(ConsentRequest.fulfilled_at.is_(None))
+                             .order_by(ConsentRequest.created_at.desc()).limit(1))
 
 
 def open_requests(account: Account) -> list[ConsentRequest]:
@@ -532,7 +768,8 @@ def verify_receipt(pdf: bytes, *, locale: str = "de") -> VerifyResult:
     from shared.consent_verify import verify_evidence_document
 
     signature_ok = verify_evidence_document(evidence).ok and (
-        verify_passkey_evidence(evidence).ok if method == PASSKEY else method == TOTP_NAME)
+        verify_passkey_evidence(evidence).ok if method == PASSKEY
+        else method in (TOTP_NAME, EMAIL_CODE_NAME))
     consent = db.session.scalar(select(Consent).where(
         Consent.document_hash == hashlib.sha256(document).digest()))
     try:
@@ -579,6 +816,12 @@ def verify_stored(consent_id: uuid.UUID) -> tuple[bool, str]:
             return False, f"the signed document names another {name} than the record"
     if evidence.get("method") != consent.method:
         return False, "the evidence names another signing method than the record"
+    if consent.method == CONFIRMATION:
+        if consent.status != DECLINED or fields.get("decision") != DECLINED:
+            return False, "a confirmation without a signature records only a refusal"
+        return True, "a refusal (I do not agree), confirmed with a button: nothing signed"
+    if fields.get("decision") is not None:
+        return False, "the document records a refusal, not a consent"
     text = verify_evidence_document(evidence)  # the stored text is the text signed
     if not text.ok:
         return False, text.reason
@@ -593,6 +836,9 @@ def verify_stored(consent_id: uuid.UUID) -> tuple[bool, str]:
     sealed = _sealed_evidence_matches(consent, evidence)
     if sealed is not None and not sealed[0]:
         return sealed
+    if evidence["method"] == EMAIL_CODE_NAME:
+        return True, ("signed with a code sent by email and the typed name (weakest method): "
+                      "no signature to check")
     if evidence["method"] != PASSKEY:
         return True, "signed with TOTP and typed name (weaker method): no signature to check"
     if passkey is None and sealed is None:

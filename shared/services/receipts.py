@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from fpdf import FPDF
 
 from shared import seal
-from shared.models.consents import PASSKEY, Consent
+from shared.models.consents import EMAIL_CODE_NAME, PASSKEY, Consent
 
 EVIDENCE_NAME = "evidence.json"
 
@@ -21,6 +21,15 @@ def _latin(text: str) -> str:
     # The core PDF fonts cover Latin-1 (German, English); anything else is replaced
     # rather than dropped silently. The embedded evidence keeps the exact text.
     return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _method_label(method: str) -> str:
+    if method == PASSKEY:
+        return _("passkey signature (strong)")
+    if method == EMAIL_CODE_NAME:
+        return _("code sent by email and typed name (weakest: proves access to the "
+                 "mailbox and the account)")
+    return _("authenticator code and typed name (weaker)")
 
 
 def _pdf(consent: Consent, *, withdrawal: bool) -> bytes:
@@ -43,8 +52,7 @@ def _pdf(consent: Consent, *, withdrawal: bool) -> bytes:
             (_("Consent"), f"{text['title']} ({_('version')} {consent.template.version})"),
             (_("Language"), fields["language"]),
             (_("Signed at (UTC)"), fields["time"]),
-            (_("Method"), _("passkey signature (strong)") if consent.method == PASSKEY
-             else _("authenticator code and typed name (weaker)")),
+            (_("Method"), _method_label(consent.method)),
             (_("Document SHA-256"), hashlib.sha256(document).hexdigest()),
             (_("Text SHA-256"), fields["text_sha256"]),
         ]
