@@ -683,3 +683,47 @@ def test_an_admin_removes_an_assignment_and_it_is_logged(app, client, auth, case
     again = submit(client, f"/staff/assignments/{assignment_id}/remove", {},
                    form_url=f"/staff/clients/{client_id}")
     assert again.status_code == 404
+
+
+def add_log_visits(app, client_id, count: int) -> None:
+    """``count`` visits by another caseworker to the client's data, one request each."""
+    from shared import audit
+
+    with app.app_context():
+        other = db.session.scalar(select(StaffMember).where(StaffMember.role == "caseworker"))
+        audit.set_purpose(audit.BOOKING_LISTS)
+        for _ in range(count):
+            audit.record_access(client_id=client_id, staff_member=other,
+                                category=audit.BOOKINGS)
+            db.session.commit()
+
+
+def test_the_files_access_log_pages_with_newer_and_older_at_a_constant_cost(app, client,
+                                                                           auth, case):
+    """The caseworker reads the file's access log a page at a time: "Ältere" leads on and
+    "Neuere" back; 30 or 300 visits cost the file the same statements."""
+    from tests.conftest import get_counting_statements
+
+    _person, worker, client_id = case
+    add_log_visits(app, client_id, 30)
+    auth.login(worker, area="staff")
+    url = f"/staff/clients/{client_id}"
+    client.get(url)  # caches warm
+    few_page, few = get_counting_statements(app, client, url)
+    add_log_visits(app, client_id, 270)
+    many_page, many = get_counting_statements(app, client, url)
+    assert many == few, f"30 visits: {few} statements, 300 visits: {many}"
+    first = many_page.get_data(as_text=True)
+    log = first[first.index('id="log-heading"'):]
+    assert "Seite 1 von 13" in log
+    assert f'rel="next" href="{url}?page=2#log-heading"' in log
+    assert 'rel="prev"' not in log
+    second = client.get(f"{url}?page=2").get_data(as_text=True)
+    log = second[second.index('id="log-heading"'):]
+    assert "Seite 2 von 13" in log
+    assert f'rel="prev" href="{url}?page=1#log-heading"' in log
+    assert "Neuere" in log
+    assert "Ältere" in log
+    # The notes still come first on every page of the log.
+    assert second.index('id="notes-heading"') < second.index('id="master-heading"')
+    assert few_page.status_code == 200

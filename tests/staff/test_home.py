@@ -228,3 +228,33 @@ def test_the_start_page_costs_the_same_statements_for_3_and_30_rows(app, client,
     else:
         assert "30 eingeschränkte Akten warten auf Ihre Prüfung." in html
         assert "30 im Notfall geöffnete Akten warten auf Ihre Prüfung." in html
+
+
+# Pages reached by being sent there, not by a link: the step-up before a sensitive action
+# and the second factor's set-up (before it exists, every page leads there).
+SENT_THERE = {"staff.reauth", "staff.setup_second_factor"}
+
+
+@pytest.mark.parametrize("role", ["reception", "caseworker", "admin"])
+def test_every_page_a_role_may_open_is_linked_from_the_menu_or_one_step_further(
+        app, client, auth, make_staff, role):
+    """Nothing is reachable only by typing its address: each GET page without parameters
+    that the policy opens to the role is in the menu or linked from a page the menu names."""
+    from shared import policy
+
+    auth.login(make_staff(role=role), area="staff")
+    with app.test_request_context():
+        from flask import url_for
+
+        wanted = {rule.endpoint: url_for(rule.endpoint) for rule in app.url_map.iter_rules()
+                  if rule.endpoint.startswith("staff.") and "GET" in rule.methods
+                  and not rule.arguments and rule.endpoint not in policy.OPEN_ENDPOINTS
+                  and rule.endpoint not in SENT_THERE
+                  and policy.may_use(role, rule.endpoint)}
+    home = client.get("/staff/").get_data(as_text=True)
+    nav = re.search(r'<nav class="site-nav".*?</nav>', home, re.S).group(0)
+    menu = set(re.findall(r'href="([^"#?]+)', nav))
+    linked = set(menu)
+    for address in menu:
+        linked |= set(re.findall(r'href="([^"#?]+)', client.get(address).get_data(as_text=True)))
+    assert {endpoint for endpoint, address in wanted.items() if address not in linked} == set()
