@@ -46,21 +46,20 @@ def page_urls_by_route(app, *, per_route: int = 8) -> dict[str, list[str]]:
     its URLs (one for every combination of the demo's ids)."""
     values = argument_values(app)
     routes: dict[str, list[str]] = {}
-    with app.test_request_context():
-        from flask import url_for
-
-        for rule in app.url_map.iter_rules():
-            if "GET" not in rule.methods or rule.rule.endswith(NOT_HTML):
-                continue
-            if rule.arguments & UNFILLED_ARGUMENTS:
-                continue
-            names = sorted(rule.arguments)
-            combos = list(itertools.product(*(values[name] for name in names)))[:per_route]
-            urls = routes.setdefault(rule.rule, [])
-            for combo in combos:
-                url = url_for(rule.endpoint, **dict(zip(names, combo, strict=True)))
-                if url not in urls:
-                    urls.append(url)
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.rule.endswith(NOT_HTML):
+            continue
+        if rule.arguments & UNFILLED_ARGUMENTS:
+            continue
+        names = sorted(rule.arguments)
+        combos = list(itertools.product(*(values[name] for name in names)))[:per_route]
+        urls = routes.setdefault(rule.rule, [])
+        for combo in combos:
+            # Built from the rule itself: url_for would give the first rule of an endpoint
+            # with two (/staff/services/new and /staff/services/<id> share one view).
+            url = rule.build(dict(zip(names, combo, strict=True)), append_unknown=False)[1]
+            if url not in urls:
+                urls.append(url)
     return routes
 
 
