@@ -143,24 +143,6 @@ def booking_confirm(service_id: uuid.UUID, slot: str):
     ), status
 
 
-@bp.post("/bookings/<uuid:booking_id>/cancel")
-@client_required
-def booking_cancel(booking_id: uuid.UUID):
-    if ConfirmForm().validate_on_submit():
-        try:
-            bookings.cancel(account=current_user, booking_id=booking_id)
-        except bookings.NotAllowed:
-            security_log.deny()
-        except bookings.TooLateToCancel:
-            flash(_("It is too late to cancel online. Please call us: %(phone)s",
-                    phone=household.organisation_phone()), "warning")
-        except bookings.WrongState:
-            flash(_("This appointment cannot be cancelled any more."), "warning")
-        else:
-            flash(_("The appointment is cancelled."), "success")
-    return redirect(url_for("portal.bookings_index"))
-
-
 @bp.post("/bookings/<uuid:booking_id>/proposal/<answer>")
 @client_required
 def booking_proposal(booking_id: uuid.UUID, answer: str):

@@ -207,12 +207,15 @@ def bookings_group() -> None:
     pass
 
 
-@bookings_group.command("remind", help="Email reminders for tomorrow's appointments.")
+@bookings_group.command("remind", help="Email reminders for tomorrow's appointments, and "
+                                         "tell clients of requests that expired unanswered.")
 def bookings_remind() -> None:
-    """Safe to run every few minutes: each appointment is reminded at most once."""
+    """Safe to run every few minutes: each appointment is reminded at most once, and each
+    expired request is told at most once (only counts are printed, never who)."""
     from shared.services import bookings
 
     click.echo(f"Sent {bookings.send_reminders()} reminders.")
+    click.echo(f"Sent {bookings.send_expiry_notices()} notices of expired requests.")
 
 
 @click.group("consents", cls=AppGroup, help="Consents.")

@@ -9,6 +9,7 @@ import logging
 import smtplib
 import ssl
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from email.message import EmailMessage
@@ -28,8 +29,10 @@ def outbox_dir() -> Path:
     return Path(current_app.instance_path) / "outbox"
 
 
-def send(*, to: str, subject, template: str, locale: str | None = None, **context) -> None:
-    """Render ``templates/mail/<template>.txt`` in the recipient's language and send it."""
+def send(*, to: str, subject, template: str, locale: str | None = None,
+         attachments: Sequence[tuple[str, str, bytes]] = (), **context) -> None:
+    """Render ``templates/mail/<template>.txt`` in the recipient's language and send it,
+    with ``attachments`` as (file name, MIME type, content), e.g. an appointment's .ics."""
     config = current_app.extensions["einblick"].config
     locale = locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE
     # Outside a request (CLI, jobs) url_for needs a request context to build paths.
@@ -47,6 +50,9 @@ def send(*, to: str, subject, template: str, locale: str | None = None, **contex
     message["Message-ID"] = make_msgid(domain="einblick.local")
     message["Content-Language"] = locale
     message.set_content(body)
+    for filename, mimetype, content in attachments:
+        maintype, subtype = mimetype.split("/", 1)
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     if config.smtp_url:
         _send_smtp(config.smtp_url, message)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,7 +18,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from shared import policy
@@ -35,10 +36,25 @@ class ServiceForm(FlaskForm):
                                     validators=[DataRequired(), NumberRange(10, 480)])
     location = StringField(_l("Place"), validators=[Length(max=200)])
     online = BooleanField(_l("Online appointment"))
+    video_url = StringField(
+        _l("Video link"), validators=[Optional(), Length(max=500)],
+        description=_l("For online appointments: the address of the video room, starting "
+                       "with https://. Clients get it with the confirmation."),
+        render_kw={"inputmode": "url", "autocomplete": "off", "spellcheck": "false"})
     active = BooleanField(_l("Can be booked"), default=True)
     staff = SelectMultipleField(_l("Offered by"), option_widget=CheckboxInput(),
                                 widget=ListWidget(prefix_label=False))
     submit = SubmitField(_l("Save"))
+
+    def validate_video_url(self, field) -> None:
+        """Only an https address with a host: no javascript:, no plain http, no typos
+        like "www.example.org" that would become a link into the portal."""
+        value = (field.data or "").strip()
+        parts = urlsplit(value)
+        if parts.scheme.lower() != "https" or not parts.hostname or any(
+                c.isspace() for c in value):
+            raise ValidationError(_l("Please enter an address starting with https://"))
+        field.data = value
 
 
 def _staff_choices() -> list[tuple[str, str]]:
@@ -67,6 +83,7 @@ def service_edit(service_id: uuid.UUID | None):
             service=service, name=form.name.data, description=form.description.data,
             duration_minutes=form.duration_minutes.data, location=form.location.data,
             online=form.online.data, active=form.active.data,
+            video_url=form.video_url.data,
             staff_ids={uuid.UUID(v) for v in form.staff.data or []})
         flash(_("Saved."), "success")
         return redirect(url_for("staff.services"))

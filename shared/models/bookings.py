@@ -47,6 +47,8 @@ class Service(Base):
     duration_minutes: Mapped[int] = mapped_column(Integer)
     location: Mapped[str] = mapped_column(String(200), default="")
     online: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Online services: the https address of the video room, given with the confirmation.
+    video_url: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -140,6 +142,16 @@ class Booking(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once the client was told that the request expired unanswered (sent once only).
+    expiry_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A request to move an appointment: the booking it would replace stays valid until
+    # staff confirm this one, which cancels it (shared/services/bookings.py). Both belong
+    # to the same client. No foreign key: SQLite cannot add or drop one without rebuilding
+    # a table others point to, and a replaced booking that is gone reads as none.
+    replaces_booking_id: Mapped[uuid.UUID | None] = mapped_column()
+    replaces: Mapped[Booking | None] = relationship(
+        primaryjoin="foreign(Booking.replaces_booking_id) == remote(Booking.id)",
+        viewonly=True)
     # § 8(3) SGB VIII: counselling a young person asked for without their parents.
     confidential_from_guardians: Mapped[bool] = mapped_column(Boolean, default=False)
 

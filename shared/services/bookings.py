@@ -67,6 +67,10 @@ class WrongState(BookingError):
     """The booking is not in a state that allows this (e.g. already decided)."""
 
 
+class AlreadyMoving(BookingError):
+    """A request to move this appointment is already waiting for an answer."""
+
+
 class TooManyOpenRequests(BookingError):
     """The person already has ``limit`` requests waiting for an answer."""
 
@@ -102,12 +106,14 @@ def active_services() -> list[Service]:
 
 def save_service(*, service: Service | None, name: str, description: str,
                  duration_minutes: int, location: str, online: bool, active: bool,
-                 staff_ids: set[uuid.UUID]) -> Service:
-    """Create or update a service and who offers it (admins)."""
+                 staff_ids: set[uuid.UUID], video_url: str | None = None) -> Service:
+    """Create or update a service and who offers it (admins). A video link is kept for
+    online services only."""
     service = service or Service()
     service.name, service.description = name, description or ""
     service.duration_minutes, service.location = duration_minutes, location or ""
     service.online, service.active = online, active
+    service.video_url = (video_url or "").strip() or None if online else None
     service.staff = list(db.session.scalars(
         select(StaffMember).where(StaffMember.id.in_(staff_ids)))) if staff_ids else []
     db.session.add(service)
@@ -135,7 +141,8 @@ def get_service(service_id: uuid.UUID) -> Service | None:
 
 
 def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.UUID,
-                    slot_token: str, note: str | None) -> Booking:
+                    slot_token: str, note: str | None,
+                    replaces_booking_id: uuid.UUID | None = None) -> Booking:
     """Request a slot for the account's client or a dependant; the slot is held at once.
     Each person (a child too, counted apart from the parent) may have at most
     ``max_open_requests`` requests waiting at a time, and the account at most
@@ -192,6 +199,7 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
             end_at=slot.end,
             status=REQUESTED,
             expires_at=_hold_until(slot.start),
+            replaces_booking_id=replaces_booking_id,
         )
         booking.note = (note or "").strip()[:500] or None
         db.session.add(booking)
@@ -326,6 +334,78 @@ def cancel(*, account: Account, booking_id: uuid.UUID) -> Booking:
     return booking
 
 
+def cancel_cutoff_hours() -> int:
+    """Up to how many hours before a confirmed appointment clients cancel online
+    (EINBLICK_CANCEL_CUTOFF_HOURS); after that they call."""
+    return _config().cancel_cutoff_hours
+
+
+def inside_cutoff(start: datetime, *, now: datetime | None = None) -> bool:
+    """Whether an appointment at ``start``, once confirmed, could no longer be cancelled
+    online (it begins within the cut-off)."""
+    return start - (now or utcnow()) < timedelta(hours=cancel_cutoff_hours())
+
+
+def pending_move(booking: Booking) -> Booking | None:
+    """The request, still waiting for an answer, to move ``booking`` to another time."""
+    return db.session.scalar(
+        select(Booking).where(Booking.replaces_booking_id == booking.id)
+        .where(Booking.status.in_((REQUESTED, PROPOSED)))
+        .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
+    )
+
+
+def may_move_online(booking: Booking) -> bool:
+    """A request or a confirmed appointment may be moved while it may be cancelled online;
+    a request to move is not moved again (withdraw it, then move the appointment)."""
+    return (effective_status(booking) in (REQUESTED, CONFIRMED)
+            and booking.replaces_booking_id is None and may_cancel_online(booking))
+
+
+def move_slots(booking: Booking, *, day) -> list:
+    """Free times on ``day`` for moving ``booking``: with the same staff member while they
+    still offer the service, else with anyone who does."""
+    offering = availability.offering_staff(booking.service)
+    members = [m for m in offering if m.id == booking.staff_member_id] or offering
+    return sorted((slot for member in members
+                   for slot in availability.free_slots(service=booking.service,
+                                                       staff_member=member, day=day)),
+                  key=lambda slot: slot.start)
+
+
+def request_move(*, account: Account, booking_id: uuid.UUID, slot_token: str) -> Booking:
+    """Ask for another time: a new request linked to the booking it replaces. The old
+    appointment stays valid until staff confirm the new time (which cancels it); if they
+    decline, or nobody answers in time, the old one simply stays."""
+    old = own_booking(account, booking_id)
+    if effective_status(old) not in (REQUESTED, CONFIRMED) or old.replaces_booking_id:
+        raise WrongState
+    if not may_cancel_online(old):
+        raise TooLateToCancel
+    if pending_move(old) is not None:
+        raise AlreadyMoving
+    return request_booking(account=account, client_id=old.client_id,
+                           service_id=old.service_id, slot_token=slot_token, note=old.note,
+                           replaces_booking_id=old.id)
+
+
+def _retire_replaced(booking: Booking) -> tuple[Booking, bool] | None:
+    """Cancel the booking that ``booking`` replaces, in the caller's transaction (its
+    commit confirms the new time and cancels the old one together). The old booking, if it
+    was still active, and whether it was a confirmed appointment."""
+    if booking.replaces_booking_id is None:
+        return None
+    old = db.session.get(Booking, booking.replaces_booking_id)
+    was_confirmed = old is not None and old.status == CONFIRMED
+    changed = db.session.execute(
+        update(Booking).where(Booking.id == booking.replaces_booking_id)
+        .where(Booking.status.in_(ACTIVE))
+        .values(status=CANCELLED, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return (old, was_confirmed) if changed == 1 else None
+
+
 def _notify_staff_of_cancellation(booking: Booking) -> None:
     """The staff member expecting the client learns the time is free again. Like every
     email, it names only date, time and service: never the client."""
@@ -345,9 +425,10 @@ def answer_proposal(*, account: Account, booking_id: uuid.UUID, accept: bool) ->
         raise WrongState
     if accept and booking.start_at <= utcnow() + availability.MIN_LEAD:
         raise WrongState
+    replaced = _retire_replaced(booking) if accept else None
     _set_status(booking, expected=(PROPOSED,), new=CONFIRMED if accept else CANCELLED)
     if accept:
-        _notify(booking, "booking_confirmed", _l("Your appointment is confirmed"))
+        _notify_confirmed(booking, replaced=replaced)
     return booking
 
 
@@ -479,8 +560,9 @@ def confirm(*, member: StaffMember, booking_id: uuid.UUID) -> Booking:
     booking = _decide(member, booking_id)
     audit.record_access(client_id=booking.client_id, staff_member=member,
                         category=audit.BOOKINGS, action=audit.CHANGE)
+    replaced = _retire_replaced(booking)
     _set_status(booking, expected=(REQUESTED,), new=CONFIRMED)
-    _notify(booking, "booking_confirmed", _l("Your appointment is confirmed"))
+    _notify_confirmed(booking, replaced=replaced)
     return booking
 
 
@@ -576,6 +658,80 @@ def _notify(booking: Booking, template: str, subject) -> None:
         )
 
 
+def _notify_confirmed(booking: Booking, *,
+                      replaced: tuple[Booking, bool] | None = None) -> None:
+    """The confirmation: time, service, the address (or the video link of an online
+    service), the cancellation rule and the appointment as an .ics attachment. When it
+    moved an appointment, the old time is named as cancelled (and its staff member told
+    the time is free again)."""
+    zone = availability.local_zone()
+    service = booking.service
+    replaced_start = None
+    if replaced is not None:
+        old, was_confirmed = replaced
+        replaced_start = old.start_at.astimezone(zone)
+        if was_confirmed:
+            _notify_staff_of_cancellation(old)
+    attachment = ("termin.ics", "text/calendar", ics_for([booking]))
+    for account in recipients(booking):
+        mail.send(
+            to=account.email, subject=_l("Your appointment is confirmed"),
+            template="booking_confirmed", locale=account.locale,
+            start=booking.start_at.astimezone(zone), service_name=service.name,
+            online=service.online, video_url=service.video_url if service.online else None,
+            location=service.location, organisation=_config().organisation_name,
+            address=_config().organisation_address,
+            cutoff_hours=cancel_cutoff_hours(), phone=household.organisation_phone(),
+            replaced_start=replaced_start, attachments=[attachment],
+        )
+
+
+def send_expiry_notices(*, now: datetime | None = None) -> int:
+    """Tell the client, once, that a request expired before staff answered it (a proposal
+    the client left unanswered is not meant). Requests past their hold are marked expired
+    first; each notice is claimed by a conditional update, so overlapping runs send it
+    once. Notices older than a week are not sent any more."""
+    now = now or utcnow()
+    db.session.execute(
+        update(Booking).where(Booking.status.in_((REQUESTED, PROPOSED)))
+        .where(Booking.expires_at <= now)
+        .values(status=EXPIRED).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    due = db.session.scalars(
+        select(Booking.id)
+        .where(Booking.status == EXPIRED)
+        .where(Booking.decided_at.is_(None))  # staff never answered
+        .where(Booking.expiry_notice_sent_at.is_(None))
+        .where(Booking.expires_at > now - timedelta(days=7))
+    ).all()
+    zone = availability.local_zone()
+    sent = 0
+    for booking_id in due:
+        claimed = db.session.execute(
+            update(Booking).where(Booking.id == booking_id)
+            .where(Booking.expiry_notice_sent_at.is_(None))
+            .values(expiry_notice_sent_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if claimed != 1:
+            continue
+        booking = db.session.get(Booking, booking_id)
+        kept = booking.replaces if booking.replaces is not None \
+            and booking.replaces.status in ACTIVE else None
+        for account in recipients(booking):
+            mail.send(
+                to=account.email, subject=_l("Your booking request was not answered in time"),
+                template="booking_expired", locale=account.locale,
+                start=booking.start_at.astimezone(zone), service_name=booking.service.name,
+                service_id=booking.service_id, phone=household.organisation_phone(),
+                kept_start=kept.start_at.astimezone(zone) if kept is not None else None,
+            )
+        sent += 1
+    return sent
+
+
 def send_reminders(*, now: datetime | None = None) -> int:
     """Remind of confirmed appointments in the next 24 h; each booking at most once, also
     when several runs overlap (the claim is an atomic conditional update)."""
@@ -624,9 +780,13 @@ def ics_for(bookings: list[Booking]) -> bytes:
         event.add("dtstart", booking.start_at)
         event.add("dtend", booking.end_at)
         event.add("summary", booking.service.name)
-        location = "Online" if booking.service.online else booking.service.location
+        video_url = booking.service.video_url if booking.service.online else None
+        location = video_url or ("Online" if booking.service.online
+                                 else booking.service.location)
         if location:
             event.add("location", location)
+        if video_url:
+            event.add("url", video_url)
         calendar_.add_component(event)
     return calendar_.to_ical()
 

@@ -145,6 +145,9 @@ def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tm
     old.execute("ALTER TABLE clients DROP COLUMN own_account_invited_at")  # 0010
     old.execute("DROP INDEX ix_bookings_booked_by_account_id")  # 0011
     old.execute("ALTER TABLE access_events DROP COLUMN purpose")  # 0012
+    old.execute("ALTER TABLE bookings DROP COLUMN replaces_booking_id")  # 0014
+    old.execute("ALTER TABLE bookings DROP COLUMN expiry_notice_sent_at")
+    old.execute("ALTER TABLE services DROP COLUMN video_url")
     old.execute("DROP TABLE consent_email_codes")  # 0013 consents with a password only
     old.execute("DROP INDEX ix_consent_requests_reminder_due")
     old.execute("ALTER TABLE consent_requests DROP COLUMN reminded_at")

@@ -44,7 +44,9 @@ def test_caseworker_confirms_and_the_client_sees_it(app, client, auth, requested
         assert {(e.category, e.action) for e in events} >= {("bookings", "view"),
                                                             ("bookings", "change")}
     mail = outbox.last_to(person.email)
-    assert "Bitte Dolmetscherin" not in mail.get_content()
+    # Neither the text nor the attached .ics carries the note.
+    parts = [part.get_content() for part in mail.walk() if not part.is_multipart()]
+    assert not [part for part in parts if "Bitte Dolmetscherin" in str(part)]
     auth.logout("staff")
     auth.login(person)
     assert 'data-status="confirmed"' in client.get("/bookings").get_data(as_text=True)
