@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
 from portal import bp
+from portal.bookings import carry_hold, held_slot_address
 from shared.auth import login_flow, passkeys, ratelimits, sessions, tokens
 from shared.auth.forms import (
     ConfirmForm,
@@ -70,14 +71,16 @@ def confirm(token: str):
     form = ChooseSignInForm()
     if form.validate_on_submit():
         try:
-            accounts.complete_registration(token=token, password=form.password.data)
+            # A time held before registering (booking picker) survives the new session.
+            carry_hold(lambda: accounts.complete_registration(
+                token=token, password=form.password.data))
         except accounts.WeakPassword as exc:
             form.password.errors.extend(exc.problems)
         except tokens.TokenInvalid:
             return render_template("portal/link_invalid.html"), 400
         else:
             flash(_("Welcome! Your account is ready."), "success")
-            return redirect(url_for("portal.account"))
+            return redirect(held_slot_address() or url_for("portal.account"))
     return render_template("portal/choose_sign_in.html", form=form, token=token,
                            email=account.email)
 
@@ -106,9 +109,9 @@ def confirm_passkey_finish(token: str):
     if not isinstance(credential, dict):
         return jsonify({"error": failure_message(passkeys.VerificationFailed())}), 400
     try:
-        accounts.complete_registration_with_passkey(
+        carry_hold(lambda: accounts.complete_registration_with_passkey(
             token=token, response=json.dumps(credential), name=str(data.get("name") or "")
-        )
+        ))
     except tokens.TokenInvalid:
         return _link_expired(token)
     except passkeys.PasskeyError as exc:
@@ -146,8 +149,8 @@ def login():
             login_flow.begin(result.account, next_url=next_url)
             return redirect(url_for("portal.login_second_factor"))
         else:
-            sessions.start(result.account, second_factor=False)
-            return redirect(next_url or url_for("portal.home"))
+            carry_hold(lambda: sessions.start(result.account, second_factor=False))
+            return redirect(held_slot_address() or next_url or url_for("portal.home"))
     return render_template("auth/login.html", form=form, area="portal")
 
 
@@ -173,9 +176,9 @@ def login_second_factor():
         return redirect(url_for("portal.login"))
     form = SecondFactorForm()
     if form.validate_on_submit():
-        result = login_flow.submit_code(pending, code=form.code.data)
+        result = carry_hold(lambda: login_flow.submit_code(pending, code=form.code.data))
         if result.outcome is login_flow.CodeOutcome.SIGNED_IN:
-            return redirect(result.next_url or url_for("portal.home"))
+            return redirect(held_slot_address() or result.next_url or url_for("portal.home"))
         if result.outcome is login_flow.CodeOutcome.WRONG_CODE:
             form.code.errors.append(str(login_flow.WRONG_CODE_MESSAGE))
         else:

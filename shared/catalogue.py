@@ -540,6 +540,10 @@ TECHNICAL: frozenset[str] = frozenset(
         "availability_exceptions.start_time", "availability_exceptions.end_time",
         "calendar_feeds.id", "calendar_feeds.account_id", "calendar_feeds.created_at",
         "calendar_feeds.revoked_at",
+        # slot_holds: a visitor's chosen time while registering; no person is named.
+        "slot_holds.id", "slot_holds.token_hash", "slot_holds.service_id",
+        "slot_holds.staff_member_id", "slot_holds.start_at", "slot_holds.end_at",
+        "slot_holds.expires_at", "slot_holds.created_at",
         "access_events.id", "access_events.client_id", "access_events.seq",
         "access_events.role", "access_events.prev_hash", "access_events.hash",
         "access_events.grant_id",

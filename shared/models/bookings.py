@@ -172,3 +172,29 @@ class CalendarFeed(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SlotHold(Base):
+    """A slot kept for a visitor for a short while (slot picker before registration),
+    so that nobody else can take it. Known by a random token in the visitor's session,
+    stored only as a hash; holds no personal data. Expired rows are deleted lazily
+    (shared/services/slot_holds.py)."""
+
+    __tablename__ = "slot_holds"
+    __table_args__ = (
+        # One live hold per staff member and start; expired ones are deleted before a new
+        # hold is written, in the same transaction.
+        Index("uq_slot_holds_slot", "staff_member_id", "start_at", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"))
+    service: Mapped[Service] = relationship(lazy="joined")
+    staff_member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="CASCADE"))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,6 +19,7 @@ from shared.models.bookings import (
     AvailabilityRule,
     Booking,
     Service,
+    SlotHold,
 )
 from shared.models.staff import StaffMember
 from shared.services.staff import active_members
@@ -66,85 +67,196 @@ def offering_staff(service: Service) -> list[StaffMember]:
 
 def busy_periods(staff_member_id: uuid.UUID, start: datetime, end: datetime,
                  *, ignore: uuid.UUID | None = None) -> list[tuple[datetime, datetime]]:
-    """Active bookings of a staff member overlapping [start, end), widened by the buffer."""
+    """Active bookings and live slot holds of a staff member overlapping [start, end),
+    widened by the buffer."""
+    return _busy_by_member([staff_member_id], start, end, ignore=ignore).get(
+        staff_member_id, [])
+
+
+def _busy_by_member(staff_ids: list[uuid.UUID], start: datetime, end: datetime, *,
+                    ignore: uuid.UUID | None = None, except_hold: bytes | None = None,
+                    now: datetime | None = None
+                    ) -> dict[uuid.UUID, list[tuple[datetime, datetime]]]:
+    """Busy periods of several staff members in two queries: bookings that hold their slot
+    (``ignore``: one booking that does not count) and live holds of visitors
+    (``except_hold``: the token hash of the asker's own hold, which does not count)."""
     buffer = _buffer()
+    now = now or utcnow()
+    busy: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
     rows = db.session.execute(
-        select(Booking.id, Booking.start_at, Booking.end_at, Booking.status, Booking.expires_at)
-        .where(Booking.staff_member_id == staff_member_id)
+        select(Booking.id, Booking.staff_member_id, Booking.start_at, Booking.end_at,
+               Booking.status, Booking.expires_at)
+        .where(Booking.staff_member_id.in_(staff_ids))
         .where(Booking.status.in_(ACTIVE))
         .where(Booking.start_at < end + buffer)
         .where(Booking.end_at > start - buffer)
     ).all()
-    now = utcnow()
-    return [
-        (row.start_at - buffer, row.end_at + buffer)
-        for row in rows
-        if row.id != ignore and not (row.status in ("requested", "proposed")
-                                     and row.expires_at and row.expires_at <= now)
-    ]
+    for row in rows:
+        if row.id == ignore or (row.status in ("requested", "proposed")
+                                and row.expires_at and row.expires_at <= now):
+            continue
+        busy.setdefault(row.staff_member_id, []).append(
+            (row.start_at - buffer, row.end_at + buffer))
+    holds = (
+        select(SlotHold.staff_member_id, SlotHold.start_at, SlotHold.end_at)
+        .where(SlotHold.staff_member_id.in_(staff_ids))
+        .where(SlotHold.expires_at > now)
+        .where(SlotHold.start_at < end + buffer)
+        .where(SlotHold.end_at > start - buffer)
+    )
+    if except_hold is not None:
+        holds = holds.where(SlotHold.token_hash != except_hold)
+    for row in db.session.execute(holds).all():
+        busy.setdefault(row.staff_member_id, []).append(
+            (row.start_at - buffer, row.end_at + buffer))
+    return busy
 
 
 def free_slots(*, service: Service, staff_member: StaffMember, day: date,
-               now: datetime | None = None, ignore: uuid.UUID | None = None) -> list[Slot]:
+               now: datetime | None = None, ignore: uuid.UUID | None = None,
+               except_hold: bytes | None = None) -> list[Slot]:
     """Bookable slots of one staff member for one service on one local day."""
+    return free_slots_between(service=service, first=day, last=day, members=[staff_member],
+                              now=now, ignore=ignore, except_hold=except_hold)
+
+
+def free_slots_between(*, service: Service, first: date, last: date,
+                       members: list[StaffMember] | None = None, now: datetime | None = None,
+                       ignore: uuid.UUID | None = None, except_hold: bytes | None = None
+                       ) -> list[Slot]:
+    """Bookable slots of a service from local day ``first`` to ``last`` (inclusive), of
+    ``members`` (default: everyone offering it), in start order. A fixed number of
+    queries however many days and staff members: hours, absences, bookings, holds."""
+    members = offering_staff(service) if members is None else members
+    if not members or last < first:
+        return []
     zone = local_zone()
     now = now or utcnow()
     duration = timedelta(minutes=service.duration_minutes)
     step = duration + _buffer()
-    rules = db.session.scalars(
-        select(AvailabilityRule)
-        .where(AvailabilityRule.staff_member_id == staff_member.id)
-        .where(AvailabilityRule.weekday == day.weekday())
-    ).all()
-    exceptions = db.session.scalars(
+    staff_ids = [m.id for m in members]
+    rules: dict[tuple[uuid.UUID, int], list[AvailabilityRule]] = {}
+    for rule in db.session.scalars(
+        select(AvailabilityRule).where(AvailabilityRule.staff_member_id.in_(staff_ids))
+        .order_by(AvailabilityRule.start_time)
+    ):
+        rules.setdefault((rule.staff_member_id, rule.weekday), []).append(rule)
+    exceptions: dict[tuple[uuid.UUID, date], list[AvailabilityException]] = {}
+    for absence in db.session.scalars(
         select(AvailabilityException)
-        .where(AvailabilityException.staff_member_id == staff_member.id)
-        .where(AvailabilityException.day == day)
-    ).all()
-    if any(e.start_time is None for e in exceptions):
-        return []
-    blocked = [
-        (datetime.combine(day, e.start_time, zone), datetime.combine(day, e.end_time, zone))
-        for e in exceptions
-    ]
+        .where(AvailabilityException.staff_member_id.in_(staff_ids))
+        .where(AvailabilityException.day >= first)
+        .where(AvailabilityException.day <= last)
+    ):
+        exceptions.setdefault((absence.staff_member_id, absence.day), []).append(absence)
     # Local midnight to local midnight (23 or 25 hours on daylight-saving days).
-    day_start = datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
-    day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(),
-                               zone).astimezone(UTC)
-    busy = busy_periods(staff_member.id, day_start, day_end, ignore=ignore)
-    busy += [(b_start.astimezone(UTC), b_end.astimezone(UTC)) for b_start, b_end in blocked]
+    range_start = datetime.combine(first, datetime.min.time(), zone).astimezone(UTC)
+    range_end = datetime.combine(last + timedelta(days=1), datetime.min.time(),
+                                 zone).astimezone(UTC)
+    busy_of = _busy_by_member(staff_ids, range_start, range_end, ignore=ignore,
+                              except_hold=except_hold, now=now)
     slots = []
-    for rule in sorted(rules, key=lambda r: r.start_time):
-        # Wall-clock hours become UTC instants; the stepping is done in UTC, so a slot
-        # lasts its real duration also on the night the clocks change.
-        start_utc = datetime.combine(day, rule.start_time, zone).astimezone(UTC)
-        window_end = datetime.combine(day, rule.end_time, zone).astimezone(UTC)
-        while start_utc + duration <= window_end:
-            end_utc = start_utc + duration
-            free = start_utc >= now + MIN_LEAD and not any(
-                b_start < end_utc and start_utc < b_end for b_start, b_end in busy
-            )
-            if free:
-                slots.append(Slot(staff_member.id, start_utc, end_utc))
-            start_utc += step
-    return slots
+    day = first
+    while day <= last:
+        for member in members:
+            day_rules = rules.get((member.id, day.weekday()), [])
+            absent = exceptions.get((member.id, day), [])
+            if not day_rules or any(e.start_time is None for e in absent):
+                continue
+            busy = busy_of.get(member.id, []) + [
+                (datetime.combine(day, e.start_time, zone).astimezone(UTC),
+                 datetime.combine(day, e.end_time, zone).astimezone(UTC))
+                for e in absent
+            ]
+            for rule in day_rules:
+                # Wall-clock hours become UTC instants; the stepping is done in UTC, so a
+                # slot lasts its real duration also on the night the clocks change.
+                start_utc = datetime.combine(day, rule.start_time, zone).astimezone(UTC)
+                window_end = datetime.combine(day, rule.end_time, zone).astimezone(UTC)
+                while start_utc + duration <= window_end:
+                    end_utc = start_utc + duration
+                    free = start_utc >= now + MIN_LEAD and not any(
+                        b_start < end_utc and start_utc < b_end for b_start, b_end in busy
+                    )
+                    if free:
+                        slots.append(Slot(member.id, start_utc, end_utc))
+                    start_utc += step
+        day += timedelta(days=1)
+    return sorted(slots, key=lambda s: (s.start, str(s.staff_member_id)))
 
 
-def upcoming_slots(*, service: Service, days: int, today: date | None = None
-                   ) -> list[tuple[date, list[Slot]]]:
-    """Free slots of every staff member offering the service, grouped by local day."""
+def is_free(*, service: Service, slot_token: str, except_hold: bytes | None = None) -> bool:
+    """Whether the slot of ``slot_token`` can be requested now (by the holder of
+    ``except_hold``, whose own hold does not count)."""
+    try:
+        staff_id, start = parse_slot_token(slot_token)
+    except BadSlotToken:
+        return False
+    member = next((m for m in offering_staff(service) if m.id == staff_id), None)
+    if member is None:
+        return False
+    day = start.astimezone(local_zone()).date()
+    return any(slot.start == start for slot in free_slots(
+        service=service, staff_member=member, day=day, except_hold=except_hold))
+
+
+# -- one week of the slot picker ---------------------------------------------------------
+class WeekOutOfRange(ValueError):
+    """Not a date, or a week that cannot be booked."""
+
+
+@dataclass(frozen=True)
+class Week:
+    """What the slot picker shows: one week (Monday ``first``) of free slots by day, the
+    next free slot overall, and where the week links lead."""
+
+    first: date
+    days: list[tuple[date, list[Slot]]]  # the bookable days of the week, empty ones too
+    next_free: Slot | None
+    previous: date | None  # Monday of the previous week, if it can still be booked
+    following: date | None  # Monday of the next week, if inside the booking horizon
+    next_with_free: date | None  # Monday of the next later week with free times
+
+    @property
+    def last(self) -> date:
+        return self.first + timedelta(days=6)
+
+    @property
+    def has_free(self) -> bool:
+        return any(slots for _day, slots in self.days)
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def week_of_slots(*, service: Service, week: date | None, days_ahead: int,
+                  today: date | None = None, except_hold: bytes | None = None) -> Week:
+    """The week containing ``week`` (this week when None), moved into the weeks that can be
+    booked: from this week to the one of the last day of the horizon (``days_ahead``
+    days from today)."""
     today = today or datetime.now(local_zone()).date()
-    result = []
-    for offset in range(days):
-        day = today + timedelta(days=offset)
-        slots = [
-            slot
-            for member in offering_staff(service)
-            for slot in free_slots(service=service, staff_member=member, day=day)
-        ]
-        if slots:
-            result.append((day, sorted(slots, key=lambda s: (s.start, str(s.staff_member_id)))))
-    return result
+    last_day = today + timedelta(days=max(days_ahead, 1) - 1)
+    first = min(max(_monday(week or today), _monday(today)), _monday(last_day))
+    # The whole horizon in one go: the next free slot and the next week with free times
+    # come from the same few queries as the week itself.
+    slots = free_slots_between(service=service, first=today, last=last_day,
+                               except_hold=except_hold)
+    zone = local_zone()
+    by_day: dict[date, list[Slot]] = {}
+    for slot in slots:
+        by_day.setdefault(slot.start.astimezone(zone).date(), []).append(slot)
+    days = [(day, by_day.get(day, []))
+            for day in (first + timedelta(days=i) for i in range(7))
+            if today <= day <= last_day]
+    following = first + timedelta(days=7)
+    later = next((day for day in sorted(by_day) if day >= following), None)
+    return Week(
+        first=first, days=days, next_free=slots[0] if slots else None,
+        previous=first - timedelta(days=7) if first > _monday(today) else None,
+        following=following if following <= last_day else None,
+        next_with_free=_monday(later) if later else None,
+    )
 
 
 # -- editing hours (staff) ---------------------------------------------------------------

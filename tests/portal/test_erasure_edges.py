@@ -145,6 +145,7 @@ def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tm
     old.execute("ALTER TABLE clients DROP COLUMN own_account_invited_at")  # 0010
     old.execute("DROP INDEX ix_bookings_booked_by_account_id")  # 0011
     old.execute("ALTER TABLE access_events DROP COLUMN purpose")  # 0012
+    old.execute("DROP TABLE slot_holds")  # 0015 slot_holds
     old.execute("ALTER TABLE bookings DROP COLUMN replaces_booking_id")  # 0014
     old.execute("ALTER TABLE bookings DROP COLUMN expiry_notice_sent_at")
     old.execute("ALTER TABLE services DROP COLUMN video_url")
