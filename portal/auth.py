@@ -27,7 +27,7 @@ from shared.auth.forms import (
 from shared.extensions import limiter
 from shared.models.accounts import CLIENT
 from shared.passkey_views import bp_json, failure_message
-from shared.services import accounts
+from shared.services import account_recovery, accounts
 from shared.services import passkeys as passkey_service
 
 
@@ -216,7 +216,7 @@ def reset_request():
 @limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 def reset_password(token: str):
     try:
-        tokens.peek(token, tokens.RESET_PASSWORD)
+        account = tokens.peek(token, tokens.RESET_PASSWORD)
     except tokens.TokenInvalid:
         return render_template("portal/link_invalid.html"), 400
     form = NewPasswordForm()
@@ -229,6 +229,15 @@ def reset_password(token: str):
             return render_template("portal/link_invalid.html"), 400
         else:
             sessions.end_current()
+            # A recovery staff started (identity checked in person) that has taken effect:
+            # this once, the new password signs in without the lost second factor.
+            if account_recovery.complete_after_reset(account=account):
+                sessions.start(account, second_factor=False)
+                flash(_("Your account is recovered and you are signed in. Your old "
+                        "authenticator app, passkeys and recovery codes no longer work: "
+                        "please set up a new second step now."), "success")
+                return redirect(url_for("portal.security"))
             flash(_("Your new password is saved. Please sign in."), "success")
             return redirect(url_for("portal.login"))
-    return render_template("auth/reset_password.html", form=form, area="portal")
+    return render_template("auth/reset_password.html", form=form, area="portal",
+                           recovery_from=account_recovery.waiting_until(account))

@@ -52,6 +52,9 @@ RESTRICTED = "restricted"  # a restricted file (§ 84 SGB X) opened with a reaso
 INVITATION = "invitation"  # the client was invited to an own account (household)
 INVITATION_WITHDRAWN = "invitation-withdrawn"  # that invitation (and its account) undone
 HANDOVER = "handover-confirmed"  # staff met the young person, who holds their account
+ACCOUNT = "account"  # the client's own account (its sign-in, not its data)
+RECOVERY_STARTED = "recovery-started"  # a recovery of the account, identity checked in person
+RECOVERY_CANCELLED = "recovery-cancelled"
 NAMED = "named"  # read as a household member named in another client's file
 # The role of an event written for a guardian's action in the portal (an invitation, its
 # withdrawal) rather than for staff: the young person sees those in their log too.
@@ -69,8 +72,9 @@ CONSENT_WORK = "consent-work"
 CORRECTION_WORK = "correction-work"
 ERASURE_WORK = "erasure-work"
 REVIEW = "review"
+ACCOUNT_RECOVERY = "account-recovery"
 PURPOSES = (OPEN_FILE, FIND, BOOKING_LISTS, BOOKING_DECISION, CASE_WORK, CONSENT_WORK,
-            CORRECTION_WORK, ERASURE_WORK, REVIEW)
+            CORRECTION_WORK, ERASURE_WORK, REVIEW, ACCOUNT_RECOVERY)
 
 _PENDING = "einblick.pending-access"
 _PURPOSE = "einblick.access-purpose"

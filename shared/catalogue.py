@@ -308,7 +308,7 @@ ENTRIES = ENTRIES + (
               "household": _l("household data"), "documents": _l("documents"),
               "notes": _l("notes"), "case-file": _l("case file"),
               "access-log": _l("access log"), "export": _l("your data download"),
-              "consents": _l("consents")}),
+              "consents": _l("consents"), "account": _l("your account")}),
     Entry("access_events.action", ACCESS_LOG, _l("What was done (viewed, changed)"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
@@ -323,7 +323,9 @@ ENTRIES = ENTRIES + (
               "invitation-withdrawn": _l("withdrew an invitation to an account of their "
                                          "own"),
               "handover-confirmed": _l("confirmed in person that the young person holds "
-                                       "their own account")}),
+                                       "their own account"),
+              "recovery-started": _l("started a recovery of your account"),
+              "recovery-cancelled": _l("cancelled a recovery of your account")}),
     Entry("access_events.purpose", ACCESS_LOG, _l("What staff were doing"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
@@ -335,7 +337,8 @@ ENTRIES = ENTRIES + (
               "case-work": _l("work on the file"), "consent-work": _l("work on consents"),
               "correction-work": _l("answering a correction request"),
               "erasure-work": _l("deciding on a deletion request"),
-              "review": _l("checking an emergency opening")}),
+              "review": _l("checking an emergency opening"),
+              "account-recovery": _l("recovering your account")}),
     Entry("access_events.created_at", ACCESS_LOG, _l("When your data was looked at"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
@@ -481,6 +484,25 @@ ENTRIES = ENTRIES + (
           _FROM_SYSTEM, PLAIN),
 )
 
+# A recovery staff started after checking the client's identity in person: a record of what
+# staff did to the account, read like the access log (by the person only, never a guardian).
+_RECOVERY_PURPOSE = _l("To give you your account back when you have lost your second step "
+                       "and your recovery codes, and so you can see who did it and why.")
+ENTRIES = ENTRIES + tuple(
+    Entry(f"account_recoveries.{column}", ACCESS_LOG, label, _RECOVERY_PURPOSE,
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SEE_ACCESS_LOG, source, storage,
+          names=NAMES_STAFF_MEMBER if column == "started_by_id" else None)
+    for column, label, source, storage in (
+        ("identity_check", _l("How staff checked your identity for a recovery"), _FROM_STAFF,
+         ENCRYPTED),
+        ("started_by_id", _l("Who started a recovery of your account"), _FROM_SYSTEM, PLAIN),
+        ("started_at", _l("Recovery of your account started on"), _FROM_SYSTEM, PLAIN),
+        ("effective_at", _l("Recovery of your account possible from"), _FROM_SYSTEM, PLAIN),
+        ("completed_at", _l("Account recovered on"), _FROM_SYSTEM, PLAIN),
+        ("cancelled_at", _l("Recovery of your account cancelled on"), _FROM_SYSTEM, PLAIN),
+    )
+)
+
 BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
 
 # The categories' names, as the export's index.html heads its sections.
@@ -576,6 +598,8 @@ TECHNICAL: frozenset[str] = frozenset(
         "break_glass_grants.data_key_id", "break_glass_grants.session_id",
         "break_glass_grants.created_at", "break_glass_grants.reviewed_at",
         "break_glass_grants.reviewed_by_id",
+        "account_recoveries.id", "account_recoveries.account_id",
+        "account_recoveries.data_key_id",
     }
 )
 
@@ -618,6 +642,7 @@ CLIENT_REFERENCES: dict[str, str] = {
     "passkey_credentials.account_id": ERASE,
     "passkey_challenges.account_id": ERASE,
     "calendar_feeds.account_id": ERASE,
+    "account_recoveries.account_id": ERASE,
     "clients.account_id": DETACH,
     "bookings.booked_by_account_id": DETACH,
     "consents.signer_account_id": DETACH,

@@ -87,6 +87,9 @@ class Config:
     staff_idle_minutes: int = 15
     session_absolute_hours: int = 12
     step_up_minutes: int = 5
+    # A recovery staff start after checking a client's identity in person takes effect this
+    # many hours later, so the client, emailed at once, can stop one they did not ask for.
+    recovery_wait_hours: int = 24
     reset_token_hours: int = 1
     confirm_token_hours: int = 48
     invitation_token_hours: int = 72

@@ -73,6 +73,9 @@ WRITE_NOTES = "casefile.notes"
 REVIEW_BREAK_GLASS = "break-glass.review"
 OFFER_SERVICES = "services.offer"  # be the staff member of an appointment
 EDIT_ANY_HOURS = "availability.anyone"  # everyone else edits their own hours only
+# Start (or cancel) an account recovery after checking the client's identity in person;
+# caseworkers for the clients assigned to them only (shared/services/account_recovery.py).
+RECOVER_ACCOUNTS = "account.recovery"
 
 ABILITIES: Mapping[str, frozenset[str]] = MappingProxyType({
     SEE_ALL_BOOKINGS: frozenset({ADMIN, RECEPTION}),
@@ -88,6 +91,7 @@ ABILITIES: Mapping[str, frozenset[str]] = MappingProxyType({
     REVIEW_BREAK_GLASS: _ADMIN,
     OFFER_SERVICES: _CASEWORKER_AND_ADMIN,
     EDIT_ANY_HOURS: _ADMIN,
+    RECOVER_ACCOUNTS: _CASEWORKER_AND_ADMIN,
 })
 
 # Every staff endpoint that is not open, and the roles that may use it. Documents and
@@ -120,6 +124,8 @@ ENDPOINT_ROLES: Mapping[str, frozenset[str]] = MappingProxyType({
     "staff.note_add": ABILITIES[WRITE_NOTES],
     "staff.note_edit": ABILITIES[WRITE_NOTES],
     "staff.booking_confidential": _CASEWORKER,
+    "staff.account_recovery": ABILITIES[RECOVER_ACCOUNTS],
+    "staff.account_recovery_cancel": ABILITIES[RECOVER_ACCOUNTS],
     # appointments and hours
     "staff.bookings_queue": _EVERY_ROLE,
     "staff.bookings_day": _EVERY_ROLE,

@@ -112,6 +112,16 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("totp.disabled", _l("Authenticator app turned off"), "TOTP was turned off."),
     EventType("recovery_codes.renewed", _l("New recovery codes"),
               "Ten new recovery codes replaced the old ones, which no longer work."),
+    EventType("account_recovery.started", _l("Account recovery started by staff"),
+              "A staff member started a recovery of a client's account after checking their "
+              "identity in person; the client was emailed, and it takes effect after the "
+              "waiting period (`recovery_wait_hours`)."),
+    EventType("account_recovery.cancelled", _l("Account recovery cancelled"),
+              "A pending recovery was cancelled, by the client or by staff."),
+    EventType("account_recovery.completed", _l("Account recovered"),
+              "After the waiting period a password reset signed the client in without a "
+              "second factor, once; their authenticator app, passkeys and recovery codes "
+              "were removed."),
     EventType("passkey.added", _l("Passkey added"), "A passkey was registered."),
     EventType("passkey.removed", _l("Passkey removed"), "A passkey was removed."),
     EventType("passkey.anomaly", _l("Passkey counter went backwards"),

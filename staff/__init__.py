@@ -44,6 +44,8 @@ PURPOSES = {
     "staff.erasure_decide": audit.ERASURE_WORK,
     "staff.break_glass_review": audit.REVIEW,
     "staff.break_glass_reviewed": audit.REVIEW,
+    "staff.account_recovery": audit.ACCOUNT_RECOVERY,
+    "staff.account_recovery_cancel": audit.ACCOUNT_RECOVERY,
 }
 # Staff pages that read no client's data (so they log no visit); every page the policy
 # names is either here or in PURPOSES (tests/portal/test_access_visits.py).
@@ -99,6 +101,7 @@ from staff import (  # noqa: E402,F401  (views register on bp)
     consents,
     corrections,
     home,
+    recovery,
     security,
     security_events,
     services,

@@ -23,10 +23,12 @@ from shared.models.consents import Consent, ConsentRequest, ConsentTemplate
 from shared.models.household import EmergencyContact, Guardianship
 from shared.models.keys import AppMeta, DataKey
 from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
+from shared.models.recovery import AccountRecovery
 from shared.models.security import SecurityEvent
 from shared.models.staff import StaffMember
 
 __all__ = [
+    "AccountRecovery",
     "Consent",
     "CorrectionRequest",
     "ConsentRequest",

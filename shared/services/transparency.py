@@ -177,6 +177,9 @@ def _summary(event: AccessEvent) -> str:
              audit.INVITATION_WITHDRAWN: _l("withdrew an invitation to an account of their own"),
              audit.HANDOVER: _l("confirmed in person that the young person holds their own "
                                "account"),
+             audit.RECOVERY_STARTED: _l("started a recovery of the account after checking "
+                                        "the identity in person"),
+             audit.RECOVERY_CANCELLED: _l("cancelled a recovery of the account"),
              audit.PURGE: _l("deleted data because the retention period ended")}
     for action, sentence in whole.items():
         if action in actions:
@@ -199,7 +202,9 @@ def _summary(event: AccessEvent) -> str:
                audit.CONSENT_WORK: _l("worked on consents"),
                audit.CORRECTION_WORK: _l("answered a correction request"),
                audit.ERASURE_WORK: _l("decided on a deletion request"),
-               audit.REVIEW: _l("checked an emergency opening")}.get(event.purpose)
+               audit.REVIEW: _l("checked an emergency opening"),
+               audit.ACCOUNT_RECOVERY: _l("looked at a recovery of the account")
+               }.get(event.purpose)
     if purpose:
         return purpose
     if audit.DOWNLOAD in actions:

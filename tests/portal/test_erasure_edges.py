@@ -152,6 +152,7 @@ def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tm
     old.execute("DROP TABLE consent_email_codes")  # 0013 consents with a password only
     old.execute("DROP INDEX ix_consent_requests_reminder_due")
     old.execute("ALTER TABLE consent_requests DROP COLUMN reminded_at")
+    old.execute("DROP TABLE account_recoveries")  # account recoveries by staff
     old.execute("UPDATE alembic_version SET version_num='cff9a76e5078'")
     old.commit()
     old.close()

@@ -64,6 +64,8 @@ ROUTES = {
     "staff.note_add": ("POST", "/staff/clients/{client}/notes"),
     "staff.note_edit": ("POST", "/staff/notes/{note}/edit"),
     "staff.booking_confidential": ("POST", "/staff/bookings/{random}/confidential"),
+    "staff.account_recovery": ("GET", "/staff/clients/{client}/recovery"),
+    "staff.account_recovery_cancel": ("POST", "/staff/clients/{client}/recovery/cancel"),
     "staff.bookings_queue": ("GET", "/staff/bookings"),
     "staff.bookings_day": ("GET", "/staff/bookings/day"),
     "staff.bookings_week": ("GET", "/staff/bookings/week"),

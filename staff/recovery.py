@@ -1,0 +1,96 @@
+"""Account recovery from the case file: after checking a client's identity in person, staff
+start a recovery that takes effect after a waiting period (see
+shared/services/account_recovery.py), or cancel one."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+from shared import security_log
+from shared.auth.forms import ConfirmForm
+from shared.services import account_recovery, casefile
+from staff import bp, current_session_id
+
+NOTE_TOO_SHORT = _l("Please write down how you checked the identity, e.g. “ID card seen”.")
+
+
+class StartRecoveryForm(FlaskForm):
+    identity_check = StringField(
+        _l("How did you check the identity?"),
+        validators=[DataRequired(NOTE_TOO_SHORT),
+                    Length(min=account_recovery.MIN_NOTE_LENGTH, message=NOTE_TOO_SHORT),
+                    Length(max=account_recovery.MAX_NOTE_LENGTH)],
+        description=_l("For example “ID card seen”. The client can read this note."),
+        render_kw={"autocomplete": "off"})
+    submit = SubmitField(_l("Start the recovery"))
+
+
+@bp.app_template_global("account_recovery_offered")
+def account_recovery_offered(client_id: uuid.UUID) -> bool:
+    """Whether the case file links to the recovery page for the signed-in staff member."""
+    return account_recovery.may_recover(current_user.staff_member, client_id)
+
+
+@bp.route("/clients/<uuid:client_id>/recovery", methods=["GET", "POST"],
+          endpoint="account_recovery")
+def account_recovery_page(client_id: uuid.UUID):
+    """What a recovery does, the open one if any, and the form to start one."""
+    member = current_user.staff_member
+    form = StartRecoveryForm()
+    if form.validate_on_submit():
+        try:
+            account_recovery.start(member=member, client_id=client_id,
+                                   session_id=current_session_id(),
+                                   identity_check=form.identity_check.data)
+        except casefile.NeedsBreakGlass:
+            return redirect(url_for("staff.client_break_glass", client_id=client_id))
+        except casefile.NoAccess:
+            security_log.deny()
+        except account_recovery.NoteTooShort:
+            form.identity_check.errors.append(str(NOTE_TOO_SHORT))
+        except account_recovery.NoOwnAccount:
+            abort(404)
+        except account_recovery.AlreadyPending:
+            flash(_("A recovery of this account is already under way."), "warning")
+            return redirect(url_for("staff.account_recovery", client_id=client_id))
+        else:
+            flash(_("The recovery is started. The client was emailed and can set a new "
+                    "password without the second step once the waiting time is over."),
+                  "success")
+            return redirect(url_for("staff.account_recovery", client_id=client_id))
+    try:
+        view = account_recovery.for_staff(member=member, client_id=client_id,
+                                          session_id=current_session_id())
+    except casefile.NeedsBreakGlass:
+        return redirect(url_for("staff.client_break_glass", client_id=client_id))
+    except casefile.NoAccess:
+        security_log.deny()
+    return render_template("staff/account_recovery.html", view=view, form=form,
+                           cancel_form=ConfirmForm()), 400 if form.errors else 200
+
+
+
+@bp.post("/clients/<uuid:client_id>/recovery/cancel")
+def account_recovery_cancel(client_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        account_recovery.cancel_by_staff(member=current_user.staff_member, client_id=client_id,
+                                         session_id=current_session_id())
+    except casefile.NeedsBreakGlass:
+        return redirect(url_for("staff.client_break_glass", client_id=client_id))
+    except casefile.NoAccess:
+        security_log.deny()
+    except (account_recovery.NothingToCancel, account_recovery.NoOwnAccount):
+        flash(_("There is no recovery under way to cancel."), "warning")
+    else:
+        flash(_("The recovery is cancelled. The client was emailed."), "success")
+    return redirect(url_for("staff.account_recovery", client_id=client_id))
