@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import TypeVar
 
@@ -142,8 +142,11 @@ def _picker_address(service, start=None, **args) -> str:
 
 
 def _day_label(day, short: bool = False) -> str:
-    """A day in words without the year ("Dienstag, 8. Dezember"), or short ("Di., 8.")."""
+    """A day in words without the year ("Dienstag, 8. Dezember"), or short ("Di., 8.");
+    a datetime counts by its local day."""
     locale = formatting_locale()
+    if isinstance(day, datetime):
+        day = day.astimezone(availability.local_zone()).date()
     if short:
         return dates.format_skeleton("Ed", day, locale=locale)
     # The language's own order of weekday, day and month, with the weekday written out.
@@ -195,7 +198,6 @@ def booking_slots(service_id: uuid.UUID):
     return render_template(
         "portal/booking_slots.html", service=service, week=week, shown=shown, day=day,
         for_id=_for_id(), day_label=_day_label, week_label=_week_label,
-        visitor=not current_user.is_authenticated,
     )
 
 
