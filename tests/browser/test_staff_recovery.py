@@ -1,0 +1,84 @@
+"""The last way back, at 360×740 in German: Mia lost the phone with her authenticator app
+and every recovery code. Her caseworker checks her ID card in person and starts a recovery;
+a day later (the clock moved, not waited for) Mia chooses a new password by email, is
+signed in without the lost second step, and sets up a passkey with new recovery codes."""
+
+from datetime import timedelta
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import Account, AccountRecovery, Client
+from shared.models.base import utcnow
+from shared.services import account_recovery
+from tests.browser.conftest import (
+    PHONE,
+    add_virtual_authenticator,
+    assert_accessible,
+    assert_fits_phone,
+    new_context,
+    staff_sign_in,
+)
+from tests.conftest import Outbox, assign_caseworker
+
+NEW_PASSWORD = "quiet-meadow-compass-47"
+
+
+def test_staff_start_a_recovery_and_a_day_later_the_client_gets_back_in(
+        app, browser, live_server, phone, make_client, make_staff, monkeypatch):
+    mia = make_client(full_name="Mia Berger", totp=True)
+    with app.app_context():
+        client_id = db.session.scalar(select(Client.id)
+                                      .where(Client.account_id == mia.account_id))
+    caseworker = make_staff(role="caseworker")
+    assign_caseworker(app, client_id, caseworker)
+
+    # The caseworker, on a phone as well: the file, then the recovery page.
+    staff = new_context(browser, live_server, **PHONE).new_page()
+    staff_sign_in(staff, caseworker)
+    staff.goto(f"/staff/clients/{client_id}")
+    staff.click("text=Zur Kontowiederherstellung")
+    staff.wait_for_url(f"**/staff/clients/{client_id}/recovery")
+    expect(staff.locator("h1")).to_have_text("Kontowiederherstellung")
+    assert_fits_phone(staff)
+    assert_accessible(staff)
+    staff.fill("input[name=identity_check]", "Personalausweis gesehen")
+    staff.click("button#submit")
+    expect(staff.locator("main")).to_contain_text("Eine Wiederherstellung läuft.")
+    expect(staff.locator("main")).to_contain_text("Identität geprüft: Personalausweis gesehen")
+    assert_fits_phone(staff)
+    assert_accessible(staff)
+    staff.context.close()
+    outbox = Outbox(app)
+    assert "T. Tester aus unserem Team" in outbox.last_to(mia.email).get_content()
+
+    # A day later.
+    monkeypatch.setattr(account_recovery, "clock", lambda: utcnow() + timedelta(hours=25))
+    page = phone
+    page.goto("/login")
+    page.click("text=Passwort vergessen?")
+    page.fill("input[name=email]", mia.email)
+    page.click("button#submit")
+    expect(page.locator("main")).to_contain_text(mia.email)
+    page.goto(outbox.link(mia.email, "/reset/"))
+    page.fill("input[name=password]", NEW_PASSWORD)
+    page.click("button#submit")
+    page.wait_for_url("**/account/security")
+    expect(page.locator("main")).to_contain_text(
+        "Ihr Konto ist wiederhergestellt und Sie sind angemeldet.")
+    assert_fits_phone(page)
+    assert_accessible(page)
+    with app.app_context():
+        assert db.session.get(Account, mia.account_id).totp_enabled_at is None
+        assert db.session.scalar(select(AccountRecovery.completed_at)) is not None
+
+    # A new second step, and with it new recovery codes.
+    add_virtual_authenticator(page)
+    page.fill("#passkey-name", "Neues Handy")
+    page.click("button[data-passkey-start]")
+    page.wait_for_url("**/account/security/recovery-codes/first")
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    assert_fits_phone(page)
+    assert any(m["Subject"] == "Ihr Konto wurde wiederhergestellt"
+               for m in outbox.to(mia.email))
