@@ -55,6 +55,7 @@ def _own(booking_id: uuid.UUID):
 def booking_cancel(booking_id: uuid.UUID):
     """GET shows what is cancelled and the cut-off; POST cancels."""
     booking = _own(booking_id)
+    status = bookings.effective_status(booking)
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
@@ -67,10 +68,9 @@ def booking_cancel(booking_id: uuid.UUID):
         except bookings.WrongState:
             flash(_("This appointment cannot be cancelled any more."), "warning")
         else:
-            flash(_("The request is withdrawn.") if booking.status == "requested"
+            flash(_("The request is withdrawn.") if status in ("requested", "proposed")
                   else _("The appointment is cancelled."), "success")
         return redirect(url_for("portal.bookings_index"))
-    status = bookings.effective_status(booking)
     return render_template(
         "portal/booking_cancel.html", booking=booking, form=form, status=status,
         may_cancel=bookings.may_cancel_online(booking),

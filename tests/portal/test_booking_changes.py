@@ -117,7 +117,8 @@ def test_a_request_is_withdrawn_with_its_own_words(app, client, auth, make_clien
     html = client.get(f"/bookings/{booking_id}/cancel").get_data(as_text=True)
     assert "Anfrage zurückziehen?" in html
     assert "Ja, Anfrage zurückziehen" in html
-    submit(client, f"/bookings/{booking_id}/cancel", {})
+    done = submit(client, f"/bookings/{booking_id}/cancel", {}, follow_redirects=True)
+    assert "Die Anfrage ist zurückgezogen." in done.get_data(as_text=True)
     assert status_of(app, booking_id) == "cancelled"
 
 
@@ -385,3 +386,26 @@ def test_an_in_person_confirmation_names_the_address(app, client, auth, make_cli
     event = Calendar.from_ical(next(mail.iter_attachments()).get_content()).walk("VEVENT")[0]
     assert str(event["LOCATION"]) == "Raum 2"
     assert "URL" not in event
+
+
+def test_cancelling_the_old_appointment_leaves_the_move_a_plain_request(app, client, auth,
+                                                                        confirmed):
+    bookable, _person, old_id = confirmed
+    page = client.get(f"/bookings/{old_id}/move").get_data(as_text=True)
+    submit(client, re.search(rf'href="(/bookings/{old_id}/move/[^"]+)"', page).group(1), {})
+    with app.app_context():
+        new_id = db.session.scalar(select(Booking.id).where(Booking.id != old_id))
+    html = client.get(f"/bookings/{old_id}/cancel").get_data(as_text=True)
+    assert "bleibt offen" in html  # the move request is named, and stays
+    submit(client, f"/bookings/{old_id}/cancel", {})
+    assert status_of(app, old_id) == "cancelled"
+    assert status_of(app, new_id) == "requested"
+    listing = client.get("/bookings").get_data(as_text=True)
+    assert "data-moves-from" not in listing
+    auth.logout()
+    auth.login(bookable.staff, area="staff")
+    assert "Möchte verschieben" not in client.get("/staff/bookings").get_data(as_text=True)
+    auth.logout("staff")
+    staff_decides(client, auth, bookable, new_id)
+    assert status_of(app, new_id) == "confirmed"
+    assert status_of(app, old_id) == "cancelled"
