@@ -409,3 +409,25 @@ def test_cancelling_the_old_appointment_leaves_the_move_a_plain_request(app, cli
     staff_decides(client, auth, bookable, new_id)
     assert status_of(app, new_id) == "confirmed"
     assert status_of(app, old_id) == "cancelled"
+
+
+def test_accepting_a_time_staff_proposed_for_a_move_cancels_the_old_appointment(
+        app, client, auth, confirmed):
+    bookable, person, old_id = confirmed
+    page = client.get(f"/bookings/{old_id}/move").get_data(as_text=True)
+    submit(client, re.search(rf'href="(/bookings/{old_id}/move/[^"]+)"', page).group(1), {})
+    auth.logout()
+    with app.app_context():
+        new_id = db.session.scalar(select(Booking.id).where(Booking.id != old_id))
+    other_slot = tomorrow_slot_token(app, bookable, index=3)
+    auth.login(bookable.staff, area="staff")
+    assert submit(client, f"/staff/bookings/{new_id}/propose", {"slot": other_slot},
+                  form_url=f"/staff/bookings/{new_id}/propose").status_code == 302
+    auth.logout("staff")
+    assert status_of(app, new_id) == "proposed"
+    assert status_of(app, old_id) == "confirmed"
+    auth.login(person)
+    assert submit(client, f"/bookings/{new_id}/proposal/accept", {},
+                  form_url="/bookings").status_code == 302
+    assert status_of(app, new_id) == "confirmed"
+    assert status_of(app, old_id) == "cancelled"
