@@ -176,8 +176,17 @@ def _date_arg(name: str):
 @bp.get("/bookings/new")
 @visitors_or_clients
 def booking_services():
+    """The services; and a time still held for this browser, to continue with (e.g. after a
+    sign-up with a passkey, which ends on the recovery codes)."""
+    held = _session_hold()
+    hold = slot_holds.live_hold(held["token"]) if held else None
+    go_on = None
+    if hold is not None:
+        go_on = (url_for("portal.booking_confirm", service_id=hold.service_id, slot=held["slot"])
+                 if current_user.is_authenticated else url_for("portal.register"))
     return render_template("portal/booking_services.html",
-                           services=bookings.active_services(), for_id=_for_id())
+                           services=bookings.active_services(), for_id=_for_id(),
+                           hold=hold, go_on=go_on)
 
 
 @bp.get("/bookings/new/<uuid:service_id>")

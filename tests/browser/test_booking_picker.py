@@ -12,7 +12,7 @@ from shared.extensions import db
 from shared.models import AvailabilityRule, Booking
 from shared.models.bookings import SlotHold
 from shared.services import availability
-from tests.browser.conftest import assert_accessible, assert_fits_phone
+from tests.browser.conftest import PHONE, assert_accessible, assert_fits_phone, new_context
 
 PASSWORD = "harbour-violet-lantern-92"
 SCREEN = 740
@@ -121,3 +121,24 @@ def test_a_week_of_times_fits_two_screens(phone, app, make_bookable, capsys):
         print(f"\nweek view: full week "
               f"{full_week} px high, {len(page.content().encode())} bytes")
     assert full_week <= 2 * SCREEN
+
+
+def test_the_picker_fits_320_px_with_text_at_200_percent_and_targets_are_44_px(
+        browser, live_server, app, make_bookable):
+    bookable = make_bookable()
+    office_hours(app, bookable)
+    context = new_context(browser, live_server, **PHONE)
+    page = context.new_page()
+    page.goto(f"/bookings/new/{bookable.service_id}")
+    small = page.evaluate("""() => [...document.querySelectorAll(
+        'main .slot, main .day-filter a, main .week-nav a')]
+        .map(el => el.getBoundingClientRect().height).filter(h => h < 44)""")
+    assert small == []
+    page.set_viewport_size({"width": 320, "height": 640})
+    for path in (f"/bookings/new/{bookable.service_id}",
+                 page.locator("a.slot--next").get_attribute("href")):
+        page.goto(path)
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        assert page.evaluate("document.documentElement.scrollWidth"
+                             " - document.documentElement.clientWidth") <= 0, path
+    context.close()

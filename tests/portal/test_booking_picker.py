@@ -314,3 +314,23 @@ def test_the_picker_runs_the_same_statements_however_full_the_calendar(
     _page, later = get_counting_statements(app, client, url + f"?week={start.isoformat()}")
     assert empty == full == later
     assert full <= 12
+
+
+def test_the_services_page_offers_to_continue_with_a_held_time(app, client, make_bookable,
+                                                               make_client):
+    """Also where a sign-up with a passkey ends (on the recovery codes, then security)."""
+    bookable = make_bookable()
+    slot = tomorrow_slot_token(app, bookable)
+    assert "Ihre reservierte Zeit" not in client.get("/bookings/new").get_data(as_text=True)
+    hold_as_visitor(client, bookable.service_id, slot)
+    page = client.get("/bookings/new").get_data(as_text=True)
+    assert "Ihre reservierte Zeit" in page
+    assert re.search(r'href="/register"><span class="kern-label">Mit dieser Zeit', page)
+    person = make_client()
+    submit(client, "/login", {"email": person.email, "password": person.password})
+    page = client.get("/bookings/new").get_data(as_text=True)
+    assert f'href="/bookings/new/{bookable.service_id}/{slot}"' in page
+    with app.app_context():
+        db.session.scalar(select(SlotHold)).expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    assert "Ihre reservierte Zeit" not in client.get("/bookings/new").get_data(as_text=True)
