@@ -83,7 +83,10 @@ def load_bookable_services() -> Iterator[str]:
         return
     for name, description, minutes, location, online in DEMO_SERVICES:
         service = Service(name=name, description=description, duration_minutes=minutes,
-                          location=location, online=online)
+                          location=location, online=online,
+                          # A reserved example address: the demo's video room goes nowhere.
+                          video_url="https://video.example.org/jugendberatung" if online
+                          else None)
         service.staff = [caseworker]
         db.session.add(service)
     for weekday in range(5):
