@@ -5,6 +5,7 @@ shared/services/account_recovery.py), or cancel one."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -16,6 +17,7 @@ from wtforms.validators import DataRequired, Length
 
 from shared import security_log
 from shared.auth.forms import ConfirmForm
+from shared.models.recovery import AccountRecovery
 from shared.services import account_recovery, casefile
 from staff import bp, current_session_id
 
@@ -33,10 +35,23 @@ class StartRecoveryForm(FlaskForm):
     submit = SubmitField(_l("Start the recovery"))
 
 
-@bp.app_template_global("account_recovery_offered")
-def account_recovery_offered(client_id: uuid.UUID) -> bool:
-    """Whether the case file links to the recovery page for the signed-in staff member."""
-    return account_recovery.may_recover(current_user.staff_member, client_id)
+@dataclass(frozen=True)
+class FileOffer:
+    """The case file's part on recovery: the open one, if any, and the cancel button's form."""
+
+    pending: AccountRecovery | None
+    form: ConfirmForm
+
+
+@bp.app_template_global("account_recovery_offer")
+def account_recovery_offer(client) -> FileOffer | None:
+    """For the case file (``staff/_recovery.html``): None unless the signed-in staff member
+    may recover this client's account. The file's visit is already logged by then."""
+    member = current_user.staff_member
+    if client.account is None or client.restricted_at is not None \
+            or not account_recovery.may_recover(member, client.id):
+        return None
+    return FileOffer(pending=account_recovery.pending(client.account), form=ConfirmForm())
 
 
 @bp.route("/clients/<uuid:client_id>/recovery", methods=["GET", "POST"],

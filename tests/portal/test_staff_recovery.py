@@ -239,7 +239,10 @@ def test_staff_cancel_a_recovery(app, auth, outbox, make_staff, mia, later):
     admin = staff_browser(app, auth, make_staff(role="admin"))
     start(admin, client_id)
     url = f"/staff/clients/{client_id}/recovery"
-    done = submit(admin, f"{url}/cancel", {}, form_url=url)
+    file_page = admin.get(f"/staff/clients/{client_id}").get_data(as_text=True)
+    assert "Eine Wiederherstellung läuft." in file_page  # seen in the file, cancelled there
+    assert f'action="{url}/cancel"' in file_page
+    done = submit(admin, f"{url}/cancel", {}, form_url=f"/staff/clients/{client_id}")
     assert done.headers["Location"] == url
     assert "Die Wiederherstellung ist abgebrochen." in admin.get(url).get_data(as_text=True)
     assert recovery_row(app, person.account_id).cancelled_at is not None
