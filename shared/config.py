@@ -214,6 +214,11 @@ class Config:
                 "EINBLICK_SECURITY_EVENT_DAYS must be 1 or more (days the security events are "
                 f"kept for admins), not {self.security_event_days}."
             )
+        if self.consent_reminder_days < 1:
+            raise ConfigError(
+                "EINBLICK_CONSENT_REMINDER_DAYS must be 1 or more (days before a consent "
+                f"request nobody answered is reminded of), not {self.consent_reminder_days}."
+            )
         if self.appointment_file_days < 0:
             raise ConfigError(
                 "EINBLICK_APPOINTMENT_FILE_DAYS must be 0 or more (days after an appointment "

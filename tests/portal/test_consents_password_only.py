@@ -408,3 +408,37 @@ def test_five_wrong_codes_then_the_limit_answers(app, client, outbox, mia, templ
     assert sign_by_email(client, template, own, code).status_code == 429
     with app.app_context():
         assert db.session.scalar(select(Consent)) is None
+
+
+def test_the_reminder_delay_is_configured_and_checked():
+    from shared.config import Config, ConfigError
+
+    assert Config.from_env({}).consent_reminder_days == 3
+    assert Config.from_env({"EINBLICK_CONSENT_REMINDER_DAYS": "5"}).consent_reminder_days == 5
+    with pytest.raises(ConfigError, match="EINBLICK_CONSENT_REMINDER_DAYS must be 1"):
+        Config.from_env({"EINBLICK_CONSENT_REMINDER_DAYS": "0"})
+
+
+def test_a_refusal_has_a_document_of_its_own_and_consents_keep_theirs(app, template):
+    from datetime import UTC, datetime
+
+    from shared.consent_verify import verify_evidence_document
+    from shared.models import ConsentTemplate
+
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    subject, signer = uuid.uuid4(), uuid.uuid4()
+    with app.app_context():
+        row = db.session.get(ConsentTemplate, template)
+        given = consents.canonical_document(template=row, locale="de", subject_id=subject,
+                                            signer_id=signer, at=at)
+        refused = consents.canonical_document(template=row, locale="de", subject_id=subject,
+                                              signer_id=signer, at=at, decision="declined")
+    # Documents signed before refusals existed are byte for byte what they were.
+    assert "decision" not in json.loads(given)
+    assert json.loads(refused)["decision"] == "declined"
+    assert given != refused
+    # The weakest method needs the typed name in its evidence, like the TOTP one.
+    evidence = {"method": "email-code-name", "document": consents.b64(given),
+                "text": TEXTS["de"]}
+    assert not verify_evidence_document(evidence).ok
+    assert verify_evidence_document({**evidence, "typed_name": "Mia Demir"}).ok
