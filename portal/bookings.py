@@ -210,8 +210,14 @@ def booking_slots(service_id: uuid.UUID):
     )
 
 
+# Holds are open to anyone: without a cap per address, a script could hold every free time
+# (each browser session holds one time; a script starts new sessions).
+HOLDS_PER_ADDRESS = "10 per hour"
+
+
 @bp.post("/bookings/new/<uuid:service_id>/<slot>/hold")
 @limiter.limit(ratelimits.PER_ADDRESS)
+@limiter.limit(HOLDS_PER_ADDRESS)
 def booking_hold(service_id: uuid.UUID, slot: str):
     """A visitor keeps the chosen time while registering."""
     service = bookings.get_service(service_id)

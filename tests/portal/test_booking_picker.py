@@ -334,3 +334,13 @@ def test_the_services_page_offers_to_continue_with_a_held_time(app, client, make
         db.session.scalar(select(SlotHold)).expires_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
     assert "Ihre reservierte Zeit" not in client.get("/bookings/new").get_data(as_text=True)
+
+
+def test_one_address_holds_at_most_ten_times_an_hour(app, client, make_bookable):
+    bookable = make_bookable()
+    tokens = [tomorrow_slot_token(app, bookable, i) for i in range(11)]
+    for token in tokens[:10]:
+        assert hold_as_visitor(app.test_client(), bookable.service_id, token).status_code == 302
+    assert hold_as_visitor(client, bookable.service_id, tokens[10]).status_code == 429
+    with app.app_context():
+        assert db.session.scalar(select(func.count(SlotHold.id))) == 10
