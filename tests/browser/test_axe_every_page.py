@@ -30,12 +30,9 @@ LANGUAGES = ("de", "en")
 # that asks to shorten this list, and nothing new can hide behind it.
 KNOWN: set[tuple[str, str]] = set()
 
-# Routes no account of the demo reaches, and why. A new route that the sweep cannot reach
-# fails the test until it is reached or named here.
+# Routes no account reaches, and why. A new route that the sweep cannot reach fails the
+# test until it is reached or named here.
 NOT_REACHED = {
-    "/account/handover": "only an account made by an invitation, before staff confirm it",
-    "/household/<uuid:client_id>/invitation/withdraw": "only while an invitation is open",
-    "/household/guardians/<uuid:link_id>": "only a young person's own account has guardians",
     "/my-data/documents/<uuid:document_id>": "a download, not a page",
     "/staff/documents/<uuid:document_id>": "a download, not a page",
 }
@@ -60,7 +57,50 @@ def _forget_first_recovery_codes(app) -> None:
 SHOWN_ONCE = {"/account/security/recovery-codes/first": _forget_first_recovery_codes}
 
 
-def _sign_in_client(page, email: str, password: str, totp_secret: str | None) -> None:
+def _young_people(app, outbox, make_young_person) -> tuple[dict, dict]:
+    """The own-account states the demo does not have: a parent whose invitation to a
+    17-year-old is still open, a young person who took up the invitation and waits for
+    staff to confirm it in person, and one whose account staff confirmed. Returns who
+    signs in with what, and the URLs of the routes only they reach."""
+    from shared.extensions import db
+    from shared.models import Account
+    from shared.services import casefile, household, staff
+    from tests.conftest import YOUNG_PASSWORD, claim_invitation
+
+    waiting = make_young_person("Lara Demir")
+    confirmed = make_young_person("Tom Berg")
+    with app.app_context():
+        for person, address in ((waiting, "lara@example.org"), (confirmed, "tom@example.org")):
+            household.invite_dependant(inviter=db.session.get(Account, person.parent.account_id),
+                                       client_id=person.client_id, email=address)
+    for address in ("lara@example.org", "tom@example.org"):
+        claim_invitation(app, outbox, address)
+    open_invitation = make_young_person("Ella Krüger")
+    with app.app_context():
+        admin = staff.find_staff(email="admin@example.org")
+        caseworker = staff.find_staff(email="caseworker@example.org")
+        casefile.assign(admin=admin, client_id=confirmed.client_id,
+                        staff_member_id=caseworker.id)
+        casefile.confirm_handover(member=caseworker, client_id=confirmed.client_id,
+                                  session_id=None)
+        household.invite_dependant(inviter=db.session.get(Account,
+                                                          open_invitation.parent.account_id),
+                                   client_id=open_invitation.client_id,
+                                   email="ella@example.org")
+    people = {"young person waiting": ("lara@example.org", YOUNG_PASSWORD),
+              "young person confirmed": ("tom@example.org", YOUNG_PASSWORD),
+              "parent of an invited child": (open_invitation.parent.email,
+                                             open_invitation.parent.password)}
+    urls = {"/account/handover": "/account/handover",
+            "/household/<uuid:client_id>/invitation/withdraw":
+                f"/household/{open_invitation.client_id}/invitation/withdraw",
+            "/household/guardians/<uuid:link_id>":
+                f"/household/guardians/{confirmed.guardianship_id}"}
+    return people, urls
+
+
+def _sign_in_client(page, email: str, password: str, totp_secret: str | None = None,
+                    *, lands_on: str = "/home") -> None:
     """The portal's sign-in, with the authenticator app's code where the account has one."""
     page.goto("/login")
     page.fill("input[name=email]", email)
@@ -70,7 +110,7 @@ def _sign_in_client(page, email: str, password: str, totp_secret: str | None) ->
         page.wait_for_url("**/login/code")
         page.fill("input[name=code]", pyotp.TOTP(totp_secret).now())
         page.click("button#submit")
-    page.wait_for_url("**/home")
+    page.wait_for_url(f"**{lands_on}")
 
 
 def _fill_mias_file(app) -> None:
@@ -94,7 +134,7 @@ def _fill_mias_file(app) -> None:
 
 
 @pytest.fixture
-def demo_browsers(app, browser, live_server, outbox):
+def demo_browsers(app, browser, live_server, outbox, make_young_person):
     """A signed-in page for every demo account, a new staff member before setting up a
     second factor, a client and a staff member half-way through signing in (their code
     pages), in the order pages are tried, and the visitor's page last."""
@@ -116,6 +156,14 @@ def demo_browsers(app, browser, live_server, outbox):
         else:
             _sign_in_client(page, account.email, account.password, account.totp_secret)
         pages[account.role or account.email.split("@")[0]] = page
+    people, extra_urls = _young_people(app, outbox, make_young_person)
+    for who, (email, password) in people.items():
+        context = new_context(browser, live_server, **PHONE)
+        contexts.append(context)
+        page = context.new_page()
+        _sign_in_client(page, email, password, lands_on="/account/handover"
+                        if who == "young person waiting" else "/home")
+        pages[who] = page
     with app.app_context():
         staff.create_staff(email="neu@example.org", role="caseworker", name="N. Neumann")
     context = new_context(browser, live_server, **DESK)
@@ -143,7 +191,7 @@ def demo_browsers(app, browser, live_server, outbox):
     visitor = new_context(browser, live_server, **PHONE)
     contexts.append(visitor)
     pages["visitor"] = visitor.new_page()
-    yield pages
+    yield pages, extra_urls
     for context in contexts:
         context.close()
 
@@ -181,7 +229,10 @@ def _set_language(pages: dict, live_server: str, language: str) -> None:
 def test_axe_finds_no_violation_on_any_page_in_either_language(app, demo_browsers,
                                                                 live_server):
     """Every page of the URL map passes axe's WCAG 2.1 A/AA rules in German and English."""
+    demo_browsers, extra_urls = demo_browsers
     routes = page_urls_by_route(app)
+    for route, url in extra_urls.items():
+        routes[route].insert(0, url)
     # Which URL of each route to open, and as whom: the first account it answers, and the
     # visitor as well for a public page.
     visits: list[tuple[str, str, str]] = []  # (route, url, who)
