@@ -34,6 +34,15 @@ def account_recovery_notice() -> Notice | None:
     return Notice(recovery=recovery, phone=household.organisation_phone(), form=ConfirmForm())
 
 
+@bp.app_template_global("account_recovery_for_sign_in")
+def account_recovery_for_sign_in(account) -> AccountRecovery | None:
+    """At the second step of a sign-in (the password was right): the account's open
+    recovery, so the page can say that a new password by email gets the client in."""
+    if account is None or not account.is_client:
+        return None
+    return account_recovery.pending(account)
+
+
 @bp.post("/account/recovery/cancel")
 @client_required
 def account_recovery_cancel():

@@ -154,6 +154,8 @@ def test_the_recovery_takes_effect_after_the_wait_and_only_once(app, client, aut
     browser = app.test_client()
     signed = submit(browser, "/login", {"email": person.email, "password": NEW_PASSWORD})
     assert signed.headers["Location"] == "/login/code"
+    code_page = browser.get("/login/code").get_data(as_text=True)
+    assert "Unser Team hat eine Wiederherstellung Ihres Kontos gestartet." in code_page
     assert recovery_row(app, person.account_id).completed_at is None
 
     # A day later the reset signs in without it, and the lost factors are gone.
