@@ -484,13 +484,13 @@ ENTRIES = ENTRIES + (
           _FROM_SYSTEM, PLAIN),
 )
 
-# A recovery staff started after checking the client's identity in person: a record of what
-# staff did to the account, read like the access log (by the person only, never a guardian).
+# A recovery staff started after checking the client's identity in person. Its rows belong to
+# the account, so a guardian never sees them ("my data" leaves a child's account out).
 _RECOVERY_PURPOSE = _l("To give you your account back when you have lost your second step "
                        "and your recovery codes, and so you can see who did it and why.")
 ENTRIES = ENTRIES + tuple(
-    Entry(f"account_recoveries.{column}", ACCESS_LOG, label, _RECOVERY_PURPOSE,
-          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SEE_ACCESS_LOG, source, storage,
+    Entry(f"account_recoveries.{column}", ACCOUNT, label, _RECOVERY_PURPOSE,
+          _SECURITY_BASIS, _WHILE_ACCOUNT, None, _SEE_ACCOUNT, source, storage,
           names=NAMES_STAFF_MEMBER if column == "started_by_id" else None)
     for column, label, source, storage in (
         ("identity_check", _l("How staff checked your identity for a recovery"), _FROM_STAFF,

@@ -220,6 +220,11 @@ def test_the_client_sees_and_cancels_the_recovery(app, client, auth, outbox, mak
     home = client.get("/home").get_data(as_text=True)
     assert "Eine Wiederherstellung Ihres Kontos wurde gestartet" in home
     assert 'href="tel:+49301234567"' in home
+    assert "So haben wir geprüft: Personalausweis gesehen" in home
+    # "My data" names it, with the note of how staff checked the identity.
+    my_data = client.get("/my-data").get_data(as_text=True)
+    assert "Wie das Team Ihre Identität für eine Wiederherstellung geprüft hat" in my_data
+    assert "Personalausweis gesehen" in my_data
     cancelled = submit(client, "/account/recovery/cancel", {}, form_url="/home")
     assert cancelled.headers["Location"] == "/account/security"
     security = client.get("/account/security").get_data(as_text=True)
