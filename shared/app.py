@@ -223,15 +223,17 @@ def _register_user_loader() -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from portal import bp as portal_bp
+    from shared.session_views import bp as session_bp
     from staff import bp as staff_bp
 
     app.register_blueprint(portal_bp)
     app.register_blueprint(staff_bp, url_prefix="/staff")
+    app.register_blueprint(session_bp)  # the idle warning's "stay signed in"
 
 
 def _register_hooks(app: Flask) -> None:
     from shared import security_log
-    from shared.auth import passkeys
+    from shared.auth import drafts, passkeys, sessions
 
     # Registered after Flask-SQLAlchemy's own teardown, so it runs before the session ends.
     app.teardown_appcontext(security_log.store_pending)
@@ -264,6 +266,20 @@ def _register_hooks(app: Flask) -> None:
             "passkeys_possible": passkeys.available_for_host(request.host),
             "passkey_origin": app.extensions["einblick"].config.origin,
         }
+
+    # Idle timeout: a form posted after the session ended is kept for the account that was
+    # signed in, and fills the same form again after signing in (no JavaScript needed).
+    app.after_request(drafts.keep_posted_form)
+    drafts.install_form_hook()
+
+    @app.context_processor
+    def inject_idle_warning() -> dict:
+        """For signed-in pages: the seconds until the idle limit ends the session, which
+        shared/static/js/idle.js counts down to warn two minutes before."""
+        from flask_login import current_user
+
+        left = sessions.seconds_left(current_user) if current_user.is_authenticated else None
+        return {"idle_seconds_left": left, "idle_warn_seconds": sessions.WARN_SECONDS}
 
     @app.after_request
     def write_access_log(response):

@@ -12,10 +12,12 @@ from datetime import timedelta
 
 from flask import current_app, g, session
 from flask_login import login_user, logout_user
-from sqlalchemy import delete, select
+from sqlalchemy import delete, inspect, select
+from sqlalchemy.orm.exc import ObjectDeletedError
 from werkzeug.local import LocalProxy
 
 from shared import security_log
+from shared.auth import drafts
 from shared.crypto import hash_secret_token
 from shared.extensions import db
 from shared.models.accounts import STAFF, Account, UserSession
@@ -23,6 +25,8 @@ from shared.models.base import utcnow
 
 # Writing last_seen_at on every request would make every page view a write.
 _TOUCH_INTERVAL = timedelta(seconds=60)
+# The page warns this long before the idle limit ends the session (shared/static/js/idle.js).
+WARN_SECONDS = 120
 
 
 def _config():
@@ -40,6 +44,8 @@ def start(account: Account, *, second_factor: bool) -> UserSession:
     if isinstance(account, LocalProxy):  # current_user: keep the object, not the proxy
         account = account._get_current_object()
     previous = _current_row()
+    # A form kept when the last session ended stays for the same account (drafts).
+    draft_pointer = session.get(drafts.COOKIE_KEY)
     session.clear()
     # Flask-WTF caches this request's CSRF token in g: drop it with the old session, so a
     # page rendered now carries a token of the new session.
@@ -61,6 +67,7 @@ def start(account: Account, *, second_factor: bool) -> UserSession:
     _attach(account, token, row)
     session.permanent = True
     login_user(account)
+    drafts.carry_over(draft_pointer, account.id)
     return row
 
 
@@ -96,6 +103,7 @@ def load(token: str) -> Account | None:
     now = utcnow()
     absolute = timedelta(hours=_config().session_absolute_hours)
     if now - row.last_seen_at > idle_limit(account) or now - row.created_at > absolute:
+        drafts.session_ended(account.id)  # a form posted now is kept for this account
         db.session.delete(row)
         db.session.commit()
         return None
@@ -111,6 +119,7 @@ def end_current() -> None:
     if row is not None:
         db.session.delete(row)
         db.session.commit()
+    drafts.forget()
     logout_user()
     session.clear()
 
@@ -125,6 +134,30 @@ def end_all(account: Account, *, except_current: bool) -> int:
     db.session.commit()
     security_log.record("sessions.ended", account=account)
     return result.rowcount
+
+
+def seconds_left(account: Account) -> int | None:
+    """How long the signed-in session has until the idle limit ends it (for the page's
+    warning, shared/static/js/idle.js), or None when this request ended it (signing out,
+    deleting the account). Reading it does not prolong the session."""
+    row = account.current_session
+    if row is None or inspect(row).was_deleted:
+        return None
+    try:
+        last_seen_at, created_at = row.last_seen_at, row.created_at
+    except ObjectDeletedError:  # deleted by a bulk statement (log out everywhere)
+        return None
+    absolute = timedelta(hours=_config().session_absolute_hours)
+    left = min(last_seen_at + idle_limit(account), created_at + absolute) - utcnow()
+    return max(0, int(left.total_seconds()))
+
+
+def keep_alive(account: Account) -> None:
+    """The user asked to stay signed in: the idle limit counts from now."""
+    row = _current_row()
+    if row is not None:
+        row.last_seen_at = utcnow()
+        db.session.commit()
 
 
 def is_fresh(account: Account) -> bool:
@@ -158,9 +191,13 @@ def _current_row() -> UserSession | None:
 
 def purge_expired(now) -> int:
     """Delete sessions nobody can use any more (idle or past the absolute limit), also
-    those whose cookie never came back. Returns how many went."""
+    those whose cookie never came back. Returns how many went.
+
+    An ended session stays a while longer (as long as a form draft lives): a form posted
+    with it is then still kept for the account that was signed in (drafts)."""
     config = _config()
     idle = timedelta(minutes=max(config.client_idle_minutes, config.staff_idle_minutes))
+    idle += drafts.DRAFT_TTL
     absolute = timedelta(hours=config.session_absolute_hours)
     return db.session.execute(
         delete(UserSession).where((UserSession.last_seen_at < now - idle)

@@ -20,6 +20,7 @@ from shared.models.casefile import (
 )
 from shared.models.clients import Client, ClientNameToken
 from shared.models.consents import Consent, ConsentRequest, ConsentTemplate
+from shared.models.drafts import FormDraft
 from shared.models.household import EmergencyContact, Guardianship
 from shared.models.keys import AppMeta, DataKey
 from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
@@ -43,6 +44,7 @@ __all__ = [
     "Booking",
     "CalendarFeed",
     "EmergencyContact",
+    "FormDraft",
     "Guardianship",
     "Service",
     "StaffService",

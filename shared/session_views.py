@@ -1,0 +1,21 @@
+"""The one endpoint the idle warning calls (shared/static/js/idle.js), for portal and staff
+alike: "Stay signed in" counts the idle limit from now. The page calls it only when its
+user presses the button, so an open tab never keeps a session alive by itself."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask_login import current_user
+
+from shared.auth import sessions
+
+bp = Blueprint("session", __name__)
+
+
+@bp.post("/session/keep-alive")
+def keep_alive():
+    """JSON: the seconds now left, or 401 when the session has already ended."""
+    if not current_user.is_authenticated:
+        return jsonify({"signed_in": False}), 401
+    sessions.keep_alive(current_user)
+    return jsonify({"signed_in": True, "seconds_left": sessions.seconds_left(current_user)})

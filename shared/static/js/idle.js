@@ -1,0 +1,81 @@
+/* The idle warning: two minutes before the idle limit ends the session, the banner in
+   base.html offers "Stay signed in"; when the time is up it says the user was signed out.
+   Every text is in the page (translated on the server); this file only shows and hides
+   parts. It calls the server only when the user presses the button, so an open tab never
+   keeps a session alive by itself. Static file: the CSP allows no inline script. */
+(function () {
+  "use strict";
+
+  function start() {
+    var banner = document.querySelector("[data-idle-seconds-left]");
+    if (!banner) { return; }
+    var warning = banner.querySelector("[data-idle-state=warning]");
+    var ended = banner.querySelector("[data-idle-state=ended]");
+    var stay = banner.querySelector("[data-idle-stay]");
+    var warnMs = parseInt(banner.getAttribute("data-idle-warn-seconds"), 10) * 1000;
+    var deadline = 0;
+    var timer = null;
+
+    function show(state) {
+      warning.hidden = state !== "warning";
+      ended.hidden = state !== "ended";
+    }
+
+    // Timers sleep in background tabs and on a locked phone: each check reads the clock.
+    function check() {
+      clearTimeout(timer);
+      var left = deadline - Date.now();
+      if (left <= 0) {
+        show("ended");
+        return;
+      }
+      if (left <= warnMs) {
+        show("warning");
+        timer = setTimeout(check, left);
+      } else {
+        show(null);
+        timer = setTimeout(check, left - warnMs);
+      }
+    }
+
+    function arm(seconds) {
+      deadline = Date.now() + seconds * 1000;
+      check();
+    }
+
+    stay.addEventListener("click", function () {
+      var meta = document.querySelector("meta[name=csrf-token]");
+      stay.disabled = true;
+      fetch(banner.getAttribute("data-idle-keep-alive"), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": meta ? meta.content : "" }
+      }).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (data) {
+          if (response.ok && data.signed_in) {
+            arm(data.seconds_left);
+          } else if (response.status === 401) {
+            deadline = 0;
+            check();
+          }
+        });
+      }).catch(function () {
+        /* No connection: the warning stays and the button can be pressed again. */
+      }).then(function () {
+        stay.disabled = false;
+      });
+    });
+
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden && deadline) { check(); }
+    });
+    banner.hidden = false;
+    arm(parseInt(banner.getAttribute("data-idle-seconds-left"), 10));
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
