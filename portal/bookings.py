@@ -123,12 +123,15 @@ def held_slot_address() -> str | None:
     confirm = url_for("portal.booking_confirm", service_id=service.id, slot=held["slot"])
     if slot_holds.live_hold(held["token"]) is not None:
         return confirm
+    _staff, start = availability.parse_slot_token(held["slot"])
+    if start <= utcnow():  # a hold long forgotten: nothing to say about it any more
+        session.pop(HOLD_KEY, None)
+        return None
     if availability.is_free(service=service, slot_token=held["slot"]):
         flash(_("We could hold your time only for 30 minutes, but it is still free. "
                 "Please send the request now."), "info")
         return confirm
     session.pop(HOLD_KEY, None)
-    _staff, start = availability.parse_slot_token(held["slot"])
     flash(_("Sorry, the time you chose (%(time)s) was held for 30 minutes and has been "
             "taken since. Please pick another time.", time=format_appointment(start)),
           "warning")

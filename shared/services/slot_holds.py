@@ -26,6 +26,7 @@ from shared.models.bookings import Service, SlotHold
 from shared.models.staff import StaffMember
 from shared.services import availability
 
+# The portal's texts say "30 minutes" (portal/bookings.py, booking_confirm.html).
 HOLD_FOR = timedelta(minutes=30)
 
 

@@ -344,3 +344,22 @@ def test_one_address_holds_at_most_ten_times_an_hour(app, client, make_bookable)
     assert hold_as_visitor(client, bookable.service_id, tokens[10]).status_code == 429
     with app.app_context():
         assert db.session.scalar(select(func.count(SlotHold.id))) == 10
+
+
+def test_a_hold_whose_time_has_passed_is_forgotten_at_sign_in(app, client, make_bookable,
+                                                              make_client):
+    bookable = make_bookable()
+    slot = tomorrow_slot_token(app, bookable)
+    hold_as_visitor(client, bookable.service_id, slot)
+    staff_part, stamp = slot.split("_")
+    with client.session_transaction() as browser_session:
+        held = browser_session["slot_hold"]
+        held["slot"] = f"{staff_part}_{int(stamp) - 3 * 86400}"  # days ago
+        browser_session["slot_hold"] = held
+    with app.app_context():
+        db.session.scalar(select(SlotHold)).expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    person = make_client()
+    signed_in = submit(client, "/login", {"email": person.email, "password": person.password})
+    assert signed_in.headers["Location"] == "/home"
+    assert "vergeben" not in client.get("/home").get_data(as_text=True)
