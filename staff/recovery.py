@@ -16,7 +16,9 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from shared import security_log
+from shared.auth import ratelimits
 from shared.auth.forms import ConfirmForm
+from shared.extensions import limiter
 from shared.models.recovery import AccountRecovery
 from shared.services import account_recovery, casefile
 from staff import bp, current_session_id
@@ -56,6 +58,9 @@ def account_recovery_offer(client) -> FileOffer | None:
 
 @bp.route("/clients/<uuid:client_id>/recovery", methods=["GET", "POST"],
           endpoint="account_recovery")
+# Each start emails the client: started and cancelled again and again, it must not flood them.
+@limiter.limit(ratelimits.MAIL_SENDING, key_func=ratelimits.signed_in_account_key,
+               methods=["POST"])
 def account_recovery_page(client_id: uuid.UUID):
     """What a recovery does, the open one if any, and the form to start one."""
     member = current_user.staff_member

@@ -262,3 +262,13 @@ def test_staff_cancel_a_recovery(app, auth, outbox, make_staff, mia, later):
     later.hours = 30
     _, _, done = reset(app, outbox, person.email)
     assert done.headers["Location"] == "/login"
+
+
+def test_deleting_the_account_deletes_its_recoveries(app, client, auth, make_staff, mia):
+    person, client_id = mia
+    start(staff_browser(app, auth, make_staff(role="admin")), client_id)
+    auth.login(person)
+    assert submit(client, "/my-data/delete", {"understood": "yes"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(Account, person.account_id) is None
+        assert db.session.scalar(select(func.count()).select_from(AccountRecovery)) == 0
