@@ -308,3 +308,26 @@ def test_the_sweep_sees_a_violation_of_any_impact(browser, live_server):
     found = {rule for rule, _impact, _targets in _violations(page)}
     context.close()
     assert {"image-alt", "label"} <= found
+
+
+def test_forms_sent_empty_show_their_errors_accessibly(browser, live_server, make_client):
+    """A form sent empty comes back with its errors (the alert, the fields marked and
+    described): axe finds nothing there either, in German and English."""
+    person = make_client()
+    visitor = new_context(browser, live_server, **PHONE)
+    client = new_context(browser, live_server, **PHONE)
+    _sign_in_client(client.new_page(), person.email, person.password)
+    problems = []
+    for language in LANGUAGES:
+        for context, path in ((visitor, "/register"), (visitor, "/login"), (visitor, "/reset"),
+                              (client, "/account/password"), (client, "/household/new")):
+            context.add_cookies([{"name": "einblick_lang", "value": language,
+                                  "url": live_server}])
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(path)
+            page.click("#main button#submit")
+            page.wait_for_selector("#main .kern-alert, #main .kern-error")
+            problems += [(language, path, *found) for found in _violations(page)]
+    visitor.close()
+    client.close()
+    assert problems == []
