@@ -5,11 +5,12 @@ signed in without the lost second step, and sets up a passkey with new recovery 
 
 from datetime import timedelta
 
+import pyotp
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from shared.extensions import db
-from shared.models import Account, AccountRecovery, Client
+from shared.models import Account, AccountRecovery, Client, StaffMember
 from shared.models.base import utcnow
 from shared.services import account_recovery
 from tests.browser.conftest import (
@@ -82,3 +83,36 @@ def test_staff_start_a_recovery_and_a_day_later_the_client_gets_back_in(
     assert_fits_phone(page)
     assert any(m["Subject"] == "Ihr Konto wurde wiederhergestellt"
                for m in outbox.to(mia.email))
+
+
+def test_a_client_who_did_not_ask_for_it_cancels_the_recovery(app, browser, live_server,
+                                                              phone, make_client, make_staff):
+    lea = make_client(full_name="Lea Sommer", totp=True)
+    with app.app_context():
+        client_id = db.session.scalar(select(Client.id)
+                                      .where(Client.account_id == lea.account_id))
+        member = make_staff(role="admin")
+        admin = db.session.scalar(select(StaffMember)
+                                  .where(StaffMember.account_id == member.account_id))
+        account_recovery.start(member=admin, client_id=client_id, session_id=None,
+                               identity_check="Personalausweis gesehen")
+    page = phone
+    page.goto("/login")
+    page.fill("input[name=email]", lea.email)
+    page.fill("input[name=password]", lea.password)
+    page.click("button#submit")
+    page.wait_for_url("**/login/code")
+    page.fill("input[name=code]", pyotp.TOTP(lea.totp_secret).now())
+    page.click("button#submit")
+    page.wait_for_url("**/home")
+    notice = page.locator("#account-recovery")
+    expect(notice).to_contain_text("Eine Wiederherstellung Ihres Kontos wurde gestartet")
+    expect(notice).to_contain_text("So haben wir geprüft: Personalausweis gesehen")
+    assert_fits_phone(page)
+    assert_accessible(page)
+    notice.locator("button").click()
+    page.wait_for_url("**/account/security")
+    expect(page.locator("main")).to_contain_text("Die Wiederherstellung ist abgebrochen.")
+    expect(page.locator("#account-recovery")).to_have_count(0)
+    with app.app_context():
+        assert db.session.scalar(select(AccountRecovery.cancelled_at)) is not None
