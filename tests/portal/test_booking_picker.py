@@ -45,6 +45,8 @@ def monday(day: date) -> date:
 def test_a_visitor_sees_services_and_one_week_of_free_times_without_an_account(
         app, client, make_bookable):
     bookable = make_bookable()
+    welcome = client.get("/").get_data(as_text=True)  # the way in for a visitor
+    assert re.search(r'href="/bookings/new"[^>]*><span class="kern-label">Termin buchen<', welcome)
     services = client.get("/bookings/new")
     assert services.status_code == 200
     assert f"/bookings/new/{bookable.service_id}" in services.get_data(as_text=True)
