@@ -84,15 +84,21 @@ def test_the_warning_comes_two_minutes_before_and_stay_signed_in_keeps_the_sessi
     if area == "portal":
         person = make_client(full_name="Mia Demir")
         client_sign_in(page, person)
+        page.goto("/household/new")
+        field = page.locator("input[name=full_name]")
         limit = 30
     else:
         person, _client_id = caseworker_with_client(app, make_client, make_staff)
         page.goto("/staff/login")
         staff_sign_in_at(page, person, totp_clock, then="**/staff/")
+        field = page.locator("a.site-header__brand")
         limit = 15
     warning = page.locator("[data-idle-state=warning]")
     ended = page.locator("[data-idle-state=ended]")
     expect(warning).to_be_hidden()
+    field.focus()  # the user is typing here (or has a link in focus) when the warning comes
+    if area == "portal":
+        page.keyboard.type("Emil")
 
     page.clock.fast_forward(f"{limit - 3}:00")  # three minutes left: no warning yet
     expect(warning).to_be_hidden()
@@ -107,6 +113,9 @@ def test_the_warning_comes_two_minutes_before_and_stay_signed_in_keeps_the_sessi
     before = last_seen(app, person)
     page.get_by_role("button", name="Angemeldet bleiben").click()
     expect(warning).to_be_hidden()
+    expect(field).to_be_focused()  # back where the user was, what was typed still there
+    if area == "portal":
+        expect(field).to_have_value("Emil")
     assert len(calls) == 1
     assert last_seen(app, person) - before > timedelta(minutes=limit - 3)
     assert utcnow() - last_seen(app, person) < timedelta(minutes=1)
@@ -122,7 +131,7 @@ def test_the_warning_comes_two_minutes_before_and_stay_signed_in_keeps_the_sessi
     expect(ended).to_contain_text(ENDED)
     expect(warning).to_be_hidden()
     sign_in = ended.get_by_role("link", name="Wieder anmelden")
-    expect(sign_in).to_have_attribute("href", "/login?next=/home" if area == "portal"
+    expect(sign_in).to_have_attribute("href", "/login?next=/household/new" if area == "portal"
                                       else "/staff/login?next=/staff/")
     assert len(calls) == 1
     assert_accessible(page)

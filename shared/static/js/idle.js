@@ -15,8 +15,10 @@
     var warnMs = parseInt(banner.getAttribute("data-idle-warn-seconds"), 10) * 1000;
     var deadline = 0;
     var timer = null;
+    var typingIn = null; // where the user was when the warning came: focus goes back there
 
     function show(state) {
+      if (state === "warning" && warning.hidden) { typingIn = document.activeElement; }
       warning.hidden = state !== "warning";
       ended.hidden = state !== "ended";
     }
@@ -54,6 +56,9 @@
         return response.json().catch(function () { return {}; }).then(function (data) {
           if (response.ok && data.signed_in) {
             arm(data.seconds_left);
+            if (typingIn && typingIn !== document.body && document.contains(typingIn)) {
+              typingIn.focus();
+            }
           } else if (response.status === 401) {
             deadline = 0;
             check();
