@@ -1,6 +1,8 @@
-"""The one endpoint the idle warning calls (shared/static/js/idle.js), for portal and staff
-alike: "Stay signed in" counts the idle limit from now. The page calls it only when its
-user presses the button, so an open tab never keeps a session alive by itself."""
+"""The endpoints the idle warning calls (shared/static/js/idle.js), for portal and staff
+alike. "Stay signed in" counts the idle limit from now; the page calls it only when its
+user presses the button, so an open tab never keeps a session alive by itself. The status
+only reads the time left (another tab may have used the session meanwhile) and does not
+count as use (sessions.load)."""
 
 from __future__ import annotations
 
@@ -18,4 +20,12 @@ def keep_alive():
     if not current_user.is_authenticated:
         return jsonify({"signed_in": False}), 401
     sessions.keep_alive(current_user)
+    return jsonify({"signed_in": True, "seconds_left": sessions.seconds_left(current_user)})
+
+
+@bp.get("/session/status")
+def status():
+    """JSON: the seconds left, read without prolonging the session; 401 once it ended."""
+    if not current_user.is_authenticated:
+        return jsonify({"signed_in": False}), 401
     return jsonify({"signed_in": True, "seconds_left": sessions.seconds_left(current_user)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import current_app, g, session
+from flask import current_app, g, request, session
 from flask_login import login_user, logout_user
 from sqlalchemy import delete, inspect, select
 from sqlalchemy.orm.exc import ObjectDeletedError
@@ -27,6 +27,7 @@ from shared.models.base import utcnow
 _TOUCH_INTERVAL = timedelta(seconds=60)
 # The page warns this long before the idle limit ends the session (shared/static/js/idle.js).
 WARN_SECONDS = 120
+STATUS_ENDPOINT = "session.status"  # reads the time left without counting as use
 
 
 def _config():
@@ -103,11 +104,14 @@ def load(token: str) -> Account | None:
     now = utcnow()
     absolute = timedelta(hours=_config().session_absolute_hours)
     if now - row.last_seen_at > idle_limit(account) or now - row.created_at > absolute:
+        if request.endpoint == STATUS_ENDPOINT:
+            return None  # only asked: the row stays, so a form sent next is still kept
         drafts.session_ended(account.id)  # a form posted now is kept for this account
         db.session.delete(row)
         db.session.commit()
         return None
-    if now - row.last_seen_at > _TOUCH_INTERVAL:
+    # The idle warning asking how long is left is no use of the session.
+    if now - row.last_seen_at > _TOUCH_INTERVAL and request.endpoint != STATUS_ENDPOINT:
         row.last_seen_at = now
         db.session.commit()
     _attach(account, token, row)

@@ -32,12 +32,26 @@ KEPT = "Ihre Eingaben wurden aufbewahrt. Nach der Anmeldung sehen Sie sie wieder
 REFILLED = "Bitte prüfen Sie sie und senden Sie das Formular noch einmal ab."
 
 
-def idle_for(app, person, minutes: int) -> None:
+def idle_for(app, person, minutes: float) -> None:
+    """The server's side of the minutes the page's clock is moved on."""
     with app.app_context():
         for row in db.session.scalars(select(UserSession).where(
                 UserSession.account_id == person.account_id)):
             row.last_seen_at -= timedelta(minutes=minutes)
         db.session.commit()
+
+
+def move_on(page, app, person, minutes: float, *, asks: bool) -> None:
+    """Let ``minutes`` pass for the page and the server alike; when the page is due to ask
+    the server how long is left (before it warns or says the session ended), wait for
+    its answer."""
+    idle_for(app, person, minutes)
+    seconds = round(minutes * 60)
+    if asks:
+        with page.expect_response(lambda r: "/session/status" in r.url):
+            page.clock.fast_forward(seconds * 1000)
+    else:
+        page.clock.fast_forward(seconds * 1000)
 
 
 def last_seen(app, person):
@@ -100,16 +114,15 @@ def test_the_warning_comes_two_minutes_before_and_stay_signed_in_keeps_the_sessi
     if area == "portal":
         page.keyboard.type("Emil")
 
-    page.clock.fast_forward(f"{limit - 3}:00")  # three minutes left: no warning yet
+    move_on(page, app, person, limit - 3, asks=False)  # three minutes left: no warning yet
     expect(warning).to_be_hidden()
-    page.clock.fast_forward("01:05")  # less than two minutes left
+    move_on(page, app, person, 65 / 60, asks=True)  # less than two minutes left
     expect(warning).to_be_visible()
     expect(warning).to_contain_text(WARNING)
     assert calls == []  # the page never kept the session alive by itself
     assert_fits_phone(page)
     assert_accessible(page)
 
-    idle_for(app, person, limit - 2)  # the server's side of the same minutes
     before = last_seen(app, person)
     page.get_by_role("button", name="Angemeldet bleiben").click()
     expect(warning).to_be_hidden()
@@ -122,11 +135,11 @@ def test_the_warning_comes_two_minutes_before_and_stay_signed_in_keeps_the_sessi
 
     # The limit counts from the click: nothing until nearly a whole limit later, then the
     # warning, then, with no click, the end.
-    page.clock.fast_forward(f"{limit - 3}:00")
+    move_on(page, app, person, limit - 3, asks=False)
     expect(warning).to_be_hidden()
-    page.clock.fast_forward("01:05")
+    move_on(page, app, person, 65 / 60, asks=True)
     expect(warning).to_be_visible()
-    page.clock.fast_forward("02:00")
+    move_on(page, app, person, 2, asks=True)
     expect(ended).to_be_visible()
     expect(ended).to_contain_text(ENDED)
     expect(warning).to_be_hidden()
@@ -217,4 +230,27 @@ def test_without_javascript_a_caseworkers_note_survives_the_timeout(
         assert saved.body == note
         assert saved.visible_to_client
         assert db.session.scalar(select(FormDraft)) is None
+    context.close()
+
+
+def test_a_session_used_in_another_tab_is_not_reported_as_ending(browser, live_server, app,
+                                                                 make_client):
+    """Two tabs: the parent works in the second one. When the first tab's count says two
+    minutes are left, it asks the server, learns the session was used, and stays quiet."""
+    from playwright.sync_api import expect
+
+    person = make_client(full_name="Mia Demir")
+    context = new_context(browser, live_server, **PHONE)
+    first = context.new_page()
+    first.clock.install()
+    client_sign_in(first, person)
+    move_on(first, app, person, 27, asks=False)
+    second = context.new_page()
+    second.goto("/household")  # the session is used: the idle limit counts from now
+    assert utcnow() - last_seen(app, person) < timedelta(minutes=1)
+    with first.expect_response(lambda r: "/session/status" in r.url) as answer:
+        first.clock.fast_forward("01:05")
+    assert answer.value.json()["seconds_left"] > 29 * 60
+    expect(first.locator("[data-idle-state=warning]")).to_be_hidden()
+    expect(first.locator("[data-idle-state=ended]")).to_be_hidden()
     context.close()

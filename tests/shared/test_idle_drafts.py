@@ -320,3 +320,31 @@ def test_stay_signed_in_after_the_end_says_signed_out(app, client, auth, make_cl
     response = client.post("/session/keep-alive", headers={"X-CSRFToken": token})
     assert response.status_code == 401
     assert response.json == {"signed_in": False}
+
+
+def test_asking_how_long_is_left_is_no_use_of_the_session(app, client, auth, make_client):
+    """The warning asks before it shows (another tab may have used the session): the
+    answer does not prolong the session, and after the end it leaves the row, so a form
+    sent next is still kept."""
+    from shared.models import UserSession
+
+    parent = make_client(full_name="Mia Demir")
+    auth.login(parent)
+    add_child(client)
+    edit = f"/household/{child_id(app)}/edit"
+    token = csrf_token(client.get(edit).get_data(as_text=True))
+    idle_for(app, parent, 20)
+    with app.app_context():
+        before = db.session.scalar(select(UserSession.last_seen_at))
+    answer = client.get("/session/status")
+    assert answer.status_code == 200
+    assert 9 * 60 < answer.json["seconds_left"] <= 10 * 60
+    with app.app_context():
+        assert db.session.scalar(select(UserSession.last_seen_at)) == before
+
+    idle_for(app, parent, 11)
+    assert client.get("/session/status").status_code == 401
+    assert client.get("/session/status").json == {"signed_in": False}
+    response = post_after_timeout(client, token, edit, edit, CHILD_EDIT)
+    assert response.headers["Location"].startswith("/login?next=")
+    assert len(drafts_in_db(app)) == 1

@@ -1,8 +1,10 @@
 /* The idle warning: two minutes before the idle limit ends the session, the banner in
    base.html offers "Stay signed in"; when the time is up it says the user was signed out.
    Every text is in the page (translated on the server); this file only shows and hides
-   parts. It calls the server only when the user presses the button, so an open tab never
-   keeps a session alive by itself. Static file: the CSP allows no inline script. */
+   parts. Before it warns or says the session ended it asks the server how long is left
+   (another tab may have used the session; asking does not count as use), and it keeps the
+   session alive only when the user presses the button, so an open tab never keeps a
+   session alive by itself. Static file: the CSP allows no inline script. */
 (function () {
   "use strict";
 
@@ -16,6 +18,7 @@
     var deadline = 0;
     var timer = null;
     var typingIn = null; // where the user was when the warning came: focus goes back there
+    var confirmed = null; // the state the server confirmed for the current deadline
 
     function show(state) {
       if (state === "warning" && warning.hidden) { typingIn = document.activeElement; }
@@ -23,21 +26,42 @@
       ended.hidden = state !== "ended";
     }
 
+    function stateAt(left) {
+      return left <= 0 ? "ended" : (left <= warnMs ? "warning" : null);
+    }
+
     // Timers sleep in background tabs and on a locked phone: each check reads the clock.
     function check() {
       clearTimeout(timer);
       var left = deadline - Date.now();
-      if (left <= 0) {
-        show("ended");
+      var state = stateAt(left);
+      if (state !== null && confirmed !== state) {
+        askServer();
         return;
       }
-      if (left <= warnMs) {
-        show("warning");
+      show(state);
+      if (state === "warning") {
         timer = setTimeout(check, left);
-      } else {
-        show(null);
+      } else if (state === null) {
+        confirmed = null;
         timer = setTimeout(check, left - warnMs);
       }
+    }
+
+    function askServer() {
+      fetch(banner.getAttribute("data-idle-status"), { credentials: "same-origin" })
+        .then(function (response) {
+          if (response.status === 401) { return { seconds_left: 0 }; }
+          return response.ok ? response.json() : null;
+        })
+        .catch(function () { return null; }) // offline: trust the page's own count
+        .then(function (data) {
+          if (data && typeof data.seconds_left === "number") {
+            deadline = Date.now() + data.seconds_left * 1000;
+          }
+          confirmed = stateAt(deadline - Date.now());
+          check();
+        });
     }
 
     function arm(seconds) {
