@@ -551,16 +551,17 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
         if client_id is not None:
             touched.setdefault(client_id, set()).add(table)
 
-    # Sign-in state the catalogue promises to drop: dead sessions, spent links, old
-    # passkey challenges (whatever the cookie or link never came back for).
+    # Sign-in state the catalogue promises to drop: dead sessions, spent links, form drafts
+    # and passkey challenges (whatever the cookie or link never came back for).
     from shared import security_log
-    from shared.auth import sessions, tokens
+    from shared.auth import drafts, sessions, tokens
 
     days = current_app.extensions["einblick"].config.security_event_days
     for table, gone in (
             ("user_sessions", sessions.purge_expired(now)),
             ("security_events", security_log.purge_before(now - timedelta(days=days))),
             ("account_tokens", tokens.purge_spent(now)),
+            ("form_drafts", drafts.purge_expired(now)),
             ("passkey_challenges", db.session.execute(
                 delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now)).rowcount)):
         if gone:

@@ -348,3 +348,27 @@ def test_asking_how_long_is_left_is_no_use_of_the_session(app, client, auth, mak
     response = post_after_timeout(client, token, edit, edit, CHILD_EDIT)
     assert response.headers["Location"].startswith("/login?next=")
     assert len(drafts_in_db(app)) == 1
+
+
+def test_a_draft_nobody_came_back_for_goes_at_the_retention_purge(app, client, auth,
+                                                                   make_client):
+    from shared.models.base import utcnow
+    from shared.services import erasure
+
+    parent = make_client(full_name="Mia Demir")
+    auth.login(parent)
+    add_child(client)
+    edit = f"/household/{child_id(app)}/edit"
+    token = csrf_token(client.get(edit).get_data(as_text=True))
+    idle_for(app, parent, 31)
+    post_after_timeout(client, token, edit, edit, CHILD_EDIT)
+    assert len(drafts_in_db(app)) == 1  # nobody signs in again
+    with app.app_context():
+        assert erasure.purge(now=utcnow() + timedelta(minutes=59)).counts.get(
+            "form_drafts") is None
+        db.session.commit()
+    assert len(drafts_in_db(app)) == 1
+    with app.app_context():
+        assert erasure.purge(now=utcnow() + timedelta(minutes=61)).counts["form_drafts"] == 1
+        db.session.commit()
+    assert drafts_in_db(app) == []
