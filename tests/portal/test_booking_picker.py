@@ -52,7 +52,7 @@ def test_a_visitor_sees_services_and_one_week_of_free_times_without_an_account(
     assert f"/bookings/new/{bookable.service_id}" in services.get_data(as_text=True)
     html = picker(client, bookable.service_id)
     assert "Nächster freier Termin" in html
-    assert "Vorige Woche" not in html  # nothing before this week
+    assert "Vorherige Woche" not in html  # nothing before this week
     assert "Nächste Woche" in html
     tokens = slot_tokens(html, bookable.service_id)
     first = today(app)
@@ -77,7 +77,7 @@ def test_weeks_page_forward_to_the_horizon_and_never_before_this_week(app, clien
     assert following == (this_monday + timedelta(days=7)).isoformat()
     html = picker(client, bookable.service_id, week=following)
     assert f"week={this_monday.isoformat()}" in html
-    assert "Vorige Woche" in html
+    assert "Vorherige Woche" in html
     # Far beyond the horizon (42 days) or in the past: the nearest week that can be booked.
     last_day = today(app) + timedelta(days=41)
     late = picker(client, bookable.service_id, week="2099-01-05")
@@ -89,7 +89,7 @@ def test_weeks_page_forward_to_the_horizon_and_never_before_this_week(app, clien
     assert max(late_days) <= last_day
     assert min(late_days) >= monday(last_day)
     early = picker(client, bookable.service_id, week="2001-01-01")
-    assert "Vorige Woche" not in early
+    assert "Vorherige Woche" not in early
     # Not a date at all: a broken link.
     for args in ({"week": "next"}, {"week": "2026-13-40"}, {"day": "monday"}):
         query = "&".join(f"{k}={v}" for k, v in args.items())
