@@ -225,6 +225,12 @@ class Config:
                 "that its staff member may still open the client's file without a reason), "
                 f"not {self.appointment_file_days}."
             )
+        if self.recovery_wait_hours < 24:
+            raise ConfigError(
+                "EINBLICK_RECOVERY_WAIT_HOURS must be 24 or more (hours between staff starting "
+                "an account recovery and the client completing it, so the client can notice "
+                f"and cancel one they did not ask for), not {self.recovery_wait_hours}."
+            )
         if self.max_open_requests < 1:
             raise ConfigError(
                 "EINBLICK_MAX_OPEN_REQUESTS must be 1 or more (booking requests one person may "

@@ -73,3 +73,11 @@ def test_the_cap_on_open_requests_per_account_is_read_and_checked():
         .max_open_requests_per_account == 9
     with pytest.raises(ConfigError, match="EINBLICK_MAX_OPEN_REQUESTS_PER_ACCOUNT must be 1"):
         Config.from_env({"EINBLICK_MAX_OPEN_REQUESTS_PER_ACCOUNT": "0"})
+
+
+def test_the_recovery_wait_is_read_and_never_shorter_than_a_day():
+    """A shorter wait would leave a client too little time to see and cancel a recovery."""
+    assert Config.from_env({"EINBLICK_RECOVERY_WAIT_HOURS": "48"}).recovery_wait_hours == 48
+    assert Config.from_env({"EINBLICK_RECOVERY_WAIT_HOURS": "24"}).recovery_wait_hours == 24
+    with pytest.raises(ConfigError, match="EINBLICK_RECOVERY_WAIT_HOURS must be 24 or more"):
+        Config.from_env({"EINBLICK_RECOVERY_WAIT_HOURS": "23"})
