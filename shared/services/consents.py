@@ -436,19 +436,25 @@ def sign_with_email_code(*, account: Account, template_id: uuid.UUID, subject_id
     row = _waiting_email_code(account, now)
     if row is None:
         raise CodeExpired
+    # Each guess first takes one of the attempts (one conditional UPDATE), so requests
+    # racing on several workers cannot compare more than EMAIL_CODE_ATTEMPTS guesses.
+    reserved = db.session.execute(
+        update(ConsentEmailCode).where(ConsentEmailCode.id == row.id)
+        .where(ConsentEmailCode.used_at.is_(None))
+        .where(ConsentEmailCode.attempts < EMAIL_CODE_ATTEMPTS)
+        .values(attempts=ConsentEmailCode.attempts + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if reserved != 1:
+        raise CodeExpired
     expected = _email_code_hash(code_id=row.id, account_id=account.id, template_id=template.id,
                                 subject_id=subject.id, code=code)
     if not hmac.compare_digest(expected, row.code_hash):
-        db.session.execute(update(ConsentEmailCode).where(ConsentEmailCode.id == row.id)
-                           .values(attempts=ConsentEmailCode.attempts + 1)
-                           .execution_options(synchronize_session=False))
-        db.session.commit()
         raise WrongCode
     # Used once, also when two requests race (one conditional UPDATE).
     claimed = db.session.execute(
         update(ConsentEmailCode).where(ConsentEmailCode.id == row.id)
         .where(ConsentEmailCode.used_at.is_(None))
-        .where(ConsentEmailCode.attempts < EMAIL_CODE_ATTEMPTS)
         .values(used_at=now).execution_options(synchronize_session=False)).rowcount
     db.session.commit()
     if claimed != 1:

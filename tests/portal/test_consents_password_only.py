@@ -442,3 +442,35 @@ def test_a_refusal_has_a_document_of_its_own_and_consents_keep_theirs(app, templ
                 "text": TEXTS["de"]}
     assert not verify_evidence_document(evidence).ok
     assert verify_evidence_document({**evidence, "typed_name": "Mia Demir"}).ok
+
+
+def test_a_guess_read_before_the_last_attempt_was_spent_is_not_compared(
+        app, mia, template, outbox, monkeypatch):
+    """Workers racing: each read the code while attempts were left; the ones whose turn
+    comes after the fifth wrong guess may not compare theirs (not even the right code)."""
+    person, own, _worker = mia
+    with app.app_context():
+        account = db.session.get(Account, person.account_id)
+        consents.send_email_code(account=account, template_id=template, subject_id=own)
+    code = emailed_code(outbox, person.email)
+    with app.app_context():
+        stale = db.session.scalar(select(ConsentEmailCode))  # read with attempts == 0
+        db.session.expunge(stale)
+        db.session.execute(update(ConsentEmailCode).values(
+            attempts=consents.EMAIL_CODE_ATTEMPTS))  # meanwhile the others guessed wrong
+        db.session.commit()
+    monkeypatch.setattr(consents, "_waiting_email_code", lambda account, now: stale)
+    compared = []
+    real = consents.hmac.compare_digest
+    monkeypatch.setattr(consents.hmac, "compare_digest",
+                        lambda a, b: compared.append(1) or real(a, b))
+    with app.app_context():
+        account = db.session.get(Account, person.account_id)
+        with pytest.raises(consents.CodeExpired):
+            consents.sign_with_email_code(account=account, template_id=template,
+                                          subject_id=own, locale="de", code=code,
+                                          typed_name="Mia Demir")
+        assert compared == []
+        assert db.session.scalar(select(Consent)) is None
+        assert db.session.scalar(select(ConsentEmailCode.attempts)) == \
+            consents.EMAIL_CODE_ATTEMPTS
