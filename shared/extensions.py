@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from flask_babel import Babel
 from flask_compress import Compress
 from flask_limiter import Limiter
@@ -33,5 +35,23 @@ CSRFTokenField.widget = _HiddenInputWithoutId()
 babel = Babel()
 # Only static CSS/JS: compressing pages that hold secrets and echoed input invites BREACH.
 compress = Compress()
+
+
+def client_address() -> str:
+    """The sender as rate limits count it: an IPv4 address, or the IPv6 /64 network (one
+    home line or phone gets a whole /64, so counting single IPv6 addresses counts
+    nothing)."""
+    address = get_remote_address()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+
+
 # The client address lives only in the limiter's storage (memory or Redis), never in the DB.
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+limiter = Limiter(key_func=client_address, default_limits=[])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import g, request
-from flask_limiter.util import get_remote_address
 
 from shared.auth import login_flow
+from shared.extensions import client_address
 from shared.models.base import current_keyring
 from shared.validation import email_identity
 
@@ -25,14 +25,14 @@ def submitted_email_key() -> str:
     (``email_identity``), so every way of writing it shares one budget."""
     email = email_identity(request.form.get("email") or "")
     if not email:
-        return "no-email:" + get_remote_address()
+        return "no-email:" + client_address()
     return "email:" + current_keyring().blind_index("ratelimit.email", email).hex()
 
 
 def pending_account_key() -> str:
     """Per pending sign-in (its random attempt id), so that someone who knows the password
     cannot lock the owner's account by failing on purpose."""
-    return "second-factor:" + (login_flow.pending_key() or get_remote_address())
+    return "second-factor:" + (login_flow.pending_key() or client_address())
 
 
 def signed_in_account_key() -> str:
@@ -42,7 +42,7 @@ def signed_in_account_key() -> str:
 
     if getattr(current_user, "is_authenticated", False):
         return "account:" + str(current_user.id)
-    return "anonymous:" + get_remote_address()
+    return "anonymous:" + client_address()
 
 
 def mark_failure() -> None:

@@ -348,6 +348,28 @@ def test_one_address_holds_at_most_ten_times_an_hour(app, client, make_bookable)
         assert db.session.scalar(select(func.count(SlotHold.id))) == 10
 
 
+def test_the_cap_counts_an_ipv6_line_as_one_address(app, make_bookable):
+    """A home line or phone gets a whole IPv6 /64: new addresses from it share one cap
+    (found in review: 13 addresses of one /64 held a whole day)."""
+    bookable = make_bookable()
+    tokens = [tomorrow_slot_token(app, bookable, i) for i in range(12)]
+
+    def visitor(address: str):
+        browser = app.test_client()
+        browser.environ_base["REMOTE_ADDR"] = address
+        return browser
+
+    for number, token in enumerate(tokens[:10], start=1):
+        browser = visitor(f"2001:db8:1:2::{number:x}")
+        assert hold_as_visitor(browser, bookable.service_id, token).status_code == 302
+    same_line = visitor("2001:db8:1:2:ffff:ffff:ffff:fffe")
+    assert hold_as_visitor(same_line, bookable.service_id, tokens[10]).status_code == 429
+    next_line = visitor("2001:db8:1:3::1")  # another household
+    assert hold_as_visitor(next_line, bookable.service_id, tokens[11]).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.count(SlotHold.id))) == 11
+
+
 def test_a_hold_whose_time_has_passed_is_forgotten_at_sign_in(app, client, make_bookable,
                                                               make_client):
     bookable = make_bookable()
