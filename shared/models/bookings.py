@@ -34,6 +34,8 @@ STATUSES = (REQUESTED, CONFIRMED, DECLINED, CANCELLED, PROPOSED, EXPIRED)
 # Bookings that hold their slot. The partial unique index below lists them literally.
 ACTIVE = (REQUESTED, CONFIRMED, PROPOSED)
 _ACTIVE_SQL = "status IN ('requested', 'confirmed', 'proposed')"
+# Requests still waiting for an answer (a move request is one of them).
+_OPEN_SQL = "status IN ('requested', 'proposed')"
 
 
 class Service(Base):
@@ -111,6 +113,15 @@ class Booking(Base):
             unique=True,
             sqlite_where=text(_ACTIVE_SQL),
             postgresql_where=text(_ACTIVE_SQL),
+        ),
+        # One open request to move an appointment at a time, even when two arrive at once
+        # (the service checks first, but with other staff members' locks).
+        Index(
+            "uq_bookings_open_move",
+            "replaces_booking_id",
+            unique=True,
+            sqlite_where=text(_OPEN_SQL),
+            postgresql_where=text(_OPEN_SQL),
         ),
     )
 

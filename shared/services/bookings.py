@@ -142,7 +142,8 @@ def get_service(service_id: uuid.UUID) -> Service | None:
 
 def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.UUID,
                     slot_token: str, note: str | None,
-                    replaces_booking_id: uuid.UUID | None = None) -> Booking:
+                    replaces_booking_id: uuid.UUID | None = None,
+                    confidential_from_guardians: bool = False) -> Booking:
     """Request a slot for the account's client or a dependant; the slot is held at once.
     Each person (a child too, counted apart from the parent) may have at most
     ``max_open_requests`` requests waiting at a time, and the account at most
@@ -189,6 +190,8 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
             db.session.rollback()
             raise SlotTaken if taken else SlotUnavailable
         _expire_stale(staff_id)
+        if replaces_booking_id is not None:
+            _expire_stale_moves(replaces_booking_id)
         booking = Booking(
             client_id=client_id_value,
             data_key=data_key,
@@ -200,12 +203,19 @@ def request_booking(*, account: Account, client_id: uuid.UUID, service_id: uuid.
             status=REQUESTED,
             expires_at=_hold_until(slot.start),
             replaces_booking_id=replaces_booking_id,
+            confidential_from_guardians=confidential_from_guardians,
         )
         booking.note = (note or "").strip()[:500] or None
         db.session.add(booking)
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
+        # One open request to move an appointment at a time (uq_bookings_open_move): a
+        # parallel request for the same appointment got in first.
+        if replaces_booking_id is not None and db.session.scalar(
+                select(Booking.id).where(Booking.replaces_booking_id == replaces_booking_id)
+                .where(Booking.status.in_((REQUESTED, PROPOSED)))) is not None:
+            raise AlreadyMoving from exc
         raise SlotTaken from exc
     except OperationalError as exc:  # lock wait gave up under heavy contention
         db.session.rollback()
@@ -251,6 +261,19 @@ def _expire_stale(staff_id: uuid.UUID) -> None:
     db.session.execute(
         update(Booking)
         .where(Booking.staff_member_id == staff_id)
+        .where(Booking.status.in_((REQUESTED, PROPOSED)))
+        .where(Booking.expires_at <= utcnow())
+        .values(status=EXPIRED)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _expire_stale_moves(replaces_booking_id: uuid.UUID) -> None:
+    """A request to move an appointment that ran out unanswered gives way to a new one
+    (the index allows one open move per appointment)."""
+    db.session.execute(
+        update(Booking)
+        .where(Booking.replaces_booking_id == replaces_booking_id)
         .where(Booking.status.in_((REQUESTED, PROPOSED)))
         .where(Booking.expires_at <= utcnow())
         .values(status=EXPIRED)
@@ -384,9 +407,11 @@ def request_move(*, account: Account, booking_id: uuid.UUID, slot_token: str) ->
         raise TooLateToCancel
     if pending_move(old) is not None:
         raise AlreadyMoving
+    # The new time stays hidden from guardians if staff hid the appointment from them.
     return request_booking(account=account, client_id=old.client_id,
                            service_id=old.service_id, slot_token=slot_token, note=old.note,
-                           replaces_booking_id=old.id)
+                           replaces_booking_id=old.id,
+                           confidential_from_guardians=old.confidential_from_guardians)
 
 
 def _retire_replaced(booking: Booking) -> tuple[Booking, bool] | None:

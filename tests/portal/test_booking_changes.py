@@ -431,3 +431,112 @@ def test_accepting_a_time_staff_proposed_for_a_move_cancels_the_old_appointment(
                   form_url="/bookings").status_code == 302
     assert status_of(app, new_id) == "confirmed"
     assert status_of(app, old_id) == "cancelled"
+
+
+# -- a move keeps the appointment confidential; one open move at a time --------------------
+def _lara_with_a_confidential_appointment(app, client, auth, make_young_person,
+                                          make_bookable, make_staff, outbox):
+    """Lara (16) has her own account; staff kept her appointment from her parent."""
+    from shared.models import Client
+    from tests.conftest import Auth, assign_caseworker, claim_invitation, confirm_in_person
+
+    bookable = make_bookable(name="Schwangerschaftsberatung")
+    worker = bookable.staff
+    young = make_young_person(note_by=None)
+    assign_caseworker(app, young.client_id, worker)
+    staff_browser = app.test_client()
+    Auth(staff_browser, auth.clock).login(worker, area="staff")
+    submit(staff_browser, f"/staff/clients/{young.client_id}/invite",
+           {"invite-email": "lara@example.org", "invite-reason": "Lara hat darum gebeten"},
+           form_url=f"/staff/clients/{young.client_id}")
+    lara = claim_invitation(app, outbox, "lara@example.org")
+    confirm_in_person(app, auth, make_staff(role="caseworker"), young.client_id)
+    with app.app_context():
+        person = db.session.get(Client, young.client_id)
+        start = utcnow().replace(microsecond=0) + timedelta(days=5)
+        old = Booking(client_id=person.id, data_key=person.data_key,
+                      service_id=bookable.service_id,
+                      staff_member_id=bookable.staff_member_id, start_at=start,
+                      end_at=start + timedelta(minutes=45), status="confirmed",
+                      confidential_from_guardians=True)
+        db.session.add(old)
+        db.session.commit()
+        old_id = old.id
+    parent = app.test_client()
+    Auth(parent, auth.clock).login(young.parent)
+    return bookable, young, lara, parent, old_id
+
+
+def test_moving_a_confidential_appointment_keeps_it_from_the_guardian(
+        app, client, auth, make_young_person, make_bookable, make_staff, outbox):
+    bookable, young, lara, parent, old_id = _lara_with_a_confidential_appointment(
+        app, client, auth, make_young_person, make_bookable, make_staff, outbox)
+    for page in ("/bookings", "/home"):
+        assert "Schwangerschaftsberatung" not in parent.get(page).get_data(as_text=True)
+    url = f"/bookings/{old_id}/move/{tomorrow_slot_token(app, bookable, index=-1)}"
+    assert submit(lara, url, {}, form_url=url).status_code == 302
+    with app.app_context():
+        new = db.session.scalar(select(Booking).where(Booking.replaces_booking_id == old_id))
+        new_id = new.id
+        assert new.confidential_from_guardians is True
+    assert "Schwangerschaftsberatung" in lara.get("/bookings").get_data(as_text=True)
+    # Staff still handle the request in their queue; the new time stays Lara's alone.
+    auth.login(bookable.staff, area="staff")
+    assert "Möchte verschieben vom" in client.get("/staff/bookings").get_data(as_text=True)
+    assert submit(client, f"/staff/bookings/{new_id}/confirm", {},
+                  form_url="/staff/bookings").status_code == 302
+    auth.logout("staff")
+    assert status_of(app, new_id) == "confirmed"
+    assert status_of(app, old_id) == "cancelled"
+    # Even once the old appointment is gone (retention), nothing leads the parent to it.
+    with app.app_context():
+        db.session.delete(db.session.get(Booking, old_id))
+        db.session.commit()
+    for page in ("/bookings", "/home"):
+        html = parent.get(page).get_data(as_text=True)
+        assert "Schwangerschaftsberatung" not in html, page
+        assert str(new_id) not in html, page
+    assert parent.get(f"/bookings/{new_id}/cancel").status_code in (302, 404)
+    access = parent.get("/my-data/access").get_data(as_text=True)
+    # The child's access log keeps staff's work on the appointment from the parent.
+    assert "Terminanfrage beantwortet" in lara.get("/my-data/access").get_data(as_text=True)
+    assert "Terminanfrage beantwortet" not in access
+    assert "(Termine)" not in access
+    assert status_of(app, new_id) == "confirmed"
+
+
+def test_a_second_move_request_for_the_same_appointment_is_refused_by_the_database(
+        app, client, auth, confirmed, monkeypatch):
+    """Two requests at once both pass the check for a pending move before either holds
+    a lock: the database keeps the second out."""
+    from shared.services import bookings as service
+
+    bookable, _person, old_id = confirmed
+    monkeypatch.setattr(service, "pending_move", lambda booking: None)
+    first = f"/bookings/{old_id}/move/{tomorrow_slot_token(app, bookable, index=1)}"
+    second = f"/bookings/{old_id}/move/{tomorrow_slot_token(app, bookable, index=2)}"
+    assert submit(client, first, {}, form_url=first).status_code == 302
+    response = submit(client, second, {}, form_url=second)
+    assert response.status_code in (302, 409)
+    with app.app_context():
+        moves = db.session.scalars(select(Booking)
+                                   .where(Booking.replaces_booking_id == old_id)).all()
+        assert [m.status for m in moves] == ["requested"]
+    page = client.get("/bookings", follow_redirects=True).get_data(as_text=True)
+    assert "data-moving-to" in page
+
+
+def test_a_move_that_ran_out_unanswered_makes_way_for_a_new_one(app, client, confirmed):
+    bookable, _person, old_id = confirmed
+    first = f"/bookings/{old_id}/move/{tomorrow_slot_token(app, bookable, index=1)}"
+    assert submit(client, first, {}, form_url=first).status_code == 302
+    with app.app_context():
+        db.session.execute(update(Booking).where(Booking.replaces_booking_id == old_id)
+                           .values(expires_at=utcnow() - timedelta(minutes=1)))
+        db.session.commit()
+    second = f"/bookings/{old_id}/move/{tomorrow_slot_token(app, bookable, index=2)}"
+    assert submit(client, second, {}, form_url=second).status_code == 302
+    with app.app_context():
+        statuses = sorted(db.session.scalars(select(Booking.status).where(
+            Booking.replaces_booking_id == old_id)))
+        assert statuses == ["expired", "requested"]
