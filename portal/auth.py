@@ -10,7 +10,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import SubmitField
+from wtforms import StringField, SubmitField
+from wtforms.validators import Length, Optional
 
 from portal import bp
 from portal.bookings import carry_hold, held_slot_address
@@ -41,6 +42,24 @@ class ChooseSignInForm(FlaskForm):
 
     password = new_password_field(_l("Choose a password"))
     submit = SubmitField(_l("Save password and continue"))
+
+
+class RecoveryResetForm(NewPasswordForm):
+    """The reset once a recovery staff started has taken effect: with the hand-over code
+    they gave in person it completes the recovery; without it, a normal reset."""
+
+    handover_code = StringField(
+        _l("Code from our team"),
+        validators=[Optional(), Length(max=40)],
+        description=_l("The code our team gave you in person, on paper or told to you (it is "
+                       "never emailed), for example ABCDE-FGH23."),
+        render_kw={"autocomplete": "off", "autocapitalize": "characters",
+                   "spellcheck": "false"})
+
+
+WRONG_HANDOVER_CODE = _l("This code is not right. Please check it against the paper from our "
+                         "team, or leave the field empty to save the password with your "
+                         "second step as before.")
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -219,8 +238,23 @@ def reset_password(token: str):
         account = tokens.peek(token, tokens.RESET_PASSWORD)
     except tokens.TokenInvalid:
         return render_template("portal/link_invalid.html"), 400
-    form = NewPasswordForm()
+    with_code = account_recovery.ready_to_complete(account)
+    form = RecoveryResetForm() if with_code else NewPasswordForm()
     if form.validate_on_submit():
+        code = (form.handover_code.data or "").strip() if with_code else ""
+        if code:
+            try:
+                account_recovery.check_handover_code(account=account, code=code)
+            except account_recovery.WrongHandoverCode:
+                form.handover_code.errors.append(str(WRONG_HANDOVER_CODE))
+                return render_template("auth/reset_password.html", form=form, area="portal",
+                                       with_code=True), 400
+            except account_recovery.TooManyWrongCodes:
+                flash(_("Too many wrong codes: the recovery of your account is cancelled and "
+                        "we emailed you. Please contact our team."), "warning")
+                return redirect(url_for("portal.reset_password", token=token))
+            except account_recovery.NotReady:
+                code = ""
         try:
             accounts.reset_password(token=token, new=form.password.data)
         except accounts.WeakPassword as exc:
@@ -231,7 +265,8 @@ def reset_password(token: str):
             sessions.end_current()
             # A recovery staff started (identity checked in person) that has taken effect:
             # this once, the new password signs in without the lost second factor.
-            if account_recovery.complete_after_reset(account=account):
+            if code and account_recovery.complete_after_reset(account=account,
+                                                              handover_code=code):
                 sessions.start(account, second_factor=False)
                 flash(_("Your account is recovered and you are signed in. Your old "
                         "authenticator app, passkeys and recovery codes no longer work: "
@@ -240,4 +275,5 @@ def reset_password(token: str):
             flash(_("Your new password is saved. Please sign in."), "success")
             return redirect(url_for("portal.login"))
     return render_template("auth/reset_password.html", form=form, area="portal",
-                           recovery_from=account_recovery.waiting_until(account))
+                           recovery_from=account_recovery.waiting_until(account),
+                           with_code=with_code)

@@ -294,6 +294,9 @@ ENTRIES = ENTRIES + (
     Entry("bookings.staff_message", BOOKINGS, _l("Message from staff about the appointment"),
           _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3, _SEE_BOOKINGS, _FROM_STAFF,
           ENCRYPTED),
+    Entry("bookings.video_room", BOOKINGS, _l("Link to the video room of your appointment"),
+          _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3, _SEE_BOOKINGS, _FROM_SYSTEM,
+          ENCRYPTED),
     Entry("bookings.original_start_at", BOOKINGS, _l("Time you first asked for"),
           _BOOKING_PURPOSE, _CONTRACT, _BOOKING_RETENTION, 3, _SEE_BOOKINGS, _FROM_YOU,
           PLAIN),
@@ -609,6 +612,9 @@ TECHNICAL: frozenset[str] = frozenset(
         "break_glass_grants.reviewed_by_id",
         "account_recoveries.id", "account_recoveries.account_id",
         "account_recoveries.data_key_id",
+        # The hand-over code staff give in person: only its keyed hash, and how many wrong
+        # codes were typed; gone with the account.
+        "account_recoveries.handover_code_hash", "account_recoveries.wrong_codes",
     }
 )
 

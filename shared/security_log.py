@@ -119,9 +119,10 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("account_recovery.cancelled", _l("Account recovery cancelled"),
               "A pending recovery was cancelled, by the client or by staff."),
     EventType("account_recovery.completed", _l("Account recovered"),
-              "After the waiting period a password reset signed the client in without a "
-              "second factor, once; their authenticator app, passkeys and recovery codes "
-              "were removed."),
+              "After the waiting period a password reset with the hand-over code staff gave "
+              "in person signed the client in without a second factor, once; their "
+              "authenticator app, passkeys and recovery codes were removed (failed: a wrong "
+              "hand-over code; the fifth cancels the recovery)."),
     EventType("passkey.added", _l("Passkey added"), "A passkey was registered."),
     EventType("passkey.removed", _l("Passkey removed"), "A passkey was removed."),
     EventType("passkey.anomaly", _l("Passkey counter went backwards"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -65,9 +65,10 @@ def account_recovery_page(client_id: uuid.UUID):
     """What a recovery does, the open one if any, and the form to start one."""
     member = current_user.staff_member
     form = StartRecoveryForm()
+    started = None
     if form.validate_on_submit():
         try:
-            account_recovery.start(member=member, client_id=client_id,
+            started = account_recovery.start(member=member, client_id=client_id,
                                    session_id=current_session_id(),
                                    identity_check=form.identity_check.data)
         except casefile.NeedsBreakGlass:
@@ -82,10 +83,9 @@ def account_recovery_page(client_id: uuid.UUID):
             flash(_("A recovery of this account is already under way."), "warning")
             return redirect(url_for("staff.account_recovery", client_id=client_id))
         else:
-            flash(_("The recovery is started. The client was emailed and can set a new "
-                    "password without the second step once the waiting time is over."),
-                  "success")
-            return redirect(url_for("staff.account_recovery", client_id=client_id))
+            flash(_("The recovery is started. The client was emailed. Once the waiting time "
+                    "is over they can set a new password and, with the hand-over code below, "
+                    "sign in without the second step."), "success")
     try:
         view = account_recovery.for_staff(member=member, client_id=client_id,
                                           session_id=current_session_id())
@@ -93,9 +93,14 @@ def account_recovery_page(client_id: uuid.UUID):
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:
         security_log.deny()
-    return render_template("staff/account_recovery.html", view=view, form=form,
-                           cancel_form=ConfirmForm()), 400 if form.errors else 200
-
+    # The hand-over code is on this one answer only (never redirected to, stored or mailed).
+    response = make_response(render_template(
+        "staff/account_recovery.html", view=view, form=form, cancel_form=ConfirmForm(),
+        handover_code=started.handover_code if started else None),
+        400 if form.errors else 200)
+    if started is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/clients/<uuid:client_id>/recovery/cancel")

@@ -43,6 +43,12 @@ class AccountRecovery(Base):
     # How identity was checked ("ID card seen"): personal data, encrypted.
     identity_check_ciphertext: Mapped[bytes] = mapped_column("identity_check", LargeBinary)
     identity_check = encrypted()
+    # The hand-over code staff give the client in person (never emailed): only its keyed
+    # hash. Completing needs it, so the mailbox alone (a thief with the phone, someone who
+    # reads the client's mail) is not enough. None for recoveries started before 0018.
+    handover_code_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Wrong hand-over codes typed so far; at account_recovery.MAX_WRONG_CODES it is cancelled.
+    wrong_codes: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,9 +6,16 @@ client assigned to them) checks the client's identity in person and starts a rec
 noting how (encrypted with the account's key). The client is emailed at once and sees it
 on their start and security pages, where they can cancel it; staff can cancel it in the
 file. Only after ``Config.recovery_wait_hours`` does a password reset (which proves
-control of the address) sign the client in without a second factor, once: the
-authenticator app, the passkeys and the recovery codes are removed, and the client is
-asked to set up a new second step (which brings new codes).
+control of the address) together with the hand-over code sign the client in without a
+second factor, once: the authenticator app, the passkeys and the recovery codes are
+removed, and the client is asked to set up a new second step (which brings new codes).
+
+Why a hand-over code: staff checked a person, but a reset link only proves the mailbox,
+which a thief holding the phone or someone reading the client's mail also has. So starting
+a recovery makes a one-time code that staff give the person in person (on paper or aloud);
+it is shown once, never emailed, and stored only as a keyed hash bound to the recovery.
+Without it a reset is a normal reset (the second factor still applies); after
+``MAX_WRONG_CODES`` wrong codes the recovery is cancelled and the client emailed.
 
 Why remove every passkey: whoever needs this has none that works (a passkey they still
 had would have signed them in), so each one left is on a lost device and, as passkeys
@@ -18,6 +25,8 @@ Each change writes the access log (staff) and the security event log."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +40,7 @@ from shared import audit, mail, policy, security_log
 from shared.auth import recovery as recovery_codes
 from shared.extensions import db
 from shared.models.accounts import Account
-from shared.models.base import utcnow
+from shared.models.base import current_keyring, new_id, utcnow
 from shared.models.passkeys import PasskeyCredential
 from shared.models.recovery import AccountRecovery
 from shared.models.staff import StaffMember
@@ -39,6 +48,10 @@ from shared.services import casefile
 
 MIN_NOTE_LENGTH = 5
 MAX_NOTE_LENGTH = 200
+MAX_WRONG_CODES = 5
+HANDOVER_CODE_LENGTH = 10
+# Read aloud or copied from paper: no look-alikes (0/O, 1/I/L), upper case.
+_HANDOVER_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
 class RecoveryError(Exception):
@@ -61,6 +74,38 @@ class NoteTooShort(RecoveryError):
     """How identity was checked must be written down."""
 
 
+class NotReady(RecoveryError):
+    """No recovery of this account can be completed now (none, still waiting, finished)."""
+
+
+class WrongHandoverCode(RecoveryError):
+    """The hand-over code typed is not the one staff gave; counted."""
+
+
+class TooManyWrongCodes(RecoveryError):
+    """The last wrong hand-over code allowed: the recovery is cancelled, the client emailed."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """A recovery just started and its hand-over code, which exists only here (shown once)."""
+
+    recovery: AccountRecovery
+    handover_code: str
+
+
+def _new_handover_code() -> str:
+    raw = "".join(secrets.choice(_HANDOVER_ALPHABET) for _ in range(HANDOVER_CODE_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def _handover_hash(recovery_id: uuid.UUID, code: str) -> bytes:
+    """Keyed hash of the code, bound to its recovery (the same code elsewhere is useless)."""
+    typed = "".join(ch for ch in (code or "").upper() if ch.isalnum())
+    return current_keyring().blind_index("account_recoveries.handover_code",
+                                          f"{recovery_id}:{typed}")
+
+
 def clock() -> datetime:
     """The time recoveries are started and judged by (tests move it instead of waiting)."""
     return utcnow()
@@ -76,6 +121,14 @@ def pending(account: Account) -> AccountRecovery | None:
         select(AccountRecovery).where(AccountRecovery.account_id == account.id)
         .where(AccountRecovery.completed_at.is_(None))
         .where(AccountRecovery.cancelled_at.is_(None)))
+
+
+def ready_to_complete(account: Account) -> bool:
+    """Whether the account's open recovery has taken effect and can be completed with its
+    hand-over code (the reset page then asks for the code)."""
+    row = pending(account)
+    return row is not None and row.effective_at <= clock() \
+        and row.handover_code_hash is not None
 
 
 def waiting_until(account: Account) -> datetime | None:
@@ -138,9 +191,10 @@ def for_staff(*, member: StaffMember, client_id: uuid.UUID,
 
 
 def start(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID | None,
-          identity_check: str) -> AccountRecovery:
+          identity_check: str) -> Started:
     """Start a recovery of the client's account, effective after the waiting period; the
-    client is emailed at once. Raises NoteTooShort, NoOwnAccount, AlreadyPending."""
+    client is emailed at once. The hand-over code is returned to be shown once to the staff
+    member, who gives it to the person. Raises NoteTooShort, NoOwnAccount, AlreadyPending."""
     note = " ".join((identity_check or "").split())
     if len(note) < MIN_NOTE_LENGTH:
         raise NoteTooShort
@@ -149,9 +203,11 @@ def start(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID | 
     if pending(account) is not None:
         raise AlreadyPending
     now = clock()
-    row = AccountRecovery(account_id=account.id, data_key=account.data_key,
+    code = _new_handover_code()
+    row = AccountRecovery(id=new_id(), account_id=account.id, data_key=account.data_key,
                           started_by_id=member.id, started_at=now,
                           effective_at=now + waiting_period())
+    row.handover_code_hash = _handover_hash(row.id, code)
     row.identity_check = note[:MAX_NOTE_LENGTH]
     db.session.add(row)
     try:
@@ -166,7 +222,7 @@ def start(*, member: StaffMember, client_id: uuid.UUID, session_id: uuid.UUID | 
     mail.send(to=account.email, subject=_l("A recovery of your account was started"),
               template="account_recovery_started", locale=account.locale,
               staff_name=member.name, effective_at=row.effective_at, phone=_phone())
-    return row
+    return Started(recovery=row, handover_code=code)
 
 
 def cancel_by_staff(*, member: StaffMember, client_id: uuid.UUID,
@@ -200,22 +256,62 @@ def _cancel(account: Account) -> None:
         raise NothingToCancel
 
 
-def _told_cancelled(account: Account) -> None:
+def _told_cancelled(account: Account, *, wrong_codes: bool = False) -> None:
     security_log.record("account_recovery.cancelled", account=account)
     mail.send(to=account.email, subject=_l("The recovery of your account was cancelled"),
-              template="account_recovery_cancelled", locale=account.locale, phone=_phone())
+              template="account_recovery_cancelled", locale=account.locale, phone=_phone(),
+              wrong_codes=wrong_codes)
 
 
-def complete_after_reset(*, account: Account) -> bool:
-    """Called right after a password reset: if the account's recovery has taken effect,
-    complete it (once, also across workers: one conditional UPDATE) and remove the lost
-    factors, so the caller signs the client in without a second factor. False when there
-    is none, or its waiting period has not yet passed: the second factor still applies."""
+def check_handover_code(*, account: Account, code: str) -> None:
+    """Before a reset saves the new password: is ``code`` the hand-over code of the
+    account's recovery that has taken effect? Only a wrong code counts (one conditional
+    UPDATE, also across workers); the last one allowed cancels the recovery and emails the
+    client. Raises NotReady, WrongHandoverCode, TooManyWrongCodes."""
+    row = pending(account)
+    if row is None or row.effective_at > clock() or row.handover_code_hash is None:
+        raise NotReady
+    if hmac.compare_digest(_handover_hash(row.id, code), row.handover_code_hash):
+        return
+    wrong = db.session.execute(
+        update(AccountRecovery).where(AccountRecovery.id == row.id)
+        .where(AccountRecovery.completed_at.is_(None))
+        .where(AccountRecovery.cancelled_at.is_(None))
+        .values(wrong_codes=AccountRecovery.wrong_codes + 1)
+        .returning(AccountRecovery.wrong_codes)
+        .execution_options(synchronize_session=False)).scalar()
+    if wrong is None:  # completed or cancelled meanwhile
+        db.session.rollback()
+        raise NotReady
+    db.session.commit()
+    security_log.record("account_recovery.completed", outcome=security_log.FAILED,
+                        account=account)
+    if wrong < MAX_WRONG_CODES:
+        raise WrongHandoverCode
+    try:
+        _cancel(account)
+    except NothingToCancel:
+        raise NotReady from None
+    db.session.commit()
+    _told_cancelled(account, wrong_codes=True)
+    raise TooManyWrongCodes
+
+
+def complete_after_reset(*, account: Account, handover_code: str) -> bool:
+    """Called right after a password reset: if the account's recovery has taken effect
+    and ``handover_code`` is its code, complete it (once, also across workers: one
+    conditional UPDATE) and remove the lost factors, so the caller signs the client in
+    without a second factor. False when there is none, its waiting period has not yet
+    passed, or the code is not right: the second factor still applies."""
+    row = pending(account)
+    if row is None or row.handover_code_hash is None:
+        return False
     result = db.session.execute(
-        update(AccountRecovery).where(AccountRecovery.account_id == account.id)
+        update(AccountRecovery).where(AccountRecovery.id == row.id)
         .where(AccountRecovery.completed_at.is_(None))
         .where(AccountRecovery.cancelled_at.is_(None))
         .where(AccountRecovery.effective_at <= clock())
+        .where(AccountRecovery.handover_code_hash == _handover_hash(row.id, handover_code))
         .values(completed_at=clock()).execution_options(synchronize_session=False))
     if result.rowcount != 1:
         db.session.rollback()

@@ -1,7 +1,8 @@
 """The last way back, at 360×740 in German: Mia lost the phone with her authenticator app
-and every recovery code. Her caseworker checks her ID card in person and starts a recovery;
-a day later (the clock moved, not waited for) Mia chooses a new password by email, is
-signed in without the lost second step, and sets up a passkey with new recovery codes."""
+and every recovery code. Her caseworker checks her ID card in person, starts a recovery and
+hands her the code shown once; a day later (the clock moved, not waited for) Mia chooses a
+new password by email: a mistyped code does not get her in, the code from the paper does,
+without the lost second step, and she sets up a passkey with new recovery codes."""
 
 from datetime import timedelta
 
@@ -48,11 +49,24 @@ def test_staff_start_a_recovery_and_a_day_later_the_client_gets_back_in(
     staff.click("button#submit")
     expect(staff.locator("main")).to_contain_text("Eine Wiederherstellung läuft.")
     expect(staff.locator("main")).to_contain_text("Identität geprüft: Personalausweis gesehen")
+    handover = staff.locator("#handover-code")
+    expect(handover).to_contain_text("Übergabecode")
+    expect(handover).to_contain_text("Geben Sie diesen Code der Person auf Papier")
+    code = handover.locator("code").inner_text()
+    assert len(code) == 11
+    assert code[5] == "-"
     assert_fits_phone(staff)
     assert_accessible(staff)
+    staff.reload()  # shown once: not on the page again
+    expect(staff.locator("main")).to_contain_text("Eine Wiederherstellung läuft.")
+    expect(staff.locator("#handover-code")).to_have_count(0)
+    assert code not in staff.content()
     staff.context.close()
     outbox = Outbox(app)
-    assert "T. Tester aus unserem Team" in outbox.last_to(mia.email).get_content()
+    started_mail = outbox.last_to(mia.email).get_content()
+    assert "T. Tester aus unserem Team" in started_mail
+    assert "Unser Team hat Ihnen persönlich einen Code gegeben" in started_mail
+    assert code not in started_mail
 
     # A day later.
     monkeypatch.setattr(account_recovery, "clock", lambda: utcnow() + timedelta(hours=25))
@@ -63,7 +77,24 @@ def test_staff_start_a_recovery_and_a_day_later_the_client_gets_back_in(
     page.click("button#submit")
     expect(page.locator("main")).to_contain_text(mia.email)
     page.goto(outbox.link(mia.email, "/reset/"))
+    expect(page.locator("label[for=handover_code]")).to_contain_text("Code von unserem Team")
+    assert_fits_phone(page)
+    assert_accessible(page)
+    # A mistyped code: not signed in, the recovery still open.
+    wrong = "ABCDE-FGH23" if code != "ABCDE-FGH23" else "ABCDE-FGH24"
     page.fill("input[name=password]", NEW_PASSWORD)
+    page.fill("input[name=handover_code]", wrong)
+    page.click("button#submit")
+    expect(page.locator("#handover_code-error")).to_contain_text("Dieser Code stimmt nicht.")
+    assert_fits_phone(page)
+    assert_accessible(page)
+    with app.app_context():
+        row = db.session.scalar(select(AccountRecovery))
+        assert row.completed_at is None
+        assert row.wrong_codes == 1
+    # The code from the paper, typed in lower case.
+    page.fill("input[name=password]", NEW_PASSWORD)
+    page.fill("input[name=handover_code]", code.lower())
     page.click("button#submit")
     page.wait_for_url("**/account/security")
     expect(page.locator("main")).to_contain_text(

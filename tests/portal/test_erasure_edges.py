@@ -135,6 +135,8 @@ def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tm
     path = tmp_path / "old.db"
     assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
     old = sqlite3.connect(path)  # what a backup from before migration 0007 looks like
+    old.execute("ALTER TABLE account_recoveries DROP COLUMN handover_code_hash")  # 0019
+    old.execute("ALTER TABLE account_recoveries DROP COLUMN wrong_codes")
     old.execute("DROP INDEX uq_bookings_open_move")  # one open move per appointment
     old.execute("DROP TABLE form_drafts")  # 0017 form drafts (idle timeout)
     old.execute("DROP TABLE security_events")  # 0008

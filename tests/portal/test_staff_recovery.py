@@ -1,8 +1,10 @@
 """Never locked out for good, the last way back: no second factor and no recovery code
 left, the client is met in person; an admin or their assigned caseworker starts a recovery
 (logged, shown to the client, emailed) that takes effect only after a waiting period, when
-a password reset signs in without the lost second factor, once."""
+a password reset together with the hand-over code staff gave in person signs in without
+the lost second factor, once: the mailbox alone is not enough."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -66,13 +68,25 @@ def start(browser, client_id, note="Personalausweis gesehen"):
     return submit(browser, url, {"identity_check": note})
 
 
-def reset(app, outbox, email, password=NEW_PASSWORD):
-    """'Forgot your password?' in a new browser: the emailed link, a new password."""
+def handover_code(page) -> str:
+    """The hand-over code on the page staff see right after starting a recovery."""
+    match = re.search(r'<code translate="no">([A-Z2-9]{5}-[A-Z2-9]{5})</code>',
+                      page.get_data(as_text=True))
+    assert match, "no hand-over code on the page"
+    return match.group(1)
+
+
+def reset(app, outbox, email, password=NEW_PASSWORD, code=None):
+    """'Forgot your password?' in a new browser: the emailed link, a new password and, if
+    given, the hand-over code."""
     browser = app.test_client()
     submit(browser, "/reset", {"email": email})
     link = outbox.link(email, "/reset/")
     page = browser.get(link).get_data(as_text=True)
-    done = submit(browser, link, {"password": password})
+    data = {"password": password}
+    if code is not None:
+        data["handover_code"] = code
+    done = submit(browser, link, data)
     return browser, page, done
 
 
@@ -123,9 +137,19 @@ def test_the_recovery_takes_effect_after_the_wait_and_only_once(app, client, aut
     person, client_id = mia
     admin = staff_browser(app, auth, make_staff(role="admin"))
     started = start(admin, client_id)
-    assert started.status_code == 302
+    assert started.status_code == 200
+    # Staff see the hand-over code once, with what to do with it; it is not emailed.
+    code = handover_code(started)
+    shown = started.get_data(as_text=True)
+    assert "Übergabecode" in shown
+    assert "Geben Sie diesen Code der Person auf Papier oder sagen Sie ihn ihr persönlich" \
+        in shown
+    assert started.headers["Cache-Control"] == "no-store"
     row = recovery_row(app, person.account_id)
     assert row.effective_at - row.started_at == timedelta(hours=24)
+    assert row.handover_code_hash
+    assert code.encode() not in row.handover_code_hash
+    assert row.wrong_codes == 0
     with app.app_context():
         assert db.session.get(AccountRecovery, row.id).identity_check == \
             "Personalausweis gesehen"
@@ -135,6 +159,8 @@ def test_the_recovery_takes_effect_after_the_wait_and_only_once(app, client, aut
     assert mail["Subject"] == "Eine Wiederherstellung Ihres Kontos wurde gestartet"
     body = mail.get_content()
     assert "T. Tester aus unserem Team" in body
+    assert "Unser Team hat Ihnen persönlich einen Code gegeben" in body
+    assert code not in body
     assert "+49 30 1234567" in body
     assert "/account/security" in body
     assert security_events(app, "account_recovery.started")[0][0] == "ok"
@@ -142,6 +168,7 @@ def test_the_recovery_takes_effect_after_the_wait_and_only_once(app, client, aut
     page = admin.get(f"/staff/clients/{client_id}/recovery").get_data(as_text=True)
     assert "Eine Wiederherstellung läuft." in page
     assert "Identität geprüft: Personalausweis gesehen" in page
+    assert code not in page  # shown only once
     assert start(admin, client_id).status_code == 302  # a second one is refused
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AccountRecovery)) == 1
@@ -158,9 +185,12 @@ def test_the_recovery_takes_effect_after_the_wait_and_only_once(app, client, aut
     assert "Unser Team hat eine Wiederherstellung Ihres Kontos gestartet." in code_page
     assert recovery_row(app, person.account_id).completed_at is None
 
-    # A day later the reset signs in without it, and the lost factors are gone.
+    # A day later the reset with the hand-over code (typed in lower case, without the
+    # dash) signs in without it, and the lost factors are gone.
     later.hours = 25
-    browser, page, done = reset(app, outbox, person.email, password=STRONG_PASSWORD)
+    browser, page, done = reset(app, outbox, person.email, password=STRONG_PASSWORD,
+                                code=code.replace("-", "").lower())
+    assert "Code von unserem Team" in page
     assert done.headers["Location"] == "/account/security"
     security = browser.get("/account/security").get_data(as_text=True)
     assert "Ihr Konto ist wiederhergestellt und Sie sind angemeldet." in security
@@ -183,10 +213,11 @@ def test_the_recovery_takes_effect_after_the_wait_and_only_once(app, client, aut
                                           .where(AccessEvent.client_id == client_id)))
     assert "account-recovery" in purposes
 
-    # Once: with a new second step, the next reset needs it again.
+    # Once: with a new second step, the next reset needs it again, code or not.
     auth.login(person)
     register_passkey(client)
-    _, _, done = reset(app, outbox, person.email)
+    _, page, done = reset(app, outbox, person.email, code=code)
+    assert "Code von unserem Team" not in page
     assert done.headers["Location"] == "/login"
     browser = app.test_client()
     signed = submit(browser, "/login", {"email": person.email, "password": NEW_PASSWORD})
@@ -204,9 +235,9 @@ def test_passkeys_go_with_a_completed_recovery(app, client, auth, outbox, make_s
                                       .where(Client.account_id == person.account_id))
     caseworker = make_staff(role="caseworker")
     assign_caseworker(app, client_id, caseworker)
-    assert start(staff_browser(app, auth, caseworker), client_id).status_code == 302
+    code = handover_code(start(staff_browser(app, auth, caseworker), client_id))
     later.hours = 24
-    _, _, done = reset(app, outbox, person.email)
+    _, _, done = reset(app, outbox, person.email, code=code)
     assert done.headers["Location"] == "/account/security"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(PasskeyCredential)) == 0
@@ -272,3 +303,59 @@ def test_deleting_the_account_deletes_its_recoveries(app, client, auth, make_sta
     with app.app_context():
         assert db.session.get(Account, person.account_id) is None
         assert db.session.scalar(select(func.count()).select_from(AccountRecovery)) == 0
+
+
+def test_the_mailbox_alone_does_not_recover_the_account(app, auth, outbox, make_staff, mia,
+                                                        later):
+    """Someone who reads the client's email (a thief with the phone, a partner) gets the reset
+    link but not the code staff gave the client in person."""
+    person, client_id = mia
+    code = handover_code(start(staff_browser(app, auth, make_staff(role="admin")), client_id))
+    later.hours = 25
+    # Without the code: a normal reset, the second factor still applies, the recovery waits.
+    _, page, done = reset(app, outbox, person.email)
+    assert "Geben Sie mit Ihrem neuen Passwort den Code ein" in page
+    assert done.headers["Location"] == "/login"
+    assert recovery_row(app, person.account_id).completed_at is None
+    assert recovery_row(app, person.account_id).wrong_codes == 0  # no code is no wrong code
+    # A wrong code: the password is not saved, the page says so, the try is counted; the
+    # link still works (typed again on the same page).
+    wrong = "ABCDE-FGH23" if code != "ABCDE-FGH23" else "ABCDE-FGH24"
+    browser = app.test_client()
+    submit(browser, "/reset", {"email": person.email})
+    link = outbox.link(person.email, "/reset/")
+    refused = submit(browser, link, {"password": "another-quiet-river-58",
+                                     "handover_code": wrong})
+    assert refused.status_code == 400
+    assert "Dieser Code stimmt nicht." in refused.get_data(as_text=True)
+    row = recovery_row(app, person.account_id)
+    assert row.completed_at is None
+    assert row.cancelled_at is None
+    assert row.wrong_codes == 1
+    signed = submit(app.test_client(), "/login", {"email": person.email,
+                                                  "password": "another-quiet-river-58"})
+    assert signed.status_code == 200  # not saved: that password is not right
+    assert security_events(app, "account_recovery.completed")[0][0] == "failed"
+    with app.app_context():
+        assert db.session.get(Account, person.account_id).totp_enabled_at is not None
+    # Four more wrong codes: the recovery is cancelled and the client emailed.
+    for _ in range(3):
+        assert submit(browser, link, {"password": NEW_PASSWORD,
+                                      "handover_code": wrong}).status_code == 400
+    last = submit(browser, link, {"password": NEW_PASSWORD, "handover_code": wrong})
+    assert last.headers["Location"] == link
+    after = browser.get(link).get_data(as_text=True)
+    assert "Zu viele falsche Codes" in after
+    assert "Code von unserem Team" not in after  # now a normal reset
+    row = recovery_row(app, person.account_id)
+    assert row.cancelled_at is not None
+    assert row.wrong_codes == 5
+    mail = outbox.last_to(person.email)
+    assert mail["Subject"] == "Die Wiederherstellung Ihres Kontos wurde abgebrochen"
+    assert "zu oft ein falscher Code von unserem Team eingegeben" in mail.get_content()
+    # Now even the right code does not get past the second factor.
+    done = submit(browser, link, {"password": NEW_PASSWORD, "handover_code": code})
+    assert done.headers["Location"] == "/login"
+    with app.app_context():
+        assert db.session.get(Account, person.account_id).totp_enabled_at is not None
+    assert recovery_row(app, person.account_id).completed_at is None
