@@ -153,8 +153,10 @@ def bookings_day():
                              end=start + timedelta(days=1))
     # A link to the case file, where the invitation needs the full file and a reason.
     invitable = casefile.invitable_among(member=member, clients=[b.client for b in rows])
+    # The staff member of an online appointment gets its video room.
+    rooms = {b.id: bookings.video_link(b) for b in rows if b.staff_member_id == member.id}
     return render_template("staff/bookings_day.html", rows=rows, day=day, shown=shown,
-                           choices=choices, invitable=invitable,
+                           choices=choices, invitable=invitable, rooms=rooms,
                            openable=_openable(member, rows),
                            previous_day=_shown_day(day - timedelta(days=1)),
                            next_day=_shown_day(day + timedelta(days=1)))

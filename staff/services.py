@@ -37,9 +37,12 @@ class ServiceForm(FlaskForm):
     location = StringField(_l("Place"), validators=[Length(max=200)])
     online = BooleanField(_l("Online appointment"))
     video_url = StringField(
-        _l("Video link"), validators=[Optional(), Length(max=500)],
-        description=_l("For online appointments: the address of the video room, starting "
-                       "with https://. Clients get it with the confirmation."),
+        _l("Address of the video rooms (each appointment gets a room of its own)"),
+        validators=[Optional(), Length(max=400)],
+        description=_l("For online appointments: the address of your video service under "
+                       "which rooms are opened, starting with https://. Each confirmed "
+                       "appointment gets its own room there; only its client and its "
+                       "staff member get the link."),
         render_kw={"inputmode": "url", "autocomplete": "off", "spellcheck": "false"})
     active = BooleanField(_l("Can be booked"), default=True)
     staff = SelectMultipleField(_l("Offered by"), option_widget=CheckboxInput(),
@@ -51,8 +54,10 @@ class ServiceForm(FlaskForm):
         like "www.example.org" that would become a link into the portal."""
         value = (field.data or "").strip()
         parts = urlsplit(value)
+        # The room's name is appended as a path: no query or fragment after the base.
         if parts.scheme.lower() != "https" or not parts.hostname or any(
-                c.isspace() for c in value):
+                c.isspace() for c in value) or parts.query or parts.fragment \
+                or value.endswith(("?", "#")):
             raise ValidationError(_l("Please enter an address starting with https://"))
         field.data = value
 

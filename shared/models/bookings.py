@@ -49,7 +49,9 @@ class Service(Base):
     duration_minutes: Mapped[int] = mapped_column(Integer)
     location: Mapped[str] = mapped_column(String(200), default="")
     online: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Online services: the https address of the video room, given with the confirmation.
+    # Online services: the https base address of the video platform's rooms. Each confirmed
+    # appointment gets a room of its own under it (Booking.video_room); the base itself is
+    # never given to clients, or everyone who once had an appointment could join others.
     video_url: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -163,6 +165,10 @@ class Booking(Base):
     replaces: Mapped[Booking | None] = relationship(
         primaryjoin="foreign(Booking.replaces_booking_id) == remote(Booking.id)",
         viewonly=True)
+    # Online appointments: the link to this appointment's own video room (the service's
+    # base address and an unguessable name), set when it is confirmed; the client's data.
+    video_room_ciphertext: Mapped[bytes | None] = mapped_column("video_room", LargeBinary)
+    video_room = encrypted()
     # § 8(3) SGB VIII: counselling a young person asked for without their parents.
     confidential_from_guardians: Mapped[bool] = mapped_column(Boolean, default=False)
 

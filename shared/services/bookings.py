@@ -451,6 +451,8 @@ def answer_proposal(*, account: Account, booking_id: uuid.UUID, accept: bool) ->
     if accept and booking.start_at <= utcnow() + availability.MIN_LEAD:
         raise WrongState
     replaced = _retire_replaced(booking) if accept else None
+    if accept:
+        _open_video_room(booking)
     _set_status(booking, expected=(PROPOSED,), new=CONFIRMED if accept else CANCELLED)
     if accept:
         _notify_confirmed(booking, replaced=replaced)
@@ -586,6 +588,7 @@ def confirm(*, member: StaffMember, booking_id: uuid.UUID) -> Booking:
     audit.record_access(client_id=booking.client_id, staff_member=member,
                         category=audit.BOOKINGS, action=audit.CHANGE)
     replaced = _retire_replaced(booking)
+    _open_video_room(booking)
     _set_status(booking, expected=(REQUESTED,), new=CONFIRMED)
     _notify_confirmed(booking, replaced=replaced)
     return booking
@@ -683,6 +686,28 @@ def _notify(booking: Booking, template: str, subject) -> None:
         )
 
 
+def video_room_url(base: str) -> str:
+    """A room of its own under the video platform's base address: nobody can guess it
+    from the base or from another appointment's room."""
+    return f"{base.rstrip('/')}/{secrets.token_urlsafe(16)}"
+
+
+def _open_video_room(booking: Booking) -> None:
+    """An online appointment gets its own room as it is confirmed (in the caller's
+    transaction: a confirmation that fails keeps none)."""
+    service = booking.service
+    if service.online and service.video_url and booking.video_room is None:
+        booking.video_room = video_room_url(service.video_url)
+
+
+def video_link(booking: Booking) -> str | None:
+    """The link to the appointment's own video room, for its client and its staff member:
+    only while it is a confirmed online appointment."""
+    if booking.status != CONFIRMED or not booking.service.online:
+        return None
+    return booking.video_room
+
+
 def _notify_confirmed(booking: Booking, *,
                       replaced: tuple[Booking, bool] | None = None) -> None:
     """The confirmation: time, service, the address (or the video link of an online
@@ -703,7 +728,7 @@ def _notify_confirmed(booking: Booking, *,
             to=account.email, subject=_l("Your appointment is confirmed"),
             template="booking_confirmed", locale=account.locale,
             start=booking.start_at.astimezone(zone), service_name=service.name,
-            online=service.online, video_url=service.video_url if service.online else None,
+            online=service.online, video_url=video_link(booking),
             location=service.location, organisation=_config().organisation_name,
             address=_config().organisation_address,
             cutoff_hours=cancel_cutoff_hours(), phone=household.organisation_phone(),
@@ -805,7 +830,7 @@ def ics_for(bookings: list[Booking]) -> bytes:
         event.add("dtstart", booking.start_at)
         event.add("dtend", booking.end_at)
         event.add("summary", booking.service.name)
-        video_url = booking.service.video_url if booking.service.online else None
+        video_url = video_link(booking)
         location = video_url or ("Online" if booking.service.online
                                  else booking.service.location)
         if location:

@@ -84,8 +84,9 @@ def load_bookable_services() -> Iterator[str]:
     for name, description, minutes, location, online in DEMO_SERVICES:
         service = Service(name=name, description=description, duration_minutes=minutes,
                           location=location, online=online,
-                          # A reserved example address: the demo's video room goes nowhere.
-                          video_url="https://video.example.org/jugendberatung" if online
+                          # A reserved example address: the base under which each
+                          # confirmed appointment gets its own room; the rooms go nowhere.
+                          video_url="https://video.example.org/raeume" if online
                           else None)
         service.staff = [caseworker]
         db.session.add(service)

@@ -3,7 +3,9 @@ appointment stays until staff confirm the new one); the cut-off said before book
 client told once when a request expires unanswered; confirmation emails with the place or
 the video link, the cancellation rule and the .ics; the video link of online services."""
 
+import io
 import re
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import select, update
 from shared.extensions import db
 from shared.models import Booking, Service
 from shared.models.base import utcnow
+from shared.services import availability
 from tests.conftest import csrf_token, submit, tomorrow_slot_token
 
 VIDEO = "https://video.example.org/raum/elternberatung"
@@ -319,7 +322,8 @@ def test_only_https_video_links_are_kept(app, client, auth, make_staff, make_boo
     form = client.get(f"/staff/services/{bookable.service_id}").get_data(as_text=True)
     assert 'name="video_url"' in form
     for bad in ("http://video.example.org/raum", "javascript:alert(1)", "video.example.org",
-                "https://", "https://video.example.org/a b"):
+                "https://", "https://video.example.org/a b",
+                "https://video.example.org/raum?id=1", "https://video.example.org/raum#x"):
         response = save_online_service(client, bookable, bad)
         assert response.status_code == 200, bad
         assert "https://" in response.get_data(as_text=True)
@@ -332,6 +336,8 @@ def test_only_https_video_links_are_kept(app, client, auth, make_staff, make_boo
 
 def test_an_online_confirmation_carries_the_link_the_rule_and_the_ics(
         app, client, auth, make_client, make_staff, make_bookable, outbox):
+    """Each confirmed online appointment gets a video room of its own under the
+    service's base address; the base itself is never given to clients."""
     bookable = make_bookable()
     auth.login(make_staff(role="admin"), area="staff")
     assert save_online_service(client, bookable, VIDEO).status_code == 302
@@ -344,28 +350,76 @@ def test_an_online_confirmation_carries_the_link_the_rule_and_the_ics(
     auth.logout()
     with app.app_context():
         booking_id = db.session.scalar(select(Booking.id))
+        assert db.session.get(Booking, booking_id).video_room is None
     staff_decides(client, auth, bookable, booking_id)
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        room = booking.video_room
+        # Stored encrypted with the client's data key, never in plain text.
+        assert room.encode() not in booking.video_room_ciphertext
+    assert re.fullmatch(re.escape(VIDEO) + r"/[A-Za-z0-9_-]{20,}", room)
     mail = outbox.last_to(person.email)
     assert mail["Subject"] == "Ihr Termin ist bestätigt"
     body = mail.get_body(preferencelist=("plain",)).get_content()
-    assert VIDEO in body
+    assert room in body
+    assert f"{VIDEO}\n" not in body
     assert "bis 24 Stunden vor dem Termin online absagen" in body
     assert "+49 30 1234567" in body
     attachments = list(mail.iter_attachments())
     assert [a.get_content_type() for a in attachments] == ["text/calendar"]
     assert attachments[0].get_filename() == "termin.ics"
     event = Calendar.from_ical(attachments[0].get_content()).walk("VEVENT")[0]
-    assert str(event["LOCATION"]) == VIDEO
-    assert str(event["URL"]) == VIDEO
+    assert str(event["LOCATION"]) == room
+    assert str(event["URL"]) == room
     assert str(event["SUMMARY"]) == "Online-Beratung"
 
     auth.login(person)
     for page in ("/bookings", "/home"):
         html = client.get(page).get_data(as_text=True)
-        assert f'href="{VIDEO}"' in html, page
+        assert f'href="{room}"' in html, page
+        assert f'href="{VIDEO}"' not in html, page
     download = client.get(f"/bookings/{booking_id}/appointment.ics")
     event = Calendar.from_ical(download.data).walk("VEVENT")[0]
-    assert str(event["URL"]) == VIDEO
+    assert str(event["URL"]) == room
+    # The client reads the link among their data and in the copy of it.
+    assert room in client.get("/my-data").get_data(as_text=True)
+    archive = zipfile.ZipFile(io.BytesIO(submit(client, "/my-data/export", {}).data))
+    data = next(archive.read(n) for n in archive.namelist() if n.endswith("data.json"))
+    assert room in data.decode()
+    auth.logout()
+
+    # Another client's online appointment gets another room.
+    other = make_client(email="zweite@example.org")
+    auth.login(other)
+    request_slot(client, bookable, tomorrow_slot_token(app, bookable, index=0))
+    auth.logout()
+    with app.app_context():
+        other_id = db.session.scalar(select(Booking.id).where(Booking.id != booking_id))
+    staff_decides(client, auth, bookable, other_id)
+    with app.app_context():
+        other_room = db.session.get(Booking, other_id).video_room
+    assert other_room.startswith(VIDEO + "/")
+    assert other_room != room
+    auth.login(other)
+    assert room not in client.get("/bookings").get_data(as_text=True)
+    auth.logout()
+
+    # The staff member of the appointments finds each room in the day view.
+    with app.app_context():
+        start = db.session.get(Booking, booking_id).start_at
+        day = start.astimezone(availability.local_zone()).date().isoformat()
+    auth.login(bookable.staff, area="staff")
+    html = client.get(f"/staff/bookings/day?day={day}").get_data(as_text=True)
+    assert f'href="{room}"' in html
+    assert f'href="{other_room}"' in html
+    assert f'href="{VIDEO}"' not in html
+    auth.logout("staff")
+    # Another staff member who sees all bookings does not get the rooms.
+    auth.login(make_staff(role="admin"), area="staff")
+    html = client.get(f"/staff/bookings/day?day={day}&staff={bookable.staff_member_id}") \
+        .get_data(as_text=True)
+    assert "Online-Beratung" in html
+    assert room not in html
 
 
 def test_an_in_person_confirmation_names_the_address(app, client, auth, make_client,
