@@ -594,3 +594,38 @@ def test_a_move_that_ran_out_unanswered_makes_way_for_a_new_one(app, client, con
         statuses = sorted(db.session.scalars(select(Booking.status).where(
             Booking.replaces_booking_id == old_id)))
         assert statuses == ["expired", "requested"]
+
+
+def test_erasure_shreds_the_video_room_with_the_key(app, client, auth, make_client,
+                                                    make_staff, make_bookable):
+    from tests.portal.test_erasure import (
+        ciphertexts_of,
+        confirm_delete,
+        opened_by_any_key,
+        own_client_id,
+        raw_database_bytes,
+    )
+
+    bookable = make_bookable()
+    auth.login(make_staff(role="admin"), area="staff")
+    assert save_online_service(client, bookable, VIDEO).status_code == 302
+    auth.logout("staff")
+    person = make_client()
+    auth.login(person)
+    request_slot(client, bookable, tomorrow_slot_token(app, bookable, index=-1))
+    auth.logout()
+    with app.app_context():
+        booking_id = db.session.scalar(select(Booking.id))
+    staff_decides(client, auth, bookable, booking_id)
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        room, blob = booking.video_room, booking.video_room_ciphertext
+        blobs = [b for b in ciphertexts_of([own_client_id(person.account_id)])
+                 if b[0] == blob]
+        assert len(blobs) == 1  # declared in the catalogue, found like every other field
+        assert opened_by_any_key(blobs) == [blob]
+    auth.login(person)
+    assert confirm_delete(client).status_code == 302
+    with app.app_context():
+        assert opened_by_any_key(blobs) == []
+        assert room.encode() not in raw_database_bytes(app)
