@@ -21,19 +21,6 @@ from tests.conftest import sign_with_code_and_name, submit
 from tests.shared.test_passkeys import add_passkey, post_json
 from tests.soft_authenticator import SoftAuthenticator
 
-TEXTS = {"de": {"title": "Fotos in der Kita", "text": "Ich willige ein, dass Fotos …"},
-         "en": {"title": "Photos at daycare", "text": "I consent to photos …"}}
-
-
-@pytest.fixture
-def template(app):
-    with app.app_context():
-        saved = consents.save_template(key="fotos", texts=TEXTS, purpose="Fotos",
-                                       legal_basis="Art. 6 Abs. 1 lit. a DSGVO",
-                                       audience="Team der Kita", guardian_signs=True)
-        consents.publish(saved.id)
-        return saved.id
-
 
 def test_canonical_json_is_stable_across_languages_and_key_order(app, template):
     at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

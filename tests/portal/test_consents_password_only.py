@@ -19,20 +19,8 @@ from shared.models.base import utcnow
 from shared.models.consents import ConsentEmailCode
 from shared.services import consents
 from tests.conftest import age_sign_ins, assign_caseworker, post_json, submit
+from tests.portal.conftest import TEXTS
 from tests.soft_authenticator import SoftAuthenticator
-
-TEXTS = {"de": {"title": "Fotos in der Kita", "text": "Ich willige ein, dass Fotos …"},
-         "en": {"title": "Photos at daycare", "text": "I consent to photos …"}}
-
-
-@pytest.fixture
-def template(app):
-    with app.app_context():
-        saved = consents.save_template(key="fotos", texts=TEXTS, purpose="Fotos",
-                                       legal_basis="Art. 6 Abs. 1 lit. a DSGVO",
-                                       audience="Team der Kita", guardian_signs=True)
-        consents.publish(saved.id)
-        return saved.id
 
 
 def own_client_id(app, person) -> uuid.UUID:

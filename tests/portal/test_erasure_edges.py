@@ -19,10 +19,9 @@ from shared.models import Account, Client, Consent, DataKey, Document, Note
 from shared.models.base import utcnow
 from shared.services import erasure
 from tests.conftest import add_booking, csrf_token, submit
-from tests.portal.test_consents import (  # noqa: F401  (fixtures)
+from tests.portal.test_consents import (  # noqa: F401  (fixture)
     parent_with_child,
     sign_with_passkey,
-    template,
 )
 from tests.portal.test_erasure import (  # noqa: F401  (fixture)
     confirm_delete,
