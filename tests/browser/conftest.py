@@ -132,11 +132,19 @@ def assert_accessible(page) -> None:
     assert not bad, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in bad]
 
 
+def open_sign_in(page, path: str) -> None:
+    """Open a sign-in page and wait until its passkey autofill has fetched its challenge.
+    That answer writes the session cookie too: a password sent before it arrives can
+    lose its pending sign-in to it (seen once in CI under load)."""
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+
+
 def staff_sign_in(page, person) -> None:
     """Password and the current TOTP code, as a caseworker on a tablet would."""
     import pyotp
 
-    page.goto("/staff/login")
+    open_sign_in(page, "/staff/login")
     page.fill("input[name=email]", person.email)
     page.fill("input[name=password]", person.password)
     page.click("button#submit")
@@ -148,7 +156,7 @@ def staff_sign_in(page, person) -> None:
 
 def client_sign_in(page, person) -> None:
     """Email and password on the portal's sign-in page; lands on the start page."""
-    page.goto("/login")
+    open_sign_in(page, "/login")
     page.fill("input[name=email]", person.email)
     page.fill("input[name=password]", person.password)
     page.click("button#submit")
