@@ -36,6 +36,12 @@ def idle_for(app, person, minutes: int) -> None:
         db.session.commit()
 
 
+def signed_in_page_token(client) -> str:
+    """The CSRF token a signed-in page hands its idle warning (the meta tag idle.js reads)."""
+    page = client.get("/home").get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+
 def drafts_in_db(app):
     from shared.models import FormDraft
 
@@ -296,8 +302,7 @@ def test_stay_signed_in_counts_the_idle_limit_from_now(app, client, auth, make_c
 
     parent = make_client()
     auth.login(parent)
-    page = client.get("/home").get_data(as_text=True)
-    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+    token = signed_in_page_token(client)
     idle_for(app, parent, 28)
     assert client.post("/session/keep-alive").status_code == 400  # no CSRF token
 
@@ -314,8 +319,7 @@ def test_stay_signed_in_counts_the_idle_limit_from_now(app, client, auth, make_c
 def test_stay_signed_in_after_the_end_says_signed_out(app, client, auth, make_client):
     parent = make_client()
     auth.login(parent)
-    page = client.get("/home").get_data(as_text=True)
-    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+    token = signed_in_page_token(client)
     idle_for(app, parent, 31)
     response = client.post("/session/keep-alive", headers={"X-CSRFToken": token})
     assert response.status_code == 401
