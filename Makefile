@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
-MO_FILES := translations/de/LC_MESSAGES/messages.mo translations/en/LC_MESSAGES/messages.mo
+LOCALES := de en tr ar uk
+MO_FILES := $(foreach l,$(LOCALES),translations/$(l)/LC_MESSAGES/messages.mo)
 
 .PHONY: run test lint install translations extract migrate demo bench mutate clean
 
@@ -21,7 +22,7 @@ translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $
 
 translations: $(MO_FILES)
 
-# Re-extract message ids after changing texts; then translate translations/de.
+# Re-extract message ids after changing texts; then translate translations/{de,tr,ar,uk}.
 extract: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete

@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from shared.config import SUPPORTED_LOCALES
 from shared.extensions import db
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -111,7 +112,7 @@ def staff_group() -> None:
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(["admin", "caseworker", "reception"]))
 @click.option("--name", default=None, help="Name shown to clients, e.g. 'A. Schmidt'.")
-@click.option("--locale", default="de", type=click.Choice(["de", "en"]))
+@click.option("--locale", default="de", type=click.Choice(SUPPORTED_LOCALES))
 def staff_create(email: str, role: str, name: str | None, locale: str) -> None:
     from shared.services import staff
     from shared.validation import InvalidEmail, normalise_email

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-SUPPORTED_LOCALES = ("de", "en")
+SUPPORTED_LOCALES = ("de", "en", "tr", "ar", "uk")
 DEFAULT_LOCALE = "de"
 
 

@@ -14,7 +14,9 @@ from flask_login import current_user
 from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
 
 LANG_COOKIE = "einblick_lang"
-LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
+# Each language by its own name, as its speakers look for it in a list.
+LANGUAGE_NAMES = {"de": "Deutsch", "en": "English", "tr": "Türkçe", "ar": "العربية",
+                  "uk": "Українська"}
 RTL_LOCALES = frozenset({"ar"})
 
 

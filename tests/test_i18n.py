@@ -30,7 +30,10 @@ def test_german_is_the_default(client):
     ("en-GB,en;q=0.9,de;q=0.8", "en"),
     ("de-AT,en;q=0.5", "de"),
     ("fr-FR,en;q=0.7,de;q=0.3", "en"),
-    ("tr", "de"),
+    ("tr", "tr"),
+    ("uk-UA,ru;q=0.5", "uk"),
+    ("ar-SY", "ar"),
+    ("ru", "de"),
 ])
 def test_accept_language_picks_the_first_supported_language(client, header, expected):
     assert lang_of(client.get("/login", headers={"Accept-Language": header})) == expected
