@@ -163,6 +163,18 @@ def client_sign_in(page, person) -> None:
     page.wait_for_url("**/home")
 
 
+def choose_language(page, code: str) -> None:
+    """Open the language switch in the header and choose a language by its own name (a
+    POST that comes back to the same page, now in that language)."""
+    from playwright.sync_api import expect
+
+    switch = page.locator(".lang-menu")
+    if switch.get_attribute("open") is None:
+        switch.locator("summary").click()
+    switch.locator(f"li[lang='{code}'] button").click()
+    expect(page.locator("html")).to_have_attribute("lang", code)
+
+
 def click_in_nav(page, selector: str) -> None:
     """Click a link or button of the main navigation as a reader does: on a phone the
     links are behind the menu button, which is opened first; on a wide screen they are

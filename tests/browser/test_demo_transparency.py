@@ -7,7 +7,12 @@ import re
 from types import SimpleNamespace
 
 from shared.services import demo
-from tests.browser.conftest import assert_accessible, assert_fits_phone, client_sign_in
+from tests.browser.conftest import (
+    assert_accessible,
+    assert_fits_phone,
+    choose_language,
+    client_sign_in,
+)
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
@@ -38,7 +43,7 @@ def test_the_demo_parent_reads_home_my_data_and_visits_on_a_phone(phone, app):
              "en": ("Who can see it:", "Who can see Contact and Household:")}
     for language in ("de", "en"):
         if language == "en":
-            page.click("button.lang-switch__button[lang='en']")
+            choose_language(page, "en")
             page.wait_for_url("**/home")
         service, opened, child, visits = words[language]
         home = readable(page)

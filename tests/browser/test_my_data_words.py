@@ -14,7 +14,7 @@ from sqlalchemy import select
 from shared.extensions import db
 from shared.models import Client, StaffMember
 from shared.services import consents, demo
-from tests.browser.conftest import assert_accessible, assert_fits_phone
+from tests.browser.conftest import assert_accessible, assert_fits_phone, choose_language
 from tests.conftest import add_booking, assign_caseworker, submit
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -93,7 +93,7 @@ def test_my_data_reads_in_words_on_a_phone(phone, app, mia, totp_clock):
     for language in ("de", "en"):
         if language == "en":
             page.goto("/my-data")
-            page.click("button.lang-switch__button[lang='en']")
+            choose_language(page, "en")
             page.wait_for_url("**/my-data")
         local_time = appointment_time(page)
         # Berlin time, not UTC (15:40 in winter); Babel's English puts a narrow space.
