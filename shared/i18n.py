@@ -48,6 +48,9 @@ def text_direction(locale: str) -> str:
 #                   long "1. Dezember 2026"         / "1 December 2026"; full with weekday
 #   timeformat      "14:05"
 #   appointment     "Dienstag, 1. Dezember 2026, 14:05" / "Tuesday, 1 December 2026, 14:05"
+# Turkish, Arabic and Ukrainian follow Babel's (CLDR's) forms of their language: Turkish
+# "1 Aralık 2026 Salı 14:05", Ukrainian "1 груд. 2026 р., 14:05", Arabic day before month
+# with its own comma and its 12-hour clock ("2:05 م"), in the digits used here (0-9).
 FORMATTING_LOCALES = {"en": "en_GB"}
 
 
@@ -94,18 +97,24 @@ def format_clock(value, _width: str = "short") -> str:
     return dates.format_time(value, "short", locale=formatting_locale())
 
 
+def _date_and_time(day: str, clock: str) -> str:
+    """A date and a time joined as the language joins them ("…, 14:05"; Turkish without
+    the comma, Arabic with its own)."""
+    return str(formatting_locale().datetime_formats["medium"]).format(clock, day)
+
+
 def format_when(value, _width: str = "medium") -> str:
     """A moment: the date and the time of day, in local time, without seconds."""
     if value is None:
         return ""
-    return f"{format_day(value)}, {format_clock(value)}"
+    return _date_and_time(format_day(value), format_clock(value))
 
 
 def format_appointment(value) -> str:
     """An appointment: weekday, date and time, as in a letter."""
     if value is None:
         return ""
-    return f"{format_day(value, 'full')}, {format_clock(value)}"
+    return _date_and_time(format_day(value, "full"), format_clock(value))
 
 
 def install_date_filters(app) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
+from pathlib import Path
 
 from flask import current_app
 from flask_babel import force_locale
@@ -12,15 +14,26 @@ from flask_babel import gettext as _
 from fpdf import FPDF
 
 from shared import seal
+from shared.i18n import LANGUAGE_NAMES, format_when, text_direction
 from shared.models.consents import EMAIL_CODE_NAME, PASSKEY, Consent
 
 EVIDENCE_NAME = "evidence.json"
 
 
-def _latin(text: str) -> str:
-    # The core PDF fonts cover Latin-1 (German, English); anything else is replaced
-    # rather than dropped silently. The embedded evidence keeps the exact text.
-    return text.encode("latin-1", "replace").decode("latin-1")
+FONTS = Path(__file__).resolve().parent.parent / "fonts"
+FONT = "DejaVu"  # DejaVu Sans, vendored by scripts/vendor_fonts.py (Latin, Cyrillic, Arabic)
+
+
+def _new_pdf(locale: str) -> tuple[FPDF, str]:
+    """A PDF that writes every language of the portal: the embedded Unicode font, and text
+    shaping (HarfBuzz) that joins Arabic letters and lays out right-to-left lines; returns
+    it with the alignment of running text in ``locale``."""
+    pdf = FPDF()
+    pdf.add_font(FONT, "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font(FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+    pdf.set_text_shaping(True)
+    pdf.set_lang(locale)
+    return pdf, ("R" if text_direction(locale) == "rtl" else "L")
 
 
 def _method_label(method: str) -> str:
@@ -38,42 +51,49 @@ def _pdf(consent: Consent, *, withdrawal: bool) -> bytes:
     fields = json.loads(document)
     locale = consent.locale
     text = consent.template.text(locale)
-    pdf = FPDF()
-    pdf.set_title(_latin(text["title"]))
-    pdf.set_author(_latin(config.organisation_name))
+    pdf, align = _new_pdf(locale)
+    pdf.set_title(text["title"])
+    pdf.set_author(config.organisation_name)
     pdf.add_page()
-    pdf.set_font("helvetica", "B", 16)
+    pdf.set_font(FONT, "B", 16)
+
+    def write(size: int, height: int, value: str, *, style: str = "",
+              line_align: str | None = None) -> None:
+        pdf.set_font(FONT, style, size)
+        pdf.multi_cell(0, height, value, align=line_align or align,
+                       new_x="LMARGIN", new_y="NEXT")
+
+    # The labels in the language the person signed in; the binding text in its own
+    # language (the German original where no translation existed), named in words.
     with force_locale(locale):
         heading = _("Receipt: consent withdrawn") if withdrawal else _("Receipt: consent given")
-        pdf.multi_cell(0, 9, _latin(heading), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("helvetica", "", 11)
+        write(16, 9, heading, style="B")
+        binding = fields["language"]
         rows = [
-            (_("Organisation"), config.organisation_name),
-            (_("Consent"), f"{text['title']} ({_('version')} {consent.template.version})"),
-            (_("Language"), fields["language"]),
-            (_("Signed at (UTC)"), fields["time"]),
-            (_("Method"), _method_label(consent.method)),
-            (_("Document SHA-256"), hashlib.sha256(document).hexdigest()),
-            (_("Text SHA-256"), fields["text_sha256"]),
+            (_("Organisation"), config.organisation_name, None),
+            (_("Consent"), text["title"], None),
+            (_("Version"), str(consent.template.version), None),
+            (_("Language of the signed text"), LANGUAGE_NAMES.get(binding, binding), None),
+            (_("Signed at"), format_when(datetime.fromisoformat(fields["time"])), None),
+            (_("Method"), _method_label(consent.method), None),
+            # Hashes are read left to right in every language.
+            (_("Document SHA-256"), hashlib.sha256(document).hexdigest(), "L"),
+            (_("Text SHA-256"), fields["text_sha256"], "L"),
         ]
         if withdrawal and consent.withdrawn_at:
-            rows.append((_("Withdrawn at (UTC)"), consent.withdrawn_at.isoformat()))
-        for label, value in rows:
-            pdf.set_font("helvetica", "B", 10)
-            pdf.multi_cell(0, 6, _latin(label), new_x="LMARGIN", new_y="NEXT")
-            pdf.set_font("helvetica", "", 10)
-            pdf.multi_cell(0, 6, _latin(str(value)), new_x="LMARGIN", new_y="NEXT")
+            rows.append((_("Withdrawn at"), format_when(consent.withdrawn_at), None))
+        for label, value, value_align in rows:
+            write(10, 6, label, style="B")
+            write(10, 6, value, line_align=value_align)
         pdf.ln(4)
-        pdf.set_font("helvetica", "B", 12)
-        pdf.multi_cell(0, 7, _latin(text["title"]), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("helvetica", "", 10)
-        pdf.multi_cell(0, 5, _latin(text["text"]), new_x="LMARGIN", new_y="NEXT")
+        text_align = "R" if text_direction(binding) == "rtl" else "L"
+        write(12, 7, text["title"], style="B", line_align=text_align)
+        write(10, 5, text["text"], line_align=text_align)
         pdf.ln(4)
-        pdf.set_font("helvetica", "", 8)
-        pdf.multi_cell(0, 4, _latin(_(
+        write(8, 4, _(
             "The full evidence is attached to this PDF as evidence.json. Check this receipt "
             "at the organisation's /verify page, or offline with python -m "
-            "shared.consent_verify.")), new_x="LMARGIN", new_y="NEXT")
+            "shared.consent_verify."))
     evidence = dict(consent.evidence)
     evidence["status"] = "withdrawn" if withdrawal else "given"
     if withdrawal and consent.withdrawn_at:

@@ -18,6 +18,13 @@ TEMPLATE = ("{{ m|datetimeformat }}|{{ m|datetimeformat('short') }}|"
      + ["14:05"] * 2 + ["Dienstag, 1. Dezember 2026, 14:05"]),
     ("en", ["1 Dec 2026, 14:05"] * 3 + ["1 Dec 2026"] * 2 + ["1 December 2026"]
      + ["14:05"] * 2 + ["Tuesday, 1 December 2026, 14:05"]),
+    ("tr", ["1 Ara 2026 14:05"] * 3 + ["1 Ara 2026"] * 2 + ["1 Aralık 2026"]
+     + ["14:05"] * 2 + ["1 Aralık 2026 Salı 14:05"]),
+    ("uk", ["1 груд. 2026\u202fр., 14:05"] * 3 + ["1 груд. 2026\u202fр."] * 2
+     + ["1 грудня 2026\u202fр."] + ["14:05"] * 2 + ["вівторок, 1 грудня 2026\u202fр., 14:05"]),
+    # Arabic: day before month, its own comma, the 12-hour clock with م (afternoon).
+    ("ar", ["01\u200f/12\u200f/2026، 2:05 م"] * 3 + ["01\u200f/12\u200f/2026"] * 2
+     + ["1 ديسمبر 2026"] + ["2:05 م"] * 2 + ["الثلاثاء، 1 ديسمبر 2026، 2:05 م"]),
 ])
 def test_every_date_filter_writes_one_format_per_language(app, language, expected):
     with app.test_request_context(headers={"Accept-Language": language}):
