@@ -48,11 +48,12 @@ def send(*, to: str, subject, template: str, locale: str | None = None,
     message["Subject"] = subject_text
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="einblick.local")
-    message["Content-Language"] = locale
     message.set_content(body)
     for filename, mimetype, content in attachments:
         maintype, subtype = mimetype.split("/", 1)
         message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    # After the attachments: turning the message into multipart moves content headers down.
+    message["Content-Language"] = locale
     if config.smtp_url:
         _send_smtp(config.smtp_url, message)
     else:
