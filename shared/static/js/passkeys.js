@@ -82,9 +82,33 @@
   var pendingAutofill = null;  /* the autofill request, to abort when the button is used */
   var autofillBegin = null;    /* its options request while in flight */
   var buttonUsed = false;
+  var formSent = false;        /* a form of the page went off: no autofill after it */
+
+  /* The autofill's request for a challenge writes the session cookie when it is answered.
+     A form sent meanwhile (a password manager fills and sends the password the moment the
+     page loads) would get its answer, the pending sign-in, overwritten by that later
+     cookie. So a form waits for the challenge's answer, then goes on its own. */
+  var resending = false;       /* the held form is being sent again, by us */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (autofillBegin && !resending) {
+      event.preventDefault();
+      if (form.hasAttribute("data-held")) { return; }  /* a second tap while held */
+      form.setAttribute("data-held", "");
+      var submitter = event.submitter || null;
+      autofillBegin.catch(function () {}).then(function () {
+        resending = true;
+        try {
+          if (form.requestSubmit) { form.requestSubmit(submitter); } else { form.submit(); }
+        } finally { resending = false; }
+      });
+      return;
+    }
+    if (!event.defaultPrevented) { formSent = true; }
+  });
 
   function run(box, mediation) {
-    if (mediation && buttonUsed) { return Promise.resolve(); }  /* tapped before autofill */
+    if (mediation && (buttonUsed || formSent)) { return Promise.resolve(); }
     if (!mediation) {
       buttonUsed = true;
       if (pendingAutofill) { pendingAutofill.abort(); pendingAutofill = null; }
