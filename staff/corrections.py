@@ -28,8 +28,10 @@ def corrections_queue():
 
 @bp.get("/erasures")
 def erasures_queue():
-    """Restricted files by id and date only: the list reads no personal data."""
-    return render_template("staff/erasures.html", rows=erasure.review_queue(),
+    """Restricted files by id and date only: the list reads no personal data. A page of
+    them at a time (``?page=``), the oldest request first."""
+    return render_template("staff/erasures.html",
+                           result=erasure.review_page(request.args.get("page", 1, type=int)),
                            form=ConfirmForm(), now=utcnow())
 
 
@@ -52,7 +54,8 @@ def erasure_decide(client_id: uuid.UUID):
             abort(400)
     except LookupError:
         abort(404)
-    return redirect(url_for("staff.erasures_queue"))
+    return redirect(url_for("staff.erasures_queue",  # back to the page it was on
+                            page=request.args.get("page", type=int)))
 
 
 @bp.post("/corrections/<uuid:request_id>")

@@ -17,7 +17,8 @@ journals anything, while a table with client data is not declared.
 
 Backups taken before hold the old data key (wrapped under the master key). Every erasure
 is therefore first written to the erasure journal (ids only, kept outside the database),
-which is applied again after a restore, after migrations and at every start; and
+which is applied again after a restore, after migrations and at every start (from the
+watermark the database keeps on: a start reads only what was appended since); and
 rotating the master key retires what opens old backups (see README).
 """
 
@@ -34,14 +35,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from shared import audit, catalogue, erasure_journal
-from shared.erasure_journal import ERASE, SHRED, journal_entries
+from shared.erasure_journal import ERASE, SHRED
 from shared.erasure_journal import journal_path as journal_path  # for the app's start
 from shared.extensions import db
 from shared.models import (
     Account,
+    AppMeta,
     Client,
     DataKey,
     Document,
@@ -156,6 +159,18 @@ def _retained_rows(client_id: uuid.UUID) -> list:
     return rows
 
 
+def _retained_rows_of(client_ids: list[uuid.UUID]) -> dict[uuid.UUID, list]:
+    """``_retained_rows`` for a page of clients: one query per kept table, not per client."""
+    rows: dict[uuid.UUID, list] = {client_id: [] for client_id in client_ids}
+    if not client_ids:
+        return rows
+    for ref in kept_references():
+        for row in db.session.scalars(select(ref.attribute.class_)
+                                      .where(ref.attribute.in_(client_ids))):
+            rows[getattr(row, ref.attribute.key)].append(row)
+    return rows
+
+
 def _kept_entry(table: str) -> catalogue.Entry:
     """The catalogue entry that names a kept table's rows: its label on the erasure page,
     its category in the access log (the log's categories are the catalogue's)."""
@@ -200,8 +215,12 @@ class Plan:
 
 
 def _kept_groups(client_id: uuid.UUID, closed_at: datetime) -> list[KeptGroup]:
+    return _group_kept(_retained_rows(client_id), closed_at)
+
+
+def _group_kept(rows: list, closed_at: datetime) -> list[KeptGroup]:
     groups: dict[str, KeptGroup] = {}
-    for row in _retained_rows(client_id):
+    for row in rows:
         until = kept_until(row, closed_at)
         if until is None:
             continue
@@ -468,14 +487,44 @@ def journal_append(client_ids: list[uuid.UUID], *, at: datetime, action: str = E
     erasure_journal.journal_append(client_ids, at=at, action=action)
 
 
+WATERMARK_KEY = "erasure_journal_watermark"  # app_meta: how much of the journal is applied
+
+
+def _watermark_row() -> AppMeta | None:
+    return db.session.get(AppMeta, WATERMARK_KEY)
+
+
 def apply_journal() -> int:
     """Erase again every journalled client the database still holds more of than it
-    should (after a restore). Returns how many clients were touched."""
-    entries = journal_entries()
-    if not entries:
+    should (after a restore, or after a request that died half-way). Only the entries
+    after the database's watermark are read: nothing new, nothing to do (one query and
+    two small reads of the file). Returns how many clients were touched."""
+    row = _watermark_row()
+    since = erasure_journal.Watermark.load(row.value if row is not None else None)
+    tail = erasure_journal.journal_tail(since)
+    if tail.mark == since:
         return 0
     kept_references()  # refuse before touching anything if a table is undeclared
     _lock_journal()
+    # Under the lock: another process may have applied (part of) it meanwhile.
+    row = _watermark_row()
+    stored = row.value if row is not None else None
+    if erasure_journal.Watermark.load(stored) != since:
+        since = erasure_journal.Watermark.load(stored)
+        tail = erasure_journal.journal_tail(since)
+    if tail.replaced:
+        log.warning("erasure journal: it does not continue what this database applied "
+                    "(replaced or truncated); applying all of it again")
+    touched = _apply_entries(tail.entries)
+    if tail.mark != since:
+        _store_watermark(stored, tail.mark)
+    db.session.commit()
+    if touched:
+        _checkpoint()
+    return touched
+
+
+def _apply_entries(entries: list[tuple[uuid.UUID, datetime, str]]) -> int:
     first: dict[uuid.UUID, datetime] = {}
     shredded: set[uuid.UUID] = set()
     for client_id, at, action in entries:
@@ -492,15 +541,28 @@ def apply_journal() -> int:
         client = db.session.get(Client, client_id)
         if client is None:  # another process got there first
             continue
+        # ``erase_client`` erases as of the earlier of this time and the restriction's.
         if client_id not in shredded and client.restricted_at is not None and \
                 client.account_id is None and _nothing_due(client):
             continue
         erase_client(client_id, at=first[client_id], shred=client_id in shredded)
         touched += 1
-    db.session.commit()
-    if touched:
-        _checkpoint()
     return touched
+
+
+def _store_watermark(stored: bytes | None, mark: erasure_journal.Watermark) -> None:
+    """In the transaction that carried the entries out; conditional, so a process that
+    read an older watermark never moves it back."""
+    if stored is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(AppMeta(key=WATERMARK_KEY, value=mark.dump()))
+        except IntegrityError:  # another process stored one first; it applied as much
+            pass
+        return
+    db.session.execute(update(AppMeta).where(AppMeta.key == WATERMARK_KEY)
+                       .where(AppMeta.value == stored).values(value=mark.dump())
+                       .execution_options(synchronize_session=False))
 
 
 def _lock_journal() -> None:
@@ -530,6 +592,7 @@ def _has_unkept_rows(client: Client) -> bool:
 
 
 # -- retention purge -----------------------------------------------------------------------
+PAGE_SIZE = 50  # restricted files per page of the purge and of the admins' check
 @dataclass
 class PurgeResult:
     counts: dict[str, int] = field(default_factory=dict)
@@ -585,19 +648,31 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
             _delete_row(row)
             count(table, client_id=getattr(row, subject.key))
     # Restricted clients: each kept item when its duty ends; the client when none is left.
-    for client in list(db.session.scalars(select(Client)
-                                          .where(Client.restricted_at.is_not(None)))):
-        rows = _retained_rows(client.id)
-        for row in rows:
-            until = kept_until(row, client.restricted_at)
-            if until is None or until <= now:
-                _delete_row(row)
-                count(row.__tablename__, client_id=client.id)
-        db.session.flush()
-        if not _retained_rows(client.id):
-            _shred(client)
-            touched.pop(client.id, None)  # their log went with them
-            count("clients")
+    # A page of clients at a time (by id), their kept rows in one query per table.
+    after: uuid.UUID | None = None
+    while True:
+        page = select(Client).where(Client.restricted_at.is_not(None)).order_by(Client.id)
+        if after is not None:
+            page = page.where(Client.id > after)
+        clients = list(db.session.scalars(page.limit(PAGE_SIZE)))
+        if not clients:
+            break
+        after = clients[-1].id
+        retained = _retained_rows_of([client.id for client in clients])
+        for client in clients:
+            left = []
+            for row in retained[client.id]:
+                until = kept_until(row, client.restricted_at)
+                if until is None or until <= now:
+                    _delete_row(row)
+                    count(row.__tablename__, client_id=client.id)
+                else:
+                    left.append(row)
+            db.session.flush()
+            if not left:
+                _shred(client)
+                touched.pop(client.id, None)  # their log went with them
+                count("clients")
     # The client (or, for a restricted file, whoever reads it with a reason) sees what
     # the purge removed in the access log.
     for client_id, tables in sorted(touched.items(), key=lambda item: str(item[0])):
@@ -612,18 +687,34 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
 
 
 # -- staff: restricted files to review ----------------------------------------------------
-def restricted_clients() -> list[Client]:
-    return list(db.session.scalars(select(Client).where(Client.restricted_at.is_not(None))
-                                   .order_by(Client.restricted_at)))
+@dataclass
+class ReviewPage:
+    """One page of restricted files for the admins' check, the oldest request first."""
+
+    rows: list[tuple[Any, datetime, list[KeptGroup]]]  # (id and dates, check by, kept)
+    page: int
+    pages: int
+    total: int
 
 
-def review_queue() -> list[tuple[Client, datetime, list[KeptGroup]]]:
-    """Restricted files for the admins' check: the client, the deadline (the same month as
-    for any request) and what is kept. Reads no personal data."""
+def review_page(page: int = 1) -> ReviewPage:
+    """Restricted files for the admins' check: the client (id and dates only, no personal
+    data), the deadline (the same month as for any request) and what is kept. The same
+    few queries for every page: the count, the page, and one per kept table."""
     from shared.services.corrections import answer_by
 
-    return [(client, answer_by(client.restricted_at), kept_summary(client))
-            for client in restricted_clients()]
+    restricted = Client.restricted_at.is_not(None)
+    total = db.session.scalar(select(func.count()).select_from(Client).where(restricted))
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    clients = db.session.execute(
+        select(Client.id, Client.restricted_at, Client.erasure_reviewed_at).where(restricted)
+        .order_by(Client.restricted_at, Client.id)
+        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    retained = _retained_rows_of([client.id for client in clients])
+    return ReviewPage([(client, answer_by(client.restricted_at),
+                        _group_kept(retained[client.id], client.restricted_at))
+                       for client in clients], page, pages, total)
 
 
 def kept_summary(client: Client) -> list[KeptGroup]:

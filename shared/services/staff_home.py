@@ -74,7 +74,7 @@ def start_page(*, member: StaffMember, now: datetime | None = None) -> StaffHome
 
 
 def _erasure_checks(now: datetime) -> Waiting:
-    """Restricted files not checked yet (erasure.review_queue lists them): how many, the
+    """Restricted files not checked yet (erasure.review_page lists them): how many, the
     first check-by date, how many are overdue."""
     cutoff = now - (corrections.answer_by(now) - now)
     total, oldest, overdue = db.session.execute(
