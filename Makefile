@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app wsgi
 LOCALES := de en tr ar uk
 MO_FILES := $(foreach l,$(LOCALES),translations/$(l)/LC_MESSAGES/messages.mo)
 
-.PHONY: run test lint install translations extract migrate demo bench mutate clean
+.PHONY: run test lint install translations extract migrate demo bench mutate prod clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ run: demo
 	@echo "  (use localhost, not 127.0.0.1: passkeys need a host name)"
 	@echo ""
 	EINBLICK_ENV=$${EINBLICK_ENV:-development} $(FLASK) run --host 127.0.0.1 --port 5000
+
+# Production (README "Production"): gunicorn with deploy/gunicorn.conf.py against
+# PostgreSQL and Redis, after the migrations. The environment must hold the production
+# settings (e.g. `set -a; . /etc/einblick/einblick.env; set +a`); with development
+# defaults or demo values it names what is missing and does not start.
+prod: install translations
+	@EINBLICK_ENV=production $(BIN)/python -m shared.production
+	EINBLICK_ENV=production $(FLASK) db upgrade
+	EINBLICK_ENV=production exec $(BIN)/gunicorn -c deploy/gunicorn.conf.py
 
 test: install translations
 	$(BIN)/pytest $(PYTEST_ARGS)

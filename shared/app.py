@@ -17,7 +17,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import crypto, policy
 from shared.config import DEBUG_IN_PRODUCTION, Config, ConfigError
-from shared.extensions import babel, compress, csrf, db, limiter, login_manager
+from shared.extensions import (
+    babel,
+    compress,
+    csrf,
+    db,
+    limiter,
+    limiter_storage_options,
+    login_manager,
+)
 from shared.i18n import LANGUAGE_NAMES, install_date_filters, select_locale, text_direction
 
 log = logging.getLogger(__name__)
@@ -106,6 +114,7 @@ def create_app(config: Config | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=config.session_absolute_hours * 3600,
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session, which ends on its own
         RATELIMIT_STORAGE_URI=config.ratelimit_storage_uri,
+        RATELIMIT_STORAGE_OPTIONS=limiter_storage_options(config),
         RATELIMIT_ENABLED=config.ratelimit_enabled,
         RATELIMIT_HEADERS_ENABLED=False,
         BABEL_DEFAULT_LOCALE="de",
@@ -229,6 +238,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(portal_bp)
     app.register_blueprint(staff_bp, url_prefix="/staff")
     app.register_blueprint(session_bp)  # the idle warning's "stay signed in"
+    from shared import health
+
+    health.install(app)  # /healthz and /readyz, without rate limits or session cookies
 
 
 def _register_hooks(app: Flask) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -42,6 +44,9 @@ class Config:
     rp_id: str = "localhost"
     origin: str = "http://localhost:5000"
     organisation_name: str = "Einblick"
+    # Names this organisation's keys in a Redis shared with other organisations (letters,
+    # digits and "-"); empty: made from organisation_name.
+    organisation_slug: str = ""
     # Shown when a booking can no longer be cancelled online.
     organisation_phone: str = "+49 30 1234567"
     # The organisation as the public pages (contact, imprint, privacy notice) name it; the
@@ -142,6 +147,12 @@ class Config:
     @property
     def audit_anchor_path(self) -> Path:
         return Path(self.audit_anchor or Path(self.instance_path) / "audit-anchor.json")
+
+    @property
+    def redis_key_prefix(self) -> str:
+        """Every key the rate limiter and its counters write starts with this, so several
+        organisations can share one Redis without counting each other's requests."""
+        return "einblick:" + (self.organisation_slug or slugify(self.organisation_name))
 
     def with_(self, **changes) -> Config:
         """A copy with some values changed (tests use it)."""
@@ -249,7 +260,24 @@ class Config:
                 f"EINBLICK_ORGANISATION_OPENING_HOURS: {exc}. Write it like "
                 "\"mon-thu 09:00-17:00; fri 09:00-13:00\"."
             ) from None
+        if self.organisation_slug and not re.fullmatch(r"[a-z0-9][a-z0-9-]*",
+                                                       self.organisation_slug):
+            raise ConfigError(
+                "EINBLICK_ORGANISATION_SLUG may hold only small letters, digits and \"-\" "
+                f"(it names this organisation's keys in Redis), not {self.organisation_slug!r}."
+            )
+        if not self.organisation_slug and not slugify(self.organisation_name):
+            raise ConfigError(
+                "Set EINBLICK_ORGANISATION_SLUG (small letters, digits and \"-\"): the "
+                "organisation's name has no letters to name its keys in Redis with."
+            )
         _check_security_log(self.security_log)
+
+
+def slugify(name: str) -> str:
+    """"Jugendhilfe Süd e.V." -> "jugendhilfe-sud-e-v" (ASCII letters and digits)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -267,7 +295,6 @@ class OpeningSpan:
 
 def parse_opening_hours(text: str) -> list[OpeningSpan]:
     """"mon-thu 09:00-17:00; fri 09:00-13:00" as spans; ValueError says what is wrong."""
-    import re
 
     spans = []
     for part in filter(None, (p.strip() for p in text.split(";"))):

@@ -53,5 +53,15 @@ def client_address() -> str:
     return str(ipaddress.IPv6Network((parsed, 64), strict=False))
 
 
+def limiter_storage_options(config) -> dict:
+    """Options for the limiter's storage: in Redis every key starts with the organisation's
+    prefix (``Config.redis_key_prefix``), so organisations sharing a Redis never share a
+    count. Flask-Limiter, the code-attempt counter and the security log all use them."""
+    if config.ratelimit_storage_uri.split(":", 1)[0].split("+")[-1] in (
+            "redis", "rediss", "redis-sentinel", "redis-cluster", "valkey", "valkeys"):
+        return {"key_prefix": config.redis_key_prefix}
+    return {}
+
+
 # The client address lives only in the limiter's storage (memory or Redis), never in the DB.
 limiter = Limiter(key_func=client_address, default_limits=[])

@@ -221,7 +221,10 @@ def open_log(app: Flask) -> None:
     logger = logging.Logger("einblick.security_events", logging.INFO)
     logger.propagate = False
     logger.addHandler(handler)
-    rows = FixedWindowRateLimiter(storage_from_string(config.ratelimit_storage_uri))
+    from shared.extensions import limiter_storage_options
+
+    rows = FixedWindowRateLimiter(storage_from_string(config.ratelimit_storage_uri,
+                                                      **limiter_storage_options(config)))
     app.extensions[_EXTENSION] = _Destination(logger=logger, rows=rows)
 
 

@@ -44,6 +44,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from shared.extensions import limiter_storage_options
 from shared.models.accounts import Account
 from shared.models.base import current_keyring
 
@@ -69,8 +70,9 @@ def _counter() -> FixedWindowRateLimiter:
         with _lock:
             counter = current_app.extensions.get(_EXTENSION)
             if counter is None:
-                uri = current_app.extensions["einblick"].config.ratelimit_storage_uri
-                counter = FixedWindowRateLimiter(storage_from_string(uri))
+                config = current_app.extensions["einblick"].config
+                counter = FixedWindowRateLimiter(storage_from_string(
+                    config.ratelimit_storage_uri, **limiter_storage_options(config)))
                 current_app.extensions[_EXTENSION] = counter
     return counter
 
