@@ -57,10 +57,19 @@ lint: install
 	$(BIN)/ruff check .
 
 # SQL statements and time per request of the list pages at 10, 50 and 200 rows (SQLite, or
-# a fresh database on the server in DATABASE_URL), then the export of a large client.
+# a fresh database on the server in DATABASE_URL), then the export of a large client; on
+# PostgreSQL also the scale benchmark (README "Benchmarks").
 bench: install translations
 	$(BIN)/python bench/statements_bench.py
 	$(BIN)/python bench/export_bench.py
+	@case "$$DATABASE_URL" in postgres*) $(BIN)/python bench/scale_bench.py $(BENCH_ARGS);; \
+	  *) echo "bench/scale_bench.py skipped: the scale benchmark runs on PostgreSQL only (DATABASE_URL)";; esac
+
+# Organisation scale (issue 16): 1 k and 10 k clients (BENCH_SCALE=100000 adds 100 k), each
+# size in a database of its own on the PostgreSQL server in DATABASE_URL.
+.PHONY: bench-scale
+bench-scale: install translations
+	$(BIN)/python bench/scale_bench.py $(BENCH_ARGS)
 
 # Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml), on
 # SQLite. Results stay in mutants/: a second run retests only what changed since.
