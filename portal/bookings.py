@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from babel import dates
 from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -24,6 +25,7 @@ from portal.guards import client_required
 from shared import security_log
 from shared.auth import ratelimits
 from shared.auth.forms import ConfirmForm
+from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from shared.extensions import limiter
 from shared.i18n import format_appointment, format_clock, formatting_locale
 from shared.models.base import utcnow
@@ -385,8 +387,11 @@ def calendar_feed(token: str):
     account = bookings.feed_account(token)
     if account is None:
         abort(404)
-    return _ics_response(bookings.ics_for(bookings.bookings_for(account)), "einblick.ics",
-                         inline=True)
+    # In the account's language (a calendar app sends no cookie): services' names too.
+    with force_locale(account.locale if account.locale in SUPPORTED_LOCALES
+                      else DEFAULT_LOCALE):
+        body = bookings.ics_for(bookings.bookings_for(account))
+    return _ics_response(body, "einblick.ics", inline=True)
 
 
 def _ics_response(body: bytes, filename: str, *, inline: bool = False):

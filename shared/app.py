@@ -266,6 +266,10 @@ def _register_hooks(app: Flask) -> None:
     # datetimeformat, dateformat, timeformat and appointment: one format per purpose and
     # language, no seconds, English in the European order (shared.i18n).
     install_date_filters(app)
+    # Services and consent templates in the reader's language, German marked as such.
+    from shared import content_i18n
+
+    content_i18n.install(app)
 
     @app.context_processor
     def inject_layout() -> dict:

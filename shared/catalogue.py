@@ -564,6 +564,7 @@ TECHNICAL: frozenset[str] = frozenset(
         "bookings.id", "bookings.client_id", "bookings.data_key_id",
         "bookings.booked_by_account_id", "bookings.expires_at", "bookings.reminder_sent_at",
         "bookings.expiry_notice_sent_at", "bookings.replaces_booking_id", "services.video_url",
+        "services.translations",
         "services.id", "services.name", "services.description", "services.duration_minutes",
         "services.location", "services.online", "services.active", "services.created_at",
         "staff_services.staff_member_id", "staff_services.service_id",

@@ -16,6 +16,9 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from shared import security_log
 from shared.auth.forms import ConfirmForm
+from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
+from shared.content_i18n import consent_translations, service_text
+from shared.i18n import text_direction
 from shared.services import bookings, consents
 from staff import bp, current_session_id
 
@@ -24,17 +27,61 @@ class TemplateForm(FlaskForm):
     key = StringField(_l("Key (letters, digits, dashes; stays the same across versions)"),
                       validators=[DataRequired(), Length(max=64),
                                   Regexp(r"^[a-z0-9-]+$", re.I)])
-    title_de = StringField(_l("Title (German, binding)"), validators=[DataRequired(),
-                                                                      Length(max=200)])
-    text_de = TextAreaField(_l("Text (German, binding)"), validators=[DataRequired()])
-    title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=200)])
-    text_en = TextAreaField(_l("Text (English)"), validators=[Optional()])
-    purpose = StringField(_l("Purpose"), validators=[DataRequired(), Length(max=500)])
-    legal_basis = StringField(_l("Legal basis"), validators=[DataRequired(), Length(max=200)])
-    audience = StringField(_l("Who will see it"), validators=[Length(max=500)])
+    # German, the organisation's language: required (the fallback for every other one).
+    title_de = StringField(_l("Title (German, binding)"),
+                           validators=[DataRequired(), Length(max=200)],
+                           render_kw={"lang": DEFAULT_LOCALE})
+    text_de = TextAreaField(_l("Text (German, binding)"), validators=[DataRequired()],
+                            render_kw={"lang": DEFAULT_LOCALE})
+    purpose = StringField(_l("Purpose"), validators=[DataRequired(), Length(max=500)],
+                          render_kw={"lang": DEFAULT_LOCALE})
+    legal_basis = StringField(_l("Legal basis"), validators=[DataRequired(), Length(max=200)],
+                              render_kw={"lang": DEFAULT_LOCALE})
+    audience = StringField(_l("Who will see it"), validators=[Length(max=500)],
+                           render_kw={"lang": DEFAULT_LOCALE})
     guardian_signs = BooleanField(_l("A guardian signs for a minor"), default=True)
     required_for = SelectField(_l("Required for a service"), choices=[], default="")
     submit = SubmitField(_l("Save draft"))
+
+    def validate(self, extra_validators=None) -> bool:
+        """A language is its binding title and text: whoever fills in anything of it
+        writes both (its purpose, legal basis and audience may stay German)."""
+        valid = super().validate(extra_validators)
+        for locale in OTHER_LOCALES:
+            parts = [self[f"{name}_{locale}"] for name in LANGUAGE_FIELDS]
+            if any((part.data or "").strip() for part in parts):
+                for name in ("title", "text"):
+                    part = self[f"{name}_{locale}"]
+                    if not (part.data or "").strip():
+                        part.errors = [*part.errors, _(
+                            "Please write the title and the text in this language too, "
+                            "or leave the language empty.")]
+                        valid = False
+        return valid
+
+
+# German is above; every other language: title_tr, text_tr, purpose_tr, legal_basis_tr,
+# audience_tr, ... optional, each typed in its language and direction.
+OTHER_LOCALES = tuple(locale for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE)
+LANGUAGE_FIELDS = ("title", "text", "purpose", "legal_basis", "audience")
+GERMAN_FIELDS = ("title_de", "text_de", "purpose", "legal_basis", "audience")
+for _locale in OTHER_LOCALES:
+    _typed_in = {"lang": _locale, "dir": text_direction(_locale)}
+    for _name, _label, _max in (("title", _l("Title"), 200), ("purpose", _l("Purpose"), 500),
+                                ("legal_basis", _l("Legal basis"), 200),
+                                ("audience", _l("Who will see it"), 500)):
+        setattr(TemplateForm, f"{_name}_{_locale}", StringField(
+            _label, validators=[Optional(), Length(max=_max)], render_kw=_typed_in))
+    setattr(TemplateForm, f"text_{_locale}", TextAreaField(
+        _l("Text"), validators=[Optional()], render_kw=_typed_in))
+
+
+def _texts(form: TemplateForm) -> dict[str, dict[str, str]]:
+    texts = {DEFAULT_LOCALE: {"title": form.title_de.data, "text": form.text_de.data}}
+    for locale in OTHER_LOCALES:
+        texts[locale] = {name: (form[f"{name}_{locale}"].data or "").strip()
+                         for name in LANGUAGE_FIELDS}
+    return texts
 
 
 class RequestSignatureForm(ConfirmForm):
@@ -58,23 +105,23 @@ def consent_template_edit(template_id: uuid.UUID | None):
         abort(404)
     data = None
     if template is not None and request.method == "GET":
-        data = {"key": template.key, "purpose": template.purpose,
-                "legal_basis": template.legal_basis, "audience": template.audience,
-                "guardian_signs": template.guardian_signs,
-                "title_de": template.texts.get("de", {}).get("title"),
-                "text_de": template.texts.get("de", {}).get("text"),
-                "title_en": template.texts.get("en", {}).get("title"),
-                "text_en": template.texts.get("en", {}).get("text")}
+        data = {"key": template.key, "guardian_signs": template.guardian_signs}
+        for locale, values in consent_translations(template).items():
+            for name, value in values.items():
+                if locale == DEFAULT_LOCALE:
+                    data[f"{name}_de" if name in ("title", "text") else name] = value
+                else:
+                    data[f"{name}_{locale}"] = value
     if data is not None:
         data["required_for"] = str(template.required_for_service_id or "")
     form = TemplateForm(data=data)
     form.required_for.choices = [SelectChoice("", _("not required"))] + [
-        SelectChoice(str(s.id), s.name) for s in bookings.active_services()]
+        SelectChoice(str(s.id), service_text(s, "name").text)
+        for s in bookings.active_services()]
     if form.validate_on_submit():
         saved = consents.save_template(
             key=form.key.data.lower(), template_id=template.id if template else None,
-            texts={"de": {"title": form.title_de.data, "text": form.text_de.data},
-                   "en": {"title": form.title_en.data or "", "text": form.text_en.data or ""}},
+            texts=_texts(form),
             purpose=form.purpose.data, legal_basis=form.legal_basis.data,
             audience=form.audience.data or "", guardian_signs=form.guardian_signs.data,
             required_for_service_id=uuid.UUID(form.required_for.data)
@@ -82,7 +129,9 @@ def consent_template_edit(template_id: uuid.UUID | None):
         flash(_("Draft saved (version %(version)d). Publish it to use it.",
                 version=saved.version), "success")
         return redirect(url_for("staff.consent_templates"))
-    return render_template("staff/consent_template_form.html", form=form, template=template)
+    return render_template("staff/consent_template_form.html", form=form, template=template,
+                           other_locales=OTHER_LOCALES, fields=LANGUAGE_FIELDS,
+                           german_fields=GERMAN_FIELDS)
 
 
 @bp.post("/consents/<uuid:template_id>/publish")

@@ -22,19 +22,30 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from shared import policy
+from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
+from shared.content_i18n import SERVICE_FIELDS, service_translations
 from shared.extensions import db
+from shared.i18n import text_direction
 from shared.models.bookings import Service
 from shared.services import bookings
 from shared.services.staff import active_members
 from staff import bp
 
+# Longest text per field, in every language.
+FIELD_LENGTHS = {"name": 120, "description": 2000, "location": 200}
+OTHER_LOCALES = tuple(locale for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE)
+
 
 class ServiceForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    description = TextAreaField(_l("Description"), validators=[Length(max=2000)])
+    # German, the organisation's language: required (the fallback for every other one).
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)],
+                       render_kw={"lang": DEFAULT_LOCALE})
+    description = TextAreaField(_l("Description"), validators=[Length(max=2000)],
+                                render_kw={"lang": DEFAULT_LOCALE})
     duration_minutes = IntegerField(_l("Duration in minutes"),
                                     validators=[DataRequired(), NumberRange(10, 480)])
-    location = StringField(_l("Place"), validators=[Length(max=200)])
+    location = StringField(_l("Place"), validators=[Length(max=200)],
+                           render_kw={"lang": DEFAULT_LOCALE})
     online = BooleanField(_l("Online appointment"))
     video_url = StringField(
         _l("Address of the video rooms (each appointment gets a room of its own)"),
@@ -62,6 +73,28 @@ class ServiceForm(FlaskForm):
         field.data = value
 
 
+# The other languages, optional: name_tr, description_tr, location_tr, ... each typed in its
+# language and direction.
+for _locale in OTHER_LOCALES:
+    _typed_in = {"lang": _locale, "dir": text_direction(_locale)}
+    setattr(ServiceForm, f"name_{_locale}",
+            StringField(_l("Name"), validators=[Optional(), Length(max=FIELD_LENGTHS["name"])],
+                        render_kw=_typed_in))
+    setattr(ServiceForm, f"description_{_locale}",
+            TextAreaField(_l("Description"),
+                          validators=[Optional(), Length(max=FIELD_LENGTHS["description"])],
+                          render_kw=_typed_in))
+    setattr(ServiceForm, f"location_{_locale}",
+            StringField(_l("Place"),
+                        validators=[Optional(), Length(max=FIELD_LENGTHS["location"])],
+                        render_kw=_typed_in))
+
+
+def _translations(form: ServiceForm) -> dict[str, dict[str, str]]:
+    return {locale: {field: (form[f"{field}_{locale}"].data or "").strip()
+                     for field in SERVICE_FIELDS} for locale in OTHER_LOCALES}
+
+
 def _staff_choices() -> list[tuple[str, str]]:
     members = active_members(roles=policy.roles_with(policy.OFFER_SERVICES))
     return [(str(m.id), m.name or m.account.email) for m in members]
@@ -79,7 +112,12 @@ def service_edit(service_id: uuid.UUID | None):
     service = db.session.get(Service, service_id) if service_id else None
     if service_id and service is None:
         abort(404)
-    form = ServiceForm(obj=service if request.method == "GET" else None)
+    saved = {}
+    if request.method == "GET" and service is not None:
+        saved = {f"{field}_{locale}": value
+                 for locale, values in service_translations(service).items()
+                 if locale != DEFAULT_LOCALE for field, value in values.items()}
+    form = ServiceForm(obj=service if request.method == "GET" else None, **saved)
     form.staff.choices = _staff_choices()
     if request.method == "GET" and service is not None:
         form.staff.data = [str(m.id) for m in service.staff]
@@ -88,8 +126,9 @@ def service_edit(service_id: uuid.UUID | None):
             service=service, name=form.name.data, description=form.description.data,
             duration_minutes=form.duration_minutes.data, location=form.location.data,
             online=form.online.data, active=form.active.data,
-            video_url=form.video_url.data,
+            video_url=form.video_url.data, translations=_translations(form),
             staff_ids={uuid.UUID(v) for v in form.staff.data or []})
         flash(_("Saved."), "success")
         return redirect(url_for("staff.services"))
-    return render_template("staff/service_form.html", form=form, service=service)
+    return render_template("staff/service_form.html", form=form, service=service,
+                           other_locales=OTHER_LOCALES, fields=SERVICE_FIELDS)

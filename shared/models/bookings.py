@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime, time
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     ForeignKey,
@@ -48,6 +49,9 @@ class Service(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     duration_minutes: Mapped[int] = mapped_column(Integer)
     location: Mapped[str] = mapped_column(String(200), default="")
+    # The other languages: {locale: {"name", "description", "location"}}; the columns
+    # above are German, the organisation's language (shared.content_i18n).
+    translations: Mapped[dict | None] = mapped_column(JSON, default=dict)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
     # Online services: the https base address of the video platform's rooms. Each confirmed
     # appointment gets a room of its own under it (Booking.video_room); the base itself is

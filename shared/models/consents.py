@@ -48,7 +48,8 @@ class ConsentTemplate(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     key: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer)
-    # {"de": {"title": ..., "text": ...}, "en": {...}}
+    # {"de": {"title": ..., "text": ...}, "tr": {"title", "text", "purpose", "legal_basis",
+    # "audience"}, ...}: German's purpose, legal basis and audience are the columns below.
     texts: Mapped[dict] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(String(500))
     legal_basis: Mapped[str] = mapped_column(String(200))
@@ -62,7 +63,10 @@ class ConsentTemplate(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def text(self, locale: str) -> dict:
-        return self.texts.get(locale) or self.texts["de"]
+        """The binding title and text a reader of ``locale`` sees and signs."""
+        from shared.content_i18n import binding_language
+
+        return self.texts[binding_language(self, locale)]
 
 
 class Consent(Base):

@@ -13,13 +13,15 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from icalendar import Calendar, Event
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
 
-from shared import audit, mail, policy
+from shared import audit, content_i18n, mail, policy
+from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from shared.crypto import hash_secret_token
 from shared.extensions import db
 from shared.models.accounts import Account
@@ -106,12 +108,22 @@ def active_services() -> list[Service]:
 
 def save_service(*, service: Service | None, name: str, description: str,
                  duration_minutes: int, location: str, online: bool, active: bool,
-                 staff_ids: set[uuid.UUID], video_url: str | None = None) -> Service:
+                 staff_ids: set[uuid.UUID], video_url: str | None = None,
+                 translations: dict[str, dict[str, str]] | None = None) -> Service:
     """Create or update a service and who offers it (admins). A video link is kept for
-    online services only."""
+    online services only. ``name``, ``description`` and ``location`` are German;
+    ``translations`` the other languages ({locale: {name, description, location}}, empty
+    fields left out: shown in German, shared.content_i18n)."""
     service = service or Service()
     service.name, service.description = name, description or ""
     service.duration_minutes, service.location = duration_minutes, location or ""
+    kept = {}
+    for locale, values in (translations or {}).items():
+        filled = {field: value.strip() for field, value in values.items()
+                  if field in content_i18n.SERVICE_FIELDS and (value or "").strip()}
+        if filled and locale != content_i18n.DEFAULT_LOCALE:
+            kept[locale] = filled
+    service.translations = kept
     service.online, service.active = online, active
     service.video_url = (video_url or "").strip() or None if online else None
     service.staff = list(db.session.scalars(
@@ -440,7 +452,7 @@ def _notify_staff_of_cancellation(booking: Booking) -> None:
     mail.send(to=member.account.email, subject=_l("An appointment was cancelled"),
               template="booking_cancelled_staff", locale=member.account.locale,
               start=booking.start_at.astimezone(availability.local_zone()),
-              service_name=booking.service.name,
+              service_name=content_i18n.LazyServiceText(booking.service, "name"),
               day=booking.start_at.astimezone(availability.local_zone()).date())
 
 
@@ -682,7 +694,7 @@ def _notify(booking: Booking, template: str, subject) -> None:
             template=template,
             locale=account.locale,
             start=booking.start_at.astimezone(zone),
-            service_name=booking.service.name,
+            service_name=content_i18n.LazyServiceText(booking.service, "name"),
         )
 
 
@@ -722,14 +734,19 @@ def _notify_confirmed(booking: Booking, *,
         replaced_start = old.start_at.astimezone(zone)
         if was_confirmed:
             _notify_staff_of_cancellation(old)
-    attachment = ("termin.ics", "text/calendar", ics_for([booking]))
     for account in recipients(booking):
+        # The calendar entry in the recipient's language, as the email.
+        with force_locale(account.locale if account.locale in SUPPORTED_LOCALES
+                          else DEFAULT_LOCALE):
+            attachment = ("termin.ics", "text/calendar", ics_for([booking]))
         mail.send(
             to=account.email, subject=_l("Your appointment is confirmed"),
             template="booking_confirmed", locale=account.locale,
-            start=booking.start_at.astimezone(zone), service_name=service.name,
+            start=booking.start_at.astimezone(zone),
+            service_name=content_i18n.LazyServiceText(service, "name"),
             online=service.online, video_url=video_link(booking),
-            location=service.location, organisation=_config().organisation_name,
+            location=content_i18n.LazyServiceText(service, "location"),
+            organisation=_config().organisation_name,
             address=_config().organisation_address,
             cutoff_hours=cancel_cutoff_hours(), phone=household.organisation_phone(),
             replaced_start=replaced_start, attachments=[attachment],
@@ -774,7 +791,8 @@ def send_expiry_notices(*, now: datetime | None = None) -> int:
             mail.send(
                 to=account.email, subject=_l("Your booking request was not answered in time"),
                 template="booking_expired", locale=account.locale,
-                start=booking.start_at.astimezone(zone), service_name=booking.service.name,
+                start=booking.start_at.astimezone(zone),
+                service_name=content_i18n.LazyServiceText(booking.service, "name"),
                 service_id=booking.service_id, phone=household.organisation_phone(),
                 kept_start=kept.start_at.astimezone(zone) if kept is not None else None,
             )
@@ -829,12 +847,15 @@ def ics_for(bookings: list[Booking]) -> bytes:
         event.add("dtstamp", utcnow())
         event.add("dtstart", booking.start_at)
         event.add("dtend", booking.end_at)
-        event.add("summary", booking.service.name)
+        # In the current language (German when a text is missing), named by LANGUAGE.
+        name = content_i18n.service_text(booking.service, "name")
+        event.add("summary", name.text, parameters={"LANGUAGE": name.language})
         video_url = video_link(booking)
-        location = video_url or ("Online" if booking.service.online
-                                 else booking.service.location)
-        if location:
-            event.add("location", location)
+        place = content_i18n.service_text(booking.service, "location")
+        if video_url or booking.service.online:
+            event.add("location", video_url or "Online")
+        elif place:
+            event.add("location", place.text, parameters={"LANGUAGE": place.language})
         if video_url:
             event.add("url", video_url)
         calendar_.add_component(event)

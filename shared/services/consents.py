@@ -27,6 +27,8 @@ from sqlalchemy.orm import joinedload
 
 from shared import audit, mail, policy, seal, security_log
 from shared.auth import passkeys, totp
+from shared.config import DEFAULT_LOCALE
+from shared.content_i18n import binding_language, consent_title
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import current_keyring, utcnow
@@ -165,7 +167,12 @@ def save_template(*, key: str, texts: dict, purpose: str, legal_basis: str, audi
                                    .order_by(ConsentTemplate.version.desc()).limit(1))
         template = ConsentTemplate(key=key, version=(latest or 0) + 1, status=DRAFT)
         db.session.add(template)
-    template.texts = {lang: dict(value) for lang, value in texts.items() if value.get("text")}
+    # A language is there with its binding title and text; its purpose, legal basis and
+    # audience may be missing (shown in German then, shared.content_i18n). German's are
+    # the columns below.
+    template.texts = {lang: {name: v for name, v in value.items()
+                             if v and (lang != "de" or name in ("title", "text"))}
+                      for lang, value in texts.items() if value.get("text")}
     template.purpose = purpose
     template.legal_basis = legal_basis
     template.audience = audience
@@ -206,7 +213,8 @@ def canonical_document(*, template: ConsentTemplate, locale: str, subject_id: uu
     fields = {
         "template": template.key,
         "version": template.version,
-        "language": locale if locale in template.texts else "de",
+        # The language of the text shown and signed: German when the reader's is missing.
+        "language": binding_language(template, locale),
         "text_sha256": text_hash(template, locale),
         "subject": str(subject_id),
         "signer": str(signer_id),
@@ -539,7 +547,9 @@ def _record(*, account: Account, template_id: uuid.UUID, subject_id: uuid.UUID,
     signable_subject(account, subject.id, template)
     locale = json.loads(document)["language"]
     # The exact text signed travels with the evidence, so a verifier can recompute its hash.
-    evidence = {**evidence, "text": template.text(locale)}
+    # Title and text only (what text_sha256 covers), as every receipt before had them.
+    text = template.text(locale)
+    evidence = {**evidence, "text": {"title": text["title"], "text": text["text"]}}
     consent = Consent(template_id=template.id, subject_id=subject.id,
                       data_key=subject.data_key, signer_account_id=account.id, method=method,
                       locale=locale, status=GIVEN, document_hash=hashlib.sha256(document).digest(),
@@ -587,7 +597,8 @@ def withdraw(*, account: Account, consent_id: uuid.UUID) -> Consent:
     for member in _responsible_staff(consent.subject_id):
         mail.send(to=member.account.email, subject=_l("A consent was withdrawn"),
                   template="consent_withdrawn", locale=member.account.locale,
-                  template_title=consent.template.text(member.account.locale or "de")["title"],
+                  template_title=consent_title(consent.template,
+                                               member.account.locale or DEFAULT_LOCALE),
                   staff=True)
     return consent
 
@@ -755,6 +766,7 @@ class VerifyResult:
     version: int | None
     signed_at: str | None
     withdrawn: bool | None  # None: unknown to this organisation
+    language: str | None = None  # of the text signed, as the signed document records it
 
 
 def verify_receipt(pdf: bytes, *, locale: str = "de") -> VerifyResult:
@@ -789,6 +801,7 @@ def verify_receipt(pdf: bytes, *, locale: str = "de") -> VerifyResult:
         template_title=template.text(locale)["title"] if template else fields.get("template"),
         version=fields.get("version"), signed_at=fields.get("time"),
         withdrawn=None if consent is None else consent.status == WITHDRAWN,
+        language=fields.get("language") if isinstance(fields, dict) else None,
     )
 
 

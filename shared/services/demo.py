@@ -70,6 +70,67 @@ DEMO_SERVICES = (
      False),
     ("Jugendberatung", "Vertrauliche Beratung für junge Menschen, auch abends.", 30, "", True),
 )
+# The demo services in the other languages, by their German name (shared.content_i18n).
+DEMO_SERVICE_TRANSLATIONS = {
+    "Elternberatung": {
+        "en": {"name": "Advice for parents",
+               "description": "Advice for parents of children in day care.",
+               "location": "Counselling centre, room 2"},
+        "tr": {"name": "Ebeveyn danışmanlığı",
+               "description": "Kreşe giden çocukların anne ve babaları için danışmanlık.",
+               "location": "Danışma merkezi, 2 numaralı oda"},
+        "ar": {"name": "استشارة للوالدين",
+               "description": "استشارة لآباء وأمهات الأطفال في الحضانة.",
+               "location": "مركز الاستشارة، الغرفة 2"},
+        "uk": {"name": "Консультація для батьків",
+               "description": "Консультація для батьків дітей, які ходять у дитячий садок.",
+               "location": "Консультаційний центр, кімната 2"},
+    },
+    "Jugendberatung": {
+        "en": {"name": "Advice for young people",
+               "description": "Confidential advice for young people, also in the evening."},
+        "tr": {"name": "Gençlere danışmanlık",
+               "description": "Gençler için gizli danışmanlık, akşamları da."},
+        "ar": {"name": "استشارة للشباب",
+               "description": "استشارة سرية للشباب، في المساء أيضًا."},
+        "uk": {"name": "Консультація для молоді",
+               "description": "Конфіденційна консультація для молоді, також увечері."},
+    },
+}
+DEMO_CONSENT_TEXTS = {
+    "de": {"title": "Einwilligung in die Datenverarbeitung in der Beratung",
+           "text": "Ich willige ein, dass die Beratungsstelle meine Angaben und die "
+                   "Notizen aus der Beratung speichert, um mich zu beraten. Ich kann "
+                   "diese Einwilligung jederzeit widerrufen."},
+    "en": {"title": "Consent to data processing in counselling",
+           "text": "I consent to the counselling service storing my details and "
+                   "the notes from counselling in order to advise me. I can "
+                   "withdraw this consent at any time.",
+           "purpose": "Counselling and keeping records",
+           "legal_basis": "Art. 6(1)(a) GDPR",
+           "audience": "Your caseworker"},
+    "tr": {"title": "Danışmanlıkta kişisel verilerin işlenmesine onay",
+           "text": "Danışma merkezinin bana danışmanlık yapabilmek için bilgilerimi ve "
+                   "danışmanlık notlarını kaydetmesine onay veriyorum. Bu onayı istediğim "
+                   "zaman geri alabilirim.",
+           "purpose": "Danışmanlık ve kayıt tutma",
+           "legal_basis": "Genel Veri Koruma Tüzüğü (GDPR) madde 6 fıkra 1 bent a",
+           "audience": "Sizinle ilgilenen uzman"},
+    "ar": {"title": "الموافقة على معالجة البيانات في الاستشارة",
+           "text": "أوافق على أن يحفظ مركز الاستشارة بياناتي وملاحظات الاستشارة من أجل "
+                   "تقديم الاستشارة لي. يمكنني سحب هذه الموافقة في أي وقت.",
+           "purpose": "الاستشارة والتوثيق",
+           "legal_basis": "المادة 6، الفقرة 1، البند (أ) من اللائحة العامة لحماية البيانات "
+                          "(GDPR)",
+           "audience": "المختص المسؤول عنك"},
+    "uk": {"title": "Згода на обробку даних під час консультації",
+           "text": "Я погоджуюся, щоб консультаційний центр зберігав мої дані та нотатки "
+                   "з консультацій, щоб консультувати мене. Я можу будь-коли відкликати "
+                   "цю згоду.",
+           "purpose": "Консультація та документування",
+           "legal_basis": "ст. 6 ч. 1 п. (a) Загального регламенту про захист даних (GDPR)",
+           "audience": "Фахівець, який з вами працює"},
+}
 
 
 def load_bookable_services() -> Iterator[str]:
@@ -79,11 +140,15 @@ def load_bookable_services() -> Iterator[str]:
     from shared.models.bookings import AvailabilityRule, Service
 
     caseworker = staff.find_staff(email="caseworker@example.org")
-    if caseworker is None or db.session.scalar(select(Service.id).limit(1)) is not None:
+    if caseworker is None:
+        return
+    if db.session.scalar(select(Service.id).limit(1)) is not None:
+        yield from _translate_demo_services()
         return
     for name, description, minutes, location, online in DEMO_SERVICES:
         service = Service(name=name, description=description, duration_minutes=minutes,
                           location=location, online=online,
+                          translations=DEMO_SERVICE_TRANSLATIONS.get(name, {}),
                           # A reserved example address: the base under which each
                           # confirmed appointment gets its own room; the rooms go nowhere.
                           video_url="https://video.example.org/raeume" if online
@@ -99,6 +164,19 @@ def load_bookable_services() -> Iterator[str]:
     yield "created: demo services and hours"
 
 
+def _translate_demo_services() -> Iterator[str]:
+    """Demo services made before they had other languages get them (once)."""
+    changed = False
+    for service in db.session.scalars(select(Service).where(
+            Service.name.in_(list(DEMO_SERVICE_TRANSLATIONS)))):
+        if not service.translations:
+            service.translations = DEMO_SERVICE_TRANSLATIONS[service.name]
+            changed = True
+    if changed:
+        db.session.commit()
+        yield "translated: demo services"
+
+
 def load_consent_template() -> Iterator[str]:
     from sqlalchemy import select
 
@@ -109,16 +187,7 @@ def load_consent_template() -> Iterator[str]:
         return
     template = consents.save_template(
         key="beratung-daten",
-        texts={
-            "de": {"title": "Einwilligung in die Datenverarbeitung in der Beratung",
-                   "text": "Ich willige ein, dass die Beratungsstelle meine Angaben und die "
-                           "Notizen aus der Beratung speichert, um mich zu beraten. Ich kann "
-                           "diese Einwilligung jederzeit widerrufen."},
-            "en": {"title": "Consent to data processing in counselling",
-                   "text": "I consent to the counselling service storing my details and "
-                           "the notes from counselling in order to advise me. I can "
-                           "withdraw this consent at any time."},
-        },
+        texts=DEMO_CONSENT_TEXTS,
         purpose="Beratung und Dokumentation", legal_basis="Art. 6 Abs. 1 lit. a DSGVO",
         audience="Ihre zuständige Fachkraft", guardian_signs=True)
     consents.publish(template.id)

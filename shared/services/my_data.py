@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 
 from shared import catalogue
 from shared.auth.totp import STEP_SECONDS
+from shared.content_i18n import consent_title, service_text
 from shared.extensions import db
 from shared.i18n import format_clock, format_day
 from shared.models.accounts import Account
@@ -277,26 +278,25 @@ class Names:
             self._names[kind] = self._LOOKUPS[kind](self, sorted(ids, key=str))
 
     def _services(self, ids: list[uuid.UUID]) -> dict:
-        return {service_id: name for service_id, name in db.session.execute(
-            select(Service.id, Service.name).where(Service.id.in_(ids)))}
+        # In the reader's language, "(in German)" where the service has none.
+        return {service.id: service_text(service, "name").plain for service in
+                db.session.scalars(select(Service).where(Service.id.in_(ids)))}
 
     def _staff(self, ids: list[uuid.UUID]) -> dict:
         return {member.id: member.name or _("a staff member") for member in
                 db.session.scalars(select(StaffMember).where(StaffMember.id.in_(ids)))}
 
     def _consents(self, ids: list[uuid.UUID]) -> dict:
-        locale = str(get_locale() or "de")
-        return {template.id: template.text(locale).get("title") or template.key
+        return {template.id: consent_title(template)
                 for template in db.session.scalars(
                     select(ConsentTemplate).where(ConsentTemplate.id.in_(ids)))}
 
     def _consent_keys(self, keys: list[str]) -> dict:
-        locale = str(get_locale() or "de")
         titles = {}
         for template in db.session.scalars(select(ConsentTemplate)
                                            .where(ConsentTemplate.key.in_(keys))
                                            .order_by(ConsentTemplate.version)):
-            titles[template.key] = template.text(locale).get("title") or template.key
+            titles[template.key] = consent_title(template)
         return titles  # the newest version's title, read last
 
     def _people(self, ids: list[uuid.UUID]) -> dict:

@@ -136,6 +136,7 @@ def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tm
     old = sqlite3.connect(path)  # what a backup from before migration 0007 looks like
     old.execute("ALTER TABLE account_recoveries DROP COLUMN handover_code_hash")  # 0019
     old.execute("ALTER TABLE account_recoveries DROP COLUMN wrong_codes")
+    old.execute("ALTER TABLE services DROP COLUMN translations")  # 0021 content languages
     old.execute("ALTER TABLE bookings DROP COLUMN video_room")  # 0020 own video rooms
     old.execute("DROP INDEX uq_bookings_open_move")  # one open move per appointment
     old.execute("DROP TABLE form_drafts")  # 0017 form drafts (idle timeout)
