@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -152,6 +153,7 @@ def run_size(server: str, size: int, runs: int) -> dict:
         return measured
     finally:
         drop_database(database_url)
+        shutil.rmtree(instance, ignore_errors=True)
 
 
 # -- seeding --------------------------------------------------------------------------------
@@ -230,23 +232,21 @@ def seed(size: int) -> World:
     consents.publish(template.id)
     template_id = template.id
 
-    # Appointments: past ones spread over 600 days, future ones over days 3 to 90; each
-    # caseworker's active appointments start at distinct minutes (a unique index).
-    past_step = max(1, int(600 * 24 * 60 / (2 * size / 3 + 1)))
-    future_step = max(1, int(87 * 24 * 60 / (0.3 * size / 3 + 1)))
+    # Appointments: past ones spread over 600 days, future ones over days 3 to 90; the
+    # caseworkers take them in turn, each one's active appointments at distinct minutes (a
+    # unique index). At most 2.34 past and 0.3 future appointments per client.
+    past_step = max(1, int(600 * 24 * 60 / (0.8 * size + 1)))
+    future_step = max(1, int(87 * 24 * 60 / (0.1 * size + 1)))
     past_first = now - timedelta(days=600)
     future_first = now + timedelta(days=3)
-    past_slot = [0, 0, 0]
-    future_slot = [0, 0, 0]
+    taken = {False: 0, True: 0}  # appointments so far, past and future
 
-    def appointment(client, k: int, *, future: bool, status: str) -> Booking:
-        staff_id, service_id = offers[k % 3]
-        if future:
-            begin = future_first + timedelta(minutes=future_step * future_slot[k % 3])
-            future_slot[k % 3] += 1
-        else:
-            begin = past_first + timedelta(minutes=past_step * past_slot[k % 3])
-            past_slot[k % 3] += 1
+    def appointment(client, *, future: bool, status: str) -> Booking:
+        number = taken[future]
+        taken[future] += 1
+        staff_id, service_id = offers[number % 3]
+        begin = (future_first + timedelta(minutes=future_step * (number // 3)) if future
+                 else past_first + timedelta(minutes=past_step * (number // 3)))
         booking = Booking(client_id=client.id, data_key=client.data_key, service_id=service_id,
                           staff_member_id=staff_id, start_at=begin,
                           end_at=begin + timedelta(minutes=45), status=status,
@@ -295,23 +295,19 @@ def seed(size: int) -> World:
 
     restricted: list[uuid.UUID] = []
     later: list = []
-    booking_number = 0
     for i in range(size):
         first = SEARCHED if i % 100 == 7 else FIRST_NAMES[i % len(FIRST_NAMES)]
         name = f"{first} {LAST_NAMES[(i // len(FIRST_NAMES)) % len(LAST_NAMES)]}"
         has_account = i % 5 != 4
         client = new_client(i, name, account=has_account)
-        rows = [appointment(client, booking_number, future=False, status="confirmed"),
-                appointment(client, booking_number + 1, future=False, status="confirmed")]
+        rows = [appointment(client, future=False, status="confirmed"),
+                appointment(client, future=False, status="confirmed")]
         if i % 3 == 0:
-            rows.append(appointment(client, booking_number + 2, future=False,
-                                    status="cancelled"))
+            rows.append(appointment(client, future=False, status="cancelled"))
         if i % 10 == 3:
-            rows.append(appointment(client, booking_number, future=True, status="requested"))
+            rows.append(appointment(client, future=True, status="requested"))
         if i % 5 == 1:
-            rows.append(appointment(client, booking_number + 1, future=True,
-                                    status="confirmed"))
-        booking_number += 3
+            rows.append(appointment(client, future=True, status="confirmed"))
         db.session.add_all(rows)
         if has_account:
             at = now - timedelta(days=i % 300)
@@ -355,7 +351,7 @@ def seed(size: int) -> World:
             template = db.session.get(type(template), template_id)
 
     heavy = new_client(size, "Nina Heavy", account=True)
-    db.session.add(appointment(heavy, 0, future=True, status="confirmed"))
+    db.session.add(appointment(heavy, future=True, status="confirmed"))
     db.session.commit()
     world.heavy, world.heavy_account_id = Person(heavy.account.email), heavy.account.id
     last = audit.GENESIS
