@@ -51,7 +51,10 @@ def send(*, to: str, subject, template: str, locale: str | None = None,
     message.set_content(body)
     for filename, mimetype, content in attachments:
         maintype, subtype = mimetype.split("/", 1)
-        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+        # Text attachments (the .ics) are UTF-8: say so, for names in Turkish or Arabic.
+        params = {"charset": "utf-8"} if maintype == "text" else {}
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename,
+                               params=params)
     # After the attachments: turning the message into multipart moves content headers down.
     message["Content-Language"] = locale
     if config.smtp_url:

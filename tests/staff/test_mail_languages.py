@@ -49,5 +49,6 @@ def test_a_confirmation_is_written_in_the_clients_language(app, client, auth, ma
     assert german not in body
     ics = [part for part in mail.walk() if part.get_content_type() == "text/calendar"]
     assert len(ics) == 1
+    assert ics[0].get_content_charset() == "utf-8"
     event = Calendar.from_ical(ics[0].get_content()).walk("VEVENT")[0]
     assert str(event["SUMMARY"]) == "Elternberatung"  # written in German only
