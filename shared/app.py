@@ -127,6 +127,10 @@ def create_app(config: Config | None = None) -> Flask:
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
     with app.app_context():
+        # The primary key is the database's (adopted now and re-read while running).
+        from shared import key_rotation
+
+        key_rotation.start(app)
         check_keys_match_database()
         reapply_erasure_journal()
     from shared import seal

@@ -10,7 +10,6 @@ from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from shared.config import SUPPORTED_LOCALES
 from shared.extensions import db
@@ -145,62 +144,156 @@ def keys_group() -> None:
     pass
 
 
-@keys_group.command("rotate", help="Re-wrap every data key under a new (or the active) KEK.")
-@click.option(
-    "--retire/--keep-old",
-    default=True,
-    help="With the key file: drop KEKs no data key uses any more (default).",
-)
-def keys_rotate(retire: bool) -> None:
+def _key_file() -> Path | None:
     from shared import crypto
-    from shared.models.keys import DataKey
+
+    config = current_app.extensions["einblick"].config
+    return None if config.master_keys else crypto.key_file_path(config.instance_path)
+
+
+@keys_group.command("rotate", help="Phase 1: make a new key-encryption key primary and "
+                    "re-wrap every data key under it; running processes switch without a "
+                    "restart. Then `flask keys retire` (phase 2).")
+@click.option("--to", "to", default=None, metavar="ID",
+              help="With EINBLICK_MASTER_KEYS: the key to make primary (default: the first "
+                   "one that is neither primary nor retired).")
+@click.option("--retire", is_flag=True,
+              help="Then retire the old keys at once (refused while another process still "
+                   "uses them; run `flask keys retire` later).")
+@click.option("--wait", default=int(2 * 30), type=click.IntRange(0, 3600), metavar="SECONDS",
+              help="With --retire: wait up to this long for processes to switch (default 60).")
+def keys_rotate(to: str | None, retire: bool, wait: int) -> None:
+    import dataclasses
+
+    from shared import crypto, key_rotation, security_log
 
     state = current_app.extensions["einblick"]
-    config = state.config
-    key_file = None
-    if not config.master_keys:
-        key_file = crypto.key_file_path(config.instance_path)
-        new_id = crypto.add_kek_to_key_file(key_file)
-        state.keyring = crypto.load_keys(
-            master_keys=None,
-            index_key=None,
-            secret_key=None,
-            instance_path=config.instance_path,
-            may_generate=False,
-        ).keyring
-        click.echo(f"New key-encryption key {new_id} is active.")
-    else:
-        click.echo(
-            f"Re-wrapping under {state.keyring.active_kek_id}, the first key in "
-            "EINBLICK_MASTER_KEYS."
-        )
-    changed = 0
-    total = 0
-    batch = 500
-    last_id = None
-    while True:
-        stmt = select(DataKey).order_by(DataKey.id).limit(batch)
-        if last_id is not None:
-            stmt = stmt.where(DataKey.id > last_id)
-        rows = db.session.scalars(stmt).all()
-        if not rows:
-            break
-        for row in rows:
-            changed += row.rewrap()
-            total += 1
-        last_id = rows[-1].id
-        db.session.commit()
-        db.session.expunge_all()
-    from shared import security_log
-
+    key_file = _key_file()
+    if key_file is not None:
+        if to:
+            raise click.UsageError("--to is for keys in EINBLICK_MASTER_KEYS; the key file "
+                                   "gets a new key.")
+        to = crypto.add_kek_to_key_file(key_file)
+        loaded = crypto.load_keys(master_keys=None, index_key=None, secret_key=None,
+                                  instance_path=state.config.instance_path,
+                                  may_generate=False).keyring
+        state.keyring = dataclasses.replace(state.keyring,
+                                            keks={**state.keyring.keks, to: loaded.keks[to]})
+        click.echo(f"New key-encryption key {to} is in {key_file}.")
+    elif to is None:  # the first configured key that is neither primary nor retired
+        current = key_rotation.read_primary()
+        retired = key_rotation.read_retired()
+        db.session.remove()
+        configured = list(crypto.parse_master_keys(state.config.master_keys)[0])
+        to = next((k for k in configured if k not in retired
+                   and (current is None or k != current.kek_id)), configured[0])
+    try:
+        primary = key_rotation.make_primary(to)
+    except key_rotation.Refused as refused:
+        raise click.ClickException(str(refused)) from None
+    click.echo(f"Key {primary.kek_id} is primary (generation {primary.generation}). Running "
+               f"processes switch to it within {int(key_rotation.REFRESH_SECONDS)} s, "
+               "without a restart.")
+    for p in key_rotation.live_processes():
+        if primary.kek_id not in p.holds:
+            click.echo(f"Warning: process {p.pid} on {p.host} does not have key "
+                       f"{primary.kek_id}; it keeps wrapping under {p.kek_id} until it is "
+                       "restarted with the key in EINBLICK_MASTER_KEYS.", err=True)
+    _rewrap()
     security_log.record("keys.rotated")
+    if retire:
+        _retire(wait=wait)
+    else:
+        click.echo("Next: `flask keys retire` once every process uses the new key "
+                   "(`flask keys status` shows them).")
+
+
+def _rewrap() -> None:
+    from shared import key_rotation
+
+    try:
+        changed, skipped = key_rotation.rewrap_all()
+    except key_rotation.Refused as refused:
+        raise click.ClickException(str(refused)) from None
+    total = sum(key_rotation.data_keys_by_kek().values())
+    db.session.remove()
     click.echo(f"Re-wrapped {changed} of {total} data keys.")
-    if key_file is not None and retire:
-        in_use = set(db.session.scalars(select(DataKey.kek_id).distinct()).all())
-        in_use.add(state.keyring.active_kek_id)
-        retired = crypto.retire_keks_in_key_file(key_file, in_use)
-        if retired:
-            click.echo(f"Retired keys: {', '.join(retired)}")
+    if skipped:
+        click.echo(f"{skipped} data keys are wrapped under a key this process does not have.",
+                   err=True)
+
+
+@keys_group.command("rewrap", help="Wrap every data key that is not under the primary key "
+                    "under it (part of phase 1; safe to repeat).")
+def keys_rewrap() -> None:
+    _rewrap()
+
+
+@keys_group.command("retire", help="Phase 2: retire every key but the primary. Refused while "
+                    "a live process still uses an older one or a data key is wrapped under it.")
+@click.option("--wait", default=0, type=click.IntRange(0, 3600), metavar="SECONDS",
+              help="Wait up to this long for processes to switch (default: do not wait).")
+def keys_retire(wait: int) -> None:
+    _retire(wait=wait)
+
+
+def _retire(*, wait: float) -> None:
+    import time
+
+    from shared import crypto, key_rotation
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            retired = key_rotation.retire()
+            break
+        except key_rotation.Refused as refused:
+            # Processes switch on their own within REFRESH_SECONDS; data keys do not.
+            if not refused.processes_only or time.monotonic() >= deadline:
+                raise click.ClickException(str(refused)) from None
+            time.sleep(2)
+    primary = key_rotation.read_primary()
+    key_file = _key_file()
+    if key_file is not None:
+        retired = sorted(set(retired) | set(
+            crypto.retire_keks_in_key_file(key_file, {primary.kek_id})))
+    if not retired:
+        click.echo(f"No key to retire: every data key is under {primary.kek_id}.")
+        return
+    click.echo(f"Retired keys: {', '.join(retired)}. No process decrypts with them any more.")
+    if key_file is None:
+        click.echo("Remove them from EINBLICK_MASTER_KEYS on every machine (processes "
+                   "ignore them already).")
+
+
+@keys_group.command("status", help="The primary key, data keys per key and the processes "
+                    "that reported which key they use.")
+def keys_status() -> None:
+    import time
+
+    from shared import key_rotation
+
+    primary = key_rotation.read_primary()
+    if primary is None:
+        click.echo("No primary key recorded yet (start the app once).")
+        return
+    click.echo(f"Primary key: {primary.kek_id} (generation {primary.generation})")
+    for kek_id, count in sorted(key_rotation.data_keys_by_kek().items()):
+        click.echo(f"  {count} data keys under {kek_id}")
+    retired = key_rotation.read_retired()
+    if retired:
+        click.echo(f"Retired: {', '.join(sorted(retired))}")
+    now = time.time()
+    live = key_rotation.live_processes(now)
+    click.echo(f"Processes seen in the last {int(key_rotation.LIVE_SECONDS)} s: {len(live)}")
+    for p in live:
+        mark = "" if (p.kek_id, p.generation) == (primary.kek_id, primary.generation) else (
+            "  <- not switched yet")
+        click.echo(f"  {p.host} pid {p.pid}: {p.kek_id} (generation {p.generation}), "
+                   f"{int(p.age(now))} s ago{mark}")
+    reasons = key_rotation.retire_check()[1]
+    click.echo("Old keys can be retired now." if not reasons else
+               "Not ready to retire: " + "; ".join(reasons) + ".")
 
 
 @click.group("bookings", cls=AppGroup, help="Appointments.")

@@ -69,6 +69,7 @@ class Keyring:
     keks: dict[str, bytes]
     active_kek_id: str
     index_key: bytes
+    retired: frozenset[str] = frozenset()  # ids `flask keys retire` retired (never used)
     _index_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +96,12 @@ class Keyring:
     def unwrap_data_key(self, *, kek_id: str, wrapped: bytes, data_key_id: uuid.UUID) -> bytes:
         """Decrypt a wrapped data key; raises DecryptionFailed or KeyConfigError."""
         kek = self.keks.get(kek_id)
+        if kek is None and kek_id in self.retired:
+            raise KeyConfigError(
+                f"A data key is wrapped under key {kek_id!r}, which was retired "
+                "(`flask keys retire`): nothing is decrypted with a retired key. Data from "
+                "before the retirement (an old backup) stays unreadable."
+            )
         if kek is None:
             raise KeyConfigError(
                 f"A data key is wrapped under key {kek_id!r}, which is not configured. "

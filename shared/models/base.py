@@ -56,8 +56,13 @@ class UTCDateTime(TypeDecorator):
 
 
 def current_keyring() -> crypto.Keyring:
-    """The keyring of the running app."""
-    return current_app.extensions["einblick"].keyring
+    """The keyring of the running app, with the primary key read again from the database
+    when the process's copy is old (shared.key_rotation)."""
+    extensions = current_app.extensions
+    sync = extensions.get("einblick_keys")
+    if sync is not None and sync.due():
+        sync.refresh(heartbeat=False)
+    return extensions["einblick"].keyring
 
 
 OWNER_ATTRIBUTE = "__encryption_owner__"

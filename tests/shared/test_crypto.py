@@ -286,7 +286,7 @@ def test_keys_rotate_with_key_file_adds_a_key_and_retires_the_old(fresh_database
 
         accounts.register_client(email="file@example.org", locale="de")
     old_id = json.loads(key_file.read_text())["active"]
-    result = file_app.test_cli_runner().invoke(args=["keys", "rotate"])
+    result = file_app.test_cli_runner().invoke(args=["keys", "rotate", "--retire"])
     assert result.exit_code == 0, result.output
     data = json.loads(key_file.read_text())
     assert data["active"] != old_id
