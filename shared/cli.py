@@ -240,7 +240,7 @@ def keys_retire(wait: int) -> None:
 def _retire(*, wait: float) -> None:
     import time
 
-    from shared import crypto, key_rotation
+    from shared import crypto, key_rotation, security_log
 
     deadline = time.monotonic() + wait
     while True:
@@ -253,6 +253,7 @@ def _retire(*, wait: float) -> None:
                 raise click.ClickException(str(refused)) from None
             time.sleep(2)
     primary = key_rotation.read_primary()
+    db.session.remove()
     key_file = _key_file()
     if key_file is not None:
         retired = sorted(set(retired) | set(
@@ -260,6 +261,7 @@ def _retire(*, wait: float) -> None:
     if not retired:
         click.echo(f"No key to retire: every data key is under {primary.kek_id}.")
         return
+    security_log.record("keys.retired")
     click.echo(f"Retired keys: {', '.join(retired)}. No process decrypts with them any more.")
     if key_file is None:
         click.echo("Remove them from EINBLICK_MASTER_KEYS on every machine (processes "

@@ -161,6 +161,9 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "erased what a restricted file still kept (account: the admin)."),
     EventType("keys.rotated", _l("Master key rotated"),
               "Every data key was re-wrapped under a new key-encryption key."),
+    EventType("keys.retired", _l("Old master keys retired"),
+              "Every key-encryption key but the primary was retired: no data key and no "
+              "running process used them any more."),
 )
 BY_NAME = {event.name: event for event in EVENT_TYPES}
 

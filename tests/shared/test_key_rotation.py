@@ -139,6 +139,9 @@ def test_retire_is_refused_while_a_process_or_a_data_key_uses_the_old_key(
     assert retired.exit_code == 0, retired.output
     assert "Retired keys: test1" in retired.output
     assert "Remove them from EINBLICK_MASTER_KEYS" in retired.output
+    from tests.conftest import security_events
+
+    assert security_events(admin, "keys.retired") == [("ok", None)]
 
     # Nothing decrypts with the retired key, not even in a process that had it in memory.
     worker.extensions[key_rotation.EXTENSION].expire()
