@@ -512,6 +512,9 @@ def apply_journal() -> int:
     if erasure_journal.Watermark.load(stored) != since:
         since = erasure_journal.Watermark.load(stored)
         tail = erasure_journal.journal_tail(since)
+        if tail.mark == since:  # it did all of it
+            db.session.commit()  # (ends the transaction, and with it the lock)
+            return 0
     if tail.replaced:
         log.warning("erasure journal: it does not continue what this database applied "
                     "(replaced or truncated); applying all of it again")

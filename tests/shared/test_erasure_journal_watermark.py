@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 import uuid
 from datetime import timedelta
 
@@ -190,6 +191,44 @@ def test_a_process_that_read_an_older_watermark_does_not_move_it_back(app):
             db.session.commit()
             db.session.expire_all()
             assert db.session.get(AppMeta, erasure.WATERMARK_KEY).value == new
+
+
+@pytest.mark.skipif(not __import__("tests.conftest", fromlist=["x"]).postgres_requested(),
+                    reason="advisory lock: PostgreSQL")
+def test_workers_starting_together_apply_the_journal_once(app, make_client, monkeypatch):
+    """Several workers start at once: one applies the new entries, the others wait for
+    it and then find the watermark current."""
+    people = [make_client(full_name=f"Zugleich {i}") for i in range(3)]
+    with app.app_context():
+        ids = [own_client_id(person.account_id) for person in people]
+        erasure.journal_append(ids, at=utcnow())
+    pad_journal(app, 100)
+    applied, touched, errors = [], [], []
+    original = erasure._apply_entries
+    monkeypatch.setattr(erasure, "_apply_entries",
+                        lambda entries: applied.append(len(entries)) or original(entries))
+    start = threading.Barrier(3)
+
+    def worker() -> None:
+        try:
+            with app.app_context():
+                start.wait(10)
+                touched.append(erasure.apply_journal())
+                db.session.remove()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(touched) == [0, 0, 3]
+    assert applied == [103]  # the others found the watermark moved under the lock
+    with app.app_context():
+        assert db.session.scalar(select(Client.id).where(Client.id.in_(ids))) is None
+        assert erasure.apply_journal() == 0
 
 
 # -- restricted files a page at a time ---------------------------------------------------
