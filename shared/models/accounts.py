@@ -26,7 +26,7 @@ class Account(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(16))
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     email_ciphertext: Mapped[bytes] = mapped_column("email", LargeBinary)
     email_bidx: Mapped[bytes] = mapped_column(LargeBinary(32))

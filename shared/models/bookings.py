@@ -72,7 +72,7 @@ class StaffService(Base):
         ForeignKey("staff_members.id", ondelete="CASCADE"), primary_key=True
     )
     service_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, index=True
     )
 
 
@@ -136,18 +136,18 @@ class Booking(Base):
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
     client: Mapped[Client] = relationship()
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     # Indexed: the per-account cap on open requests counts by it at every request.
     booked_by_account_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), index=True
     )
-    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"), index=True)
     service: Mapped[Service] = relationship(lazy="joined")
     staff_member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_members.id"))
     staff_member: Mapped[StaffMember] = relationship(lazy="joined")
     start_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     status: Mapped[str] = mapped_column(String(16), default=REQUESTED, index=True)
     note_ciphertext: Mapped[bytes | None] = mapped_column("note", LargeBinary)
     note = encrypted()
@@ -211,7 +211,7 @@ class SlotHold(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     service_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("services.id", ondelete="CASCADE"))
+        ForeignKey("services.id", ondelete="CASCADE"), index=True)
     service: Mapped[Service] = relationship(lazy="joined")
     staff_member_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("staff_members.id", ondelete="CASCADE"))

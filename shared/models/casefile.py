@@ -40,7 +40,7 @@ class Document(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     category: Mapped[str] = mapped_column(String(32))
     filename_ciphertext: Mapped[bytes] = mapped_column("filename", LargeBinary)
@@ -51,7 +51,7 @@ class Document(Base):
     content_ciphertext: Mapped[bytes] = mapped_column("content", LargeBinary, deferred=True)
     content = encrypted(bytes)
     uploaded_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("staff_members.id", ondelete="SET NULL")
+        ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
     )
     uploaded_by: Mapped[StaffMember | None] = relationship(lazy="joined")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -69,15 +69,15 @@ class Note(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     author_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("staff_members.id", ondelete="SET NULL")
+        ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
     )
     author: Mapped[StaffMember | None] = relationship(lazy="joined")
     body_ciphertext: Mapped[bytes] = mapped_column("body", LargeBinary)
     body = encrypted()
-    corrects_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notes.id"))
+    corrects_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notes.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     visible_to_client: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -94,9 +94,9 @@ class BreakGlassGrant(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
-    staff_member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_members.id"))
+    staff_member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_members.id"), index=True)
     staff_member: Mapped[StaffMember] = relationship(lazy="joined",
                                                      foreign_keys=[staff_member_id])
     session_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -107,7 +107,7 @@ class BreakGlassGrant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reviewed_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("staff_members.id", ondelete="SET NULL")
+        ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
     )
 
 
@@ -121,7 +121,7 @@ class CorrectionRequest(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     about: Mapped[str] = mapped_column(String(120))  # a catalogue column or "other"
     message_ciphertext: Mapped[bytes] = mapped_column("message", LargeBinary)
@@ -132,5 +132,5 @@ class CorrectionRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("staff_members.id", ondelete="SET NULL")
+        ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
     )

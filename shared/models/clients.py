@@ -20,7 +20,7 @@ class Client(Base):
     __encryption_owner__ = "id"  # the data subject itself
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     account_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id"), unique=True

@@ -56,7 +56,7 @@ class ConsentTemplate(Base):
     audience: Mapped[str] = mapped_column(String(500), default="")  # who will see it
     guardian_signs: Mapped[bool] = mapped_column(Boolean, default=True)
     required_for_service_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("services.id", ondelete="SET NULL")
+        ForeignKey("services.id", ondelete="SET NULL"), index=True
     )
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -76,15 +76,15 @@ class Consent(Base):
     __encryption_owner__ = "subject_id"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consent_templates.id"))
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consent_templates.id"), index=True)
     template: Mapped[ConsentTemplate] = relationship(lazy="joined")
     subject_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     signer_account_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL")
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
     )
     method: Mapped[str] = mapped_column(String(16))
     locale: Mapped[str] = mapped_column(String(8))
@@ -102,7 +102,7 @@ class Consent(Base):
     )
     withdrawal_receipt = encrypted(bytes)
     given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 _REMINDER_DUE_SQL = "fulfilled_at IS NULL AND reminded_at IS NULL"
@@ -125,7 +125,7 @@ class ConsentRequest(Base):
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
     requested_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("staff_members.id", ondelete="SET NULL")
+        ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

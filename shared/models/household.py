@@ -50,7 +50,7 @@ class EmergencyContact(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     name_ciphertext: Mapped[bytes] = mapped_column("name", LargeBinary)
     name = encrypted()

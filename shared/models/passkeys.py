@@ -22,7 +22,7 @@ class PasskeyCredential(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)

@@ -34,10 +34,10 @@ class AccountRecovery(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     started_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("staff_members.id", ondelete="SET NULL")
+        ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
     )
     started_by: Mapped[StaffMember | None] = relationship(lazy="joined")
     # How identity was checked ("ID card seen"): personal data, encrypted.

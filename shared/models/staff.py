@@ -27,7 +27,7 @@ class StaffMember(Base):
     account: Mapped[Account] = relationship(
         backref=backref("staff_member", uselist=False), lazy="joined"
     )
-    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"))
+    data_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_keys.id"), index=True)
     data_key: Mapped[DataKey] = relationship(lazy="joined")
     role: Mapped[str] = mapped_column(String(16))
     name_ciphertext: Mapped[bytes | None] = mapped_column("name", LargeBinary)
