@@ -195,7 +195,7 @@ def keys_rotate(to: str | None, retire: bool, wait: int) -> None:
                f"processes switch to it within {int(key_rotation.REFRESH_SECONDS)} s, "
                "without a restart.")
     for p in key_rotation.live_processes():
-        if primary.kek_id not in p.holds:
+        if primary.kek_id not in p.holds and not p.from_file:
             click.echo(f"Warning: process {p.pid} on {p.host} does not have key "
                        f"{primary.kek_id}; it keeps wrapping under {p.kek_id} until it is "
                        "restarted with the key in EINBLICK_MASTER_KEYS.", err=True)

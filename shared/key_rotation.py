@@ -21,6 +21,7 @@ Two phases (README, "Rotating the master key"):
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import logging
@@ -68,6 +69,7 @@ class ProcessReport:
     generation: int
     holds: tuple[str, ...]
     seen: float
+    from_file: bool = False  # keys from instance/keys.json (read again when needed)
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.seen)
@@ -167,6 +169,17 @@ class KeySync:
             return keyring
         return dataclasses.replace(keyring, keks={**keyring.keks, **loaded.keyring.keks})
 
+    def forget(self) -> None:
+        """Delete this process's heartbeat (at exit: an ended process holds up nothing)."""
+        from shared.models.keys import AppMeta
+
+        try:
+            with self.app.app_context(), db.engine.begin() as conn:
+                conn.execute(AppMeta.__table__.delete().where(
+                    AppMeta.__table__.c.key == self.process_key()))
+        except Exception:  # noqa: BLE001 - at exit, the database may be gone already
+            log.debug("keys: could not delete the heartbeat", exc_info=True)
+
     def _report(self, conn) -> None:
         from shared.models.keys import AppMeta
 
@@ -175,6 +188,7 @@ class KeySync:
             "host": socket.gethostname(), "pid": os.getpid(),
             "kek": keyring.active_kek_id, "generation": self.generation,
             "holds": sorted(keyring.keks), "seen": time.time(),
+            "from_file": not self.state.config.master_keys,
         }).encode()
         key = self.process_key()
         table = AppMeta.__table__
@@ -189,6 +203,8 @@ def start(app: Flask) -> None:
     keys, report; refresh before requests once the copy is old."""
     sync = KeySync(app)
     app.extensions[EXTENSION] = sync
+    if sync.interval is not None:  # not for the many short-lived apps of a test run
+        atexit.register(sync.forget)
     if sync._table_exists():
         ensure_primary(app.extensions["einblick"].keyring.active_kek_id)
         forget_stale_processes()
@@ -325,7 +341,7 @@ def processes(now: float | None = None) -> list[ProcessReport]:
             data = json.loads(bytes(raw))
             report = ProcessReport(key, data["host"], int(data["pid"]), data["kek"],
                                    int(data["generation"]), tuple(data["holds"]),
-                                   float(data["seen"]))
+                                   float(data["seen"]), bool(data.get("from_file")))
         except (ValueError, KeyError, TypeError):
             continue
         if report.age(now) < FORGET_SECONDS:
@@ -455,7 +471,7 @@ def retire_check() -> tuple[Primary, list[str], bool]:
         reasons.append(
             f"process {p.pid} on {p.host} still uses key {p.kek_id!r} (generation "
             f"{p.generation}, reported {int(p.age(time.time()))} s ago)"
-            + ("" if primary.kek_id in p.holds else
+            + ("" if primary.kek_id in p.holds or p.from_file else
                f"; it does not have {primary.kek_id!r}: add it to EINBLICK_MASTER_KEYS "
                "there and restart it"))
     left = 0
