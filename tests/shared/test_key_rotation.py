@@ -4,16 +4,18 @@ Each app instance stands for one worker process: it has its own keyring in memor
 reports in the database which key it uses."""
 
 import json
+import threading
+import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from shared import crypto, key_rotation
 from shared.app import create_app
 from shared.extensions import db
 from shared.models import Account, DataKey
 from shared.models.keys import AppMeta
-from tests.conftest import make_config, submit
+from tests.conftest import make_config, postgres_requested, submit
 
 OLD = "test1:" + crypto.b64encode(b"\x01" * 32)  # the key the `app` fixture uses
 NEW = "test2:" + crypto.b64encode(b"\x03" * 32)
@@ -219,3 +221,47 @@ def test_key_file_rotation_reaches_a_running_process_and_retires_after_it_switch
         assert find_account(email="file@example.org", kind="client").email == "file@example.org"
         db.session.remove()
     stop(first, worker, admin, again)
+
+
+def _someone_waits_for_a_lock(app) -> bool:
+    with app.app_context(), db.engine.connect() as conn:
+        return conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'")) > 0
+
+
+@pytest.mark.skipif(not postgres_requested(),
+                    reason="row locks are PostgreSQL's; on SQLite a writing transaction "
+                           "runs alone anyway")
+def test_a_rotation_waits_for_a_transaction_that_is_writing_a_data_key(
+        app, database_url, tmp_path):
+    worker = start(tmp_path, "worker", database_url, OLD + "," + NEW)
+    admin = start(tmp_path, "admin", database_url, OLD + "," + NEW)
+    switched = threading.Event()
+
+    def rotate() -> None:
+        with admin.app_context():
+            key_rotation.make_primary("test2")
+        switched.set()
+
+    with worker.app_context():
+        written = DataKey.generate()
+        db.session.add(written)
+        db.session.flush()  # wrapped under test1, the primary it read, not yet committed
+        assert written.kek_id == "test1"
+        rotation = threading.Thread(target=rotate)
+        rotation.start()
+        deadline = time.monotonic() + 60
+        while not (switched.is_set() or _someone_waits_for_a_lock(admin)):
+            assert time.monotonic() < deadline, "the rotation neither waited nor went on"
+            time.sleep(0.01)
+        assert not switched.is_set()  # it waits for this transaction
+        db.session.commit()
+        db.session.remove()
+    rotation.join(60)
+    assert switched.is_set()
+    # Committed before the switch, so the re-wrap pass after it finds the data key.
+    result = cli(admin, "rewrap")
+    assert "Re-wrapped 1 of 1 data keys" in result.output
+    assert kek_ids_in_database(admin) == ["test2"]
+    stop(worker, admin)
