@@ -132,6 +132,22 @@ def assert_accessible(page) -> None:
     assert not bad, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in bad]
 
 
+def axe_violations(page, *, within: str | None = None) -> list[tuple[str, str, list]]:
+    """Every WCAG 2.1 A/AA violation axe finds on the page (or the part ``within``),
+    whatever its impact, with the folded parts (<details>) open; the header's menu and
+    language panels stay shut unless they are what is checked, since an open panel covers
+    the page and axe could not judge the contrast beneath."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.evaluate("""within => document.querySelectorAll('details').forEach(d => {
+        d.open = within ? d.matches(within) || d.closest(within) !== null
+                        : !d.matches('.site-menu, .lang-menu'); })""", within)
+    results = Axe().run(page, context=within, options={"runOnly": {"type": "tag", "values": [
+        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"]]
+
+
 def open_sign_in(page, path: str) -> None:
     """Open a sign-in page and wait until its passkey autofill has fetched its challenge.
     That answer writes the session cookie too: a password sent before it arrives can
@@ -173,6 +189,25 @@ def choose_language(page, code: str) -> None:
         switch.locator("summary").click()
     switch.locator(f"li[lang='{code}'] button").click()
     expect(page.locator("html")).to_have_attribute("lang", code)
+
+
+class Catalogue:
+    """The app's own translations of one language (the .mo catalogue through Flask-Babel),
+    so a test compares what a page says with what the catalogue says rather than with
+    words copied into the test. Remembers the messages the language still lacks (shown in
+    English), for the test to assert on when it has walked its way."""
+
+    def __init__(self, app, locale: str) -> None:
+        self.app, self.locale, self.missing = app, locale, []
+
+    def __call__(self, message: str, **variables) -> str:
+        from flask_babel import force_locale, gettext
+
+        with self.app.test_request_context(), force_locale(self.locale):
+            text = gettext(message, **variables)
+        if text == (message % variables if variables else message):
+            self.missing.append(message)
+        return text
 
 
 def click_in_nav(page, selector: str) -> None:

@@ -27,6 +27,7 @@ ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 def visible_text(page: str) -> str:
     """What a reader sees: the page without tags, attributes and scripts."""
     page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r"</?bdi\b[^>]*>", "", page)  # names isolated for either direction
     return re.sub(r"<[^>]+>", " ", page)
 
 

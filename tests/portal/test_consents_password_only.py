@@ -69,9 +69,9 @@ def test_a_password_only_client_signs_with_an_emailed_code_and_her_typed_name(
     page_url = f"/consents/{template}/{own}"
     page = client.get(page_url).get_data(as_text=True)
     # Who asked, and when; no dead end to the security settings.
-    assert "T. Tester hat Sie am" in page
+    assert "<bdi>T. Tester</bdi> hat Sie am" in page  # the name isolated (bidi)
     assert "um diese Einwilligung gebeten." in page
-    assert "T. Tester hat Sie am" in client.get("/consents").get_data(as_text=True)
+    assert "<bdi>T. Tester</bdi> hat Sie am" in client.get("/consents").get_data(as_text=True)
     assert "Code per E-Mail schicken" in page
     assert "Mit einem Code per E-Mail und Ihrem Namen (schwächer)" in page
     assert 'name="email-code"' not in page  # the field comes with the code

@@ -24,6 +24,7 @@ def children_of(app, account_id) -> dict[str, object]:
 
 
 def visible_text(html: str) -> str:
+    html = re.sub(r"</?bdi\b[^>]*>", "", html)  # names isolated for either direction
     return re.sub(r"<[^>]+>", " ", html)
 
 

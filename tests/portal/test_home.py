@@ -32,6 +32,7 @@ NEXT_SHOWN = "Dienstag, 5. März 2030, 16:40"
 def visible_text(html: str) -> str:
     """What a reader sees of ``main``: without tags, attributes, scripts or hidden inputs."""
     main = html.split('<main', 1)[1].split('</main>', 1)[0]
+    main = re.sub(r"</?bdi\b[^>]*>", "", main)  # names isolated for either direction
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main.split(">", 1)[1]))
 
 

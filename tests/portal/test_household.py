@@ -182,7 +182,8 @@ INVITED = "Die Einladung ist an diese Adresse unterwegs."
 def says_call_the_team(page: str) -> bool:
     """The hand-over partial: why the team checks, and its number as a tel: link."""
     return ("damit niemand sonst in Ihrem Namen handeln kann. Bitte besuchen Sie das Team "
-            "oder rufen Sie an:" in page and 'href="tel:+49301234567">+49 30 1234567</a>' in page)
+            "oder rufen Sie an:" in page
+            and 'href="tel:+49301234567"><bdi dir="ltr">+49 30 1234567</bdi></a>' in page)
 
 
 def invite_as_parent(client, child_id, email):

@@ -32,8 +32,9 @@ def test_the_invitation_is_offered_for_a_child_of_16_and_not_for_one_of_10(
     page = client.get("/household").get_data(as_text=True)
     assert f'action="/household/{lara}/invite"' in page
     assert f'action="/household/{emil}/invite"' not in page
-    assert "Eigenes Konto für Lara Demir" in page
-    assert "Eigenes Konto für Emil Demir" not in page
+    assert "Eigenes Konto für <bdi>Lara Demir</bdi>" in page  # the name isolated (bidi)
+    assert "Emil Demir</bdi>" in page
+    assert "Eigenes Konto für <bdi>Emil Demir</bdi>" not in page
     assert "Ein eigenes Konto ist ab 16 Jahren möglich." in page
     # Posting the form anyway is refused, and no invitation is recorded.
     refused = client.post(f"/household/{emil}/invite", data={

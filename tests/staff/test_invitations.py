@@ -371,7 +371,7 @@ def test_a_pending_account_sees_nothing_of_the_young_person_and_acts_in_nothing(
         assert response.headers["Location"] == "/account/handover", path
     notice = taken.get("/account/handover").get_data(as_text=True)
     assert NOT_YET in notice
-    assert 'href="tel:+49301234567">+49 30 1234567</a>' in notice
+    assert 'href="tel:+49301234567"><bdi dir="ltr">+49 30 1234567</bdi></a>' in notice
     for secret in ("Lara", "Jugendamt", "Beratung ohne Eltern", "Elternberatung"):
         assert secret not in notice
     # Only how it signs in is its own.
@@ -512,7 +512,8 @@ def test_every_invitation_confirmation_and_withdrawal_is_logged_and_told_to_the_
     assert told(subject) == [young.parent.email, second.email]
     assert "l…@example.org" in outbox.last_to(second.email).get_content()
     log = client.get("/my-data/access").get_data(as_text=True)
-    assert "Ein Elternteil oder eine sorgeberechtigte Person · " in log  # who, then the day
+    # who (isolated for either direction), then the day
+    assert "<bdi>Ein Elternteil oder eine sorgeberechtigte Person</bdi> · " in log
     assert ": hat eine Einladung zu einem eigenen Konto geschickt (Haushaltsdaten)" in log
 
     # A guardian withdraws it: the same.
