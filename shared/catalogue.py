@@ -575,6 +575,11 @@ TECHNICAL: frozenset[str] = frozenset(
         "availability_exceptions.start_time", "availability_exceptions.end_time",
         "calendar_feeds.id", "calendar_feeds.account_id", "calendar_feeds.created_at",
         "calendar_feeds.revoked_at",
+        # Funder report counts (shared/models/reports.py): numbers per appointment time,
+        # service and age group; no client id, no birth date. An erasure takes the client's
+        # counts out (shared/services/reports.py) and has nothing in this table to find.
+        "report_counts.slot_at", "report_counts.service_id", "report_counts.age_band",
+        "report_counts.month", "report_counts.appointments", "report_counts.clients",
         # slot_holds: a visitor's chosen time while registering; no person is named.
         "slot_holds.id", "slot_holds.token_hash", "slot_holds.service_id",
         "slot_holds.staff_member_id", "slot_holds.start_at", "slot_holds.end_at",

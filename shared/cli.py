@@ -59,6 +59,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(consents_group)
     app.cli.add_command(retention_group)
     app.cli.add_command(backup_group)
+    app.cli.add_command(reports_group)
 
 
 @click.group("db", cls=AppGroup, help="Database migrations.")
@@ -312,6 +313,21 @@ def bookings_remind() -> None:
 
     click.echo(f"Sent {bookings.send_reminders()} reminders.")
     click.echo(f"Sent {bookings.send_expiry_notices()} notices of expired requests.")
+
+
+@click.group("reports", cls=AppGroup, help="Funder reports.")
+def reports_group() -> None:
+    pass
+
+
+@reports_group.command("rebuild", help="Count every confirmed appointment again for the funder "
+                       "report (once after upgrading to the counted report; safe to repeat).")
+def reports_rebuild() -> None:
+    from shared.services import reports
+
+    counted = reports.rebuild()
+    db.session.commit()
+    click.echo(f"Report counts rebuilt from the appointments of {counted} clients.")
 
 
 @click.group("consents", cls=AppGroup, help="Consents.")

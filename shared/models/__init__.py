@@ -25,6 +25,7 @@ from shared.models.household import EmergencyContact, Guardianship
 from shared.models.keys import AppMeta, DataKey
 from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
 from shared.models.recovery import AccountRecovery
+from shared.models.reports import ReportCount
 from shared.models.security import SecurityEvent
 from shared.models.staff import StaffMember
 
@@ -58,6 +59,7 @@ __all__ = [
     "PasskeyChallenge",
     "PasskeyCredential",
     "RecoveryCode",
+    "ReportCount",
     "SecurityEvent",
     "StaffMember",
     "UserSession",

@@ -41,7 +41,7 @@ from shared.models.bookings import (
 from shared.models.clients import Client
 from shared.models.household import ACCESS_BOOKINGS
 from shared.models.staff import StaffMember
-from shared.services import availability, household
+from shared.services import availability, household, reports
 from shared.services.staff import active_members
 
 
@@ -344,6 +344,8 @@ def may_cancel_online(booking: Booking) -> bool:
 def _set_status(booking: Booking, *, expected: tuple[str, ...], new: str, **values) -> None:
     """Compare-and-set, so a staff decision and a client's cancellation cannot overwrite
     each other."""
+    # The funder report's counts change with the booking, in its transaction.
+    counted = reports.before_change(booking) if CONFIRMED in (*expected, new) else None
     changed = db.session.execute(
         update(Booking).where(Booking.id == booking.id).where(Booking.status.in_(expected))
         .values(status=new, decided_at=utcnow(), **values)
@@ -352,6 +354,7 @@ def _set_status(booking: Booking, *, expected: tuple[str, ...], new: str, **valu
     if changed != 1:
         db.session.rollback()
         raise WrongState
+    reports.after_change(counted)
     db.session.commit()
     db.session.refresh(booking)
 
@@ -434,12 +437,14 @@ def _retire_replaced(booking: Booking) -> tuple[Booking, bool] | None:
         return None
     old = db.session.get(Booking, booking.replaces_booking_id)
     was_confirmed = old is not None and old.status == CONFIRMED
+    counted = reports.before_change(old) if old is not None else None
     changed = db.session.execute(
         update(Booking).where(Booking.id == booking.replaces_booking_id)
         .where(Booking.status.in_(ACTIVE))
         .values(status=CANCELLED, decided_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+    reports.after_change(counted)
     return (old, was_confirmed) if changed == 1 else None
 
 

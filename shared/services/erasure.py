@@ -54,7 +54,7 @@ from shared.models import (
 )
 from shared.models.base import encrypted, encrypted_fields, utcnow
 from shared.models.bookings import CONFIRMED
-from shared.services import client_tables
+from shared.services import client_tables, reports
 from shared.services.client_tables import ACCOUNTS, CLIENTS, OWNING, UndeclaredClientData
 
 log = logging.getLogger(__name__)
@@ -340,6 +340,8 @@ def erase_client(client_id: uuid.UUID, *, at: datetime, shred: bool = False) -> 
         return None
     if client.restricted_at is not None and client.account_id is None:
         at = min(at, client.restricted_at)
+    # Out of the funder report while the birth date still says which age group.
+    reports.withdraw_client(client)
     account = client.account
     if account is not None:
         client.account = None

@@ -16,7 +16,7 @@ from datetime import date
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -37,6 +37,7 @@ from shared.models.household import (
 )
 from shared.models.keys import DataKey
 from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
+from shared.services import reports
 from shared.services.accounts import find_account, set_client_name
 from shared.validation import InvalidPhone, normalise_phone  # noqa: F401 (re-exported)
 
@@ -181,6 +182,8 @@ def _check_required(data: DependantInput) -> None:
 
 
 def _apply(child: Client, data: DependantInput) -> None:
+    if inspect(child).persistent:
+        reports.birth_date_changed(child, child.birth_date, data.birth_date)
     child.birth_date = data.birth_date
     set_client_name(client=child, full_name=data.full_name)  # tokens use the birth date
     child.allergies = (data.allergies or "").strip() or None

@@ -158,6 +158,7 @@ def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tm
     old.execute("ALTER TABLE services DROP COLUMN translations")  # 0021 content languages
     old.execute("ALTER TABLE bookings DROP COLUMN video_room")  # 0020 own video rooms
     old.execute("DROP INDEX uq_bookings_open_move")  # one open move per appointment
+    old.execute("DROP TABLE report_counts")  # 0023 funder report counts
     old.execute("DROP TABLE form_drafts")  # 0017 form drafts (idle timeout)
     old.execute("DROP TABLE security_events")  # 0008
     old.execute("ALTER TABLE passkey_credentials DROP COLUMN flagged_at")
