@@ -144,9 +144,9 @@ def test_removing_a_child_with_a_case_file_restricts_what_must_be_kept(
         app, client, auth, make_client, make_bookable):
     from datetime import timedelta
 
+    from shared import erasure_journal
     from shared.models import Booking, Note, StaffMember
     from shared.models.base import utcnow
-    from shared.services import erasure
     from tests.conftest import add_booking
 
     bookable = make_bookable()
@@ -172,7 +172,7 @@ def test_removing_a_child_with_a_case_file_restricts_what_must_be_kept(
         assert db.session.get(DataKey, old_key) is None
         assert db.session.scalar(select(Note)).body == "Elterngespräch"
         assert db.session.scalar(select(Booking)) is None  # it did not take place
-        assert child_id in [entry[0] for entry in erasure.journal_entries()]
+        assert child_id in [entry[0] for entry in erasure_journal.journal_entries()]
     assert "Emil Demir" not in client.get("/household").get_data(as_text=True)
 
 
