@@ -36,7 +36,7 @@ def test_the_demo_parent_reads_home_my_data_and_visits_on_a_phone(phone, app):
     client_sign_in(page, MIA)  # lands on the home page
     words = {
         "de": ("Elternberatung", "hat die Akte geöffnet", "Emil Demir", "Besuche"),
-        "en": ("Elternberatung", "opened the file", "Emil Demir", "visits"),
+        "en": ("Advice for parents", "opened the file", "Emil Demir", "visits"),
     }
     # Who can see it: under each category, once for neighbours that share it (Emil's).
     terms = {"de": ("Wer es sehen kann:", "Wer Kontakt und Haushalt sehen kann:"),
@@ -65,7 +65,7 @@ def test_the_demo_parent_reads_home_my_data_and_visits_on_a_phone(phone, app):
         for target in page.locator("main .my-data-links a, main details > summary").all():
             assert target.bounding_box()["height"] >= 44, (language, target.inner_text())
         page.click("section[data-category='bookings'] summary")  # the values, one tap away
-        assert "Elternberatung" in page.inner_text("section[data-category='bookings']")
+        assert service in page.inner_text("section[data-category='bookings']")
         assert_accessible(page)
 
         page.goto("/my-data/access")
