@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import StringField, TextAreaField
 
-from shared import security_log
+from shared import paging, security_log
 from shared.auth.forms import ConfirmForm
 from shared.i18n import format_day
 from shared.models.staff import StaffMember
@@ -81,10 +81,12 @@ def _openable(member: StaffMember, rows: list) -> set[uuid.UUID]:
 @bp.get("/bookings")
 def bookings_queue():
     member = _member()
-    # Other times to propose are computed only for the request they are asked for.
-    rows = bookings.queue(member)
-    return render_template("staff/bookings_queue.html", rows=rows, form=DecisionForm(),
-                           member=member, openable=_openable(member, rows))
+    # A page of requests at a time; other times to propose are computed only for the
+    # request they are asked for (its propose page), never for every row.
+    result = bookings.queue(member, page=paging.page_arg())
+    return render_template("staff/bookings_queue.html", result=result, rows=result.rows,
+                           form=DecisionForm(), member=member,
+                           openable=_openable(member, result.rows))
 
 
 @bp.get("/bookings/<uuid:booking_id>/propose")
@@ -136,7 +138,8 @@ def booking_decide(booking_id: uuid.UUID, action: str):
         flash(_("That time is no longer free. Please choose another."), "error")
         if action == "propose":
             return redirect(url_for("staff.booking_propose", booking_id=booking_id))
-    return redirect(url_for("staff.bookings_queue"))
+    # Back to the page of the queue the decision was taken on.
+    return redirect(url_for("staff.bookings_queue", page=request.args.get("page", type=int)))
 
 
 @bp.get("/bookings/day")

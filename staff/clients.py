@@ -121,11 +121,12 @@ def _member() -> StaffMember:
 def clients():
     # A query in the URL (an old bookmark, ?q=…) is not run: the form starts empty.
     form = SearchForm(formdata=request.form if request.method == "POST" else None)
-    results = None
+    result = None
     if form.validate_on_submit():
-        results = casefile.search(member=_member(), query=form.q.data,
-                                  birth_date=form.birth_date.data)
-    return render_template("staff/clients.html", form=form, results=results)
+        result = casefile.search(member=_member(), query=form.q.data,
+                                 birth_date=form.birth_date.data)
+    return render_template("staff/clients.html", form=form, result=result,
+                           limit=casefile.SEARCH_LIMIT)
 
 
 @bp.get("/clients/<uuid:client_id>")

@@ -10,19 +10,18 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from shared import security_log
+from shared import paging, security_log
 from shared.auth.forms import ConfirmForm
 from shared.models.base import utcnow
-from shared.services import casefile, corrections, erasure
+from shared.services import corrections, erasure
 from staff import bp
 
 
 @bp.get("/corrections")
 def corrections_queue():
-    rows = corrections.open_for_staff(current_user.staff_member)
-    return render_template("staff/corrections.html", rows=rows, form=ConfirmForm(),
-                           clients={r.client_id: casefile.get_client(r.client_id)
-                                    for r in rows},
+    result = corrections.open_for_staff(current_user.staff_member, page=paging.page_arg())
+    return render_template("staff/corrections.html", result=result, rows=result.rows,
+                           form=ConfirmForm(), clients=result.clients,
                            deadline=corrections.deadline, now=utcnow())
 
 
@@ -71,4 +70,5 @@ def correction_answer(request_id: uuid.UUID):
     except corrections.NotAllowed:
         security_log.deny()
     flash(_("Answered. The client sees it in the portal."), "success")
-    return redirect(url_for("staff.corrections_queue"))
+    return redirect(url_for("staff.corrections_queue",  # back to the page it was on
+                            page=request.args.get("page", type=int)))

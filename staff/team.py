@@ -14,6 +14,7 @@ from wtforms import SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
+from shared import paging
 from shared.auth.forms import ConfirmForm, email_field
 from shared.models.staff import ROLES
 from shared.services import casefile, reports, staff
@@ -41,7 +42,8 @@ def team():
         else:
             flash(_("Created. The invitation link was emailed (valid 72 hours)."), "success")
             return redirect(url_for("staff.team"))
-    return render_template("staff/team.html", form=form, members=staff.all_staff(),
+    result = staff.team_page(paging.page_arg())
+    return render_template("staff/team.html", form=form, result=result, members=result.rows,
                            action_form=ConfirmForm(), role_names=ROLE_NAMES,
                            me=current_user.staff_member)
 
@@ -57,8 +59,7 @@ def team_change(member_id: uuid.UUID, action: str):
         elif action == "role":
             staff.set_role(admin=admin, member_id=member_id, role=request.form.get("role", ""))
         elif action == "invite":
-            member = staff.all_staff()
-            target = next((m for m in member if m.id == member_id), None)
+            target = staff.get_member(member_id)
             if target is None:
                 abort(404)
             staff.reinvite(email=target.account.email)
@@ -75,10 +76,10 @@ def team_change(member_id: uuid.UUID, action: str):
 
 @bp.get("/break-glass")
 def break_glass_review():
-    grants = casefile.unreviewed_grants(admin=current_user.staff_member)
-    return render_template("staff/break_glass_review.html", grants=grants,
-                           clients={g.client_id: casefile.get_client(g.client_id)
-                                    for g in grants}, action_form=ConfirmForm())
+    result = casefile.unreviewed_grants(admin=current_user.staff_member,
+                                        page=paging.page_arg())
+    return render_template("staff/break_glass_review.html", result=result, grants=result.rows,
+                           clients=result.clients, action_form=ConfirmForm())
 
 
 @bp.post("/break-glass/<uuid:grant_id>/reviewed")
@@ -89,7 +90,7 @@ def break_glass_reviewed(grant_id: uuid.UUID):
         casefile.review_grant(admin=current_user.staff_member, grant_id=grant_id)
     except casefile.NoAccess:
         abort(404)
-    return redirect(url_for("staff.break_glass_review"))
+    return redirect(url_for("staff.break_glass_review", page=request.args.get("page", type=int)))
 
 
 def _year() -> int:

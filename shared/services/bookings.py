@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
 
-from shared import audit, content_i18n, mail, policy
+from shared import audit, content_i18n, mail, paging, policy
 from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from shared.crypto import hash_secret_token
 from shared.extensions import db
@@ -503,9 +503,15 @@ def _waiting(member: StaffMember):
         .where(or_(Booking.expires_at.is_(None), Booking.expires_at > utcnow()))
 
 
-def queue(member: StaffMember) -> list[Booking]:
-    """Requests waiting for a decision, oldest first; every client shown is logged."""
-    return _logged(member, _waiting(member).order_by(Booking.created_at))
+def queue(member: StaffMember, *, page: int = 1) -> paging.Page:
+    """A page of the requests waiting for a decision, oldest first; every client shown on
+    it is logged (only those). The same statements for every page: the count, then the
+    page as ``_logged_lists`` reads it."""
+    total = queue_length(member)
+    page, pages, offset = paging.window(total, page)
+    rows = _logged(member, _waiting(member).order_by(Booking.created_at, Booking.id)
+                   .offset(offset).limit(paging.PER_PAGE)) if total else []
+    return paging.Page(rows, page, pages, total)
 
 
 def queue_length(member: StaffMember) -> int:

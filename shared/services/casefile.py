@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal, select
 from sqlalchemy.orm import joinedload
 
-from shared import audit, policy, security_log
+from shared import audit, paging, policy, security_log
 from shared.config import DEFAULT_LOCALE
 from shared.extensions import db
 from shared.models.accounts import CLIENT, Account
@@ -268,19 +268,20 @@ def _typed_reason(reason: str | None) -> str:
     return reason[:500]
 
 
-def unreviewed_grants(*, admin: StaffMember) -> list[BreakGlassGrant]:
-    """Grants to review; reading their reasons is logged for each client concerned."""
+def unreviewed_grants(*, admin: StaffMember, page: int = 1) -> paging.Page:
+    """A page of grants to review, the oldest first, with their clients; reading their
+    reasons is logged for each client on the page."""
     if not policy.may(admin.role, policy.REVIEW_BREAK_GLASS):
         raise NoAccess
-    grants = list(db.session.scalars(
+
+    def log(client_ids: list) -> None:
+        for client_id in client_ids:
+            audit.record_access(client_id=client_id, staff_member=admin,
+                                category=audit.ACCESS_LOG)
+
+    return paging.logged_page(
         select(BreakGlassGrant).where(BreakGlassGrant.reviewed_at.is_(None))
-        .order_by(BreakGlassGrant.created_at)
-    ))
-    for client_id in sorted({g.client_id for g in grants}, key=str):
-        audit.record_access(client_id=client_id, staff_member=admin,
-                            category=audit.ACCESS_LOG)
-    db.session.commit()
-    return grants
+        .order_by(BreakGlassGrant.created_at, BreakGlassGrant.id), BreakGlassGrant, page, log)
 
 
 def review_grant(*, admin: StaffMember, grant_id: uuid.UUID) -> None:
@@ -417,50 +418,60 @@ def withdraw_invitation(*, member: StaffMember, client_id: uuid.UUID,
 
 
 # -- search ------------------------------------------------------------------------------
-def search(*, member: StaffMember, query: str, birth_date: date | None = None) -> list[Client]:
-    """Exact search by email, phone or a name token (optionally with the birth date), only
-    through blind indexes. Each client shown is logged."""
+SEARCH_LIMIT = 25  # clients one search shows; more found: the staff member narrows it
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    clients: list[Client]  # by name
+    more: bool  # more than SEARCH_LIMIT matched: only these are shown (and logged)
+
+
+def search(*, member: StaffMember, query: str, birth_date: date | None = None) -> SearchResult:
+    """Exact search by email, phone or name tokens (every word given, optionally with the
+    birth date), only through blind indexes. At most SEARCH_LIMIT clients are shown, and
+    only those are logged: a common first name does not write an access event into
+    hundreds of files. The same statements however many match: which ones (one query),
+    the log (committed), then the clients shown."""
     keyring = current_keyring()
     query = (query or "").strip()
-    ids: set[uuid.UUID] = set()
+    matching = select(Client.id).where(Client.restricted_at.is_(None))
     if "@" in query:
         try:
             email = normalise_email(query)
         except InvalidEmail:
             email = query
-        ids.update(db.session.scalars(
-            select(Client.id).join(Account, Client.account_id == Account.id)
-            .where(Account.kind == CLIENT)
+        matching = matching.join(Account, Client.account_id == Account.id) \
+            .where(Account.kind == CLIENT) \
             .where(Account.email_bidx == keyring.blind_index("accounts.email", email))
-        ))
     elif sum(ch.isdigit() for ch in query) >= 6:
         try:
             phone = normalise_phone(query)
         except InvalidPhone:
-            phone = None
-        if phone:
-            ids.update(db.session.scalars(
-                select(Client.id).where(
-                    Client.phone_bidx == keyring.blind_index("clients.phone", phone))
-            ))
+            return SearchResult([], False)
+        matching = matching.where(
+            Client.phone_bidx == keyring.blind_index("clients.phone", phone))
     else:
-        for token in name_tokens(query):
+        tokens = name_tokens(query)
+        if not tokens:
+            return SearchResult([], False)
+        for token in tokens:  # a client with every word of the query
             if birth_date is not None:
                 clause = ClientNameToken.token_birth_bidx == keyring.blind_index(
                     "clients.name_token_birth", f"{token}|{birth_date.isoformat()}")
             else:
                 clause = ClientNameToken.token_bidx == keyring.blind_index(
                     "clients.name_token", token)
-            found = set(db.session.scalars(select(ClientNameToken.client_id).where(clause)))
-            ids = found if not ids else ids & found
-            if not ids:
-                break
-    clients = [c for c in (db.session.get(Client, i) for i in ids) if c.restricted_at is None]
-    for client in clients:
-        audit.record_access(client_id=client.id, staff_member=member, category=audit.CONTACT,
+            matching = matching.where(Client.id.in_(
+                select(ClientNameToken.client_id).where(clause)))
+    ids = list(db.session.scalars(matching.order_by(Client.id).limit(SEARCH_LIMIT + 1)))
+    more, ids = len(ids) > SEARCH_LIMIT, ids[:SEARCH_LIMIT]
+    for client_id in sorted(ids, key=str):
+        audit.record_access(client_id=client_id, staff_member=member, category=audit.CONTACT,
                             action=audit.SEARCH)
     db.session.commit()
-    return sorted(clients, key=lambda c: (c.full_name or "").casefold())
+    clients = list(db.session.scalars(select(Client).where(Client.id.in_(ids)))) if ids else []
+    return SearchResult(sorted(clients, key=lambda c: (c.full_name or "").casefold()), more)
 
 
 # -- the file ------------------------------------------------------------------------------

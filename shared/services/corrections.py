@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
 
-from shared import audit, catalogue, policy
+from shared import audit, catalogue, paging, policy
 from shared.extensions import db
 from shared.models.accounts import Account
 from shared.models.base import utcnow
@@ -57,14 +57,18 @@ def _open_requests(member: StaffMember, *columns):
     return stmt
 
 
-def open_for_staff(member: StaffMember) -> list[CorrectionRequest]:
-    """Admins see all open requests, caseworkers those of their assigned clients."""
-    rows = list(db.session.scalars(_open_requests(member)
-                                   .order_by(CorrectionRequest.created_at)))
-    for client_id in sorted({r.client_id for r in rows}, key=str):
-        audit.record_access(client_id=client_id, staff_member=member, category=audit.CASE_FILE)
-    db.session.commit()
-    return rows
+def open_for_staff(member: StaffMember, *, page: int = 1) -> paging.Page:
+    """A page of open requests, the oldest first, with their clients: admins see all open
+    requests, caseworkers those of their assigned clients. The clients on the page are
+    logged (only those)."""
+    def log(client_ids: list) -> None:
+        for client_id in client_ids:
+            audit.record_access(client_id=client_id, staff_member=member,
+                                category=audit.CASE_FILE)
+
+    return paging.logged_page(
+        _open_requests(member).order_by(CorrectionRequest.created_at, CorrectionRequest.id),
+        CorrectionRequest, page, log)
 
 
 def answer_by(received_at: datetime) -> datetime:
@@ -95,9 +99,11 @@ def deadline(request: CorrectionRequest) -> datetime:
 def answer(*, member: StaffMember, request_id: uuid.UUID, status: str, reply: str) -> None:
     if status not in (DONE, REJECTED):
         raise ValueError(status)
-    request = db.session.get(CorrectionRequest, request_id)
-    if request is None or request not in open_for_staff(member):
+    # Open and among those the member answers (one statement, nobody else's data read).
+    if db.session.scalar(_open_requests(member, CorrectionRequest.id)
+                         .where(CorrectionRequest.id == request_id)) is None:
         raise NotAllowed
+    request = db.session.get(CorrectionRequest, request_id)
     request.status = status
     request.reply = (reply or "").strip()[:2000] or None
     request.handled_at = utcnow()

@@ -9,7 +9,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
-from shared import mail, security_log
+from shared import mail, paging, security_log
 from shared.auth import passwords, tokens
 from shared.extensions import db
 from shared.models.accounts import STAFF, Account
@@ -119,8 +119,15 @@ def accept_invitation(*, token: str, password: str) -> Account:
     return account
 
 
-def all_staff() -> list[StaffMember]:
-    return list(db.session.scalars(select(StaffMember).order_by(StaffMember.created_at)))
+def team_page(page: int = 1) -> paging.Page:
+    """A page of the team, the oldest accounts first (account and data key come joined):
+    the same two statements for every page."""
+    return paging.paged(select(StaffMember).order_by(StaffMember.created_at, StaffMember.id),
+                        page)
+
+
+def get_member(member_id) -> StaffMember | None:
+    return db.session.get(StaffMember, member_id)
 
 
 def active_members(*, roles: tuple[str, ...] | None = None) -> list[StaffMember]:
