@@ -587,6 +587,11 @@ TECHNICAL: frozenset[str] = frozenset(
         "access_events.id", "access_events.client_id", "access_events.seq",
         "access_events.role", "access_events.prev_hash", "access_events.hash",
         "access_events.grant_id",
+        # Integrity of the access log (shared/audit.py): each chain's anchored head and the
+        # chains changed since the last anchor; ids, sequence numbers and MACs only.
+        "access_chain_anchors.chain_id", "access_chain_anchors.seq", "access_chain_anchors.hash",
+        "access_chain_changes.chain_id", "access_chain_changes.low_seq",
+        "access_chain_changes.version",
         "consents.id", "consents.subject_id", "consents.data_key_id",
         "consent_requests.id", "consent_requests.subject_id",
         "consent_requests.requested_by_id", "consent_requests.created_at",

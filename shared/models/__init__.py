@@ -1,7 +1,7 @@
 """All models, imported here so the metadata is complete."""
 
 from shared.models.accounts import Account, AccountToken, RecoveryCode, UserSession
-from shared.models.audit import AccessEvent
+from shared.models.audit import AccessChainAnchor, AccessChainChange, AccessEvent
 from shared.models.base import Base
 from shared.models.bookings import (
     AvailabilityException,
@@ -51,6 +51,8 @@ __all__ = [
     "StaffService",
     "Account",
     "AccountToken",
+    "AccessChainAnchor",
+    "AccessChainChange",
     "AppMeta",
     "Base",
     "Client",

@@ -37,3 +37,30 @@ class AccessEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AccessChainAnchor(Base):
+    """Each chain's head as of the last anchor (`flask audit anchor`): where the next
+    incremental check and anchor start. A copy of what the anchor file holds, which
+    stays the reference (the full check compares against the file, not this table)."""
+
+    __tablename__ = "access_chain_anchors"
+
+    # The chain's client (named chain_id: a row goes at the next anchor after its
+    # client's log went with an erasure, not with the erasure itself).
+    chain_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AccessChainChange(Base):
+    """A chain that changed since the last anchor, written by database triggers on
+    access_events (migration 0024) for every insert, update and delete, so a write that
+    bypasses the app is marked too. ``low_seq`` is the lowest event touched; ``version``
+    counts the touches (an anchor removes only the marks it has read)."""
+
+    __tablename__ = "access_chain_changes"
+
+    chain_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    low_seq: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
