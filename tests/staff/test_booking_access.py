@@ -84,7 +84,7 @@ def test_the_caseworker_who_confirms_opens_the_file_without_an_emergency(
 
     # The day's list links Mia's name to her file, which opens without a reason.
     day = client.get(f"/staff/bookings/day?day={day_of(app, booking_id)}").get_data(as_text=True)
-    assert f'{file_link(client_id)} data-client-file>Mia Demir</a>' in day
+    assert f'{file_link(client_id)} data-client-file><bdi>Mia Demir</bdi></a>' in day
     week = client.get(f"/staff/bookings/week?day={day_of(app, booking_id)}")
     assert file_link(client_id) in week.get_data(as_text=True)
     opened = client.get(f"/staff/clients/{client_id}")
@@ -186,7 +186,7 @@ def test_queue_names_link_to_files_that_open(app, client, auth, requested, make_
     assign_caseworker(app, client_id, bookable.staff)
     auth.login(bookable.staff, area="staff")
     queue = client.get("/staff/bookings").get_data(as_text=True)
-    assert f'{file_link(client_id)} data-client-file>Mia Demir</a>' in queue
+    assert f'{file_link(client_id)} data-client-file><bdi>Mia Demir</bdi></a>' in queue
     assert client.get(f"/staff/clients/{client_id}").status_code == 200
     auth.logout("staff")
     auth.login(make_staff(role="admin"), area="staff")
@@ -210,7 +210,7 @@ def test_a_child_booked_by_a_guardian_opens_the_childs_file(app, client, auth,
     auth.login(bookable.staff, area="staff")
     confirm(client, booking.id)
     day = client.get(f"/staff/bookings/day?day={day_of(app, booking.id)}").get_data(as_text=True)
-    assert f'{file_link(family.client_id)} data-client-file>Lara Demir</a>' in day
+    assert f'{file_link(family.client_id)} data-client-file><bdi>Lara Demir</bdi></a>' in day
     assert client.get(f"/staff/clients/{family.client_id}").status_code == 200
     # The parent's own file is not part of the child's appointment.
     assert client.get(f"/staff/clients/{parent_id}").headers["Location"] \
