@@ -63,7 +63,8 @@ def my_data():
 def my_data_access():
     """The access log as visits, a page at a time, filtered by person and category."""
     person, category = request.args.get("person", ""), request.args.get("category", "")
-    result = transparency.visits_page(current_user, page=request.args.get("page", 1, type=int),
+    result = transparency.visits_page(current_user, older=request.args.get("older", ""),
+                                      newer=request.args.get("newer", ""),
                                       person=person, category=category)
     return render_template("portal/my_data_access.html", result=result,
                            subjects=transparency.subjects(current_user),

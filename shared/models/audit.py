@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, UTCDateTime, new_id, utcnow
@@ -19,7 +19,9 @@ class AccessEvent(Base):
     __tablename__ = "access_events"
     # One chain per client; the unique sequence number makes two writers that both saw
     # the same head collide instead of forking the chain.
-    __table_args__ = (UniqueConstraint("client_id", "seq"),)
+    # The access log's pages go by time within a client (newer/older than a visit).
+    __table_args__ = (UniqueConstraint("client_id", "seq"),
+                      Index("ix_access_events_client_time", "client_id", "created_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     # No foreign key: the log of an erased client is handled by the erasure itself.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,6 +85,16 @@ def subjects(account: Account) -> list[Subject]:
 
 
 def _access_lines(client: Client, as_guardian: bool) -> list[AccessLine]:
+    return list(access_lines(client, as_guardian))
+
+
+# Events read per fetch by ``access_lines`` (a server-side cursor on PostgreSQL).
+LINES_PER_FETCH = 500
+
+
+def access_lines(client: Client, as_guardian: bool) -> Iterator[AccessLine]:
+    """The client's whole access log, newest first, read in batches so a long history is
+    never held at once (the export)."""
     names: dict[uuid.UUID, StaffMember] = {}
 
     def staff(staff_id):
@@ -94,8 +105,10 @@ def _access_lines(client: Client, as_guardian: bool) -> list[AccessLine]:
     confidential_bookings = as_guardian and db.session.scalar(
         select(Booking.id).where(Booking.client_id == client.id)
         .where(Booking.confidential_from_guardians.is_(True)).limit(1)) is not None
-    lines = []
-    for event in audit.events_for(client.id):
+    events = db.session.scalars(
+        select(AccessEvent).where(AccessEvent.client_id == client.id)
+        .order_by(AccessEvent.seq.desc()).execution_options(yield_per=LINES_PER_FETCH))
+    for event in events:
         if as_guardian and not _guardian_may_see(event, confidential_bookings):
             continue
         member = staff(event.staff_member_id)
@@ -115,9 +128,8 @@ def _access_lines(client: Client, as_guardian: bool) -> list[AccessLine]:
         if as_guardian:
             categories = [c for c in categories if c in _guardian_categories(
                 confidential_bookings)]
-        lines.append(AccessLine(event.created_at, name, event.role, ",".join(categories),
-                                event.action, reason))
-    return lines
+        yield AccessLine(event.created_at, name, event.role, ",".join(categories),
+                         event.action, reason)
 
 
 def _guardian_categories(confidential_bookings: bool) -> tuple[str, ...]:
@@ -152,6 +164,7 @@ def client_document(account: Account, document_id: uuid.UUID) -> Document | None
 # and the break-glass reasons on that page). Words are lazy (_l): the case file's page is
 # built by the service and its words drawn in the reader's language by the template.
 VISITS_PER_PAGE = 25
+COUNT_UP_TO = 1000
 
 
 def category_label(code: str) -> str:
@@ -245,9 +258,20 @@ class VisitPage:
     groups: list[VisitGroup]
     page: int
     pages: int
-    total: int
+    total: int | None  # None where pages go by "newer"/"older" and nothing is counted
     people: list[tuple[str, str]]  # (filter value, name) of staff who looked
     categories: list[tuple[str, str]]  # (filter value, label)
+    # Paging by position (``visits_page``): the first and the last visit of this page, for
+    # the links to the newer and the older visits; None where there are none.
+    newer: str | None = None
+    older: str | None = None
+    # Paging by position: how many visits match, counted up to COUNT_UP_TO (beyond that
+    # the page says "more than"): a bounded cost however long the history.
+    counted: int | None = None
+
+    @property
+    def more_than_counted(self) -> bool:
+        return self.counted is not None and self.counted > COUNT_UP_TO
 
     @property
     def visits(self) -> list[Visit]:
@@ -286,12 +310,14 @@ def _condition(scope: _Scope):
                 or_(*[AccessEvent.category.contains(c) for c in scope.categories]))
 
 
-def visits_page(account: Account, *, page: int = 1, person: str = "", category: str = "",
-                per_page: int = VISITS_PER_PAGE) -> VisitPage:
+def visits_page(account: Account, *, older: str = "", newer: str = "", person: str = "",
+                category: str = "", per_page: int = VISITS_PER_PAGE) -> VisitPage:
     """One page of the visits to the account's own data and its dependants' (what a
-    guardian may see of them), filtered by staff member and category."""
-    return _page(_scopes(account), page=page, person=person, category=category,
-                 per_page=per_page)
+    guardian may see of them), filtered by staff member and category: the newest, or
+    those just older or newer than the visit ``older``/``newer`` names. Nothing is
+    counted and nothing skipped, so a page costs the same with 1,000 or 50,000 visits."""
+    return _page(_scopes(account), page=None, person=person, category=category,
+                 per_page=per_page, cursor=_cursor(older or newer), newer=not older)
 
 
 def file_visits_page(client: Client, *, page: int = 1,
@@ -307,19 +333,61 @@ def recent_visits(account: Account, limit: int = 3) -> list[Visit]:
     scopes = _scopes(account)
     if not scopes:
         return []
-    return _page(scopes, page=1, person="", category="", per_page=limit,
-                 staff_only=True).visits
+    return _page(scopes, page=None, person="", category="", per_page=limit,
+                 staff_only=True, filters=False).visits
 
 
-def _page(scopes: list[_Scope], *, page: int, person: str, category: str, per_page: int,
-          staff_only: bool = False) -> VisitPage:
+def _cursor(value: str) -> AccessEvent | None:
+    """The visit a "newer"/"older" link names (its event id); None for the first page."""
+    try:
+        return db.session.get(AccessEvent, uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _named():
+    return case((AccessEvent.action.contains(audit.NAMED), 1), else_=0)
+
+
+def _after(event: AccessEvent, *, older: bool):
+    """The visits after ``event`` in the page order (newest first; of one request, the
+    file opened before the relatives it named; then by sequence and client), or before
+    it (``older=False``), as a condition an index on (client, time) serves."""
+    named = 1 if audit.NAMED in audit.actions_of(event) else 0
+    # (column, its value at the cursor, does the page order go down it?), most significant
+    # first; "after" is lexicographic on these keys.
+    keys = [(AccessEvent.created_at, event.created_at, True), (_named(), named, False),
+            (AccessEvent.seq, event.seq, True), (AccessEvent.client_id, event.client_id, False)]
+    condition = None
+    for column, value, descending in reversed(keys):
+        beyond = column < value if descending == older else column > value
+        condition = beyond if condition is None else or_(beyond, and_(column == value,
+                                                                      condition))
+    bound = (AccessEvent.created_at <= event.created_at if older
+             else AccessEvent.created_at >= event.created_at)
+    return and_(bound, condition)
+
+
+def _ordered(query, *, newest_first: bool = True):
+    if newest_first:
+        return query.order_by(AccessEvent.created_at.desc(), _named(), AccessEvent.seq.desc(),
+                              AccessEvent.client_id)
+    return query.order_by(AccessEvent.created_at, _named().desc(), AccessEvent.seq,
+                          AccessEvent.client_id.desc())
+
+
+def _page(scopes: list[_Scope], *, page: int | None, person: str, category: str,
+          per_page: int, staff_only: bool = False, filters: bool = True,
+          cursor: AccessEvent | None = None, newer: bool = False) -> VisitPage:
+    """A page by number (``page``: counted, for the case file) or by position (``page``
+    None: the newest, or those after or before ``cursor``; nothing counted)."""
     categories = [(c, category_label(c)) for c in FILTER_CATEGORIES]
     if not scopes:
-        return VisitPage([], 1, 1, 0, [], categories)
+        return VisitPage([], 1, 1, 0 if page is not None else None, [], categories)
     where = or_(*[_condition(scope) for scope in scopes])
-    people_ids = set(db.session.scalars(select(AccessEvent.staff_member_id).distinct()
-                                        .where(where)
-                                        .where(AccessEvent.staff_member_id.is_not(None))))
+    people_ids = set(db.session.scalars(
+        select(AccessEvent.staff_member_id).distinct().where(where)
+        .where(AccessEvent.staff_member_id.is_not(None)))) if filters else set()
     filtered = where
     if person:
         chosen = next((p for p in people_ids if str(p) == person), None)
@@ -329,16 +397,41 @@ def _page(scopes: list[_Scope], *, page: int, person: str, category: str, per_pa
         filtered = and_(filtered, AccessEvent.category.contains(category))
     if staff_only:
         filtered = and_(filtered, AccessEvent.staff_member_id.is_not(None))
-    total = db.session.scalar(select(func.count()).select_from(AccessEvent).where(filtered))
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    events = list(db.session.scalars(
-        select(AccessEvent).where(filtered)
+    if cursor is not None and cursor.client_id not in {scope.client.id for scope in scopes}:
+        cursor = None
+    first = last = counted = None
+    if page is not None:
+        total = db.session.scalar(select(func.count()).select_from(AccessEvent)
+                                  .where(filtered))
+        pages = max(1, -(-total // per_page))
+        page = min(max(page, 1), pages)
         # Newest first; of one request, the file opened before the relatives it named.
-        .order_by(AccessEvent.created_at.desc(),
-                  case((AccessEvent.action.contains(audit.NAMED), 1), else_=0),
-                  AccessEvent.seq.desc(), AccessEvent.client_id)
-        .limit(per_page).offset((page - 1) * per_page)))
+        events = list(db.session.scalars(_ordered(select(AccessEvent).where(filtered))
+                                         .limit(per_page).offset((page - 1) * per_page)))
+    else:
+        total, page, pages = None, 1, 1
+        counted = db.session.scalar(select(func.count()).select_from(
+            select(AccessEvent.id).where(filtered).limit(COUNT_UP_TO + 1).subquery())) \
+            if filters else None
+        events = []
+        if cursor is not None and newer:
+            # The visits just newer than the cursor, nearest first; fewer than a page
+            # left: the first page instead.
+            events = list(db.session.scalars(
+                _ordered(select(AccessEvent).where(filtered, _after(cursor, older=False)),
+                         newest_first=False).limit(per_page + 1)))
+            if len(events) > per_page:
+                events = events[:per_page][::-1]
+                first, last = events[0], events[-1]
+            else:
+                cursor, events = None, []
+        if not events:
+            older = [_after(cursor, older=True)] if cursor is not None else []
+            events = list(db.session.scalars(
+                _ordered(select(AccessEvent).where(filtered, *older)).limit(per_page + 1)))
+            first = events[0] if cursor is not None and events else None
+            last = events[per_page - 1] if len(events) > per_page else None
+            events = events[:per_page]
     wanted = people_ids | {e.staff_member_id for e in events if e.staff_member_id}
     staff = {m.id: m for m in db.session.scalars(
         select(StaffMember).where(StaffMember.id.in_(wanted)))} if wanted else {}
@@ -359,7 +452,10 @@ def _page(scopes: list[_Scope], *, page: int, person: str, category: str, per_pa
         previous = event
     people = sorted(((str(i), staff[i].name or "?") for i in people_ids if i in staff),
                     key=lambda p: p[1].lower())
-    return VisitPage(_grouped(visits), page, pages, total, people, categories)
+    return VisitPage(_grouped(visits), page, pages, total, people, categories,
+                     newer=str(first.id) if first is not None else None,
+                     older=str(last.id) if last is not None else None,
+                     counted=counted)
 
 
 def _same_request(one: AccessEvent, other: AccessEvent) -> bool:
