@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import StringField, SubmitField
+from wtforms import HiddenField, StringField, SubmitField
 
 from portal import bp
 from portal.guards import client_required
@@ -49,6 +49,7 @@ EMAIL_CODE_FOR_KEY = "consent_email_code_for"
 
 
 class TotpSignForm(FlaskForm):
+    shown = HiddenField()  # consents.shown_token of the page the answer comes from
     code = code_field(_l("Code from your authenticator app"))
     typed_name = StringField(_l("Your full name, as your signature"),
                              render_kw={"autocomplete": "name"})
@@ -60,10 +61,39 @@ class SendEmailCodeForm(FlaskForm):
 
 
 class EmailCodeSignForm(FlaskForm):
+    shown = HiddenField()
     code = code_field(_l("Code from the email"))
     typed_name = StringField(_l("Your full name, as your signature"),
                              render_kw={"autocomplete": "name"})
     submit = SubmitField(_l("Give consent with code and name"))
+
+
+class DeclineForm(ConfirmForm):
+    shown = HiddenField()
+
+
+# The page's language changed (another tab) or its text is not the one shown: nothing is
+# signed, and the page is shown again to read.
+TEXT_NOT_SHOWN = _l("This page was shown in another language or has changed since. Nothing "
+                    "was signed. Please read the text here and answer again.")
+
+
+def _locale_shown(template: ConsentTemplate, subject, token: str | None) -> str:
+    """The language the answered page showed (consents.locale_shown); a consent given
+    meanwhile (in another tab) is a conflict first, as without the check."""
+    try:
+        return consents.locale_shown(template, token)
+    except consents.TextNotShown:
+        existing = consents.current_consent(subject.id, template.key)
+        if existing is not None and existing.status == GIVEN:
+            abort(409)
+        raise
+
+
+def _read_again(template_id: uuid.UUID, subject_id: uuid.UUID):
+    flash(TEXT_NOT_SHOWN, "error")
+    return redirect(url_for("portal.consent_detail", template_id=template_id,
+                            subject_id=subject_id))
 
 
 class VerifyForm(FlaskForm):
@@ -108,8 +138,11 @@ def consent_detail(template_id: uuid.UUID, subject_id: uuid.UUID):
     if current_user.has_totp and form.validate_on_submit():
         try:
             consents.sign_with_totp(account=current_user, template_id=template.id,
-                                    subject_id=subject.id, locale=_locale(),
+                                    subject_id=subject.id,
+                                    locale=_locale_shown(template, subject, form.shown.data),
                                     code=form.code.data, typed_name=form.typed_name.data)
+        except consents.TextNotShown:
+            return _read_again(template.id, subject.id)
         except consents.SignatureInvalid:
             form.code.errors.append(_("The code is not right (or was used already), or the "
                                       "name is not the name of your account."))
@@ -138,11 +171,15 @@ def _detail_page(template: ConsentTemplate, subject, *, form: TotpSignForm | Non
         abort(404)  # drafts are not for clients
     is_self = subject.id == getattr(current_user.client, "id", None)
     email_code_offered = consents.email_code_offered(current_user)
+    shown = consents.shown_token(template, _locale())
+    form = form or TotpSignForm(formdata=None)
+    email_form = email_form or EmailCodeSignForm(formdata=None, prefix="email")
+    form.shown.data = email_form.shown.data = shown  # the text this page shows
     return render_template(
         "portal/consent_detail.html", template=template, subject=subject, existing=existing,
         given=existing is not None and existing.status == GIVEN,
         declined=existing is not None and existing.status == DECLINED,
-        form=form or TotpSignForm(formdata=None),
+        form=form, shown_token=shown,
         locale=_locale(), is_self=is_self, withdraw_form=ConfirmForm(),
         handover_pending=is_self and household.handover_pending(current_user),
         handover_what=HANDOVER_PENDING, organisation_phone=household.organisation_phone(),
@@ -151,7 +188,7 @@ def _detail_page(template: ConsentTemplate, subject, *, form: TotpSignForm | Non
         email_code_sent=email_code_offered and session.get(EMAIL_CODE_FOR_KEY) == _code_for(
             template.id, subject.id),
         send_code_form=SendEmailCodeForm(formdata=None, prefix="send"),
-        email_form=email_form or EmailCodeSignForm(formdata=None, prefix="email"),
+        email_form=email_form,
         passkey_fresh=sessions.is_fresh(current_user),
     ), status
 
@@ -194,7 +231,10 @@ def consent_email_code_sign(template_id: uuid.UUID, subject_id: uuid.UUID):
         try:
             consents.sign_with_email_code(
                 account=current_user, template_id=template.id, subject_id=subject.id,
-                locale=_locale(), code=form.code.data, typed_name=form.typed_name.data)
+                locale=_locale_shown(template, subject, form.shown.data), code=form.code.data,
+                typed_name=form.typed_name.data)
+        except consents.TextNotShown:
+            return _read_again(template.id, subject.id)
         except consents.WrongName:
             form.typed_name.errors.append(_("Please type your full name as it is written in "
                                             "your account."))
@@ -223,11 +263,14 @@ def consent_email_code_sign(template_id: uuid.UUID, subject_id: uuid.UUID):
 def consent_decline(template_id: uuid.UUID, subject_id: uuid.UUID):
     """"I do not agree": asks once, then records it (staff see it in the case file)."""
     template, subject = _template_and_subject(template_id, subject_id)
-    form = ConfirmForm()
+    form = DeclineForm()
     if form.validate_on_submit():
         try:
             consents.decline(account=current_user, template_id=template.id,
-                             subject_id=subject.id, locale=_locale())
+                             subject_id=subject.id,
+                             locale=_locale_shown(template, subject, form.shown.data))
+        except consents.TextNotShown:
+            return _read_again(template.id, subject.id)
         except household.HandoverPending:
             return _detail_page(template, subject, status=403)
         except consents.AlreadyDeclined:
@@ -238,6 +281,7 @@ def consent_decline(template_id: uuid.UUID, subject_id: uuid.UUID):
                 "time."), "success")
         return redirect(url_for("portal.consent_detail", template_id=template.id,
                                 subject_id=subject.id))
+    form.shown.data = consents.shown_token(template, _locale())
     return render_template("portal/consent_decline.html", template=template, subject=subject,
                            form=form, locale=_locale(),
                            is_self=subject.id == getattr(current_user.client, "id", None))
@@ -247,16 +291,27 @@ def consent_decline(template_id: uuid.UUID, subject_id: uuid.UUID):
 @client_required
 @limiter.limit("10 per minute")
 def consent_passkey_begin(template_id: uuid.UUID, subject_id: uuid.UUID):
+    from shared.extensions import db
+
+    template = db.session.get(ConsentTemplate, template_id)
+    if template is None:
+        abort(404)
+    try:
+        locale = consents.locale_shown(template, request.args.get("shown"))
+    except consents.TextNotShown:
+        locale = None  # refused below, after whether this person may sign it at all
     try:
         options, pending = consents.begin_passkey_signature(
             account=current_user, template_id=template_id, subject_id=subject_id,
-            locale=_locale())
+            locale=locale or _locale())
     except consents.AlreadyGiven:
         return jsonify({"error": _("This consent is already given.")}), 409
     except household.HandoverPending:
         return jsonify({"error": str(HANDOVER_PENDING)}), 403
     except consents.NotAllowed:
         security_log.deny()
+    if locale is None:
+        return jsonify({"error": str(TEXT_NOT_SHOWN)}), 409
     session[PENDING_SIGNATURE_KEY] = pending.as_dict()
     return current_app.response_class(options, mimetype="application/json")
 

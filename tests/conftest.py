@@ -177,11 +177,60 @@ def csrf_token(html: str) -> str:
 
 
 def submit(client, url: str, data: dict, *, form_url: str | None = None, **kwargs):
-    """Open the page with the form, then post it with its CSRF token (as a browser would)."""
+    """Open the page with the form, then post it with its CSRF token and the hidden fields
+    of the form that posts to ``url`` (as a browser would); ``data`` is what a person
+    types or overrides."""
     page = client.get(form_url or url)
     assert page.status_code == 200, (form_url or url, page.status_code)
-    payload = {"csrf_token": csrf_token(page.get_data(as_text=True)), **data}
+    html = page.get_data(as_text=True)
+    payload = {**hidden_fields(html, url, page_url=form_url or url),
+               "csrf_token": csrf_token(html), **data}
     return client.post(url, data=payload, **kwargs)
+
+
+def consent_begin_url(client, page: str) -> str:
+    """The address a consent page's script asks for a passkey challenge (it carries the
+    language and the text the page showed)."""
+    import html as html_module
+
+    shown = client.get(page).get_data(as_text=True)
+    return html_module.unescape(
+        re.search(r'data-begin="([^"]+/passkey/begin[^"]*)"', shown).group(1))
+
+
+def hidden_fields(html: str, url: str, *, page_url: str) -> dict[str, str]:
+    """The hidden inputs of the first form on the page whose action is ``url`` (a form
+    without an action posts to its own page)."""
+    from html.parser import HTMLParser
+    from urllib.parse import urlsplit
+
+    def path(address: str) -> str:
+        return urlsplit(address).path
+
+    class Forms(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.current: dict | None = None
+            self.found: dict | None = None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "form" and self.found is None:
+                action = attrs.get("action") or page_url
+                self.current = {} if path(action) == path(url) else None
+            elif (tag == "input" and self.current is not None
+                  and (attrs.get("type") or "").lower() == "hidden" and attrs.get("name")):
+                self.current.setdefault(attrs["name"], attrs.get("value") or "")
+
+        def handle_endtag(self, tag):
+            if tag == "form":
+                if self.current is not None and self.found is None:
+                    self.found = self.current
+                self.current = None
+
+    forms = Forms()
+    forms.feed(html)
+    return forms.found or {}
 
 
 @pytest.fixture

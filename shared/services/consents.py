@@ -27,7 +27,7 @@ from sqlalchemy.orm import joinedload
 
 from shared import audit, mail, policy, seal, security_log
 from shared.auth import passkeys, totp
-from shared.config import DEFAULT_LOCALE
+from shared.config import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from shared.content_i18n import binding_language, consent_title
 from shared.extensions import db
 from shared.models.accounts import Account
@@ -113,6 +113,11 @@ class EmailCodeNotOffered(ConsentError):
 
 class AlreadyDeclined(ConsentError):
     """"I do not agree" is already recorded and nothing was given since."""
+
+
+class TextNotShown(ConsentError):
+    """The answer does not name the text its page showed (another language since, or a
+    changed or forged page): nothing is signed."""
 
 
 class NoReceipt(ConsentError):
@@ -202,6 +207,23 @@ def text_hash(template: ConsentTemplate, locale: str) -> str:
     canonical = json.dumps({"title": text["title"], "text": text["text"]}, sort_keys=True,
                            separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def shown_token(template: ConsentTemplate, locale: str) -> str:
+    """What a consent page carries into its answer: the language it was shown in and the
+    hash of the binding text it showed. The answer is signed in that language, whatever
+    the language is by the time it arrives (another tab may have switched it)."""
+    return f"{locale}:{text_hash(template, locale)}"
+
+
+def locale_shown(template: ConsentTemplate, token: str | None) -> str:
+    """The language a consent was read in, from its page's token; refuses (TextNotShown)
+    unless the text that would be signed is exactly the text that page showed."""
+    locale, _sep, digest = (token or "").partition(":")
+    if locale not in SUPPORTED_LOCALES or not hmac.compare_digest(
+            digest.encode(), text_hash(template, locale).encode()):
+        raise TextNotShown
+    return locale
 
 
 def canonical_document(*, template: ConsentTemplate, locale: str, subject_id: uuid.UUID,

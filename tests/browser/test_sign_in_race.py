@@ -36,3 +36,27 @@ def test_a_password_sent_before_the_passkey_challenge_arrives_still_signs_in(
     expect(page.locator("h1")).to_be_visible()
     assert page.url.endswith("/home")
     context.close()
+
+
+def test_a_refused_passkey_challenge_does_not_hold_the_password_back(
+        browser, live_server, make_client):
+    """The autofill's request is refused (too many requests): the password goes at once."""
+    person = make_client(email="mia.demir@example.org", full_name="Mia Demir")
+    context = new_context(browser, live_server, **PHONE)
+    page = context.new_page()
+    refused = []
+
+    def refuse(route):
+        refused.append(route.request.url)
+        route.fulfill(status=429, content_type="application/json", body='{"error": "later"}')
+
+    page.route("**/login/passkey/begin", refuse)
+    page.goto("/login")
+    page.wait_for_load_state("networkidle")
+    assert refused  # the autofill asked and was refused
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=password]", person.password)
+    page.click("button#submit")
+    page.wait_for_url("**/home")
+    expect(page.locator("form[data-held]")).to_have_count(0)
+    context.close()

@@ -17,7 +17,7 @@ from shared import seal
 from shared.extensions import db
 from shared.models import Client, Consent, ConsentTemplate, Guardianship, PasskeyCredential
 from shared.services import consents
-from tests.conftest import sign_with_code_and_name, submit
+from tests.conftest import consent_begin_url, sign_with_code_and_name, submit
 from tests.shared.test_passkeys import add_passkey, post_json
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -45,8 +45,10 @@ def test_canonical_json_is_stable_across_languages_and_key_order(app, template):
 
 
 def sign_with_passkey(client, authenticator, template_id, subject_id):
+    """As the page's script does: ask the address the page names for a challenge, sign
+    it, send it back."""
     page = f"/consents/{template_id}/{subject_id}"
-    begin = post_json(client, f"{page}/passkey/begin", page=page)
+    begin = post_json(client, consent_begin_url(client, page), page=page)
     assert begin.status_code == 200, begin.get_data(as_text=True)
     assertion = authenticator.get(begin.get_data(as_text=True))
     return post_json(client, "/consents/passkey/finish", {"credential": assertion}, page=page)
@@ -155,10 +157,10 @@ def test_an_assertion_for_one_document_is_refused_for_another(app, client, paren
         consents.publish(other.id)
         other_id = other.id
     page = f"/consents/{template}/{child}"
-    begin_a = post_json(client, f"{page}/passkey/begin", page=page)
+    begin_a = post_json(client, consent_begin_url(client, page), page=page)
     assertion_a = key.get(begin_a.get_data(as_text=True))
     other_page = f"/consents/{other_id}/{child}"
-    post_json(client, f"{other_page}/passkey/begin", page=other_page)
+    post_json(client, consent_begin_url(client, other_page), page=other_page)
     response = post_json(client, "/consents/passkey/finish", {"credential": assertion_a},
                          page=other_page)
     assert response.status_code == 400

@@ -18,7 +18,13 @@ from shared.models import Account, Client, Consent, ConsentRequest, Guardianship
 from shared.models.base import utcnow
 from shared.models.consents import ConsentEmailCode
 from shared.services import consents
-from tests.conftest import age_sign_ins, assign_caseworker, post_json, submit
+from tests.conftest import (
+    age_sign_ins,
+    assign_caseworker,
+    consent_begin_url,
+    post_json,
+    submit,
+)
 from tests.portal.conftest import TEXTS
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -248,7 +254,7 @@ def test_a_passkey_made_on_the_consent_page_brings_her_back_to_sign(app, client,
     back = client.get(page_url).get_data(as_text=True)
     assert "Mit Passkey unterschreiben" in back
     assert "Code per E-Mail schicken" not in back
-    signing = post_json(client, f"{page_url}/passkey/begin", page=page_url)
+    signing = post_json(client, consent_begin_url(client, page_url), page=page_url)
     done = post_json(client, "/consents/passkey/finish",
                      {"credential": key.get(signing.get_data(as_text=True))}, page=page_url)
     assert done.status_code == 200, done.get_data(as_text=True)

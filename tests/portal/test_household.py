@@ -22,6 +22,7 @@ from tests.conftest import (
     assign_caseworker,
     claim_invitation,
     confirm_in_person,
+    consent_begin_url,
     staff_member_id,
     submit,
 )
@@ -321,7 +322,7 @@ def test_a_pending_account_neither_signs_withdraws_nor_deletes_in_the_young_pers
     # While the hand-over is pending the parent still signs for the child, as before ...
     assert "Einwilligung geben" in client.get(page).get_data(as_text=True)
     key = register_passkey(client)
-    begin = post_json(client, f"{page}/passkey/begin", page=page)
+    begin = post_json(client, consent_begin_url(client, page), page=page)
     assert begin.status_code == 200
     finish = post_json(client, "/consents/passkey/finish",
                        {"credential": key.get(begin.get_data(as_text=True))}, page=page)

@@ -88,3 +88,43 @@ def test_a_receipt_is_written_in_the_signers_language_and_verifies(
     with app.app_context(), force_locale(locale):
         valid = _("valid")
     assert f'data-check="seal">{valid}</dd>' in verified.get_data(as_text=True)
+
+
+def test_the_text_signed_is_the_text_the_page_showed_even_if_the_language_changed_since(
+        app, client, auth, make_client, multilingual_template, totp_clock):
+    """Read in Ukrainian, language switched to German in another tab, then signed: the
+    Ukrainian text that was read is what is signed. A page whose token names a text that
+    is not the one shown signs nothing."""
+    person = make_client(totp=True, full_name="Mia Demir")
+    auth.login(person)
+    submit(client, "/language/uk", {}, form_url="/account")
+    with app.app_context():
+        own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+    page = f"/consents/{multilingual_template}/{own}"
+    shown = client.get(page).get_data(as_text=True)
+    assert TITLES["uk"][0] in shown
+    token = re.search(r'name="shown" type="hidden" value="([^"]+)"', shown).group(1)
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', shown).group(1)
+    submit(client, "/language/de", {}, form_url="/account")  # the other tab
+
+    forged = client.post(page, data={"csrf_token": csrf, "shown": "de:" + "0" * 64,
+                                     "code": totp_clock.code(person.totp_secret),
+                                     "typed_name": "Mia Demir"})
+    assert forged.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Consent)) is None
+        with force_locale("de"):
+            refused = _("This page was shown in another language or has changed since. "
+                        "Nothing was signed. Please read the text here and answer again.")
+    assert refused in client.get(forged.headers["Location"]).get_data(as_text=True)
+
+    totp_clock.advance()
+    signed = client.post(page, data={"csrf_token": csrf, "shown": token,
+                                     "code": totp_clock.code(person.totp_secret),
+                                     "typed_name": "Mia Demir"})
+    assert signed.status_code == 302
+    with app.app_context():
+        consent = db.session.scalar(select(Consent))
+        assert consent.locale == "uk"
+        assert json.loads(consent.document)["language"] == "uk"
+        assert json.loads(consent.document)["text_sha256"] == token.split(":")[1]

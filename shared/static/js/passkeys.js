@@ -95,16 +95,28 @@
       event.preventDefault();
       if (form.hasAttribute("data-held")) { return; }  /* a second tap while held */
       form.setAttribute("data-held", "");
+      formSent = true;  /* it will go: the autofill does not start a sign-in after it */
       var submitter = event.submitter || null;
       autofillBegin.catch(function () {}).then(function () {
         resending = true;
         try {
           if (form.requestSubmit) { form.requestSubmit(submitter); } else { form.submit(); }
-        } finally { resending = false; }
+        } finally {
+          resending = false;
+          form.removeAttribute("data-held");
+        }
       });
       return;
     }
     if (!event.defaultPrevented) { formSent = true; }
+  });
+  /* A page that comes back from the browser's back/forward cache starts over. */
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    formSent = false;
+    document.querySelectorAll("form[data-held]").forEach(function (form) {
+      form.removeAttribute("data-held");
+    });
   });
 
   function run(box, mediation) {
@@ -123,7 +135,13 @@
     var ready = (!mediation && autofillBegin) ? autofillBegin.catch(function () {})
                                               : Promise.resolve();
     var options = ready.then(function () { return post(begin); });
-    if (mediation) { autofillBegin = options; }
+    if (mediation) {
+      autofillBegin = options;
+      /* answered or failed (too many requests, no network): no form waits for it longer */
+      options.catch(function () {}).then(function () {
+        if (autofillBegin === options) { autofillBegin = null; }
+      });
+    }
     return options.then(function (options) {
       if (mode === "create") {
         return navigator.credentials.create({ publicKey: creationOptions(options) });
@@ -131,7 +149,7 @@
       var request = { publicKey: requestOptions(options) };
       if (mediation) {
         autofillBegin = null;
-        if (buttonUsed) { return null; }  /* the button took over meanwhile */
+        if (buttonUsed || formSent) { return null; }  /* the button or a form took over */
         pendingAutofill = new AbortController();
         request.mediation = mediation;
         request.signal = pendingAutofill.signal;
