@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import cached_property
 
-from flask_babel import Babel
+from flask import g
+from flask_babel import Babel, Domain, get_locale
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -32,7 +34,35 @@ class _HiddenInputWithoutId(HiddenInput):
 
 
 CSRFTokenField.widget = _HiddenInputWithoutId()
-babel = Babel()
+
+
+class _RequestDomain(Domain):
+    """Flask-Babel's message domain, remembering the request's catalogue for the request.
+    Flask-Babel looks the catalogue up anew for every string it translates (about 15 µs;
+    "my data" translates some 600 strings a page). Only the catalogue object is kept, on
+    the request's context; a locale forced meanwhile (``force_locale``) is another locale
+    object and gets its own catalogue."""
+
+    def get_translations(self):
+        context = g.get("_flask_babel") if g else None
+        if context is None:
+            return super().get_translations()
+        locale = getattr(context, "babel_locale", None) or get_locale()
+        kept = getattr(context, "einblick_catalogue", None)
+        if kept is not None and kept[0] is locale:
+            return kept[1]
+        translations = super().get_translations()
+        context.einblick_catalogue = (locale, translations)
+        return translations
+
+
+class _Babel(Babel):
+    @cached_property
+    def domain_instance(self):
+        return _RequestDomain(domain=self.domain)
+
+
+babel = _Babel()
 # Only static CSS/JS: compressing pages that hold secrets and echoed input invites BREACH.
 compress = Compress()
 
