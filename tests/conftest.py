@@ -9,6 +9,7 @@ import os
 import re
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -541,6 +542,26 @@ def staff_member_id(app, person: Person) -> uuid.UUID:
                                  .where(StaffMember.account_id == person.account_id))
 
 
+@contextmanager
+def counting_statements(app):
+    """Inside the block, every SQL statement the app's engine runs is appended to the list
+    it yields."""
+    from sqlalchemy import event as sql_event
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sql_event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        sql_event.remove(engine, "before_cursor_execute", count)
+
+
 def get_counting_statements(app, client, url: str):
     """GET ``url``; returns the response and how many SQL statements the request ran.
 
@@ -550,24 +571,14 @@ def get_counting_statements(app, client, url: str):
     the counted request does not make it."""
     from datetime import timedelta
 
-    from sqlalchemy import event as sql_event
-
     from shared.auth import sessions
 
-    statements = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sql_event.listen(engine, "before_cursor_execute", count)
     touch_interval, sessions._TOUCH_INTERVAL = sessions._TOUCH_INTERVAL, timedelta.max
     try:
-        response = client.get(url)
+        with counting_statements(app) as statements:
+            response = client.get(url)
     finally:
         sessions._TOUCH_INTERVAL = touch_interval
-        sql_event.remove(engine, "before_cursor_execute", count)
     return response, len(statements)
 
 

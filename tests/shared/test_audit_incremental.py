@@ -6,28 +6,18 @@ import json
 import uuid
 
 from sqlalchemy import delete, select, text
-from sqlalchemy import event as sql_event
 
 from shared import audit
 from shared.extensions import db
 from shared.models import AccessChainAnchor, AccessChainChange, AccessEvent
+from tests.conftest import counting_statements
 from tests.shared.test_audit import staff_member, write_events
 
 
 def counted(app, runner, args: list[str]):
     """Run a command; returns its result and the SQL statements it ran."""
-    statements = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sql_event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counting_statements(app) as statements:
         result = runner.invoke(args=args)
-    finally:
-        sql_event.remove(engine, "before_cursor_execute", count)
     assert result.exit_code == 0, result.output
     return result, statements
 

@@ -13,14 +13,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event as sql_event
 from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Account, AppMeta, Booking, Client, DataKey
 from shared.models.base import utcnow
 from shared.services import erasure
-from tests.conftest import add_booking, get_counting_statements, submit
+from tests.conftest import add_booking, counting_statements, get_counting_statements, submit
 from tests.portal.test_erasure import confirm_delete, own_client_id
 
 
@@ -32,23 +31,6 @@ def pad_journal(app, n: int) -> None:
     """``n`` entries for clients this database never held (as after years of erasures)."""
     with app.app_context():
         erasure.journal_append([uuid.uuid4() for _ in range(n)], at=utcnow())
-
-
-class Statements:
-    def __init__(self, app) -> None:
-        with app.app_context():
-            self.engine = db.engine
-        self.seen: list[str] = []
-
-    def __enter__(self):
-        sql_event.listen(self.engine, "before_cursor_execute", self._count)
-        return self.seen
-
-    def __exit__(self, *_exc) -> None:
-        sql_event.remove(self.engine, "before_cursor_execute", self._count)
-
-    def _count(self, _conn, _cursor, statement, *_args) -> None:
-        self.seen.append(statement)
 
 
 def test_a_start_applies_nothing_again_once_the_watermark_is_current(app, make_client,
@@ -77,7 +59,7 @@ def test_a_start_applies_nothing_again_once_the_watermark_is_current(app, make_c
         with app.app_context():
             assert erasure.apply_journal() == 0  # the start after the entries came
         applied.clear()
-        with app.app_context(), Statements(app) as seen:
+        with app.app_context(), counting_statements(app) as seen:
             reapply_erasure_journal()
             db.session.remove()
         assert len([s for s in seen if "app_meta" in s]) == 1  # the watermark, read once
@@ -315,7 +297,7 @@ def test_the_purge_goes_through_restricted_files_a_page_at_a_time(app, make_book
     costs = []
     for more in (2, 4, 4):  # 2, 6 and 10 files: 1, 3 and 5 pages
         restricted_clients(app, bookable, more)
-        with app.app_context(), Statements(app) as seen:
+        with app.app_context(), counting_statements(app) as seen:
             result = erasure.purge()
             db.session.remove()
         assert result.counts.get("clients") is None  # everything is still kept

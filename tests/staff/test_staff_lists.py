@@ -9,7 +9,6 @@ import re
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import event as sql_event
 from sqlalchemy import func, select
 
 from shared.extensions import db
@@ -22,7 +21,7 @@ from shared.models import (
 )
 from shared.models.base import utcnow
 from shared.services import staff as staff_service
-from tests.conftest import csrf_token, get_counting_statements, submit
+from tests.conftest import counting_statements, csrf_token, get_counting_statements, submit
 from tests.staff import test_statement_counts
 from tests.staff.test_statement_counts import add_requests, new_client
 
@@ -101,18 +100,8 @@ def post_counting(app, client, url: str, data: dict):
     page = client.get(url)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
                       page.get_data(as_text=True)).group(1)
-    statements = []
-
-    def count(*_args) -> None:
-        statements.append(1)
-
-    with app.app_context():
-        engine = db.engine
-    sql_event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counting_statements(app) as statements:
         response = client.post(url, data={"csrf_token": token, **data})
-    finally:
-        sql_event.remove(engine, "before_cursor_execute", count)
     return response, len(statements)
 
 
