@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import crypto, policy
+from shared import bidi, crypto, policy
 from shared.config import DEBUG_IN_PRODUCTION, Config, ConfigError
 from shared.extensions import (
     babel,
@@ -270,6 +270,7 @@ def _register_hooks(app: Flask) -> None:
     # datetimeformat, dateformat, timeformat and appointment: one format per purpose and
     # language, no seconds, English in the European order (shared.i18n).
     install_date_filters(app)
+    bidi.install(app)  # |bdi and |ltr: names, emails, numbers keep their place in RTL
     # Services and consent templates in the reader's language, German marked as such.
     from shared import content_i18n
 

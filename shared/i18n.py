@@ -130,11 +130,6 @@ def format_appointment(value) -> str:
 
 def install_date_filters(app) -> None:
     """Point the date filters of every template at the formats above (after Babel's
-    init_app, which installs its own under the same names); with them the text direction
-    filters |bdi and |ltr (shared.bidi), so that names, emails, phone numbers and codes
-    keep their place in a sentence of either direction."""
-    from shared import bidi
-
+    init_app, which installs its own under the same names)."""
     app.jinja_env.filters.update(datetimeformat=format_when, dateformat=format_day,
                                  timeformat=format_clock, appointment=format_appointment)
-    bidi.install(app)
