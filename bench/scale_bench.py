@@ -60,6 +60,7 @@ DEFAULT_SIZES = (1_000, 10_000)
 FULL_SIZE = 100_000
 HEAVY_EVENTS = 50_000
 EVENTS_PER_CLIENT = 5
+DAY_OF_VISITS = 1_000  # chains that change between two anchors
 BATCH = 500  # clients per commit
 FIRST_NAMES = ("Lena", "Emir", "Sofia", "Jonas", "Aylin", "Noah", "Olena", "Yusuf", "Mila",
                "Paul", "Zeynep", "Ben", "Hanna", "Ali", "Ida", "Finn", "Leyla", "Anton")
@@ -178,6 +179,8 @@ class World:
         self.heavy: Person | None = None
         self.heavy_account_id: uuid.UUID | None = None
         self.erasable: list[uuid.UUID] = []  # accounts erased one by one at the end
+        self.caseworker_id: uuid.UUID | None = None
+        self.visited: list[uuid.UUID] = []  # a day's staff visits after the first anchor
 
 
 def seed(size: int) -> World:
@@ -235,6 +238,7 @@ def seed(size: int) -> World:
         offers.append((found.id, service.id))
         if world.caseworker is None:
             world.caseworker, caseworker_id = person, found.id
+            world.caseworker_id = caseworker_id
     template = consents.save_template(
         key="fotos", texts={"de": {"title": "Fotos", "text": "Ich bin einverstanden."}},
         purpose="Fotos im Jahresbericht", legal_basis="Art. 6 Abs. 1 lit. a DSGVO",
@@ -305,6 +309,7 @@ def seed(size: int) -> World:
 
     restricted: list[uuid.UUID] = []
     later: list = []
+    visit_every = max(1, size // DAY_OF_VISITS)
     for i in range(size):
         first = SEARCHED if i % 100 == 7 else FIRST_NAMES[i % len(FIRST_NAMES)]
         name = f"{first} {LAST_NAMES[(i // len(FIRST_NAMES)) % len(LAST_NAMES)]}"
@@ -351,6 +356,8 @@ def seed(size: int) -> World:
             world.erasable.append(client.account.id)
         if i % 10 == 9:
             restricted.append(client.id)
+        elif i % visit_every == visit_every // 2 and len(world.visited) < DAY_OF_VISITS:
+            world.visited.append(client.id)
         if i % BATCH == BATCH - 1 or i == size - 1:
             db.session.flush()
             db.session.add_all(later)
@@ -457,10 +464,8 @@ def measure(app, world: World, runs: int, *, instance: str, database_url: str) -
     page("/my-data (50k events)", heavy, "/my-data")
 
     common = {"instance": instance, "database_url": database_url}
-    for label, what, repeat in (("app start-up", "startup", runs),
-                                ("flask bookings remind", "remind", runs),
-                                ("flask audit verify", "verify", min(runs, 2)),
-                                ("export (50k events)", "export", 1)):
+
+    def command(label: str, what: str, repeat: int) -> None:
         samples = [run_child({**common, "what": what,
                               "account_id": str(world.heavy_account_id)})
                    for _ in range(repeat)]
@@ -470,12 +475,42 @@ def measure(app, world: World, runs: int, *, instance: str, database_url: str) -
         print(f"  {label}: {out[label]['ms']:.0f} ms, {out[label]['statements']} statements,"
               f" peak RSS {out[label]['rss_mb']:.0f} MB", flush=True)
 
+    # The audit commands as cron runs them: the first anchor reads every chain; then a day
+    # of staff visits to DAY_OF_VISITS clients, and the incremental verify and anchor read
+    # only the chains that changed.
+    command("flask audit anchor (first)", "anchor", 1)
+    a_day_of_visits(app, world)
+    command(f"flask audit verify ({len(world.visited)} chains changed)", "verify", 1)
+    command(f"flask audit anchor ({len(world.visited)} chains changed)", "anchor", 1)
+    for label, what, repeat in (("app start-up", "startup", runs),
+                                ("flask bookings remind", "remind", runs),
+                                ("export (50k events)", "export", 1)):
+        command(label, what, repeat)
+
     out.update(serve_throughput(world, instance=instance, database_url=database_url,
                                 warm_up=out["app start-up"]["ms"] / 1000))
     out["erase one client"] = erase_some(app, world)
     print(f"  erase one client: {out['erase one client']['ms']:.0f} ms, "
           f"{out['erase one client']['statements']} statements", flush=True)
     return out
+
+
+def a_day_of_visits(app, world: World) -> None:
+    """A caseworker opens the appointments of ``world.visited`` through the audit service:
+    one new access event in each of those chains, written as requests write them."""
+    from shared import audit
+    from shared.extensions import db
+    from shared.models import StaffMember
+
+    for start in range(0, len(world.visited), 100):
+        with app.test_request_context("/"):
+            member = db.session.get(StaffMember, world.caseworker_id)
+            audit.set_purpose(audit.BOOKING_LISTS)
+            for client_id in world.visited[start:start + 100]:
+                audit.record_access(client_id=client_id, staff_member=member,
+                                    category="bookings")
+            db.session.commit()
+            db.session.remove()
 
 
 def erase_some(app, world: World) -> dict:
@@ -531,8 +566,9 @@ def child(spec: dict) -> int:
     started = time.perf_counter()
     app = create_app(config)
     what = spec["what"]
-    if what in ("remind", "verify"):
-        args = ["bookings", "remind"] if what == "remind" else ["audit", "verify"]
+    if what in ("remind", "verify", "anchor"):
+        args = {"remind": ["bookings", "remind"], "verify": ["audit", "verify"],
+                "anchor": ["audit", "anchor"]}[what]
         result = app.test_cli_runner().invoke(args=args)
         if result.exit_code != 0:
             print(result.output, result.exception, file=sys.stderr)

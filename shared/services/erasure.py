@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from shared import audit, catalogue, erasure_journal
@@ -203,6 +203,9 @@ class PersonPlan:
     # child with the account and keeping the child's file with the organisation.
     choosable: bool = False
     stays_because: str | None = None  # OWN_ACCOUNT, OTHER_GUARDIAN or WITH_ORGANISATION
+    # The rows a duty may keep, as read for the plan: carrying the plan out in the same
+    # transaction reuses them instead of reading them again.
+    retained: list | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -214,8 +217,11 @@ class Plan:
         return any(p.kept for p in self.people)
 
 
-def _kept_groups(client_id: uuid.UUID, closed_at: datetime) -> list[KeptGroup]:
-    return _group_kept(_retained_rows(client_id), closed_at)
+def _erased_plan(client: Client, closed_at: datetime, *, is_self: bool,
+                 choosable: bool = False) -> PersonPlan:
+    rows = _retained_rows(client.id)
+    return PersonPlan(client, is_self, True, _group_kept(rows, closed_at),
+                      choosable=choosable, retained=rows)
 
 
 def _group_kept(rows: list, closed_at: datetime) -> list[KeptGroup]:
@@ -264,10 +270,9 @@ def plan(account: Account, *, now: datetime | None = None,
     organisation: they stay clients without a guardian; the others go with the account."""
     now = now or utcnow()
     erasable, linked = _erased_dependants(account)
-    people = [PersonPlan(account.client, True, True, _kept_groups(account.client.id, now))]
+    people = [_erased_plan(account.client, now, is_self=True)]
     people += [PersonPlan(c, False, False, choosable=True, stays_because=WITH_ORGANISATION)
-               if c.id in keep else
-               PersonPlan(c, False, True, _kept_groups(c.id, now), choosable=True)
+               if c.id in keep else _erased_plan(c, now, is_self=False, choosable=True)
                for c in erasable]
     people += [PersonPlan(c, False, False, stays_because=why) for c, why in linked]
     return Plan(people)
@@ -295,11 +300,11 @@ def delete_account(account: Account, *, keep: frozenset[uuid.UUID] = frozenset()
             .where(Guardianship.guardian_account_id == account.id)))
         .order_by(Client.id).with_for_update())
     result = plan(account, now=now, keep=keep)
-    subjects = [p.client.id for p in result.people if p.erased]
+    erased = [p for p in result.people if p.erased]
     account_id, account_kind = account.id, account.kind  # the row is gone after the commit
-    journal_append(subjects, at=now)
-    for client_id in subjects:
-        erase_client(client_id, at=now)
+    journal_append([p.client.id for p in erased], at=now)
+    for person in erased:
+        erase_client(person.client.id, at=now, retained=person.retained)
     db.session.commit()
     _checkpoint()
     from shared import security_log
@@ -331,10 +336,12 @@ def notify_and_delete(account_id: uuid.UUID, *,
     return result
 
 
-def erase_client(client_id: uuid.UUID, *, at: datetime, shred: bool = False) -> str | None:
+def erase_client(client_id: uuid.UUID, *, at: datetime, shred: bool = False,
+                 retained: list | None = None) -> str | None:
     """Erase one client as of ``at``: idempotent (re-applied from the journal). With
     ``shred`` nothing is kept. Returns "shredded", "restricted" or None when there was
-    nothing (left) to do."""
+    nothing (left) to do. ``retained``: the client's kept rows as this transaction already
+    read them (``_retained_rows``), for a plan carried out at once."""
     client = db.session.get(Client, client_id)
     if client is None:
         return None
@@ -353,7 +360,7 @@ def erase_client(client_id: uuid.UUID, *, at: datetime, shred: bool = False) -> 
     _detach(client.id, _references(catalogue.DETACH, of=CLIENTS))
     now = utcnow()
     kept = []
-    for row in _retained_rows(client.id):
+    for row in _retained_rows(client.id) if retained is None else retained:
         until = kept_until(row, at)
         if shred or until is None or until <= now:
             _delete_row(row)
@@ -432,11 +439,12 @@ def _shred(client: Client) -> None:
 
 
 def _drop_key_if_unused(key_id: uuid.UUID) -> None:
-    for column in client_tables.key_columns():
-        holder = client_tables.attribute(column)
-        if db.session.scalar(select(holder).where(holder == key_id).limit(1)) is not None:
-            return
-    db.session.execute(delete(DataKey).where(DataKey.id == key_id))
+    """Delete the data key unless a row of any table still names it: one statement, an
+    EXISTS per key column (each answered from that column's index)."""
+    holders = [client_tables.attribute(column) for column in client_tables.key_columns()]
+    in_use = or_(*(select(holder).where(holder == key_id).exists() for holder in holders))
+    if not db.session.scalar(select(in_use)):
+        db.session.execute(delete(DataKey).where(DataKey.id == key_id))
 
 
 def _encrypted_fields(model: type) -> list[str]:
@@ -730,7 +738,7 @@ def review_page(page: int = 1) -> ReviewPage:
 
 
 def kept_summary(client: Client) -> list[KeptGroup]:
-    return _kept_groups(client.id, client.restricted_at)
+    return _group_kept(_retained_rows(client.id), client.restricted_at)
 
 
 def _restricted(client_id: uuid.UUID) -> Client:
