@@ -16,13 +16,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pyhanko.pdf_utils.decode_limits import DecodeLimits, StreamDecodeLimits
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import signers
-from pyhanko.sign.fields import SigSeedSubFilter
-from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko_certvalidator import ValidationContext
 
 FIELD_NAME = "EinblickSiegel"
 
@@ -84,8 +77,14 @@ def load(config) -> Seal:
     return Seal(certificate, key)
 
 
+# pyhanko is imported where a receipt is sealed or checked, not at start: it adds some 20 MB
+# and most of a second to every worker and cron process, which never seal anything.
 def seal_pdf(pdf: bytes, seal: Seal) -> bytes:
     """A PAdES signature over the whole PDF with the organisation's key."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.fields import SigSeedSubFilter
+
     signer = signers.SimpleSigner(
         signing_cert=asn1_x509.Certificate.load(
             seal.certificate.public_bytes(serialization.Encoding.DER)),
@@ -113,11 +112,16 @@ class SealCheck:
 
 # Receipts are small: an uploaded PDF may not decode to more than this per stream, so a
 # compressed "zip bomb" cannot exhaust memory.
-UNTRUSTED_LIMITS = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=4 * 1024 * 1024))
+UNTRUSTED_MAX_STREAM_BYTES = 4 * 1024 * 1024
 
 
-def _reader(pdf: bytes) -> PdfFileReader:
-    return PdfFileReader(io.BytesIO(pdf), decode_limits=UNTRUSTED_LIMITS)
+def _reader(pdf: bytes):
+    from pyhanko.pdf_utils.decode_limits import DecodeLimits, StreamDecodeLimits
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    limits = DecodeLimits(per_stream=StreamDecodeLimits(
+        max_output_size=UNTRUSTED_MAX_STREAM_BYTES))
+    return PdfFileReader(io.BytesIO(pdf), decode_limits=limits)
 
 
 def check_seal(pdf: bytes, trusted_pem: bytes | None) -> SealCheck:
@@ -130,6 +134,9 @@ def check_seal(pdf: bytes, trusted_pem: bytes | None) -> SealCheck:
 
 
 def _check_seal(pdf: bytes, trusted_pem: bytes | None) -> SealCheck:
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
     reader = _reader(pdf)
     signatures = reader.embedded_signatures
     if len(signatures) != 1:

@@ -7,15 +7,18 @@ import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from fpdf import FPDF
 
 from shared import seal
 from shared.i18n import LANGUAGE_NAMES, format_when, text_direction
 from shared.models.consents import EMAIL_CODE_NAME, PASSKEY, Consent
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 EVIDENCE_NAME = "evidence.json"
 
@@ -28,6 +31,10 @@ def _new_pdf(locale: str) -> tuple[FPDF, str]:
     """A PDF that writes every language of the portal: the embedded Unicode font, and text
     shaping (HarfBuzz) that joins Arabic letters and lays out right-to-left lines; returns
     it with the alignment of running text in ``locale``."""
+    # Imported here, not at start: fpdf2 (with fontTools) adds some 28 MB and half a second
+    # to every worker and cron process, and only a receipt needs it.
+    from fpdf import FPDF
+
     pdf = FPDF()
     pdf.add_font(FONT, "", str(FONTS / "DejaVuSans.ttf"))
     pdf.add_font(FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
