@@ -58,11 +58,15 @@ FORMATTING_LOCALES = {"en": "en_GB"}
 
 def formatting_locale():
     """The Babel locale dates are written in for the current language."""
+    return _parsed_locale(_formatting_identifier())
+
+
+def _formatting_identifier() -> str:
     from flask_babel import get_locale
 
     locale = get_locale()
     identifier = DEFAULT_LOCALE if locale is None else str(locale)
-    return _parsed_locale(FORMATTING_LOCALES.get(identifier, identifier))
+    return FORMATTING_LOCALES.get(identifier, identifier)
 
 
 @lru_cache(maxsize=32)
@@ -81,6 +85,26 @@ def _local(value):
     return to_user_timezone(value)
 
 
+# The words of a day and of a clock time, once per language: an access log or an export
+# writes the same few days and minutes thousands of times (an export of 50,000 events
+# spent two thirds of its time in Babel). Only moments are kept (days of timestamps,
+# hours and minutes), never a date someone entered such as a birth date; bounded.
+@lru_cache(maxsize=4096)
+def _day_words(day, width: str, identifier: str) -> str:
+    from babel import dates
+
+    return dates.format_date(day, width, locale=_parsed_locale(identifier))
+
+
+@lru_cache(maxsize=2048)
+def _clock_words(hour: int, minute: int, identifier: str) -> str:
+    from datetime import time
+
+    from babel import dates
+
+    return dates.format_time(time(hour, minute), "short", locale=_parsed_locale(identifier))
+
+
 def format_day(value, width: str = "medium") -> str:
     """A date (or the date of a datetime, in local time): medium, long or full."""
     from datetime import datetime
@@ -89,36 +113,62 @@ def format_day(value, width: str = "medium") -> str:
 
     if value is None:
         return ""
+    width = "medium" if width == "short" else width
     if isinstance(value, datetime):
-        value = _local(value).date()
-    return dates.format_date(value, "medium" if width == "short" else width,
-                             locale=formatting_locale())
+        return _day_words(_local(value).date(), width, _formatting_identifier())
+    return dates.format_date(value, width, locale=formatting_locale())
 
 
 def format_clock(value, _width: str = "short") -> str:
     """A time of day in local time, hours and minutes."""
     from datetime import datetime
 
-    from babel import dates
-
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = _local(value).timetz()
-    return dates.format_time(value, "short", locale=formatting_locale())
+        value = _local(value)
+    return _clock_words(value.hour, value.minute, _formatting_identifier())
 
 
-def _date_and_time(day: str, clock: str) -> str:
+def _date_and_time(day: str, clock: str, identifier: str | None = None) -> str:
     """A date and a time joined as the language joins them ("…, 14:05"; Turkish without
     the comma, Arabic with its own)."""
-    return str(formatting_locale().datetime_formats["medium"]).format(clock, day)
+    locale = _parsed_locale(identifier) if identifier else formatting_locale()
+    return str(locale.datetime_formats["medium"]).format(clock, day)
 
 
 def format_when(value, _width: str = "medium") -> str:
     """A moment: the date and the time of day, in local time, without seconds."""
     if value is None:
         return ""
-    return _date_and_time(format_day(value), format_clock(value))
+    local, identifier = _local(value), _formatting_identifier()
+    return _date_and_time(_day_words(local.date(), "medium", identifier),
+                          _clock_words(local.hour, local.minute, identifier), identifier)
+
+
+def moment_writer():
+    """``format_when`` for the many moments of one request (an export's access log): the
+    language, its date-and-time pattern and the time zone are looked up once, not for
+    every value; the same words as ``format_when``."""
+    from datetime import UTC
+
+    from flask_babel import get_timezone
+
+    identifier = _formatting_identifier()
+    zone = get_timezone()
+    pattern = str(_parsed_locale(identifier).datetime_formats["medium"])
+    normalize = getattr(zone, "normalize", lambda value: value)  # pytz zones
+
+    def write(value) -> str:
+        if value is None:
+            return ""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        local = normalize(value.astimezone(zone))
+        return pattern.format(_clock_words(local.hour, local.minute, identifier),
+                              _day_words(local.date(), "medium", identifier))
+
+    return write
 
 
 def format_appointment(value) -> str:

@@ -18,16 +18,17 @@ from datetime import date, datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import select
 
 from shared import audit, catalogue, seal, security_log
 from shared.extensions import db
+from shared.i18n import moment_writer
 from shared.models.accounts import Account
 from shared.models.base import utcnow
 from shared.models.casefile import Document
 from shared.models.consents import Consent
-from shared.services import casefile, client_tables, my_data, transparency
+from shared.services import casefile, client_tables, messages, my_data, transparency
 
 SCHEMA_VERSION = 1
 SCHEMA = {
@@ -206,6 +207,9 @@ CHUNK = 64 * 1024  # bytes gathered before a member is written to or a chunk han
 SPOOL_IN_MEMORY = 64 * 1024  # a spool larger than this goes to a temporary file
 
 
+_DECODER = json.JSONDecoder()
+
+
 class _Spooled(list):
     """A list that is not held: its items are JSON lines in a temporary file, read back
     each time it is iterated (the JSON encoder, the CSV writer and the template iterate
@@ -222,8 +226,9 @@ class _Spooled(list):
 
     def __iter__(self):
         self.file.seek(0)
+        decode = _DECODER.decode  # json.loads would sniff each line's encoding first
         for line in self.file:
-            yield json.loads(line)
+            yield decode(line.decode())
         self.file.seek(0, io.SEEK_END)
 
     def __len__(self) -> int:
@@ -316,6 +321,8 @@ def _spool_counted(person: my_data.Person, account: Account, spools: list) -> No
 
 def _shown(value, entry, names: _KnownNames, words: dict) -> str:
     """``my_data.display``, once per code or id: a long log repeats the same few."""
+    if isinstance(value, datetime) and not entry.names:  # as display() writes it
+        return _moments()(value)
     if isinstance(value, datetime | date):
         return my_data.display(value, entry, names)
     key = (entry.column, value)
@@ -475,6 +482,12 @@ def _stream(account_id, spools: list[_Spooled]) -> Iterator[bytes]:
                                [document.content], compress=False)
                 # One document in memory at a time.
                 db.session.expire(document, ["content_ciphertext"])
+            for attachment in messages.attachments_for_export(
+                    subject.client.id, as_guardian=subject.as_guardian):
+                yield from add(f"{prefix}/messages/{attachment.id}-"
+                               f"{_attachment_name(attachment)}",
+                               [attachment.content], compress=False)
+                db.session.expire(attachment, ["content_ciphertext"])
         yield from add("index.html", _index_html(data, people))
         yield from add("seal-certificate.pem", [organisation_seal.certificate_pem])
         body = json.dumps({"files": manifest, "schema_version": SCHEMA_VERSION},
@@ -498,7 +511,14 @@ def _index_html(data: dict, people: list[my_data.Person]) -> Iterator[str]:
 
 def _when(iso: str) -> str:
     """A time from data.json as the reader reads it (organisation's time zone, Babel)."""
-    return my_data.display(datetime.fromisoformat(iso))
+    return _moments()(datetime.fromisoformat(iso))
+
+
+def _moments():
+    """The request's ``moment_writer`` (made once per export: thousands of lines)."""
+    if "export_moments" not in g:
+        g.export_moments = moment_writer()
+    return g.export_moments
 
 
 def _access_words(line: dict, column: str) -> str:
@@ -509,6 +529,13 @@ def _access_words(line: dict, column: str) -> str:
 # A document's name in the ZIP, after its id: short enough for the paths of every unpacking
 # tool (Windows keeps to 260 characters for the whole path).
 DOCUMENT_NAME_CHARS = 80
+
+
+def _attachment_name(attachment) -> str:
+    """A message's file in the ZIP: its name cut as a document's is."""
+    stem, extension = messages.download_name(attachment).rsplit(".", 1)
+    stem = stem[:DOCUMENT_NAME_CHARS - len(extension) - 1].rstrip(" .")
+    return f"{stem or 'file'}.{extension}"
 
 
 def _document_name(document: Document) -> str:

@@ -35,7 +35,7 @@ from shared import catalogue
 from shared.auth.totp import STEP_SECONDS
 from shared.content_i18n import consent_title, service_text
 from shared.extensions import db
-from shared.i18n import format_clock, format_day
+from shared.i18n import format_day, format_when
 from shared.models.accounts import Account
 from shared.models.bookings import Service
 from shared.models.clients import Client
@@ -84,7 +84,8 @@ SUMMARY_ONLY = frozenset({catalogue.ACCESS_LOG})
 # Files and signature material: listed as present, delivered as files in the export, never
 # decrypted just to build this page (a document can be 20 MB).
 FILE_COLUMNS = frozenset({"documents.content", "consents.document", "consents.evidence",
-                          "consents.receipt", "consents.withdrawal_receipt"})
+                          "consents.receipt", "consents.withdrawal_receipt",
+                          "message_attachments.content"})
 # Columns that store a time as a number, shown as the time they stand for. The
 # authenticator's last time step (kept to refuse a code used twice) is when that code was
 # valid. Its catalogue entry names no role in visible_to, as the passkey details do: no one
@@ -327,9 +328,7 @@ class Names:
 def moment(value: datetime) -> str:
     """A time as people read it: the date and the hour and minute, in the organisation's
     time zone and the reader's language ("30.11.2026, 16:40"; "Nov 30, 2026, 4:40 PM")."""
-    locale = get_locale()
-    pattern = locale.datetime_formats["medium"] if locale is not None else "{1}, {0}"
-    return pattern.format(format_clock(value, "short"), format_day(value, "medium"))
+    return format_when(value)
 
 
 def display(value, entry: catalogue.Entry | None = None, names: Names | None = None) -> str:
