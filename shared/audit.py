@@ -57,6 +57,7 @@ ACCOUNT = "account"  # the client's own account (its sign-in, not its data)
 RECOVERY_STARTED = "recovery-started"  # a recovery of the account, identity checked in person
 RECOVERY_CANCELLED = "recovery-cancelled"
 NAMED = "named"  # read as a household member named in another client's file
+MESSAGES = "messages"  # a conversation with the team (shared/services/messages.py)
 # The role of an event written for a guardian's action in the portal (an invitation, its
 # withdrawal) rather than for staff: the young person sees those in their log too.
 GUARDIAN = "guardian"
@@ -74,8 +75,9 @@ CORRECTION_WORK = "correction-work"
 ERASURE_WORK = "erasure-work"
 REVIEW = "review"
 ACCOUNT_RECOVERY = "account-recovery"
+MESSAGE_WORK = "message-work"  # the inbox and answering clients' messages
 PURPOSES = (OPEN_FILE, FIND, BOOKING_LISTS, BOOKING_DECISION, CASE_WORK, CONSENT_WORK,
-            CORRECTION_WORK, ERASURE_WORK, REVIEW, ACCOUNT_RECOVERY)
+            CORRECTION_WORK, ERASURE_WORK, REVIEW, ACCOUNT_RECOVERY, MESSAGE_WORK)
 
 _PENDING = "einblick.pending-access"
 _PURPOSE = "einblick.access-purpose"

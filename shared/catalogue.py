@@ -318,6 +318,7 @@ ENTRIES = ENTRIES + (
               "household": _l("household data"), "documents": _l("documents"),
               "notes": _l("notes"), "case-file": _l("case file"),
               "access-log": _l("access log"), "export": _l("your data download"),
+              "messages": _l("messages"),
               "consents": _l("consents"), "account": _l("your account")}),
     Entry("access_events.action", ACCESS_LOG, _l("What was done (viewed, changed)"),
           _l("So you can see every access to your data."),
@@ -348,7 +349,8 @@ ENTRIES = ENTRIES + (
               "correction-work": _l("answering a correction request"),
               "erasure-work": _l("deciding on a deletion request"),
               "review": _l("checking an emergency opening"),
-              "account-recovery": _l("recovering your account")}),
+              "account-recovery": _l("recovering your account"),
+              "message-work": _l("answering your messages")}),
     Entry("access_events.created_at", ACCESS_LOG, _l("When your data was looked at"),
           _l("So you can see every access to your data."),
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
@@ -422,6 +424,85 @@ ENTRIES = ENTRIES + (
           _l("Art. 5(2) and Art. 32 GDPR (accountability)"),
           _l("Kept as long as the data it is about."), None, _SEE_BREAK_GLASS,
           _FROM_SYSTEM, PLAIN, names=NAMES_STAFF_MEMBER),
+)
+
+MESSAGES = "messages"
+_MESSAGE_PURPOSE = _l("To counsel you in writing, in the conversations you start with our team.")
+_MESSAGE_BASIS = _l("Art. 6(1)(b) GDPR and § 8(3), § 61 ff. SGB VIII (counselling)")
+_SEE_MESSAGES = _seen_by(policy.MESSAGES)
+
+
+def message_retention_years() -> int:
+    """Whole calendar years a conversation is kept after its last message: the
+    organisation's ``message_retention_years`` (default 2; shared/services/messages.py
+    purges by it)."""
+    from flask import current_app
+
+    config = current_app.extensions["einblick"].config
+    return int(getattr(config, "message_retention_years", 2))
+
+
+class _MessageRetention:
+    """The retention of messages in words, with the years the organisation configured."""
+
+    def __str__(self) -> str:
+        from flask_babel import ngettext
+
+        years = message_retention_years()
+        return ngettext("Deleted %(num)s year after the conversation's last message, and "
+                        "when you delete your account.",
+                        "Deleted %(num)s years after the conversation's last message, and "
+                        "when you delete your account.", years)
+
+    def __html__(self) -> str:
+        from markupsafe import escape
+
+        return str(escape(str(self)))
+
+
+_MESSAGE_RETENTION = _MessageRetention()
+ENTRIES = ENTRIES + tuple(
+    Entry(column, MESSAGES, label, _MESSAGE_PURPOSE, _MESSAGE_BASIS, _MESSAGE_RETENTION, 2,
+          _SEE_MESSAGES, source, storage, names=names)
+    for column, label, source, storage, names in (
+        ("message_threads.topic", _l("Topics of your conversations"), _FROM_YOU, ENCRYPTED,
+         None),
+        ("message_threads.service_id", _l("Service a conversation is with"), _FROM_YOU, PLAIN,
+         NAMES_SERVICE),
+        ("message_threads.started_by_account_id", _l("Who started a conversation"),
+         _FROM_SYSTEM, PLAIN, NAMES_ACCOUNT_HOLDER),
+        ("message_threads.assigned_staff_id", _l("Who on staff took a conversation"),
+         _FROM_STAFF, PLAIN, NAMES_STAFF_MEMBER),
+        ("message_threads.assigned_at", _l("Conversation taken on"), _FROM_SYSTEM, PLAIN,
+         None),
+        ("message_threads.confidential_from_guardians",
+         _l("Conversation kept confidential from your guardians"), _FROM_YOU, PLAIN, None),
+        ("message_threads.created_at", _l("Conversation started on"), _FROM_SYSTEM, PLAIN,
+         None),
+        ("message_threads.last_message_at", _l("Last message of a conversation on"),
+         _FROM_SYSTEM, PLAIN, None),
+        ("thread_staff.staff_member_id", _l("Staff who joined a conversation"), _FROM_STAFF,
+         PLAIN, NAMES_STAFF_MEMBER),
+        ("thread_staff.joined_at", _l("Joined the conversation on"), _FROM_SYSTEM, PLAIN,
+         None),
+        ("messages.body", _l("Messages"), _FROM_YOU, ENCRYPTED, None),
+        ("messages.author_account_id", _l("Who wrote a message (you or a guardian)"),
+         _FROM_SYSTEM, PLAIN, NAMES_ACCOUNT_HOLDER),
+        ("messages.author_staff_id", _l("Who on staff wrote a message"), _FROM_SYSTEM, PLAIN,
+         NAMES_STAFF_MEMBER),
+        ("messages.created_at", _l("Message sent on"), _FROM_SYSTEM, PLAIN, None),
+        ("messages.read_by_client_at", _l("Message read by you on"), _FROM_SYSTEM, PLAIN,
+         None),
+        ("messages.read_by_staff_at", _l("Message read by our team on"), _FROM_SYSTEM, PLAIN,
+         None),
+        ("messages.confidential_from_guardians",
+         _l("Message kept confidential from your guardians"), _FROM_STAFF, PLAIN, None),
+        ("message_attachments.filename", _l("Names of files sent with messages"), _FROM_YOU,
+         ENCRYPTED, None),
+        ("message_attachments.content", _l("Files sent with messages"), _FROM_YOU, ENCRYPTED,
+         None),
+        ("message_attachments.created_at", _l("File sent on"), _FROM_SYSTEM, PLAIN, None),
+    )
 )
 
 CONSENTS = "consents"
@@ -519,7 +600,8 @@ BY_COLUMN: dict[str, Entry] = {entry.column: entry for entry in ENTRIES}
 CATEGORY_LABELS: dict[str, object] = {
     ACCOUNT: _l("Account"), CONTACT: _l("Contact"), HOUSEHOLD: _l("Household"),
     BOOKINGS: _l("Appointments"), CONSENTS: _l("Consents"), DOCUMENTS: _l("Documents"),
-    NOTES: _l("Notes"), ACCESS_LOG: _l("Access log"), SECURITY: _l("Security"),
+    NOTES: _l("Notes"), MESSAGES: _l("Messages"), ACCESS_LOG: _l("Access log"),
+    SECURITY: _l("Security"),
     STAFF: _l("Staff"),
 }
 
@@ -617,6 +699,15 @@ TECHNICAL: frozenset[str] = frozenset(
         "documents.confidential_from_guardians",
         "notes.id", "notes.client_id", "notes.data_key_id", "notes.corrects_id",
         "notes.updated_at", "notes.visible_to_client", "notes.confidential_from_guardians",
+        "message_threads.id", "message_threads.client_id", "message_threads.data_key_id",
+        "thread_staff.thread_id", "thread_staff.client_id",
+        "messages.id", "messages.thread_id", "messages.client_id", "messages.data_key_id",
+        "messages.from_staff",
+        "message_attachments.id", "message_attachments.message_id",
+        "message_attachments.client_id", "message_attachments.data_key_id",
+        "message_attachments.content_type", "message_attachments.size",
+        "message_attachments.confidential_from_guardians",
+        "staff_members.message_notifications", "staff_members.message_digest_sent_at",
         "break_glass_grants.id", "break_glass_grants.client_id",
         "break_glass_grants.data_key_id", "break_glass_grants.session_id",
         "break_glass_grants.created_at", "break_glass_grants.reviewed_at",
@@ -670,9 +761,16 @@ CLIENT_REFERENCES: dict[str, str] = {
     "passkey_challenges.account_id": ERASE,
     "calendar_feeds.account_id": ERASE,
     "account_recoveries.account_id": ERASE,
+    # Messages are no documentation duty: they go at erasure, restricted client or not.
+    "message_threads.client_id": ERASE,
+    "thread_staff.client_id": ERASE,
+    "messages.client_id": ERASE,
+    "message_attachments.client_id": ERASE,
     "clients.account_id": DETACH,
     "bookings.booked_by_account_id": DETACH,
     "consents.signer_account_id": DETACH,
+    "message_threads.started_by_account_id": DETACH,
+    "messages.author_account_id": DETACH,
     "staff_members.account_id": STAFF_ACCOUNT,
 }
 

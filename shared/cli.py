@@ -60,6 +60,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(retention_group)
     app.cli.add_command(backup_group)
     app.cli.add_command(reports_group)
+    app.cli.add_command(messages_group)
 
 
 @click.group("db", cls=AppGroup, help="Database migrations.")
@@ -313,6 +314,21 @@ def bookings_remind() -> None:
 
     click.echo(f"Sent {bookings.send_reminders()} reminders.")
     click.echo(f"Sent {bookings.send_expiry_notices()} notices of expired requests.")
+
+
+@click.group("messages", cls=AppGroup, help="Messages between clients and staff.")
+def messages_group() -> None:
+    pass
+
+
+@messages_group.command("digest", help="Email the daily digest of unread messages to the "
+                                        "staff who chose it instead of an email per message.")
+def messages_digest() -> None:
+    """Safe to run every hour: each staff member gets at most one digest a day, and only
+    when clients' messages wait unread (counts only, never who or what)."""
+    from shared.services import messages
+
+    click.echo(f"Sent {messages.send_digests()} digests.")
 
 
 @click.group("reports", cls=AppGroup, help="Funder reports.")

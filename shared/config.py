@@ -82,6 +82,9 @@ class Config:
     # (no break-glass) from the confirmation until this many days after the appointment's
     # end; 0: until its end. The assignment, not the appointment, is for lasting work.
     appointment_file_days: int = 30
+    # Conversations (shared/services/messages.py) are deleted this many whole calendar
+    # years after their last message (and at once when the client deletes the account).
+    message_retention_years: int = 2
     # Open requests (and proposals waiting for the client) each person may have at once:
     # every one holds a slot, so without a cap one account could block a calendar.
     max_open_requests: int = 3
@@ -235,6 +238,12 @@ class Config:
                 "EINBLICK_APPOINTMENT_FILE_DAYS must be 0 or more (days after an appointment "
                 "that its staff member may still open the client's file without a reason), "
                 f"not {self.appointment_file_days}."
+            )
+        if self.message_retention_years < 1:
+            raise ConfigError(
+                "EINBLICK_MESSAGE_RETENTION_YEARS must be 1 or more (years after a "
+                "conversation's last message that it is deleted), not "
+                f"{self.message_retention_years}."
             )
         if self.recovery_wait_hours < 24:
             raise ConfigError(

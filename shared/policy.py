@@ -76,6 +76,9 @@ EDIT_ANY_HOURS = "availability.anyone"  # everyone else edits their own hours on
 # Start (or cancel) an account recovery after checking the client's identity in person;
 # caseworkers for the clients assigned to them only (shared/services/account_recovery.py).
 RECOVER_ACCOUNTS = "account.recovery"
+# Read and answer clients' messages to a service one works for (shared/services/messages.py):
+# counselling in writing, like notes the full file's, so caseworkers only.
+ANSWER_MESSAGES = "messages.answer"
 
 ABILITIES: Mapping[str, frozenset[str]] = MappingProxyType({
     SEE_ALL_BOOKINGS: frozenset({ADMIN, RECEPTION}),
@@ -92,6 +95,7 @@ ABILITIES: Mapping[str, frozenset[str]] = MappingProxyType({
     OFFER_SERVICES: _CASEWORKER_AND_ADMIN,
     EDIT_ANY_HOURS: _ADMIN,
     RECOVER_ACCOUNTS: _CASEWORKER_AND_ADMIN,
+    ANSWER_MESSAGES: _CASEWORKER,
 })
 
 # Every staff endpoint that is not open, and the roles that may use it. Documents and
@@ -186,6 +190,7 @@ CORRECTIONS = "corrections"
 ERASURES = "erasures"
 BREAK_GLASS_REASONS = "break-glass-reasons"
 STAFF_ABSENCES = "staff-absences"
+MESSAGES = "messages"  # conversations with a service's team (its inbox)
 # Read by no one on staff: the person's own security data, or nobody at all.
 THEMSELVES_ONLY = "themselves-only"
 SYSTEM_ONLY = "system-only"
@@ -210,6 +215,7 @@ DATA_ROLES: Mapping[str, frozenset[str]] = MappingProxyType({
     ERASURES: ENDPOINT_ROLES["staff.erasures_queue"],
     BREAK_GLASS_REASONS: ABILITIES[REVIEW_BREAK_GLASS],
     STAFF_ABSENCES: ABILITIES[EDIT_ANY_HOURS],
+    MESSAGES: ABILITIES[ANSWER_MESSAGES],
     THEMSELVES_ONLY: frozenset(),
     SYSTEM_ONLY: frozenset(),
 })

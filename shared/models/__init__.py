@@ -23,6 +23,7 @@ from shared.models.consents import Consent, ConsentRequest, ConsentTemplate
 from shared.models.drafts import FormDraft
 from shared.models.household import EmergencyContact, Guardianship
 from shared.models.keys import AppMeta, DataKey
+from shared.models.messages import Message, MessageAttachment, MessageThread, ThreadStaff
 from shared.models.passkeys import PasskeyChallenge, PasskeyCredential
 from shared.models.recovery import AccountRecovery
 from shared.models.reports import ReportCount
@@ -39,6 +40,10 @@ __all__ = [
     "BreakGlassGrant",
     "Document",
     "Note",
+    "Message",
+    "MessageAttachment",
+    "MessageThread",
+    "ThreadStaff",
     "AccessEvent",
     "AvailabilityException",
     "AvailabilityRule",

@@ -17,6 +17,11 @@ CASEWORKER = "caseworker"
 RECEPTION = "reception"
 ROLES = (ADMIN, CASEWORKER, RECEPTION)
 
+# How a staff member hears of new messages from clients (shared/services/messages.py).
+NOTIFY_INSTANT = "instant"  # an email (without content) for each new message
+NOTIFY_DIGEST = "digest"  # one email a day listing how many are unread
+MESSAGE_NOTIFICATIONS = (NOTIFY_INSTANT, NOTIFY_DIGEST)
+
 
 class StaffMember(Base):
     __tablename__ = "staff_members"
@@ -33,6 +38,10 @@ class StaffMember(Base):
     name_ciphertext: Mapped[bytes | None] = mapped_column("name", LargeBinary)
     name = encrypted()
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # None (a row from before messages): instant.
+    message_notifications: Mapped[str | None] = mapped_column(
+        String(16), default=NOTIFY_INSTANT, server_default=NOTIFY_INSTANT)
+    message_digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def __repr__(self) -> str:

@@ -649,6 +649,11 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
                 delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now)).rowcount)):
         if gone:
             count(table, gone)
+    # Conversations, a retention after their last message (no duty keeps them).
+    from shared.services import messages
+
+    if gone := messages.purge_expired(now=now):
+        count("message_threads", gone)
     # Active clients: what a duty runs for from a time of its own (appointments from their
     # end, consents from their withdrawal) once that retention has passed.
     for ref in kept_references():

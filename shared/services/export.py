@@ -28,7 +28,7 @@ from shared.models.accounts import Account
 from shared.models.base import utcnow
 from shared.models.casefile import Document
 from shared.models.consents import Consent
-from shared.services import casefile, client_tables, my_data, transparency
+from shared.services import casefile, client_tables, messages, my_data, transparency
 
 SCHEMA_VERSION = 1
 SCHEMA = {
@@ -482,6 +482,12 @@ def _stream(account_id, spools: list[_Spooled]) -> Iterator[bytes]:
                                [document.content], compress=False)
                 # One document in memory at a time.
                 db.session.expire(document, ["content_ciphertext"])
+            for attachment in messages.attachments_for_export(
+                    subject.client.id, as_guardian=subject.as_guardian):
+                yield from add(f"{prefix}/messages/{attachment.id}-"
+                               f"{_attachment_name(attachment)}",
+                               [attachment.content], compress=False)
+                db.session.expire(attachment, ["content_ciphertext"])
         yield from add("index.html", _index_html(data, people))
         yield from add("seal-certificate.pem", [organisation_seal.certificate_pem])
         body = json.dumps({"files": manifest, "schema_version": SCHEMA_VERSION},
@@ -523,6 +529,13 @@ def _access_words(line: dict, column: str) -> str:
 # A document's name in the ZIP, after its id: short enough for the paths of every unpacking
 # tool (Windows keeps to 260 characters for the whole path).
 DOCUMENT_NAME_CHARS = 80
+
+
+def _attachment_name(attachment) -> str:
+    """A message's file in the ZIP: its name cut as a document's is."""
+    stem, extension = messages.download_name(attachment).rsplit(".", 1)
+    stem = stem[:DOCUMENT_NAME_CHARS - len(extension) - 1].rstrip(" .")
+    return f"{stem or 'file'}.{extension}"
 
 
 def _document_name(document: Document) -> str:

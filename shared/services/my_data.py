@@ -84,7 +84,8 @@ SUMMARY_ONLY = frozenset({catalogue.ACCESS_LOG})
 # Files and signature material: listed as present, delivered as files in the export, never
 # decrypted just to build this page (a document can be 20 MB).
 FILE_COLUMNS = frozenset({"documents.content", "consents.document", "consents.evidence",
-                          "consents.receipt", "consents.withdrawal_receipt"})
+                          "consents.receipt", "consents.withdrawal_receipt",
+                          "message_attachments.content"})
 # Columns that store a time as a number, shown as the time they stand for. The
 # authenticator's last time step (kept to refuse a code used twice) is when that code was
 # valid. Its catalogue entry names no role in visible_to, as the passkey details do: no one

@@ -175,7 +175,8 @@ def category_label(code: str) -> str:
 
 # The categories a person may pick in the access log's filter.
 FILTER_CATEGORIES = (audit.CONTACT, audit.BOOKINGS, audit.HOUSEHOLD, audit.DOCUMENTS,
-                     audit.NOTES, audit.CASE_FILE, audit.CONSENTS, audit.ACCESS_LOG)
+                     audit.NOTES, audit.CASE_FILE, audit.CONSENTS, audit.MESSAGES,
+                     audit.ACCESS_LOG)
 
 
 def role_label(role: str) -> str | None:
@@ -209,6 +210,12 @@ def _summary(event: AccessEvent) -> str:
         return _l("saw the name in the file of a household member")
     if audit.EXPORT in categories:
         return _l("downloaded all data")
+    if event.purpose == audit.MESSAGE_WORK:
+        if audit.DOWNLOAD in actions:
+            return _l("downloaded a file sent with a message")
+        if audit.CHANGE in actions:
+            return _l("answered a message")
+        return _l("read messages")
     purpose = {audit.OPEN_FILE: _l("opened the file"),
                audit.BOOKING_LISTS: _l("looked at the appointment lists"),
                audit.BOOKING_DECISION: _l("answered an appointment request"),

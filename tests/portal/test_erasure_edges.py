@@ -153,6 +153,11 @@ def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tm
     old = sqlite3.connect(path)  # what a backup from before migration 0007 looks like
     for name in FOREIGN_KEY_INDEXES:  # 0022 indexes on foreign keys
         old.execute(f"DROP INDEX IF EXISTS {name}")  # noqa: S608  (the constant names above)
+    for table in ("message_attachments", "messages", "thread_staff",
+                  "message_threads"):  # 0026 messages
+        old.execute(f"DROP TABLE {table}")  # noqa: S608  (the constant names above)
+    old.execute("ALTER TABLE staff_members DROP COLUMN message_notifications")
+    old.execute("ALTER TABLE staff_members DROP COLUMN message_digest_sent_at")
     old.execute("DROP INDEX ix_access_events_client_time")  # 0025 access log by time
     for trigger in ("inserted", "updated", "deleted"):  # 0024 incremental audit anchors
         old.execute(f"DROP TRIGGER access_events_{trigger}")

@@ -153,8 +153,10 @@ def test_the_declaration_covers_todays_tables():
     assert {name for name, action in declared.items() if action == catalogue.KEEP} == {
         "bookings.client_id", "documents.client_id", "notes.client_id", "consents.subject_id"}
     assert {name for name, action in declared.items() if action == catalogue.DETACH} == {
-        "clients.account_id", "bookings.booked_by_account_id", "consents.signer_account_id"}
+        "clients.account_id", "bookings.booked_by_account_id", "consents.signer_account_id",
+        "message_threads.started_by_account_id", "messages.author_account_id"}
     assert declared["access_events.client_id"] == catalogue.KEEP_WITH_FILE
+    assert declared["messages.client_id"] == catalogue.ERASE  # no duty keeps messages
     assert declared["emergency_contacts.client_id"] == catalogue.ERASE
     assert declared["user_sessions.account_id"] == catalogue.ERASE
 

@@ -1,0 +1,482 @@
+"""Secure messages (shared/services/messages.py): a client writes to a service's team, staff
+of the service see it, one takes it, another joins, both sides read and answer; every staff
+read is a visit in the client's access log; what is kept from guardians stays so; files are
+checked as documents are; erasure and the retention purge leave nothing behind."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from shared.extensions import db
+from shared.models import (
+    AccessEvent,
+    Account,
+    Client,
+    DataKey,
+    Guardianship,
+    Message,
+    MessageAttachment,
+    MessageThread,
+    Service,
+    StaffMember,
+    ThreadStaff,
+)
+from shared.models.base import utcnow
+from shared.models.staff import NOTIFY_DIGEST
+from shared.services import erasure, export, messages, my_data
+from shared.services.accounts import set_client_name
+from tests.conftest import counting_statements, staff_member_id
+from tests.portal.test_erasure import as_stored, raw_database_bytes
+
+PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n" + b"0" * 200
+MESSAGE_TABLES = (MessageThread, ThreadStaff, Message, MessageAttachment)
+
+
+@pytest.fixture
+def team(app, make_bookable, make_staff):
+    """A service with two caseworkers (the second joins its staff), a caseworker of another
+    service, and a reception member."""
+    bookable = make_bookable(name="Erziehungsberatung")
+    second = make_staff()
+    other = make_bookable(name="Schuldnerberatung")
+    reception = make_staff(role="reception")
+    with app.app_context():
+        service = db.session.get(Service, bookable.service_id)
+        service.staff.append(db.session.get(StaffMember, staff_member_id(app, second)))
+        db.session.commit()
+    return {"service": bookable.service_id, "first": bookable.staff_member_id,
+            "second": staff_member_id(app, second), "stranger": other.staff_member_id,
+            "reception": staff_member_id(app, reception)}
+
+
+def member(member_id) -> StaffMember:
+    return db.session.get(StaffMember, member_id)
+
+
+def account_of(person) -> Account:
+    return db.session.get(Account, person.account_id)
+
+
+def own_client_id(person) -> uuid.UUID:
+    return db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+
+
+def start(person, service_id, *, body="Wir brauchen Hilfe beim Antrag.", topic="Antrag",
+          client_id=None, **more) -> MessageThread:
+    account = account_of(person)
+    return messages.start_thread(account=account, client_id=client_id or own_client_id(person),
+                                 service_id=service_id, topic=topic, body=body, **more)
+
+
+def visits(client_id) -> list[AccessEvent]:
+    return list(db.session.scalars(select(AccessEvent).where(AccessEvent.client_id == client_id)
+                                   .order_by(AccessEvent.seq)))
+
+
+def add_child(app, parent, *, name="Emil Beispiel") -> uuid.UUID:
+    with app.app_context():
+        key = DataKey.generate()
+        child = Client(data_key=key)
+        db.session.add_all([key, child])
+        set_client_name(client=child, full_name=name)
+        db.session.add(Guardianship(guardian_account_id=parent.account_id,
+                                    dependant_id=child.id, access="full"))
+        db.session.commit()
+        return child.id
+
+
+# -- the conversation ----------------------------------------------------------------------
+def test_a_client_writes_the_team_takes_joins_answers_and_both_sides_read(app, team,
+                                                                          make_client):
+    person = make_client(full_name="Aylin Kaya")
+    with app.app_context():
+        thread = start(person, team["service"], attachments=[("Antrag.pdf", PDF)])
+        thread_id, client_id = thread.id, thread.client_id
+        first, second = member(team["first"]), member(team["second"])
+        # Both caseworkers of the service see it, nobody holds it, one unread message.
+        for who in (first, second):
+            page = messages.inbox(member=who)
+            assert [row.thread.id for row in page.rows] == [thread_id]
+            assert page.rows[0].unread == 1
+            assert page.rows[0].assigned_staff is None
+            assert page.rows[0].thread.topic == "Antrag"
+            assert page.clients[client_id].full_name == "Aylin Kaya"
+        # Staff of another service and reception do not.
+        assert messages.inbox(member=member(team["stranger"])).rows == []
+        with pytest.raises(messages.NotAllowed):
+            messages.inbox(member=member(team["reception"]))
+        with pytest.raises(messages.ThreadNotFound):
+            messages.thread_for_staff(member=member(team["stranger"]), thread_id=thread_id)
+
+        messages.take(member=first, thread_id=thread_id)
+        with pytest.raises(messages.AlreadyTaken) as taken:
+            messages.take(member=second, thread_id=thread_id)
+        assert taken.value.holder.id == team["first"]
+        messages.join(member=second, thread_id=thread_id)
+        row = messages.inbox(member=second, mine=True).rows[0]
+        assert row.assigned_staff.id == team["first"]
+        assert [m.id for m in row.joined] == [team["second"]]
+
+        # The second reads it: the client's message is read by staff, and the read is a visit
+        # in the client's access log.
+        view = messages.thread_for_staff(member=second, thread_id=thread_id)
+        assert [m.body for m in view.messages] == ["Wir brauchen Hilfe beim Antrag."]
+        assert view.messages[0].read_by_staff_at is not None
+        assert [f.filename for f in view.files_of(view.messages[0])] == ["Antrag.pdf"]
+        seen = [e for e in visits(client_id) if e.staff_member_id == team["second"]
+                and "messages" in e.category.split(",") and e.action == "view"]
+        assert seen
+        assert seen[-1].purpose == "message-work"
+        assert messages.inbox(member=first).rows[0].unread == 0
+
+        messages.reply_as_staff(member=first, thread_id=thread_id,
+                                body="Kommen Sie gern am Dienstag vorbei.")
+        account = account_of(person)
+        assert messages.unread_count(account=account) == 1
+        listed = messages.threads_for(account=account)
+        assert [(r.thread.id, r.unread) for r in listed.rows] == [(thread_id, 1)]
+        view = messages.thread_for_client(account=account, thread_id=thread_id)
+        assert [m.from_staff for m in view.messages] == [False, True]
+        assert view.messages[1].read_by_client_at is not None
+        assert messages.unread_count(account=account) == 0
+
+        messages.reply(account=account, thread_id=thread_id, body="Danke, bis Dienstag.")
+        assert messages.inbox(member=first).rows[0].unread == 1
+        assert messages.unread_for_staff(member=first) == 1
+
+
+def test_nobody_else_reads_or_answers_a_conversation(app, team, make_client):
+    person, stranger = make_client(), make_client()
+    with app.app_context():
+        thread = start(person, team["service"])
+        intruder = account_of(stranger)
+        with pytest.raises(messages.ThreadNotFound):
+            messages.thread_for_client(account=intruder, thread_id=thread.id)
+        with pytest.raises(messages.ThreadNotFound):
+            messages.reply(account=intruder, thread_id=thread.id, body="Hallo")
+        assert messages.threads_for(account=intruder).rows == []
+        with pytest.raises(messages.NotAllowed):  # about someone else
+            start(stranger, team["service"], client_id=thread.client_id)
+        attachment_thread = start(person, team["service"], attachments=[("a.pdf", PDF)])
+        attachment = db.session.scalar(select(MessageAttachment).where(
+            MessageAttachment.client_id == attachment_thread.client_id))
+        with pytest.raises(messages.ThreadNotFound):
+            messages.attachment_for_client(account=intruder, attachment_id=attachment.id)
+        with pytest.raises(messages.ThreadNotFound):
+            messages.attachment_for_staff(member=member(team["stranger"]),
+                                          attachment_id=attachment.id)
+        assert messages.attachment_for_client(account=account_of(person),
+                                              attachment_id=attachment.id).content == PDF
+
+
+def test_staff_downloading_a_file_is_a_visit_too(app, team, make_client):
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"], attachments=[("Bescheid.pdf", PDF)])
+        attachment = db.session.scalar(select(MessageAttachment))
+        got = messages.attachment_for_staff(member=member(team["first"]),
+                                            attachment_id=attachment.id)
+        assert got.content == PDF
+        assert messages.download_name(got) == "Bescheid.pdf"
+        assert [e.action for e in visits(thread.client_id)
+                if e.staff_member_id == team["first"]] == ["download"]
+
+
+def test_empty_messages_and_unknown_services_are_refused(app, team, make_client):
+    person = make_client()
+    with app.app_context():
+        with pytest.raises(messages.EmptyMessage):
+            start(person, team["service"], body="   ")
+        with pytest.raises(messages.EmptyMessage):
+            start(person, team["service"], topic="")
+        with pytest.raises(messages.ServiceUnavailable):
+            start(person, uuid.uuid4())
+        assert db.session.scalar(select(func.count()).select_from(MessageThread)) == 0
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("programm.pdf", b"MZ\x90\x00" + b"\x00" * 300, "type"),  # a Windows program named .pdf
+    ("notiz.txt", b"nur Text", "type"),
+    ("leer.pdf", b"", "empty"),
+    ("gross.pdf", PDF + b"0" * (20 * 1024 * 1024), "too-large"),
+])
+def test_attachments_are_checked_as_documents_are(app, team, make_client, name, data, reason):
+    person = make_client()
+    with app.app_context():
+        with pytest.raises(messages.AttachmentRejected) as refused:
+            start(person, team["service"], attachments=[(name, data)])
+        assert refused.value.reason == reason
+        for model in MESSAGE_TABLES:  # nothing was stored
+            assert db.session.scalar(select(func.count()).select_from(model)) == 0
+
+
+def test_a_file_named_for_another_type_gets_the_name_of_its_content(app, team, make_client):
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"], attachments=[("Zeugnis.pdf.exe", PDF)])
+        view = messages.thread_for_client(account=account_of(person), thread_id=thread.id)
+        attachment = view.files_of(view.messages[0])[0]
+        assert (attachment.filename, attachment.content_type) == ("Zeugnis.pdf",
+                                                                  "application/pdf")
+
+
+# -- guardians -----------------------------------------------------------------------------
+def test_a_message_kept_from_guardians_is_hidden_from_the_guardian(app, team, make_client):
+    parent = make_client(full_name="Mia Beispiel")
+    child_id = add_child(app, parent)
+    with app.app_context():
+        guardian = account_of(parent)
+        thread = start(parent, team["service"], client_id=child_id, topic="Schule")
+        assert thread.started_by_account_id == parent.account_id
+        first = member(team["first"])
+        open_answer = messages.reply_as_staff(member=first, thread_id=thread.id,
+                                              body="Gern, rufen Sie an.")
+        hidden = messages.reply_as_staff(member=first, thread_id=thread.id,
+                                         body="Nur für Emil gedacht.",
+                                         confidential_from_guardians=True,
+                                         attachments=[("Plan.pdf", PDF)])
+        assert messages.unread_count(account=guardian) == 1
+        assert [r.unread for r in messages.threads_for(account=guardian).rows] == [1]
+        view = messages.thread_for_client(account=guardian, thread_id=thread.id)
+        assert view.as_guardian
+        assert [m.body for m in view.messages] == ["Wir brauchen Hilfe beim Antrag.",
+                                                   "Gern, rufen Sie an."]
+        attachment = db.session.scalar(select(MessageAttachment))
+        with pytest.raises(messages.ThreadNotFound):
+            messages.attachment_for_client(account=guardian, attachment_id=attachment.id)
+        # Told of the open answer, not of the hidden one.
+        assert [a.id for a in messages.recipients_for_new_message(open_answer)] == [
+            parent.account_id]
+        assert messages.recipients_for_new_message(hidden) == []
+        # "My data" and the export leave it out for the guardian too.
+        child = db.session.get(Client, child_id)
+        shown = my_data.items_for(child, as_guardian=True)["messages"]
+        bodies = next(item.values for item in shown if item.entry.column == "messages.body")
+        assert "Nur für Emil gedacht." not in bodies
+        assert "Gern, rufen Sie an." in bodies
+        files = next((item for item in shown
+                      if item.entry.column == "message_attachments.filename"), None)
+        assert files is None
+        everything = my_data.items_for(child, as_guardian=False)["messages"]
+        assert "Nur für Emil gedacht." in next(
+            item.values for item in everything if item.entry.column == "messages.body")
+        assert messages.attachments_for_export(child_id, as_guardian=True) == []
+        assert len(messages.attachments_for_export(child_id, as_guardian=False)) == 1
+
+
+def test_a_guardian_who_sees_only_appointments_sees_no_conversation(app, team, make_client):
+    parent = make_client()
+    child_id = add_child(app, parent)
+    with app.app_context():
+        thread = start(parent, team["service"], client_id=child_id)
+        link = db.session.scalar(select(Guardianship))
+        link.access = "bookings"
+        db.session.commit()
+        guardian = account_of(parent)
+        messages.reply_as_staff(member=member(team["first"]), thread_id=thread.id, body="Ja.")
+        assert messages.threads_for(account=guardian).rows == []
+        assert messages.unread_count(account=guardian) == 0
+        with pytest.raises(messages.ThreadNotFound):
+            messages.thread_for_client(account=guardian, thread_id=thread.id)
+
+
+# -- notifications -------------------------------------------------------------------------
+def test_whom_to_tell_of_a_new_message(app, team, make_client):
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"])
+        first_message = db.session.scalar(select(Message))
+        first, second = member(team["first"]), member(team["second"])
+        second.message_notifications = NOTIFY_DIGEST
+        db.session.commit()
+        # Nobody took it: every caseworker of the service, as each chose.
+        assert [a.id for a in messages.recipients_for_new_message(first_message)] == [
+            first.account_id]
+        assert [a.id for a in messages.recipients_for_new_message(
+            first_message, digest=True)] == [second.account_id]
+        answer = messages.reply_as_staff(member=first, thread_id=thread.id, body="Hallo")
+        assert [a.id for a in messages.recipients_for_new_message(answer)] == [
+            person.account_id]
+        # Taken: the holder (and who joined) only; the author never hears of their own.
+        later = messages.reply(account=account_of(person), thread_id=thread.id, body="Gut")
+        assert [a.id for a in messages.recipients_for_new_message(later)] == [
+            first.account_id]
+        # The digest: once a day, for the unread messages of conversations one answers.
+        messages.join(member=second, thread_id=thread.id)
+        now = utcnow()
+        assert [(m.id, n) for m, n in messages.digest_due(now=now)] == [(second.id, 2)]
+        messages.mark_digest_sent(second, at=now)
+        assert messages.digest_due(now=now + timedelta(hours=1)) == []
+        assert [m.id for m, _n in messages.digest_due(now=now + timedelta(days=1))] == [
+            second.id]
+
+
+def test_the_digest_command_sends_a_count_only(app, team, make_client, runner, outbox):
+    person = make_client()
+    with app.app_context():
+        start(person, team["service"], body="Geheimer Inhalt 4711")
+        member(team["second"]).message_notifications = NOTIFY_DIGEST
+        db.session.commit()
+    result = runner.invoke(args=["messages", "digest"])
+    assert result.exit_code == 0, result.output
+    assert "Sent 1 digests." in result.output
+    assert runner.invoke(args=["messages", "digest"]).output.startswith("Sent 0")
+    sent = outbox.messages()
+    assert len(sent) == 1
+    assert "4711" not in sent[0].as_string()
+
+
+# -- pages cost the same however many conversations -----------------------------------------
+def test_the_inbox_and_the_clients_list_cost_the_same_for_3_and_30_threads(app, team,
+                                                                          make_client):
+    people = [make_client() for _ in range(3)]
+    parent = people[0]
+    children = [add_child(app, parent, name=f"Kind {n}") for n in range(2)]
+
+    def seed(count: int) -> None:
+        with app.app_context():
+            for n in range(count):
+                person = people[n % 3]
+                about = children[n % 2] if person is parent and n % 2 else None
+                thread = start(person, team["service"], client_id=about, topic=f"Thema {n}")
+                messages.reply_as_staff(member=member(team["first"]), thread_id=thread.id,
+                                        body="Antwort")
+            db.session.remove()
+
+    def costs() -> tuple[int, int, int]:
+        counted = []
+        with app.app_context():
+            for measure in (lambda staff, _guardian: messages.inbox(member=staff).rows,
+                            lambda _staff, guardian: messages.threads_for(
+                                account=guardian).rows,
+                            lambda _staff, guardian: messages.unread_count(account=guardian)):
+                db.session.remove()  # nothing cached from the seeding
+                # As a request has them: the signed-in person loaded, then the page counted.
+                staff, guardian = member(team["first"]), account_of(parent)
+                with counting_statements(app) as statements:
+                    assert measure(staff, guardian)
+                counted.append(len(statements))
+            db.session.remove()
+        return tuple(counted)
+
+    seed(3)
+    few = costs()
+    seed(27)
+    many = costs()
+    assert few == many
+    assert few[2] == 1  # the badge: one statement
+
+
+# -- transparency, erasure, retention --------------------------------------------------------
+def test_messages_are_in_my_data_and_the_export(app, team, make_client):
+    person = make_client()
+    with app.test_request_context("/"):
+        thread = start(person, team["service"], attachments=[("Antrag.pdf", PDF)])
+        messages.reply_as_staff(member=member(team["first"]), thread_id=thread.id,
+                                body="Antwort des Teams")
+        data = export.build_data(account_of(person))
+        items = {item["column"]: item for item in data["subjects"][0]["categories"]["messages"]}
+        assert set(items["messages.body"]["values"]) == {"Wir brauchen Hilfe beim Antrag.",
+                                                         "Antwort des Teams"}
+        assert items["message_threads.topic"]["values"] == ["Antrag"]
+        assert items["message_attachments.content"]["stored_as"] == "file"
+        assert "2" in items["messages.body"]["retention"]
+
+
+def test_deleting_the_account_leaves_no_message_and_no_ciphertext(app, team, make_client):
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"], body="Kanarien-Nachricht-3c1f",
+                       attachments=[("Antrag.pdf", PDF)])
+        messages.reply_as_staff(member=member(team["first"]), thread_id=thread.id,
+                                body="Kanarien-Antwort-9e2d")
+        messages.join(member=member(team["second"]), thread_id=thread.id)
+        blobs = [row.body_ciphertext for row in db.session.scalars(select(Message))]
+        blobs += [row.topic_ciphertext for row in db.session.scalars(select(MessageThread))]
+        blobs += [row.content_ciphertext for row in db.session.scalars(select(MessageAttachment))]
+        raw = raw_database_bytes(app)
+        assert all(as_stored(blob, app) in raw for blob in blobs)  # control: the scan sees them
+        erasure.delete_account(account_of(person))
+        for model in MESSAGE_TABLES:
+            assert db.session.scalar(select(func.count()).select_from(model)) == 0
+        raw = raw_database_bytes(app)
+        assert [blob for blob in blobs if as_stored(blob, app) in raw] == []
+        assert b"Kanarien" not in raw
+
+
+def test_the_purge_deletes_conversations_two_years_after_their_last_message(app, team,
+                                                                           make_client):
+    person = make_client()
+    with app.app_context():
+        old = start(person, team["service"], topic="Alt", attachments=[("a.pdf", PDF)])
+        messages.join(member=member(team["second"]), thread_id=old.id)
+        recent = start(person, team["service"], topic="Neu")
+        old_id, recent_id, client_id = old.id, recent.id, old.client_id
+        now = utcnow()
+        old.last_message_at = now - timedelta(days=2 * 366)
+        recent.last_message_at = now - timedelta(days=365)
+        db.session.commit()
+        result = erasure.purge(now=now)
+        assert result.counts.get("message_threads") == 1
+        assert db.session.get(MessageThread, old_id) is None
+        assert db.session.get(MessageThread, recent_id) is not None
+        assert db.session.scalar(select(func.count()).select_from(MessageAttachment)) == 0
+        assert db.session.scalar(select(func.count()).select_from(ThreadStaff)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Message)
+                                 .where(Message.thread_id == old_id)) == 0
+        purged = [e for e in visits(client_id) if e.action == "purge"]
+        assert [e.category for e in purged] == ["messages"]
+        # Run again: nothing more to do.
+        assert "message_threads" not in erasure.purge(now=now).counts
+
+
+@pytest.mark.parametrize("config_overrides", [{"message_retention_years": 1}])
+def test_the_retention_is_configurable(app, team, make_client, config_overrides):
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"])
+        thread.last_message_at = utcnow() - timedelta(days=370)
+        db.session.commit()
+        assert messages.retention_years() == 1
+        assert erasure.purge().counts.get("message_threads") == 1
+
+
+def test_the_client_reads_in_their_access_log_that_staff_read_and_answered(app, team,
+                                                                          make_client):
+    from flask_babel import force_locale
+
+    from shared.services import transparency
+
+    person = make_client()
+    with app.test_request_context("/"), force_locale("en"):
+        thread = start(person, team["service"], attachments=[("Antrag.pdf", PDF)])
+        second = member(team["second"])
+        messages.thread_for_staff(member=second, thread_id=thread.id)
+        messages.reply_as_staff(member=member(team["first"]), thread_id=thread.id, body="Ja")
+        attachment = db.session.scalar(select(MessageAttachment))
+        messages.attachment_for_staff(member=second, attachment_id=attachment.id)
+        page = transparency.visits_page(account_of(person), category="messages")
+        assert [str(visit.summary) for visit in page.visits] == [
+            "downloaded a file sent with a message", "answered a message", "read messages"]
+        assert ("messages", "messages") in [(code, str(label))
+                                            for code, label in page.categories]
+
+
+def test_the_export_zip_holds_the_files_of_the_conversations(app, team, make_client):
+    import io
+    import zipfile
+
+    person = make_client()
+    with app.test_request_context("/"):
+        start(person, team["service"], attachments=[("Antrag.pdf", PDF)])
+        data = b"".join(export.stream(person.account_id))
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    files = [name for name in names if name.startswith("me/messages/")]
+    assert len(files) == 1
+    assert files[0].endswith("-Antrag.pdf")
+    assert zipfile.ZipFile(io.BytesIO(data)).read(files[0]) == PDF
+    assert "me/data/messages.csv" in names
