@@ -535,12 +535,15 @@ def unread_for_staff(*, member: StaffMember) -> int:
 
 def take(*, member: StaffMember, thread_id: uuid.UUID) -> MessageThread:
     """The member takes the conversation; refused (AlreadyTaken) when someone else holds
-    it. Taking one's own again changes nothing."""
+    it (a holder whose staff account was deactivated holds nothing). Taking one's own again
+    changes nothing."""
     thread = _staff_thread(member, thread_id)
+    gone = select(StaffMember.id).where(StaffMember.active.is_(False))
     taken = db.session.execute(
         update(MessageThread).where(MessageThread.id == thread.id)
         .where(or_(MessageThread.assigned_staff_id.is_(None),
-                   MessageThread.assigned_staff_id == member.id))
+                   MessageThread.assigned_staff_id == member.id,
+                   MessageThread.assigned_staff_id.in_(gone)))
         .values(assigned_staff_id=member.id,
                 assigned_at=func.coalesce(MessageThread.assigned_at, utcnow()))
         .execution_options(synchronize_session=False)).rowcount
@@ -674,16 +677,20 @@ def set_notifications(*, member: StaffMember, choice: str) -> None:
 # -- whom to tell ----------------------------------------------------------------------------
 def _answering_staff(thread: MessageThread) -> list[StaffMember]:
     """Who on staff hears of a client's message: the holder and who joined; while nobody
-    took the conversation, every caseworker of its service."""
+    (still working here) took the conversation, every caseworker of its service."""
     joined = [row.staff_member for row in db.session.scalars(
         select(ThreadStaff).where(ThreadStaff.thread_id == thread.id))]
-    if thread.assigned_staff_id is not None:
-        people = [thread.assigned_staff, *joined]
-    else:
-        people = list(db.session.scalars(
+    found = _answering([thread.assigned_staff, *joined])
+    if thread.assigned_staff is None or not may_answer(thread.assigned_staff):
+        found = _answering([*db.session.scalars(
             select(StaffMember).join(StaffService,
                                      StaffService.staff_member_id == StaffMember.id)
-            .where(StaffService.service_id == thread.service_id))) + joined
+            .where(StaffService.service_id == thread.service_id)
+            .order_by(StaffMember.created_at, StaffMember.id)), *found])
+    return found
+
+
+def _answering(people: Iterable[StaffMember | None]) -> list[StaffMember]:
     seen, found = set(), []
     for person in people:
         if person is not None and person.id not in seen and may_answer(person):

@@ -480,3 +480,128 @@ def test_the_export_zip_holds_the_files_of_the_conversations(app, team, make_cli
     assert files[0].endswith("-Antrag.pdf")
     assert zipfile.ZipFile(io.BytesIO(data)).read(files[0]) == PDF
     assert "me/data/messages.csv" in names
+
+
+# -- young people, guardians and erasure ---------------------------------------------------
+def link_guardian(app, parent, child) -> uuid.UUID:
+    """``child`` (a client with an account of their own) gets ``parent`` as a guardian who
+    sees everything."""
+    with app.app_context():
+        child_id = own_client_id(child)
+        db.session.add(Guardianship(guardian_account_id=parent.account_id,
+                                    dependant_id=child_id, access="full"))
+        db.session.commit()
+        return child_id
+
+
+def test_a_young_person_keeps_a_conversation_from_their_guardians(app, team, make_client):
+    parent, young = make_client(), make_client(full_name="Lara Demir")
+    child_id = link_guardian(app, parent, young)
+    with app.app_context():
+        hidden = start(young, team["service"], topic="Ärger zu Hause",
+                       confidential_from_guardians=True)
+        shared_thread = start(parent, team["service"], client_id=child_id, topic="Schule")
+        assert hidden.confidential_from_guardians
+        # A guardian cannot keep a conversation from the guardians: it is not theirs.
+        assert not shared_thread.confidential_from_guardians
+        answer = messages.reply_as_staff(member=member(team["first"]), thread_id=hidden.id,
+                                         body="Wir sind für dich da.")
+        assert answer.confidential_from_guardians
+        guardian = account_of(parent)
+        assert [r.thread.id for r in messages.threads_for(account=guardian).rows] == [
+            shared_thread.id]
+        with pytest.raises(messages.ThreadNotFound):
+            messages.thread_for_client(account=guardian, thread_id=hidden.id)
+        with pytest.raises(messages.ThreadNotFound):
+            messages.reply(account=guardian, thread_id=hidden.id, body="Was ist los?")
+        assert messages.unread_count(account=guardian) == 0
+        assert [a.id for a in messages.recipients_for_new_message(answer)] == [
+            young.account_id]
+        # The young person sees both, with the answer unread.
+        mine = messages.threads_for(account=account_of(young)).rows
+        assert {(r.thread.id, r.unread, r.as_guardian) for r in mine} == {
+            (hidden.id, 1, False), (shared_thread.id, 0, False)}
+        assert messages.unread_count(account=account_of(young)) == 1
+
+
+def test_a_guardian_deleting_their_account_leaves_the_young_persons_conversation(
+        app, team, make_client):
+    parent, young = make_client(), make_client()
+    child_id = link_guardian(app, parent, young)
+    with app.app_context():
+        thread = start(parent, team["service"], client_id=child_id, body="Von der Mutter")
+        erasure.delete_account(account_of(parent))
+        db.session.expire_all()
+        kept = db.session.get(MessageThread, thread.id)
+        assert kept.started_by_account_id is None
+        message = db.session.scalar(select(Message))
+        assert message.author_account_id is None
+        assert message.from_staff is False
+        assert message.body == "Von der Mutter"
+        assert [r.thread.id for r in messages.threads_for(account=account_of(young)).rows] == [
+            thread.id]
+
+
+def test_a_restricted_file_keeps_no_message(app, team, make_client):
+    from shared.models import Note
+
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"], body="Kanarien-Beschränkt-51aa")
+        client = db.session.get(Client, thread.client_id)
+        note = Note(client_id=client.id, data_key=client.data_key, author_id=team["first"])
+        note.body = "Aktennotiz"
+        db.session.add(note)
+        db.session.commit()
+        blobs = [row.body_ciphertext for row in db.session.scalars(select(Message))]
+        client_id = client.id
+        erasure.delete_account(account_of(person))
+        db.session.expire_all()
+        assert db.session.get(Client, client_id).restricted_at is not None
+        for model in MESSAGE_TABLES:
+            assert db.session.scalar(select(func.count()).select_from(model)) == 0
+        raw = raw_database_bytes(app)
+        assert [blob for blob in blobs if as_stored(blob, app) in raw] == []
+
+
+def test_a_conversation_held_by_someone_who_left_can_be_taken(app, team, make_client):
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"])
+        first, second = member(team["first"]), member(team["second"])
+        messages.take(member=first, thread_id=thread.id)
+        later = messages.reply(account=account_of(person), thread_id=thread.id, body="Hallo?")
+        assert [a.id for a in messages.recipients_for_new_message(later)] == [
+            first.account_id]
+        first.active = False
+        db.session.commit()
+        # Nobody still here holds it: the team hears of new messages again ...
+        assert [a.id for a in messages.recipients_for_new_message(later)] == [
+            second.account_id]
+        # ... and someone takes it over.
+        assert messages.take(member=second, thread_id=thread.id).assigned_staff_id == second.id
+        with pytest.raises(messages.NotAllowed):
+            messages.inbox(member=first)
+
+
+def test_the_inbox_lists_newest_activity_first_and_filters_what_nobody_took(app, team,
+                                                                           make_client):
+    person = make_client()
+    with app.app_context():
+        older = start(person, team["service"], topic="Älter")
+        newer = start(person, team["service"], topic="Neuer")
+        first = member(team["first"])
+        older.last_message_at = newer.last_message_at - timedelta(hours=1)
+        db.session.commit()
+        assert [r.thread.id for r in messages.inbox(member=first).rows] == [newer.id, older.id]
+        messages.reply(account=account_of(person), thread_id=older.id, body="Noch etwas")
+        assert [r.thread.id for r in messages.inbox(member=first).rows] == [older.id, newer.id]
+        messages.take(member=first, thread_id=older.id)
+        assert [r.thread.id for r in messages.inbox(member=first, unassigned=True).rows] == [
+            newer.id]
+        assert [r.thread.id for r in messages.inbox(member=first, mine=True).rows] == [
+            older.id]
+        with pytest.raises(messages.NotAllowed):  # only the holder gives it back
+            messages.release(member=member(team["second"]), thread_id=older.id)
+        messages.release(member=first, thread_id=older.id)
+        assert messages.inbox(member=first, mine=True).rows == []
