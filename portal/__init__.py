@@ -13,6 +13,7 @@ from portal import (  # noqa: E402,F401  (views register on bp)
     consents,
     home,
     household,
+    messages,
     my_data,
     organisation,
     passkeys,

@@ -12,7 +12,7 @@ from shared.auth.forms import ConfirmForm
 from shared.auth.login_flow import safe_next
 from shared.config import SUPPORTED_LOCALES
 from shared.i18n import LANG_COOKIE
-from shared.services import accounts, household
+from shared.services import accounts, household, messages
 from shared.services import home as home_service
 
 ONE_YEAR = 365 * 24 * 3600
@@ -32,6 +32,7 @@ def home():
     """Where a client lands after signing in: what to do now and what comes next."""
     return render_template("portal/home.html", home=home_service.home_for(current_user),
                            organisation_phone=household.organisation_phone(),
+                           unread_messages=messages.unread_count(account=current_user),
                            action_form=ConfirmForm())
 
 

@@ -27,11 +27,14 @@ from shared.extensions import (
     login_manager,
 )
 from shared.i18n import LANGUAGE_NAMES, install_date_filters, select_locale, text_direction
+from shared.message_views import UPLOAD_ENDPOINTS
 
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# The forms that may carry a file of up to 20 MB (every other request: 1 MB).
+LARGE_UPLOADS = frozenset({"staff.document_upload"}) | UPLOAD_ENDPOINTS
 FINGERPRINT_KEY = "index-key-fingerprint"
 
 CONTENT_SECURITY_POLICY = (
@@ -140,8 +143,8 @@ def create_app(config: Config | None = None) -> Flask:
     @app.before_request
     def allow_large_uploads() -> None:
         # Registered before CSRF protection (which reads the form): only the document
-        # upload may carry up to 20 MB; every other request stays small.
-        if request.endpoint == "staff.document_upload":
+        # upload and the message forms may carry up to 20 MB; every other request stays small.
+        if request.endpoint in LARGE_UPLOADS:
             request.max_content_length = 21 * 1024 * 1024
 
     login_manager.init_app(app)

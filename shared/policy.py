@@ -151,6 +151,18 @@ ENDPOINT_ROLES: Mapping[str, frozenset[str]] = MappingProxyType({
     "staff.correction_answer": _CASEWORKER_AND_ADMIN,
     "staff.erasures_queue": _ADMIN,
     "staff.erasure_decide": _ADMIN,
+    # messages from clients (staff/messages.py): what they write is the full file's kind
+    # of data, for the caseworkers of the service (shared/services/messages.py decides
+    # which conversation); one's own notification setting goes with it
+    "staff.messages_inbox": ABILITIES[ANSWER_MESSAGES],
+    "staff.messages_mine": ABILITIES[ANSWER_MESSAGES],
+    "staff.messages_all": ABILITIES[ANSWER_MESSAGES],
+    "staff.message_take": ABILITIES[ANSWER_MESSAGES],
+    "staff.message_join": ABILITIES[ANSWER_MESSAGES],
+    "staff.message_thread": ABILITIES[ANSWER_MESSAGES],
+    "staff.message_reply": ABILITIES[ANSWER_MESSAGES],
+    "staff.message_attachment": ABILITIES[ANSWER_MESSAGES],
+    "staff.message_notifications": ABILITIES[ANSWER_MESSAGES],
     # running the organisation
     "staff.team": _ADMIN,
     "staff.team_change": _ADMIN,

@@ -46,6 +46,14 @@ PURPOSES = {
     "staff.break_glass_reviewed": audit.REVIEW,
     "staff.account_recovery": audit.ACCOUNT_RECOVERY,
     "staff.account_recovery_cancel": audit.ACCOUNT_RECOVERY,
+    "staff.messages_inbox": audit.MESSAGE_WORK,
+    "staff.messages_mine": audit.MESSAGE_WORK,
+    "staff.messages_all": audit.MESSAGE_WORK,
+    "staff.message_take": audit.MESSAGE_WORK,
+    "staff.message_join": audit.MESSAGE_WORK,
+    "staff.message_thread": audit.MESSAGE_WORK,
+    "staff.message_reply": audit.MESSAGE_WORK,
+    "staff.message_attachment": audit.MESSAGE_WORK,
 }
 # Staff pages that read no client's data (so they log no visit); every page the policy
 # names is either here or in PURPOSES (tests/portal/test_access_visits.py).
@@ -56,7 +64,7 @@ WITHOUT_CLIENT_DATA = frozenset({
     "staff.availability", "staff.availability_delete", "staff.services", "staff.service_edit",
     "staff.consent_templates", "staff.consent_template_edit", "staff.consent_template_publish",
     "staff.team", "staff.team_change", "staff.security_events", "staff.funder_reports",
-    "staff.funder_reports_csv",
+    "staff.funder_reports_csv", "staff.message_notifications",
 })
 
 
@@ -101,6 +109,7 @@ from staff import (  # noqa: E402,F401  (views register on bp)
     consents,
     corrections,
     home,
+    messages,
     recovery,
     security,
     security_events,

@@ -59,13 +59,13 @@ def next_week_monday():
 def test_a_second_load_adds_nothing_and_says_what_exists(app, runner, outbox, totp_clock):
     first = load(runner)
     assert "skipped" not in first
-    assert first.count("created: ") == 16  # 5 accounts, services, a consent, 9 of history
+    assert first.count("created: ") == 17  # 5 accounts, services, a consent, 10 of history
     with app.app_context():
         before = rows_held()
     emails = len(outbox.messages())
     second = load(runner)
     assert "created" not in second
-    assert second.count("exists: ") == 14
+    assert second.count("exists: ") == 15
     with app.app_context():
         assert rows_held() == before
         assert before["Booking"] == 3

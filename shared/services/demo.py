@@ -39,6 +39,7 @@ from shared.services import (
     casefile,
     consents,
     household,
+    messages,
     staff,
 )
 
@@ -268,7 +269,7 @@ def _acting_for(purpose: str):
 
 def load_history() -> Iterator[str]:
     """Mia's child, caseworker, appointments and consent request; Jonas's signed consent;
-    staff visits to Mia's file."""
+    a message of Mia's to the team; staff visits to Mia's file."""
     cast = _cast()
     if cast is None:
         return
@@ -276,6 +277,7 @@ def load_history() -> Iterator[str]:
     yield from _assignment(cast)
     yield from _appointments(cast)
     yield from _consents(cast)
+    yield from _conversation(cast)
     yield from _visits(cast)
 
 
@@ -397,6 +399,26 @@ def _consents(cast: _Cast) -> Iterator[str]:
         return
     if consent.status == GIVEN:
         yield "created: a consent of jonas@example.org"
+
+
+DEMO_TOPIC = "Emil schläft schlecht"
+
+
+def _conversation(cast: _Cast) -> Iterator[str]:
+    """Mia asks the team of her service a question in writing (nobody on staff has read
+    it yet, so her access log stays as it was)."""
+    service = _demo_service(cast.caseworker)
+    if service is None:
+        return
+    if messages.threads_for(account=cast.mia).total:
+        yield "exists: a message of mia@example.org"
+        return
+    mia = household.own_client(cast.mia)
+    messages.start_thread(account=cast.mia, client_id=mia.id, service_id=service.id,
+                          topic=DEMO_TOPIC,
+                          body="Guten Tag, Emil wacht seit zwei Wochen jede Nacht auf und "
+                               "weint. Haben Sie einen Rat, bis wir uns sehen?")
+    yield "created: a message of mia@example.org"
 
 
 def _visits(cast: _Cast) -> Iterator[str]:

@@ -38,6 +38,8 @@ NOT_REACHED = {
     "/my-data/documents/<uuid:document_id>": "a download, not a page",
     "/session/status": "the idle warning's time left, JSON for idle.js, not a page",
     "/staff/documents/<uuid:document_id>": "a download, not a page",
+    "/messages/attachments/<uuid:attachment_id>": "a download, not a page",
+    "/staff/messages/attachments/<uuid:attachment_id>": "a download, not a page",
 }
 
 

@@ -27,6 +27,8 @@ def argument_values(app) -> dict[str, list[str]]:
         ConsentTemplate,
         Document,
         Guardianship,
+        MessageAttachment,
+        MessageThread,
         Service,
     )
 
@@ -38,7 +40,8 @@ def argument_values(app) -> dict[str, list[str]]:
         return {"client_id": clients, "subject_id": clients, "service_id": ids(Service),
                 "booking_id": ids(Booking), "template_id": ids(ConsentTemplate),
                 "consent_id": ids(Consent), "document_id": ids(Document),
-                "link_id": ids(Guardianship), "kind": ["consent", "withdrawal"]}
+                "link_id": ids(Guardianship), "kind": ["consent", "withdrawal"],
+                "thread_id": ids(MessageThread), "attachment_id": ids(MessageAttachment)}
 
 
 def page_urls_by_route(app, *, per_route: int = 8) -> dict[str, list[str]]:

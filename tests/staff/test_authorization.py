@@ -91,6 +91,15 @@ ROUTES = {
     "staff.consent_template_publish": ("POST", "/staff/consents/{random}/publish"),
     "staff.consent_request": ("POST", "/staff/clients/{client}/consents/request"),
     "staff.consent_receipt_staff": ("GET", "/staff/consents/receipt/{random}/consent.pdf"),
+    "staff.messages_inbox": ("GET", "/staff/messages"),
+    "staff.messages_mine": ("GET", "/staff/messages/mine"),
+    "staff.messages_all": ("GET", "/staff/messages/all"),
+    "staff.message_thread": ("GET", "/staff/messages/{random}"),
+    "staff.message_reply": ("POST", "/staff/messages/{random}"),
+    "staff.message_take": ("POST", "/staff/messages/{random}/take"),
+    "staff.message_join": ("POST", "/staff/messages/{random}/join"),
+    "staff.message_attachment": ("GET", "/staff/messages/attachments/{random}"),
+    "staff.message_notifications": ("GET", "/staff/messages/notifications"),
 }
 
 
@@ -334,7 +343,8 @@ def test_only_admins_reach_the_team_services_and_security_events(app, auth, worl
 
 
 # The staff navigation's pages, in the order shown.
-NAV = ("staff.home", "staff.clients", "staff.bookings_queue", "staff.availability",
+NAV = ("staff.home", "staff.clients", "staff.bookings_queue", "staff.messages_inbox",
+       "staff.availability",
        "staff.corrections_queue", "staff.erasures_queue", "staff.break_glass_review",
        "staff.funder_reports", "staff.services", "staff.consent_templates", "staff.team",
        "staff.security_events", "staff.security")
