@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import json
 import os
+import pickle
 import resource
 import shutil
 import statistics
@@ -61,6 +62,7 @@ FULL_SIZE = 100_000
 HEAVY_EVENTS = 50_000
 EVENTS_PER_CLIENT = 5
 DAY_OF_VISITS = 1_000  # chains that change between two anchors
+ERASURES = 4  # accounts erased per run (the median is reported)
 BATCH = 500  # clients per commit
 FIRST_NAMES = ("Lena", "Emir", "Sofia", "Jonas", "Aylin", "Noah", "Olena", "Yusuf", "Mila",
                "Paul", "Zeynep", "Ben", "Hanna", "Ali", "Ida", "Finn", "Leyla", "Anton")
@@ -75,6 +77,10 @@ def main() -> int:
     parser.add_argument("--full", action="store_true", help="also 100,000 clients")
     parser.add_argument("--runs", type=int, default=3, help="requests per page (median)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # a command in its own process
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each size's database and instance, to measure again later")
+    parser.add_argument("--reuse", metavar="DIR",
+                        help="measure again on a database kept by --keep (its instance folder)")
     args = parser.parse_args()
     if args.child:
         return child(json.loads(args.child))
@@ -93,10 +99,16 @@ def main() -> int:
     if os.environ.get("BENCH_SCALE", "").isdigit() and int(os.environ["BENCH_SCALE"]) not in sizes:
         sizes.append(int(os.environ["BENCH_SCALE"]))
     results: dict[int, dict] = {}
+    if args.reuse:
+        # The benchmark's own file, written by --keep into the instance folder it made.
+        kept = pickle.loads((Path(args.reuse) / KEPT).read_bytes())  # noqa: S301
+        results[kept["size"]] = measure_kept(kept, args.runs)
+        report(results, args.runs)
+        return 0
     for size in sorted(sizes):
         for attempt in (1, 2):
             try:
-                results[size] = run_size(server, size, args.runs)
+                results[size] = run_size(server, size, args.runs, keep=args.keep)
                 break
             except OperationalError as error:
                 # The server is shared (tests create and drop databases): a transient
@@ -136,7 +148,31 @@ def drop_database(url: str) -> None:
     engine.dispose()
 
 
-def run_size(server: str, size: int, runs: int) -> dict:
+KEPT = "scale-bench-world.pickle"  # in a kept instance: the database and who signs in
+
+
+def measure_kept(kept: dict, runs: int) -> dict:
+    """Measure again on a database a run with --keep left (no seeding)."""
+    from shared.app import create_app
+    from shared.extensions import db
+
+    instance, database_url = kept["instance"], kept["database_url"]
+    app = create_app(bench_config(instance, database_url))
+    measured: dict = {}
+    for label, item in measure(app, kept["world"], runs, instance=instance,
+                               database_url=database_url).items():
+        if label == "app start-up":
+            measured.update(kept["empty"])
+        measured[label] = item
+    measured["_seed_seconds"] = kept["seed_seconds"]
+    measured["_load_average"] = [round(x, 1) for x in os.getloadavg()]
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return measured
+
+
+def run_size(server: str, size: int, runs: int, *, keep: bool = False) -> dict:
     from shared.app import create_app
     from shared.cli import upgrade_database
     from shared.extensions import db
@@ -148,13 +184,36 @@ def run_size(server: str, size: int, runs: int) -> dict:
         app = create_app(config)
         with app.app_context():
             upgrade_database()
+        # What a start and a cron run cost before anything is stored: the yardstick for
+        # "start-up and bookings remind within 2x of an empty journal".
+        empty = {}
+        for label, what in (("app start-up (empty database)", "startup"),
+                            ("flask bookings remind (empty database)", "remind")):
+            samples = [run_child({"instance": instance, "database_url": database_url,
+                                  "what": what, "account_id": str(uuid.uuid4())})
+                       for _ in range(max(1, runs))]
+            empty[label] = {"ms": round(statistics.median(s["ms"] for s in samples), 1),
+                            "statements": samples[-1]["statements"],
+                            "rss_mb": round(max(s["rss_mb"] for s in samples), 1)}
+            print(f"  {label}: {empty[label]['ms']:.0f} ms", flush=True)
+        with app.app_context():
             started = time.perf_counter()
             world = seed(size)
             seconds = time.perf_counter() - started
             db.session.execute(text("ANALYZE"))
             db.session.commit()
         print(f"{size:>7} clients seeded in {seconds:.0f} s", flush=True)
-        measured = measure(app, world, runs, instance=instance, database_url=database_url)
+        if keep:
+            (Path(instance) / KEPT).write_bytes(pickle.dumps({
+                "size": size, "instance": instance, "database_url": database_url,
+                "world": world, "empty": empty, "seed_seconds": round(seconds, 1)}))
+            print(f"kept: measure again with --reuse {instance}", flush=True)
+        measured = {}
+        for label, item in measure(app, world, runs, instance=instance,
+                                   database_url=database_url).items():
+            if label == "app start-up":
+                measured.update(empty)
+            measured[label] = item
         measured["_seed_seconds"] = round(seconds, 1)
         # Other work on the machine slows every row alike: the load says how much.
         measured["_load_average"] = [round(x, 1) for x in os.getloadavg()]
@@ -163,8 +222,9 @@ def run_size(server: str, size: int, runs: int) -> dict:
             db.engine.dispose()
         return measured
     finally:
-        drop_database(database_url)
-        shutil.rmtree(instance, ignore_errors=True)
+        if not keep:
+            drop_database(database_url)
+            shutil.rmtree(instance, ignore_errors=True)
 
 
 # -- seeding --------------------------------------------------------------------------------
@@ -352,7 +412,7 @@ def seed(size: int) -> World:
                 db.session.add(note)
         elif i == 1:
             world.dashboard = Person(client.account.email)
-        elif i in (2, 3, 5, 6) and has_account:
+        elif 2 <= i < 40 and i % 10 != 9 and has_account:  # for several runs (--keep)
             world.erasable.append(client.account.id)
         if i % 10 == 9:
             restricted.append(client.id)
@@ -527,8 +587,12 @@ def erase_some(app, world: World) -> dict:
 
     times, statements = [], []
     for account_id in world.erasable:
+        if len(times) == ERASURES:
+            break
         with app.test_request_context("/"):
             account = db.session.get(Account, account_id)
+            if account is None:  # erased by an earlier run on a kept database
+                continue
             engine = db.engine
             counted.clear()
             sql_event.listen(engine, "before_cursor_execute", count)
