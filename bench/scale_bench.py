@@ -469,7 +469,8 @@ def measure(app, world: World, runs: int, *, instance: str, database_url: str) -
         bare_browser.get("/")
         bare_times.append((time.perf_counter() - started) * 1000)
     bare_ms = statistics.median(bare_times)
-    out["bare Flask route"] = {"ms": round(bare_ms, 3), "statements": 0}
+    out["bare Flask route"] = {"ms": round(bare_ms, 3), "statements": 0,
+                               "cpu_ms": round(bare_ms, 3)}
 
     with app.app_context():
         engine = db.engine
@@ -486,7 +487,7 @@ def measure(app, world: World, runs: int, *, instance: str, database_url: str) -
         def count(*_args) -> None:
             counted.append("")
 
-        times = []
+        times, cpu = [], []
         for run in range(runs + 1):  # the first warms templates and caches, untimed
             counted.clear()
             if search is not None:  # the form's token first (not timed)
@@ -496,7 +497,7 @@ def measure(app, world: World, runs: int, *, instance: str, database_url: str) -
                 match = CSRF.search(form)
                 token = match.group(1) or match.group(2)
             sql_event.listen(engine, "before_cursor_execute", count)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             try:
                 if search is None:
                     response = browser.get(url)
@@ -507,13 +508,18 @@ def measure(app, world: World, runs: int, *, instance: str, database_url: str) -
                 sql_event.remove(engine, "before_cursor_execute", count)
             if run:
                 times.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - cpu_started) * 1000)
             if response.status_code != 200:
                 raise BenchFailed(f"{label}: {url} answered {response.status_code}")
         millis = statistics.median(times)
+        # CPU of this process alone (the app's Python work, not the database's): what a
+        # worker spends per request, less swayed by other work on the machine than the time.
         out[label] = {"ms": round(millis, 1), "statements": len(counted),
+                      "cpu_ms": round(statistics.median(cpu), 1),
                       "bytes": len(response.get_data()),
                       "pct_bare": round(100 * bare_ms / millis, 2)}
-        print(f"  {label}: {millis:.0f} ms, {len(counted)} statements", flush=True)
+        print(f"  {label}: {millis:.0f} ms, {len(counted)} statements, "
+              f"{out[label]['cpu_ms']:.0f} ms CPU", flush=True)
 
     page("admin booking queue", admin, "/staff/bookings")
     page("/staff/reports (admin)", admin, "/staff/reports")
@@ -813,7 +819,7 @@ def report(results: dict[int, dict], runs: int) -> None:
           f"(median of {runs}); commands in a fresh process each (start-up included, except "
           f"the export); gunicorn rows: 2 sync workers, requests per second; st = SQL "
           f"statements, % bare = share of a bare Flask route's throughput served the same "
-          f"way, MB = the process's peak RSS")
+          f"way, MB = the process's peak RSS, cpu = the benchmark process's CPU ms per request")
     print(f"{'':<28}" + "".join(f"{f'{n:,} clients':>{width}}" for n in sizes))
     for label in rows:
         cells = []
@@ -828,6 +834,8 @@ def report(results: dict[int, dict], runs: int) -> None:
                 continue
             pct = f"{item['pct_bare']:6.2f}%" if "pct_bare" in item else ""
             rss = f"{item['rss_mb']:5.0f} MB" if "rss_mb" in item else ""
+            if "cpu_ms" in item:
+                rss = f"{item['cpu_ms']:5.1f} cpu"
             cells.append(f"{format_ms(item['ms'])} {item['statements']:>6} st {pct:>7}{rss:>8}")
         print(f"{label:<28}" + "".join(f"{cell:>{width}}" for cell in cells))
     print(f"{'load average (1, 5, 15 min)':<28}" + "".join(
