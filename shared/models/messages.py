@@ -71,6 +71,12 @@ class ThreadStaff(Base):
         ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    thread: Mapped[MessageThread] = relationship()
+
+    @property
+    def confidential_from_guardians(self) -> bool:
+        """The conversation's: a guardian never learns who joined one kept from them."""
+        return self.thread.confidential_from_guardians
 
 
 class Message(Base):

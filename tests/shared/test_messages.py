@@ -522,6 +522,17 @@ def test_a_young_person_keeps_a_conversation_from_their_guardians(app, team, mak
         assert {(r.thread.id, r.unread, r.as_guardian) for r in mine} == {
             (hidden.id, 1, False), (shared_thread.id, 0, False)}
         assert messages.unread_count(account=account_of(young)) == 1
+        # "My data" shows the guardian nothing of it: no topic, no message, not who joined.
+        messages.join(member=member(team["second"]), thread_id=hidden.id)
+        child = db.session.get(Client, child_id)
+        seen = {item.entry.column: item.values
+                for item in my_data.items_for(child, as_guardian=True)["messages"]}
+        assert seen["message_threads.topic"] == ["Schule"]
+        assert "Wir sind für dich da." not in seen["messages.body"]
+        assert "thread_staff.staff_member_id" not in seen
+        everything = {item.entry.column: item.values
+                      for item in my_data.items_for(child, as_guardian=False)["messages"]}
+        assert everything["thread_staff.staff_member_id"] == [team["second"]]
 
 
 def test_a_guardian_deleting_their_account_leaves_the_young_persons_conversation(
