@@ -304,3 +304,25 @@ def test_the_email_of_a_new_message_is_in_the_readers_language(app, auth, make_c
     assert told["Subject"] == "Yeni bir mesajınız var"
     assert told["Content-Language"] == "tr"
     assert ANSWER not in told.get_content()
+
+
+def test_the_conversations_page_a_page_at_a_time(app, auth, make_client, team):
+    from shared.models import Client, DataKey, MessageThread
+
+    mia = make_client(full_name="Mia Demir")
+    with app.app_context():  # 30 conversations, written directly
+        own = db.session.scalar(select(Client).where(Client.account_id == mia.account_id))
+        key = db.session.get(DataKey, own.data_key_id)
+        for n in range(30):
+            thread = MessageThread(client_id=own.id, data_key=key, service_id=team.service_id)
+            thread.topic = f"Thema {n}"
+            db.session.add(thread)
+        db.session.commit()
+    browser = signed_in(app, auth, mia)
+    first = browser.get("/messages").get_data(as_text=True)
+    assert "Seite 1 von 2" in first
+    assert "Nächste Seite" in first
+    second = browser.get("/messages?page=2").get_data(as_text=True)
+    assert "Seite 2 von 2" in second
+    shown = re.findall(r">Thema (\d+)<", first + second)
+    assert sorted(map(int, shown)) == list(range(30))
