@@ -13,12 +13,12 @@ import tempfile
 import time
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import current_app, g
+from flask import current_app
 from sqlalchemy import select
 
 from shared import audit, catalogue, seal, security_log
@@ -263,7 +263,8 @@ class _KnownNames:
             kind, value)
 
 
-def _spool_counted(person: my_data.Person, account: Account, spools: list) -> None:
+def _spool_counted(person: my_data.Person, account: Account, spools: list,
+                   when: Callable[[datetime], str]) -> None:
     """Read the rows of the categories ``describe`` only counted (the access log) in
     batches and put each item's values and their words in spools, as ``items_for`` and
     ``label`` would have put them in the item; items left without a value go, as there."""
@@ -299,7 +300,7 @@ def _spool_counted(person: my_data.Person, account: Account, spools: list) -> No
                 names.learn(item.entry, values)
                 for value in values:
                     item.values.append(_plain(value))
-                    item.shown.append(_shown(value, item.entry, names, words))
+                    item.shown.append(_shown(value, item.entry, names, words, when))
                 item.count += len(batch)
                 if changed is not None and (item.changed_at is None
                                             or changed > item.changed_at):
@@ -319,10 +320,11 @@ def _spool_counted(person: my_data.Person, account: Account, spools: list) -> No
     person.categories[:] = [category for category in person.categories if category.items]
 
 
-def _shown(value, entry, names: _KnownNames, words: dict) -> str:
+def _shown(value, entry, names: _KnownNames, words: dict,
+           when: Callable[[datetime], str]) -> str:
     """``my_data.display``, once per code or id: a long log repeats the same few."""
     if isinstance(value, datetime) and not entry.names:  # as display() writes it
-        return _moments()(value)
+        return when(value)
     if isinstance(value, datetime | date):
         return my_data.display(value, entry, names)
     key = (entry.column, value)
@@ -369,10 +371,10 @@ def _category_rows(items: list[dict]) -> Iterator[list]:
                    item["legal_basis"], item["retention"]]
 
 
-def _access_rows(access_log: Iterable[dict], words) -> Iterator[list]:
+def _access_rows(access_log: Iterable[dict], words, when: Callable[[str], str]) -> Iterator[list]:
     yield ["at", "staff", "role", "category", "action", "reason"]
     for line in access_log:
-        yield [_when(line["at"]), line["staff"], line["role"], words(line, "category"),
+        yield [when(line["at"]), line["staff"], line["role"], words(line, "category"),
                words(line, "action"), line["reason"] or ""]
 
 
@@ -407,9 +409,11 @@ def _stream(account_id, spools: list[_Spooled]) -> Iterator[bytes]:
     client_tables.check()
     logs = {subject.client.id: subject for subject in transparency.subjects(account)}
     people = my_data.describe(account)  # the access log counted, read below in batches
+    moments = moment_writer()  # the reader's language and zone, looked up once
+    when = _when(moments)
     subjects = []
     for person in people:
-        _spool_counted(person, account, spools)
+        _spool_counted(person, account, spools, moments)
         subjects.append(_subject_data(person, _spool_access_log(logs[person.client.id],
                                                                   spools)))
     data = {"schema_version": SCHEMA_VERSION, "generated_at": utcnow().isoformat(),
@@ -464,7 +468,7 @@ def _stream(account_id, spools: list[_Spooled]) -> Iterator[bytes]:
                 yield from add(f"{prefix}/data/{category}.csv",
                                _csv_rows(_category_rows(items)))
             yield from add(f"{prefix}/access-log.csv",
-                           _csv_rows(_access_rows(subject["access_log"], words)))
+                           _csv_rows(_access_rows(subject["access_log"], words, when)))
         account = db.session.get(Account, account_id)
         for subject in transparency.subjects(account):
             prefix = "me" if subject.is_self else f"child-{str(subject.client.id)[:8]}"
@@ -488,7 +492,7 @@ def _stream(account_id, spools: list[_Spooled]) -> Iterator[bytes]:
                                f"{_attachment_name(attachment)}",
                                [attachment.content], compress=False)
                 db.session.expire(attachment, ["content_ciphertext"])
-        yield from add("index.html", _index_html(data, people))
+        yield from add("index.html", _index_html(data, people, when))
         yield from add("seal-certificate.pem", [organisation_seal.certificate_pem])
         body = json.dumps({"files": manifest, "schema_version": SCHEMA_VERSION},
                           sort_keys=True, indent=1).encode()
@@ -499,26 +503,21 @@ def _stream(account_id, spools: list[_Spooled]) -> Iterator[bytes]:
     yield sink.take()
 
 
-def _index_html(data: dict, people: list[my_data.Person]) -> Iterator[str]:
+def _index_html(data: dict, people: list[my_data.Person],
+                when: Callable[[str], str]) -> Iterator[str]:
     """index.html as the template writes it, piece by piece (the access log is read from
     its spool while it is written)."""
-    context = {"data": data, "when": _when, "access_words": _remembered(_access_words),
+    context = {"data": data, "when": when, "access_words": _remembered(_access_words),
                "people": list(zip(people, data["subjects"], strict=True)),
                **my_data.TEMPLATE_HELPERS}
     current_app.update_template_context(context)
     return current_app.jinja_env.get_template("portal/export_index.html").generate(context)
 
 
-def _when(iso: str) -> str:
-    """A time from data.json as the reader reads it (organisation's time zone, Babel)."""
-    return _moments()(datetime.fromisoformat(iso))
-
-
-def _moments():
-    """The request's ``moment_writer`` (made once per export: thousands of lines)."""
-    if "export_moments" not in g:
-        g.export_moments = moment_writer()
-    return g.export_moments
+def _when(moments: Callable[[datetime], str]) -> Callable[[str], str]:
+    """A time from data.json as the reader reads it (organisation's time zone, Babel),
+    written by the export's one ``moment_writer`` (thousands of lines)."""
+    return lambda iso: moments(datetime.fromisoformat(iso))
 
 
 def _access_words(line: dict, column: str) -> str:
