@@ -418,21 +418,23 @@ def thread_for_client(*, account: Account, thread_id: uuid.UUID) -> ThreadView:
     """The conversation for the client (or guardian); the team's messages shown are marked
     read by the client."""
     thread, scope = _client_thread(account, thread_id)
-    messages, files = _messages(thread, scope.messages())
-    now = utcnow()
-    unread = [m.id for m in messages if m.from_staff and m.read_by_client_at is None]
-    if unread:
-        db.session.execute(update(Message).where(Message.id.in_(unread))
-                           .values(read_by_client_at=now)
-                           .execution_options(synchronize_session=False))
-        for message in messages:
-            if message.id in unread:
-                message.read_by_client_at = now
+    db.session.execute(update(Message).where(Message.thread_id == thread.id)
+                       .where(Message.from_staff.is_(True))
+                       .where(Message.read_by_client_at.is_(None)).where(scope.messages())
+                       .values(read_by_client_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.session.commit()  # first: what is read below is not expired by it
+    return _view(thread_id, scope.messages(), as_guardian=scope.as_guardian(thread.client_id))
+
+
+def _view(thread_id: uuid.UUID, condition=None, *, as_guardian: bool = False) -> ThreadView:
+    """The conversation read after the transaction that logged and marked it: the same
+    statements however many messages and files it has."""
+    thread = db.session.get(MessageThread, thread_id)
+    messages, files = _messages(thread, condition)
     client = db.session.get(Client, thread.client_id)
-    view = ThreadView(thread, client, messages, files, scope.as_guardian(thread.client_id),
+    return ThreadView(thread, client, messages, files, as_guardian,
                       _joined([thread.id]).get(thread.id, []))
-    db.session.commit()
-    return view
 
 
 def attachment_for_client(*, account: Account, attachment_id: uuid.UUID) -> MessageAttachment:
@@ -601,21 +603,13 @@ def thread_for_staff(*, member: StaffMember, thread_id: uuid.UUID) -> ThreadView
     audit.set_purpose(audit.MESSAGE_WORK)
     audit.record_access(client_id=thread.client_id, staff_member=member,
                         category=audit.MESSAGES)
-    messages, files = _messages(thread)
-    now = utcnow()
-    unread = [m.id for m in messages if not m.from_staff and m.read_by_staff_at is None]
-    if unread:
-        db.session.execute(update(Message).where(Message.id.in_(unread))
-                           .values(read_by_staff_at=now)
-                           .execution_options(synchronize_session=False))
-        for message in messages:
-            if message.id in unread:
-                message.read_by_staff_at = now
-    client = db.session.get(Client, thread.client_id)
-    view = ThreadView(thread, client, messages, files, False,
-                      _joined([thread.id]).get(thread.id, []))
-    db.session.commit()
-    return view
+    db.session.execute(update(Message).where(Message.thread_id == thread.id)
+                       .where(Message.from_staff.is_(False))
+                       .where(Message.read_by_staff_at.is_(None))
+                       .values(read_by_staff_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.session.commit()  # the visit and the marks; what is read below is not expired by it
+    return _view(thread_id)
 
 
 def reply_as_staff(*, member: StaffMember, thread_id: uuid.UUID, body: str,

@@ -616,3 +616,43 @@ def test_the_inbox_lists_newest_activity_first_and_filters_what_nobody_took(app,
             messages.release(member=member(team["second"]), thread_id=older.id)
         messages.release(member=first, thread_id=older.id)
         assert messages.inbox(member=first, mine=True).rows == []
+
+
+def test_a_conversation_costs_the_same_statements_with_2_and_20_messages(app, team,
+                                                                         make_client):
+    person = make_client()
+    with app.app_context():
+        thread_id = start(person, team["service"], attachments=[("a.pdf", PDF)]).id
+
+    def add(count: int) -> None:
+        with app.app_context():
+            for n in range(count):
+                if n % 2:
+                    messages.reply(account=account_of(person), thread_id=thread_id,
+                                   body=f"Frage {n}", attachments=[(f"{n}.pdf", PDF)])
+                else:
+                    messages.reply_as_staff(member=member(team["second" if n % 4 else "first"]),
+                                            thread_id=thread_id, body=f"Antwort {n}")
+            db.session.remove()
+
+    def costs() -> tuple[int, int]:
+        counted = []
+        with app.app_context():
+            for read in (lambda staff, _client: messages.thread_for_staff(
+                             member=staff, thread_id=thread_id),
+                         lambda _staff, client: messages.thread_for_client(
+                             account=client, thread_id=thread_id)):
+                db.session.remove()
+                staff, client = member(team["first"]), account_of(person)
+                with counting_statements(app) as statements:
+                    view = read(staff, client)
+                    assert [m.body for m in view.messages]  # every body decrypted
+                    assert all(f.filename for m in view.messages for f in view.files_of(m))
+                counted.append(len(statements))
+            db.session.remove()
+        return tuple(counted)
+
+    add(1)
+    few = costs()
+    add(18)
+    assert costs() == few
