@@ -21,13 +21,25 @@ from shared.app import create_app  # noqa: E402
 from shared.cli import upgrade_database  # noqa: E402
 from shared.config import Config  # noqa: E402
 from shared.extensions import db  # noqa: E402
+from tests.conftest import create_postgres_database, drop_postgres_database  # noqa: E402
 
 
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="einblick-bench-"))
-    config = Config(env="test", instance_path=str(workdir),
-                    database_url=os.environ.get("DATABASE_URL")
-                    or f"sqlite:///{workdir / 'bench.sqlite3'}",
+    # A database of its own on a PostgreSQL server (dropped afterwards), never the one
+    # DATABASE_URL names: that may be the test suite's or a real one.
+    server_url = os.environ.get("DATABASE_URL", "")
+    database_url = (create_postgres_database(server_url) if server_url.startswith("postgres")
+                    else f"sqlite:///{workdir / 'bench.sqlite3'}")
+    try:
+        return _run(workdir, database_url)
+    finally:
+        if server_url.startswith("postgres"):
+            drop_postgres_database(database_url)
+
+
+def _run(workdir: Path, database_url: str) -> int:
+    config = Config(env="test", instance_path=str(workdir), database_url=database_url,
                     master_keys="b:" + crypto.b64encode(b"\x05" * 32),
                     index_key=crypto.b64encode(b"\x06" * 32),
                     secret_key="bench-only-not-a-secret")  # noqa: S106
@@ -49,6 +61,9 @@ def main() -> int:
           f"peak RSS {peak_mb:.0f} MB (before export {before / 1024:.0f} MB)")
     ok = elapsed < 10 and peak_mb < 200
     print("within budget (10 s, 200 MB)" if ok else "OVER BUDGET (10 s, 200 MB)")
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # before its database is dropped
     return 0 if ok else 1
 
 
