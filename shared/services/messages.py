@@ -427,6 +427,46 @@ def thread_for_client(*, account: Account, thread_id: uuid.UUID) -> ThreadView:
     return _view(thread_id, scope.messages(), as_guardian=scope.as_guardian(thread.client_id))
 
 
+def _later_than(thread: MessageThread, after_id: uuid.UUID, condition=None):
+    """The condition for the messages of ``thread`` after the message ``after_id`` (in the
+    order the page shows them: time, then id). Raises ThreadNotFound when ``after_id`` is
+    no message of the thread that this reader sees."""
+    stmt = select(Message.created_at).where(Message.id == after_id) \
+        .where(Message.thread_id == thread.id)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    at = db.session.scalar(stmt)
+    if at is None:
+        raise ThreadNotFound
+    return or_(Message.created_at > at, and_(Message.created_at == at, Message.id > after_id))
+
+
+def _new_ids(thread: MessageThread, later, condition=None) -> list[uuid.UUID]:
+    stmt = select(Message.id).where(Message.thread_id == thread.id).where(later)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    return list(db.session.scalars(stmt))
+
+
+def new_for_client(*, account: Account, thread_id: uuid.UUID,
+                   after_id: uuid.UUID) -> ThreadView | None:
+    """The messages of a conversation after ``after_id`` that the client (or guardian) may
+    see, for the open page to show without a reload (shared/static/js/messages.js); the
+    team's are marked read as opening the page marks them. None when there is none."""
+    thread, scope = _client_thread(account, thread_id)
+    later = _later_than(thread, after_id, scope.messages())
+    ids = _new_ids(thread, later, scope.messages())
+    if not ids:
+        return None
+    db.session.execute(update(Message).where(Message.id.in_(ids))
+                       .where(Message.from_staff.is_(True))
+                       .where(Message.read_by_client_at.is_(None))
+                       .values(read_by_client_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    return _view(thread_id, Message.id.in_(ids), as_guardian=scope.as_guardian(thread.client_id))
+
+
 def _view(thread_id: uuid.UUID, condition=None, *, as_guardian: bool = False) -> ThreadView:
     """The conversation read after the transaction that logged and marked it: the same
     statements however many messages and files it has."""
@@ -612,6 +652,30 @@ def thread_for_staff(*, member: StaffMember, thread_id: uuid.UUID) -> ThreadView
     return _view(thread_id)
 
 
+def new_for_staff(*, member: StaffMember, thread_id: uuid.UUID,
+                  after_id: uuid.UUID) -> ThreadView | None:
+    """The messages of a conversation after ``after_id``, for the open page to show without
+    a reload (shared/static/js/messages.js). Showing any is a read of the client's
+    conversation, so it is a visit in the client's access log as opening the page is, and
+    the client's messages are marked read by staff; asking when there is nothing new reads
+    nothing of the client's and logs nothing. None when there is none."""
+    thread = _staff_thread(member, thread_id)
+    later = _later_than(thread, after_id)
+    ids = _new_ids(thread, later)
+    if not ids:
+        return None
+    audit.set_purpose(audit.MESSAGE_WORK)
+    audit.record_access(client_id=thread.client_id, staff_member=member,
+                        category=audit.MESSAGES)
+    db.session.execute(update(Message).where(Message.id.in_(ids))
+                       .where(Message.from_staff.is_(False))
+                       .where(Message.read_by_staff_at.is_(None))
+                       .values(read_by_staff_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    return _view(thread_id, Message.id.in_(ids))
+
+
 def reply_as_staff(*, member: StaffMember, thread_id: uuid.UUID, body: str,
                    confidential_from_guardians: bool = False,
                    attachments: Sequence = ()) -> Message:
@@ -780,6 +844,16 @@ def attachments_for_export(client_id: uuid.UUID, *, as_guardian: bool):
         stmt = stmt.where(MessageThread.confidential_from_guardians.is_(False)) \
             .where(MessageAttachment.confidential_from_guardians.is_(False))
     return list(db.session.scalars(stmt))
+
+
+def deleted_on(row) -> datetime | None:
+    """When the retention purge deletes a conversation ("my data" says so); None for any
+    other row."""
+    if not isinstance(row, MessageThread) or row.last_message_at is None:
+        return None
+    from shared.services.erasure import years_after
+
+    return years_after(row.last_message_at, retention_years())
 
 
 def purge_expired(*, now: datetime | None = None) -> int:

@@ -124,9 +124,10 @@ def _changed_at(rows: list) -> datetime | None:
 
 
 def _deleted_on(rows: list) -> datetime | None:
-    from shared.services import erasure
+    from shared.services import erasure, messages
 
-    dates = [until for row in rows if (until := erasure.kept_until(row, None)) is not None]
+    dates = [until for row in rows
+             if (until := erasure.kept_until(row, None) or messages.deleted_on(row)) is not None]
     return min(dates) if dates else None
 
 

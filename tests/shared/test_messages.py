@@ -384,6 +384,10 @@ def test_messages_are_in_my_data_and_the_export(app, team, make_client):
                                                          "Antwort des Teams"}
         assert items["message_threads.topic"]["values"] == ["Antrag"]
         assert items["message_attachments.content"]["stored_as"] == "file"
+        # When the purge deletes it: the retention after the last message.
+        last = db.session.get(MessageThread, thread.id).last_message_at
+        assert items["message_threads.topic"]["deleted_on"] == erasure.years_after(
+            last, 2).isoformat()
         assert "2" in items["messages.body"]["retention"]
 
 
