@@ -188,6 +188,22 @@ def message_reply(thread_id: uuid.UUID):
     return _thread_page(thread_id, form, status=400)
 
 
+@bp.get("/messages/<uuid:thread_id>/since")
+@client_required
+def message_since(thread_id: uuid.UUID):
+    """The messages after ``after`` (the last one the open page shows), read as opening
+    the page reads them: the team's are marked read. Without JavaScript nobody asks; a
+    reload shows them."""
+    try:
+        view = messages.new_for_client(account=current_user, thread_id=thread_id,
+                                       after_id=message_views.after_arg())
+    except messages.NotAllowed:  # ThreadNotFound too
+        abort(404)
+    authors = message_pages.authors_for_client(view, current_user) if view else {}
+    return message_views.new_messages(view, authors, "portal/_messages_new.html",
+                                      messages.download_name)
+
+
 @bp.get("/messages/attachments/<uuid:attachment_id>")
 @client_required
 def message_attachment(attachment_id: uuid.UUID):

@@ -1,5 +1,6 @@
 """What the portal's and the staff's message pages share: the attachment field, what a
-refused attachment tells the writer, and how an attachment is handed out.
+refused attachment tells the writer, how an attachment is handed out, and the new
+messages an open conversation page asks for (shared/static/js/messages.js).
 
 Web glue for both blueprints (like ``shared/passkey_views.py``); the rules (who may write,
 read, take a conversation) are the service's, ``shared/services/messages.py``.
@@ -8,8 +9,9 @@ read, take a conversation) are the service's, ``shared/services/messages.py``.
 from __future__ import annotations
 
 import io
+import uuid
 
-from flask import send_file
+from flask import abort, render_template, request, send_file
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
@@ -57,3 +59,29 @@ def send_attachment(attachment, name: str):
     as filename*=UTF-8''… (RFC 6266), as documents are."""
     return send_file(io.BytesIO(attachment.content), mimetype=attachment.content_type,
                      as_attachment=True, download_name=name)
+
+
+def after_arg() -> uuid.UUID:
+    """The ``after`` of a request for new messages: the last message the page shows."""
+    try:
+        return uuid.UUID(request.args.get("after", ""))
+    except ValueError:
+        abort(404)
+
+
+def new_messages(view, authors: dict, template: str, download_name):
+    """The answer to an open conversation page asking what came after its last message:
+    204 when nothing did, else the new messages as an HTML fragment in the page's own
+    markup (``template``), with the message to continue after in a header.
+
+    The page asks every few seconds (polling) instead of holding a connection open for
+    server-sent events: production runs gunicorn with sync workers, where a held
+    connection takes a whole worker for as long as a page stays open (a few open pages
+    would stop the site); a short request costs a worker milliseconds and passes any
+    proxy. The requests are no use of the session (shared/auth/sessions.py), so an open
+    page never keeps a session alive by itself."""
+    if view is None:
+        return "", 204, {"Cache-Control": "no-store"}
+    html = render_template(template, view=view, authors=authors, download_name=download_name)
+    return html, 200, {"Cache-Control": "no-store",
+                       "X-Messages-After": str(view.messages[-1].id)}

@@ -161,6 +161,7 @@ ENDPOINT_ROLES: Mapping[str, frozenset[str]] = MappingProxyType({
     "staff.message_join": ABILITIES[ANSWER_MESSAGES],
     "staff.message_thread": ABILITIES[ANSWER_MESSAGES],
     "staff.message_reply": ABILITIES[ANSWER_MESSAGES],
+    "staff.message_since": ABILITIES[ANSWER_MESSAGES],
     "staff.message_attachment": ABILITIES[ANSWER_MESSAGES],
     "staff.message_notifications": ABILITIES[ANSWER_MESSAGES],
     # running the organisation

@@ -53,6 +53,7 @@ PURPOSES = {
     "staff.message_join": audit.MESSAGE_WORK,
     "staff.message_thread": audit.MESSAGE_WORK,
     "staff.message_reply": audit.MESSAGE_WORK,
+    "staff.message_since": audit.MESSAGE_WORK,
     "staff.message_attachment": audit.MESSAGE_WORK,
 }
 # Staff pages that read no client's data (so they log no visit); every page the policy

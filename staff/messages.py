@@ -171,6 +171,23 @@ def message_reply(thread_id: uuid.UUID):
     return _thread_page(thread_id, form, status=400)
 
 
+@bp.get("/messages/<uuid:thread_id>/since")
+def message_since(thread_id: uuid.UUID):
+    """The messages after ``after`` (the last one the open page shows), for
+    shared/static/js/messages.js (polling: shared/message_views.new_messages says why).
+    Any shown is a visit in the client's access log, as opening the page is."""
+    try:
+        view = messages.new_for_staff(member=_member(), thread_id=thread_id,
+                                      after_id=message_views.after_arg())
+    except messages.ThreadNotFound:
+        abort(404)
+    except messages.NotAllowed:
+        security_log.deny()
+    authors = message_pages.authors_for_staff(view, _member()) if view else {}
+    return message_views.new_messages(view, authors, "staff/_messages_new.html",
+                                      messages.download_name)
+
+
 @bp.get("/messages/attachments/<uuid:attachment_id>")
 def message_attachment(attachment_id: uuid.UUID):
     try:

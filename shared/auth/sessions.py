@@ -28,6 +28,10 @@ _TOUCH_INTERVAL = timedelta(seconds=60)
 # The page warns this long before the idle limit ends the session (shared/static/js/idle.js).
 WARN_SECONDS = 120
 STATUS_ENDPOINT = "session.status"  # reads the time left without counting as use
+# What a page asks by itself is no use of the session either: the idle warning's status
+# and an open conversation asking for new messages (shared/static/js/messages.js), so an
+# open tab never keeps a session alive.
+NOT_USE = frozenset({STATUS_ENDPOINT, "portal.message_since", "staff.message_since"})
 
 
 def _config():
@@ -104,14 +108,14 @@ def load(token: str) -> Account | None:
     now = utcnow()
     absolute = timedelta(hours=_config().session_absolute_hours)
     if now - row.last_seen_at > idle_limit(account) or now - row.created_at > absolute:
-        if request.endpoint == STATUS_ENDPOINT:
+        if request.endpoint in NOT_USE:
             return None  # only asked: the row stays, so a form sent next is still kept
         drafts.session_ended(account.id)  # a form posted now is kept for this account
         db.session.delete(row)
         db.session.commit()
         return None
-    # The idle warning asking how long is left is no use of the session.
-    if now - row.last_seen_at > _TOUCH_INTERVAL and request.endpoint != STATUS_ENDPOINT:
+    # The idle warning asking how long is left, a page asking for news: no use (NOT_USE).
+    if now - row.last_seen_at > _TOUCH_INTERVAL and request.endpoint not in NOT_USE:
         row.last_seen_at = now
         db.session.commit()
     _attach(account, token, row)

@@ -96,6 +96,7 @@ ROUTES = {
     "staff.messages_all": ("GET", "/staff/messages/all"),
     "staff.message_thread": ("GET", "/staff/messages/{random}"),
     "staff.message_reply": ("POST", "/staff/messages/{random}"),
+    "staff.message_since": ("GET", "/staff/messages/{random}/since"),
     "staff.message_take": ("POST", "/staff/messages/{random}/take"),
     "staff.message_join": ("POST", "/staff/messages/{random}/join"),
     "staff.message_attachment": ("GET", "/staff/messages/attachments/{random}"),
