@@ -660,3 +660,35 @@ def test_a_conversation_costs_the_same_statements_with_2_and_20_messages(app, te
     few = costs()
     add(18)
     assert costs() == few
+
+
+def test_an_open_page_asks_for_what_is_new(app, team, make_client):
+    """new_for_client / new_for_staff (the open page's polling): the messages after the last
+    one shown, marked read as opening the page marks them; for staff a visit in the access
+    log only when something new is shown; never what is kept from the reader."""
+    parent = make_client()
+    child_id = add_child(app, parent)
+    with app.app_context():
+        thread = start(parent, team["service"], client_id=child_id)
+        first = db.session.scalar(select(Message))
+        staff, guardian = member(team["first"]), account_of(parent)
+        before = len(visits(child_id))
+        assert messages.new_for_staff(member=staff, thread_id=thread.id,
+                                      after_id=first.id) is None
+        assert len(visits(child_id)) == before  # nothing new, nothing read, no visit
+        hidden = messages.reply_as_staff(member=staff, thread_id=thread.id, body="Nur Emil",
+                                         confidential_from_guardians=True)
+        shown = messages.reply_as_staff(member=staff, thread_id=thread.id, body="Für alle")
+        new = messages.new_for_client(account=guardian, thread_id=thread.id,
+                                      after_id=first.id)
+        assert [m.body for m in new.messages] == ["Für alle"]
+        assert db.session.get(Message, shown.id).read_by_client_at is not None
+        assert db.session.get(Message, hidden.id).read_by_client_at is None
+        with pytest.raises(messages.ThreadNotFound):  # a message the guardian never saw
+            messages.new_for_client(account=guardian, thread_id=thread.id, after_id=hidden.id)
+        later = messages.reply(account=guardian, thread_id=thread.id, body="Danke")
+        new = messages.new_for_staff(member=staff, thread_id=thread.id, after_id=shown.id)
+        assert [m.body for m in new.messages] == ["Danke"]
+        assert db.session.get(Message, later.id).read_by_staff_at is not None
+        assert (visits(child_id)[-1].action, visits(child_id)[-1].category) == ("view",
+                                                                               "messages")
