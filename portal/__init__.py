@@ -7,6 +7,7 @@ bp = Blueprint("portal", __name__)
 from portal import (  # noqa: E402,F401  (views register on bp)
     account,
     account_recovery,
+    anonymous,
     auth,
     booking_changes,
     bookings,

@@ -95,7 +95,8 @@ def totp_setup():
             return render_template("auth/recovery_codes.html", codes=codes, area="portal",
                                    first_time=True)
     uri = totp.provisioning_uri(
-        secret=secret, account_name=current_user.email, issuer="Einblick"
+        secret=secret, account_name=current_user.email or current_user.pseudonym,
+        issuer="Einblick"
     )
     return render_template(
         "auth/totp_setup.html", form=form, secret=secret, qr_svg=totp.qr_svg(uri),

@@ -20,6 +20,18 @@ OPEN_WHILE_HANDOVER_PENDING = frozenset({
     "portal.reauth", "portal.passkey_setup", "portal.first_recovery_codes",
 })
 
+# What an anonymous contact (shared/services/anonymous.py) reaches: their conversations,
+# their account and its security, "my data", the export and deletion. Appointments,
+# consents and the household need a person the organisation knows; those pages lead to
+# the messages (and the ordinary account page to the anonymous one).
+OPEN_TO_ANONYMOUS = OPEN_WHILE_HANDOVER_PENDING - {"portal.handover_notice"} | frozenset({
+    "portal.anonymous_account", "portal.anonymous_email", "portal.anonymous_email_remove",
+    "portal.messages_index", "portal.message_new",
+    "portal.message_thread", "portal.message_reply", "portal.message_since",
+    "portal.message_attachment", "portal.my_data", "portal.my_data_access",
+    "portal.my_data_export", "portal.my_data_delete",
+})
+
 
 def client_required(view):
     """The view needs a signed-in client (a staff account is not a client), and one whose
@@ -38,6 +50,10 @@ def client_required(view):
         if (current_user.handover_pending
                 and request.endpoint not in OPEN_WHILE_HANDOVER_PENDING):
             return redirect(url_for("portal.handover_notice"))
+        if current_user.is_pseudonymous and request.endpoint not in OPEN_TO_ANONYMOUS:
+            return redirect(url_for("portal.anonymous_account"
+                                    if request.endpoint == "portal.account"
+                                    else "portal.messages_index"))
         return view(*args, **kwargs)
 
     return wrapper

@@ -575,6 +575,21 @@ ENTRIES = ENTRIES + (
           _FROM_SYSTEM, PLAIN),
 )
 
+# An anonymous contact (shared/services/anonymous.py): a pseudonym instead of an address.
+_ANONYMOUS_PURPOSE = _l("So you can write to us without giving your name or email address, "
+                        "and sign in again with the name you chose.")
+ENTRIES = ENTRIES + (
+    Entry("accounts.pseudonym", ACCOUNT, _l("The name you chose to sign in with"),
+          _ANONYMOUS_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _SEE_ACCOUNT, _FROM_YOU,
+          ENCRYPTED),
+    Entry("accounts.pseudonym_bidx", ACCOUNT, _l("Search key of the name you sign in with"),
+          _l("To find your account when you sign in, without decrypting every account."),
+          _CONTRACT, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, BLIND_INDEX),
+    Entry("clients.anonymous_at", ACCOUNT, _l("You first wrote to us anonymously on"),
+          _ANONYMOUS_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _SEE_ACCOUNT, _FROM_SYSTEM,
+          PLAIN),
+)
+
 # A recovery staff started after checking the client's identity in person. Its rows belong to
 # the account, so a guardian never sees them ("my data" leaves a child's account out).
 _RECOVERY_PURPOSE = _l("To give you your account back when you have lost your second step "

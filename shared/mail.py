@@ -29,10 +29,13 @@ def outbox_dir() -> Path:
     return Path(current_app.instance_path) / "outbox"
 
 
-def send(*, to: str, subject, template: str, locale: str | None = None,
+def send(*, to: str | None, subject, template: str, locale: str | None = None,
          attachments: Sequence[tuple[str, str, bytes]] = (), **context) -> None:
     """Render ``templates/mail/<template>.txt`` in the recipient's language and send it,
-    with ``attachments`` as (file name, MIME type, content), e.g. an appointment's .ics."""
+    with ``attachments`` as (file name, MIME type, content), e.g. an appointment's .ics.
+    Nothing is sent without an address (an anonymous contact has none)."""
+    if not to:
+        return
     config = current_app.extensions["einblick"].config
     locale = locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE
     # Outside a request (CLI, jobs) url_for needs a request context to build paths.

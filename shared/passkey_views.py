@@ -254,7 +254,8 @@ def add_passkey_routes(
 
 def _may_sign_in(account) -> bool:
     if account.is_client:
-        return account.email_confirmed_at is not None
+        # An anonymous contact proved nothing by email: its pseudonym and password made it.
+        return account.email_confirmed_at is not None or account.is_pseudonymous
     member = account.staff_member
     return member is not None and member.active
 

@@ -20,6 +20,9 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (UniqueConstraint("kind", "email_bidx"),)
+    # An anonymous contact's account (shared/services/anonymous.py) signs in with a
+    # pseudonym instead of an address: its email is empty under a random search key that
+    # no address hashes to, so it is never found by an address and never sent mail.
     # The account's own values: it names no client (a client row points to its account,
     # and a staff account has none), so they are bound to the account itself.
     __encryption_owner__ = "id"
@@ -32,6 +35,12 @@ class Account(Base):
     email_bidx: Mapped[bytes] = mapped_column(LargeBinary(32))
     email = encrypted(blind_index=True)
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The sign-in name of an anonymous contact (None for everyone else): unique, found by
+    # its blind index only.
+    pseudonym_ciphertext: Mapped[bytes | None] = mapped_column("pseudonym", LargeBinary)
+    pseudonym_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True,
+                                                         index=True)
+    pseudonym = encrypted(blind_index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_secret_ciphertext: Mapped[bytes | None] = mapped_column("totp_secret", LargeBinary)
@@ -86,6 +95,11 @@ class Account(Base):
         """Made by an invitation, and staff have not yet confirmed in person that the
         young person holds it (see shared.services.household.own_client)."""
         return self.invited_by is not None and self.handover_confirmed_at is None
+
+    @property
+    def is_pseudonymous(self) -> bool:
+        """An anonymous contact: signs in with a pseudonym, has no email address."""
+        return self.pseudonym_bidx is not None
 
     @property
     def is_staff(self) -> bool:

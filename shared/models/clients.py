@@ -51,6 +51,14 @@ class Client(Base):
     # tell the two apart from what follows (shared.services.household). Cleared when the
     # invitation is withdrawn.
     own_account_invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An anonymous contact (shared/services/anonymous.py): known to staff only by the
+    # pseudonym of its account, never found by the client search, never linked to a file.
+    # When they first wrote; None for everyone else.
+    anonymous_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def anonymous(self) -> bool:
+        return self.anonymous_at is not None
 
     name_tokens: Mapped[list[ClientNameToken]] = relationship(
         cascade="all, delete-orphan", back_populates="client"

@@ -211,7 +211,12 @@ def access_for(member: StaffMember, client_id: uuid.UUID,
     level = policy.level_for(member.role)
     if level is None:
         raise NoAccess
-    restricted_at = get_client(client_id).restricted_at
+    client = get_client(client_id)
+    if client.anonymous_at is not None:
+        # An anonymous contact has no file: staff meet them in the messages only, and
+        # nothing is linked to them (shared/services/anonymous.py).
+        raise NoAccess
+    restricted_at = client.restricted_at
     if restricted_at is not None:
         # Restricted after an erasure request (§ 84 SGB X): nobody opens it in everyday
         # work; the roles the policy allows may, with a reason that is logged and
@@ -435,7 +440,10 @@ def search(*, member: StaffMember, query: str, birth_date: date | None = None) -
     the log (committed), then the clients shown."""
     keyring = current_keyring()
     query = (query or "").strip()
-    matching = select(Client.id).where(Client.restricted_at.is_(None))
+    # Anonymous contacts are never found (they have no file; an address added later for
+    # notifications must not lead to them).
+    matching = select(Client.id).where(Client.restricted_at.is_(None)) \
+        .where(Client.anonymous_at.is_(None))
     if "@" in query:
         try:
             email = normalise_email(query)

@@ -69,7 +69,7 @@ def authors_for_staff(view: messages.ThreadView, reader: StaffMember) -> dict[uu
     name, or a guardian's name marked as such."""
     own_account = view.client.account_id
     names = _account_names(m.author_account_id for m in view.messages)
-    client_name = view.client.full_name or _("the client")
+    client_name = contact_name(view.client)
     authors = {}
     for m in view.messages:
         if m.from_staff:
@@ -81,6 +81,17 @@ def authors_for_staff(view: messages.ThreadView, reader: StaffMember) -> dict[uu
             authors[m.id] = _("%(name)s (parent or guardian)",
                               name=names.get(m.author_account_id) or _("name not given"))
     return authors
+
+
+def contact_name(client: Client | None) -> str:
+    """The client's name as staff read it in the messages: an anonymous contact's
+    pseudonym, marked as such (never a file's name: it has none)."""
+    if client is None:
+        return _("(no name given)")
+    if client.anonymous:
+        pseudonym = client.account.pseudonym if client.account is not None else None
+        return _("%(pseudonym)s (anonymous contact)", pseudonym=pseudonym or _("name deleted"))
+    return client.full_name or _("the client")
 
 
 def tell_of_new_message(message: Message) -> int:

@@ -27,11 +27,13 @@ class NotFound(Exception):
 
 
 def begin_adding(account: Account) -> str:
-    display = account.email
+    # An anonymous contact has no address: the passkey carries the name they chose.
+    user_name = account.email or account.pseudonym or "Einblick"
+    display = user_name
     member = getattr(account, "staff_member", None)
     if member is not None and member.name:
         display = member.name
-    return passkeys.begin_registration(account, user_name=account.email, display_name=display)
+    return passkeys.begin_registration(account, user_name=user_name, display_name=display)
 
 
 def finish_adding(account: Account, *, response: str, name: str) -> PasskeyCredential:

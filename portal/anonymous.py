@@ -1,0 +1,235 @@
+"""Anonymous first contact: write to a team with only a pseudonym and a password, sign in
+again with them, and the anonymous contact's account page. The rules are the service's
+(shared/services/anonymous.py); the conversation pages are the ordinary ones."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length
+
+from portal import bp
+from portal.guards import client_required
+from portal.messages import MAX_TOPIC, _body_field
+from shared.auth import login_flow, ratelimits, sessions
+from shared.auth.forms import (
+    ConfirmForm,
+    current_password_field,
+    email_field,
+    new_password_field,
+)
+from shared.content_i18n import service_text
+from shared.extensions import client_address, limiter
+from shared.models.base import current_keyring
+from shared.services import accounts, anonymous, message_pages, messages
+
+# New anonymous contacts from one network: enough for a family or a counselling office's
+# guest computer, too few to fill the inbox.
+NEW_CONTACTS = "5 per hour; 20 per day"
+
+
+def submitted_pseudonym_key() -> str:
+    """Wrong passwords are counted per pseudonym (its blind index), however it is
+    written."""
+    value = " ".join((request.form.get("pseudonym") or "").split())
+    if not value:
+        return "no-pseudonym:" + client_address()
+    return "pseudonym:" + current_keyring().blind_index("ratelimit.pseudonym", value).hex()
+
+
+def _pseudonym_field(description=None) -> StringField:
+    return StringField(
+        _l("A name you choose"), id="anonymous-pseudonym",
+        validators=[DataRequired(_l("Please choose a name to sign in with.")),
+                    Length(max=anonymous.MAX_PSEUDONYM)],
+        description=description,
+        render_kw={"autocomplete": "username", "maxlength": anonymous.MAX_PSEUDONYM,
+                   "spellcheck": "false", "autocapitalize": "none"})
+
+
+class AnonymousStartForm(FlaskForm):
+    pseudonym = _pseudonym_field(_l(
+        "Not your real name and not an email address, for example “Sonnenblume 7”. You sign "
+        "in with it, and our team sees it."))
+    password = new_password_field(_l("Choose a password"))
+    service = SelectField(_l("To which team?"), id="anonymous-service", validate_choice=False,
+                          validators=[InputRequired(_l("Please choose a team."))])
+    topic = StringField(
+        _l("Topic"), id="anonymous-topic",
+        validators=[DataRequired(_l("Please write a topic in a few words.")),
+                    Length(max=MAX_TOPIC, message=_l("Please shorten the topic to at most "
+                                                     "%(max)d characters."))],
+        render_kw={"maxlength": MAX_TOPIC, "autocomplete": "off"})
+    body = _body_field("anonymous-body")
+    submit = SubmitField(_l("Send message"), id="anonymous-submit")
+
+
+class NotificationEmailForm(FlaskForm):
+    email = email_field(_l("Email address for notifications"))
+    submit = SubmitField(_l("Send confirmation link"), id="notification-email-submit")
+
+
+class AnonymousLoginForm(FlaskForm):
+    pseudonym = _pseudonym_field()
+    password = current_password_field()
+    submit = SubmitField(_l("Sign in"), id="anonymous-login-submit")
+
+
+def _service_choices() -> list[SelectChoice]:
+    return [SelectChoice("", _("Please choose"))] + [
+        SelectChoice(str(s.id), service_text(s, "name").plain)
+        for s in messages.services_to_write_to()]
+
+
+def _signed_in_elsewhere():
+    """A signed-in person has their own way to write; nobody starts a second identity
+    from inside an account by accident."""
+    flash(_("You are signed in. Write to our team from your messages."), "info")
+    return redirect(url_for("portal.messages_index"))
+
+
+@bp.route("/messages/anonymous", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+@limiter.limit(NEW_CONTACTS, methods=["POST"], deduct_when=lambda response:
+               response.status_code == 302)
+def anonymous_start():
+    """Write to a team without a name or an email address: a pseudonym and a password,
+    the team and the message on one page. Afterwards the person is signed in and sees the
+    conversation. Refusals keep everything typed but the password."""
+    if current_user.is_authenticated:
+        return _signed_in_elsewhere()
+    form = AnonymousStartForm()
+    form.service.choices = _service_choices()
+    if form.validate_on_submit():
+        try:
+            service_id = uuid.UUID(form.service.data or "")
+        except ValueError:
+            service_id = None
+        try:
+            if service_id is None:
+                raise messages.ServiceUnavailable
+            thread = anonymous.start(
+                pseudonym=form.pseudonym.data, password=form.password.data,
+                service_id=service_id, topic=form.topic.data, body=form.body.data,
+                locale=str(get_locale()))
+        except anonymous.PseudonymInvalid:
+            form.pseudonym.errors = [_("Please choose a name of 3 to 40 characters that is "
+                                       "not an email address.")]
+        except anonymous.PseudonymTaken:
+            form.pseudonym.errors = [_("This name is already used. Please choose another "
+                                       "one, for example with a number added.")]
+        except accounts.WeakPassword as exc:
+            form.password.errors = list(exc.problems)
+        except messages.ServiceUnavailable:
+            form.service.errors = [_("This team takes no messages at the moment. Please "
+                                     "choose another one.")]
+        except messages.EmptyMessage as exc:
+            if exc.what == "topic":
+                form.topic.errors = [_("Please write a topic in a few words.")]
+            else:
+                form.body.errors = [_("Please write your message.")]
+        else:
+            first = message_pages.first_message(thread.id)
+            if first is not None:
+                message_pages.tell_of_new_message(first)
+            flash(_("Your message is sent. Sign in again with your name and password to read "
+                    "the answer. Under “My account” you can add an email address to be told "
+                    "of answers."), "success")
+            return redirect(url_for("portal.message_thread", thread_id=thread.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("portal/anonymous_start.html", form=form), status
+
+
+@bp.route("/login/anonymous", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+@limiter.limit(ratelimits.PER_ACCOUNT_FAILURES, methods=["POST"],
+               key_func=submitted_pseudonym_key, deduct_when=ratelimits.only_failures)
+def anonymous_login():
+    """Sign in with the pseudonym and password of an anonymous first contact. One answer
+    for an unknown name and a wrong password."""
+    if current_user.is_authenticated:
+        return _signed_in_elsewhere()
+    form = AnonymousLoginForm()
+    next_url = login_flow.safe_next(request.args.get("next"))
+    if form.validate_on_submit():
+        result = anonymous.authenticate(pseudonym=form.pseudonym.data,
+                                        password=form.password.data)
+        if result.account is None:
+            ratelimits.mark_failure()
+            form.password.errors.append(_("Name or password is not right."))
+        elif result.needs_second_factor:
+            login_flow.begin(result.account, next_url=next_url)
+            return redirect(url_for("portal.login_second_factor"))
+        else:
+            sessions.start(result.account, second_factor=False)
+            return redirect(next_url or url_for("portal.messages_index"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("portal/anonymous_login.html", form=form), status
+
+
+@bp.get("/account/anonymous")
+@client_required
+def anonymous_account():
+    """The anonymous contact's account page: the name they sign in with, why there is no
+    reset by email, security and deletion."""
+    if not current_user.is_pseudonymous:
+        return redirect(url_for("portal.account"))
+    return _account_page(NotificationEmailForm())
+
+
+def _account_page(form: NotificationEmailForm, status: int = 200):
+    return render_template("portal/anonymous_account.html", email_form=form,
+                           remove_form=ConfirmForm(prefix="remove-email")), status
+
+
+@bp.post("/account/anonymous/email")
+@client_required
+@limiter.limit(ratelimits.PER_ADDRESS)
+@limiter.limit(ratelimits.MAIL_SENDING, key_func=ratelimits.signed_in_account_key)
+def anonymous_email():
+    """Ask for a link to confirm an address for notifications only."""
+    if not current_user.is_pseudonymous:
+        return redirect(url_for("portal.account"))
+    form = NotificationEmailForm()
+    if not form.validate_on_submit():
+        return _account_page(form, 400)
+    anonymous.request_notification_email(account=current_user, email=form.email.data)
+    flash(_("We sent a link to %(email)s. Open it to receive notifications there.",
+            email=form.email.data), "success")
+    return redirect(url_for("portal.anonymous_account"))
+
+
+@bp.route("/account/anonymous/email/<token>", methods=["GET", "POST"])
+@limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
+def anonymous_email_confirm(token: str):
+    """The emailed link: a button confirms (a mail scanner opening the link does not)."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            anonymous.confirm_notification_email(token=token)
+        except anonymous.LinkInvalid:
+            return render_template("portal/link_invalid.html"), 400
+        flash(_("Your address is confirmed. We will tell you there when there is an answer, "
+                "never what it says."), "success")
+        if current_user.is_authenticated:
+            return redirect(url_for("portal.anonymous_account"))
+        return redirect(url_for("portal.anonymous_login"))
+    return render_template("portal/anonymous_email_confirm.html", form=form)
+
+
+@bp.post("/account/anonymous/email/remove")
+@client_required
+def anonymous_email_remove():
+    form = ConfirmForm(prefix="remove-email")
+    if form.validate_on_submit():
+        anonymous.remove_notification_email(account=current_user)
+        flash(_("Your email address is deleted. We send you no more emails."), "success")
+    return redirect(url_for("portal.anonymous_account"))

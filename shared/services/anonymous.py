@@ -1,0 +1,204 @@
+"""Anonymous first contact (issue 17, item 4): someone writes to a team with only a
+pseudonym and a password, the way anonymous online counselling works.
+
+The person is a data subject like every client: a Client row (``anonymous_at`` set) with
+a data key of its own, and an Account of kind "client" that signs in with the pseudonym
+instead of an address. The pseudonym is stored encrypted under that key and found by its
+blind index (``accounts.pseudonym_bidx``, unique), as an address is. The account has no
+address: its email column holds an empty value under a random search key that no address
+hashes to, so it is never found by an address, never collides with another account, and
+``shared/mail.py`` sends nothing to it. Everything else (conversations, the access log,
+"my data", the export, erasure) is the ordinary client's, keyed by the client.
+
+An anonymous contact is never linked to a client file: staff see the pseudonym, the
+client search does not find it, and no code here or elsewhere joins it to another client.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from shared import mail, security_log
+from shared.auth import passwords, sessions
+from shared.extensions import db
+from shared.models.accounts import CLIENT, Account
+from shared.models.base import current_keyring, utcnow
+from shared.models.clients import Client
+from shared.models.keys import DataKey
+from shared.models.messages import MessageThread
+from shared.services import accounts, messages
+
+MIN_PSEUDONYM = 3
+MAX_PSEUDONYM = 40
+
+
+class AnonymousError(Exception):
+    """Base for errors the page turns into a message."""
+
+
+class PseudonymInvalid(AnonymousError):
+    """Too short, too long, or shaped like an email address (which would identify)."""
+
+
+class PseudonymTaken(AnonymousError):
+    """Someone already signs in with this pseudonym (compared without case or width)."""
+
+
+class LinkInvalid(AnonymousError):
+    """A link to confirm an address for notifications that is forged, too old, or for an
+    account that is gone."""
+
+
+@dataclass
+class SignInResult:
+    account: Account | None
+    needs_second_factor: bool = False
+
+
+def clean_pseudonym(value: str | None) -> str:
+    """The pseudonym as it is kept: NFKC, inner spaces collapsed. Raises PseudonymInvalid."""
+    text = " ".join(unicodedata.normalize("NFKC", value or "").split())
+    if not MIN_PSEUDONYM <= len(text) <= MAX_PSEUDONYM or "@" in text:
+        raise PseudonymInvalid
+    if any(unicodedata.category(ch).startswith("C") for ch in text):
+        raise PseudonymInvalid
+    return text
+
+
+def _pseudonym_index(pseudonym: str) -> bytes:
+    # The purpose is the one the model's setter uses (``accounts.pseudonym``).
+    return current_keyring().blind_index("accounts.pseudonym", pseudonym)
+
+
+def find_account(*, pseudonym: str) -> Account | None:
+    return db.session.scalar(select(Account).where(Account.kind == CLIENT)
+                             .where(Account.pseudonym_bidx == _pseudonym_index(pseudonym)))
+
+
+def start(*, pseudonym: str, password: str, service_id: uuid.UUID, topic: str, body: str,
+          locale: str) -> MessageThread:
+    """Create the anonymous contact (client, account, data key) and its first
+    conversation with the team of ``service_id``, then sign the person in. Nothing is
+    stored when anything is refused. Raises PseudonymInvalid, PseudonymTaken,
+    accounts.WeakPassword, and what messages.start_thread raises (EmptyMessage,
+    ServiceUnavailable, AttachmentRejected)."""
+    pseudonym = clean_pseudonym(pseudonym)
+    accounts.check_new_password(password, email=pseudonym)
+    if find_account(pseudonym=pseudonym) is not None:
+        raise PseudonymTaken
+    now = utcnow()
+    data_key = DataKey.generate()
+    account = Account(kind=CLIENT, data_key=data_key, locale=locale,
+                      password_hash=passwords.hash_password(password),
+                      password_changed_at=now)
+    account.email = ""
+    # Not the index of "" (every anonymous account would share it): a random value no
+    # address hashes to, so the account is found only by its pseudonym.
+    account.email_bidx = secrets.token_bytes(32)
+    account.pseudonym = pseudonym
+    client = Client(data_key=data_key, account=account, anonymous_at=now)
+    db.session.add_all([data_key, account, client])
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same pseudonym chosen at the same moment
+        db.session.rollback()
+        raise PseudonymTaken from None
+    try:
+        thread = messages.start_thread(account=account, client_id=client.id,
+                                       service_id=service_id, topic=topic, body=body)
+    except messages.MessagesError:
+        db.session.rollback()
+        raise
+    sessions.start(account, second_factor=False)
+    return thread
+
+
+def authenticate(*, pseudonym: str, password: str) -> SignInResult:
+    """Check pseudonym and password; says whether a second step must follow. The same
+    answer (no account) for an unknown pseudonym and a wrong password, after the same
+    work."""
+    try:
+        account = find_account(pseudonym=clean_pseudonym(pseudonym))
+    except PseudonymInvalid:
+        account = None
+    if account is None:
+        passwords.verify_password(None, password)
+        security_log.record("login.password", outcome=security_log.FAILED,
+                            account_kind=CLIENT)
+        return SignInResult(None)
+    check = passwords.check_password(account.password_hash, password)
+    if not check.ok:
+        security_log.record("login.password", outcome=security_log.FAILED, account=account)
+        return SignInResult(None)
+    security_log.record("login.password", outcome=security_log.OK, account=account)
+    if check.rehash:
+        account.password_hash = passwords.hash_password(password)
+        db.session.commit()
+    return SignInResult(account, needs_second_factor=account.has_second_factor)
+
+
+def is_anonymous(account: Account) -> bool:
+    """Whether the signed-in account is an anonymous contact."""
+    return account.is_authenticated and getattr(account, "is_pseudonymous", False)
+
+
+# -- an address for notifications only --------------------------------------------------------
+EMAIL_LINK_HOURS = 24
+_EMAIL_SALT = "einblick-anonymous-notification-email"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=_EMAIL_SALT)
+
+
+def request_notification_email(*, account: Account, email: str) -> None:
+    """Email a link to ``email`` that makes it the anonymous contact's address for
+    notifications ("you have a new message", never the content). Nothing is stored until
+    the link is used: the link itself carries the address, signed, so an address nobody
+    confirmed is never kept and never written to."""
+    if not account.is_pseudonymous:
+        raise LinkInvalid
+    token = _serializer().dumps({"account": str(account.id), "email": email})
+    mail.send(to=email, subject=_l("Confirm your email address for notifications"),
+              template="anonymous_email_confirm", locale=account.locale, token=token,
+              hours=EMAIL_LINK_HOURS)
+
+
+def confirm_notification_email(*, token: str) -> Account:
+    """Make the address the link carries the account's address for notifications. It is
+    not a sign-in name: its search key stays random, so no one finds the account by it and
+    no password reset goes to it. Raises LinkInvalid."""
+    try:
+        data = _serializer().loads(token, max_age=EMAIL_LINK_HOURS * 3600)
+        account = db.session.get(Account, uuid.UUID(data["account"]))
+        email = str(data["email"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise LinkInvalid from None
+    if account is None or not account.is_pseudonymous:
+        raise LinkInvalid
+    bidx = account.email_bidx
+    account.email = email
+    account.email_bidx = bidx  # the setter indexed the address: keep the random key
+    account.email_confirmed_at = utcnow()
+    db.session.commit()
+    return account
+
+
+def remove_notification_email(*, account: Account) -> None:
+    """No more emails: the address is deleted."""
+    if not account.is_pseudonymous:
+        return
+    bidx = account.email_bidx
+    account.email = ""
+    account.email_bidx = bidx
+    account.email_confirmed_at = None
+    db.session.commit()
