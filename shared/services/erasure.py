@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from shared import audit, catalogue, erasure_journal
@@ -153,10 +153,15 @@ def kept_until(row, closed_at: datetime | None) -> datetime | None:
 
 def _retained_rows(client_id: uuid.UUID) -> list:
     rows: list = []
-    for ref in kept_references():
-        rows += db.session.scalars(select(ref.attribute.class_)
-                                   .where(ref.attribute == client_id))
+    for statement in client_tables.memo("retained rows", _retained_statements):
+        rows += db.session.scalars(statement, {"client_id": client_id})
     return rows
+
+
+def _retained_statements() -> list:
+    client = bindparam("client_id")
+    return [select(ref.attribute.class_).where(ref.attribute == client)
+            for ref in kept_references()]
 
 
 def _retained_rows_of(client_ids: list[uuid.UUID]) -> dict[uuid.UUID, list]:
@@ -441,10 +446,15 @@ def _shred(client: Client) -> None:
 def _drop_key_if_unused(key_id: uuid.UUID) -> None:
     """Delete the data key unless a row of any table still names it: one statement, an
     EXISTS per key column (each answered from that column's index)."""
-    holders = [client_tables.attribute(column) for column in client_tables.key_columns()]
-    in_use = or_(*(select(holder).where(holder == key_id).exists() for holder in holders))
-    if not db.session.scalar(select(in_use)):
+    if not db.session.scalar(client_tables.memo("key in use", _key_in_use_statement),
+                             {"key_id": key_id}):
         db.session.execute(delete(DataKey).where(DataKey.id == key_id))
+
+
+def _key_in_use_statement():
+    key = bindparam("key_id")
+    holders = [client_tables.attribute(column) for column in client_tables.key_columns()]
+    return select(or_(*(select(holder).where(holder == key).exists() for holder in holders)))
 
 
 def _encrypted_fields(model: type) -> list[str]:
