@@ -25,10 +25,11 @@ def readme_demo_accounts():
 def test_demo_load_twice_and_every_readme_account_signs_in(app, runner, totp_clock):
     first = runner.invoke(args=["demo", "load"])
     assert first.exit_code == 0
-    assert first.output.count("created: ") == 16  # 5 accounts, services, a consent, history
+    # 5 accounts, services, a consent, history and a message (tests/test_demo.py)
+    assert first.output.count("created: ") == 17
     second = runner.invoke(args=["demo", "load"])
     assert second.exit_code == 0
-    assert second.output.count("exists") == 14  # accounts and history (tests/test_demo.py)
+    assert second.output.count("exists") == 15  # accounts and history (tests/test_demo.py)
     for login_path, email, password, secret in readme_demo_accounts():
         browser = app.test_client()
         response = submit(browser, login_path, {"email": email, "password": password})
