@@ -154,10 +154,13 @@ KEPT = "scale-bench-world.pickle"  # in a kept instance: the database and who si
 def measure_kept(kept: dict, runs: int) -> dict:
     """Measure again on a database a run with --keep left (no seeding)."""
     from shared.app import create_app
+    from shared.cli import upgrade_database
     from shared.extensions import db
 
     instance, database_url = kept["instance"], kept["database_url"]
     app = create_app(bench_config(instance, database_url))
+    with app.app_context():
+        upgrade_database()  # the code may have moved on since the database was kept
     measured: dict = {}
     for label, item in measure(app, kept["world"], runs, instance=instance,
                                database_url=database_url).items():
