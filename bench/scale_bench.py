@@ -528,6 +528,7 @@ def measure(app, world: World, runs: int, *, instance: str, database_url: str) -
     page("/staff/reports (admin)", admin, "/staff/reports")
     page("case file (caseworker)", caseworker, f"/staff/clients/{world.file_client_id}")
     page(f'staff search "{SEARCHED}"', caseworker, "/staff/clients", search=SEARCHED)
+    page("imprint (client signed in)", dashboard, "/imprint")
     page("client dashboard", dashboard, "/home")
     page("/my-data (client)", dashboard, "/my-data")
     page("/my-data (50k events)", heavy, "/my-data")
@@ -705,7 +706,10 @@ def serve_throughput(world: World, *, instance: str, database_url: str,
         requests_per_second(app_port, "/home", cookie, seconds=1 + warm_up)
         bare = requests_per_second(bare_port, "/", "")
         out = {"gunicorn bare Flask route": {"rps": round(bare, 1)}}
-        for label, path in (("gunicorn client dashboard", "/home"),
+        # The floor of any signed-in page: the imprint reads nothing but the session (one
+        # statement) and draws the layout; no client page can serve more than it.
+        for label, path in (("gunicorn imprint (signed in)", "/imprint"),
+                            ("gunicorn client dashboard", "/home"),
                             ("gunicorn /my-data (client)", "/my-data")):
             rps = requests_per_second(app_port, path, cookie)
             out[label] = {"rps": round(rps, 1), "pct_bare": round(100 * rps / bare, 2)}
