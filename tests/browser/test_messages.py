@@ -211,3 +211,44 @@ def test_deleting_the_account_leaves_no_message_in_the_database_files(
         for text in (canary, TOPIC, "Kanarien-Befund", "Kanarien-Anhang-77c2"):
             assert text.encode() not in raw
         assert [blob for blob in blobs if as_stored(blob, app) in raw] == []
+
+
+def test_an_anonymous_first_contact_sees_the_answer_appear_on_the_open_page(
+        browser, live_server, app, team, de):
+    """Item 4 with JavaScript (tests/browser/test_anonymous_contact.py walks it without):
+    only a chosen name and a password; the answer appears on the open conversation."""
+    phone = new_context(browser, live_server, **PHONE)
+    page = phone.new_page()
+    hold_clock(page)
+    page.goto("/")
+    page.get_by_role("link", name=de("Write anonymously")).click()
+    page.fill("#anonymous-pseudonym", "Sonnenblume 7")
+    page.get_by_label(de("Choose a password")).fill("leise Wolken über dem Hafen")
+    page.select_option("#anonymous-service", label="Elternberatung")
+    page.fill("#anonymous-topic", TOPIC)
+    page.get_by_label(de("Your message")).fill(BODY)
+    page.get_by_role("button", name=de("Send message")).click()
+    expect(page.locator(".message").first).to_contain_text(BODY)
+    path = "/" + page.url.split("/", 3)[3].split("#")[0]
+    mark_page(page)
+
+    desk = new_context(browser, live_server, viewport={"width": 1280, "height": 800})
+    staff = desk.new_page()
+    staff_sign_in(staff, team.staff)
+    staff.goto(f"/staff{path}")
+    expect(staff.locator("main")).to_contain_text(
+        de("%(pseudonym)s (anonymous contact)", pseudonym="Sonnenblume 7"))
+    staff.fill("#reply-body", ANSWER)
+    staff.click("#reply-submit")
+    expect(staff.locator(".message--team")).to_contain_text(ANSWER)
+    desk.close()
+
+    page.clock.fast_forward(POLL_MS)
+    expect(page.locator(".message--team")).to_contain_text(ANSWER)
+    expect(page.locator("[data-messages-status]")).to_have_text(new_messages_word(app, 1))
+    assert page.evaluate("window.notReloaded") is True
+    assert axe_violations(page) == []
+    page.set_viewport_size({"width": 320, "height": 740})
+    assert_fits_phone(page)
+    assert de.missing == []
+    phone.close()
