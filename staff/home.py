@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from shared.models.base import utcnow
 from shared.policy import ROLE_NAMES  # staff.team takes it from here too
-from shared.services import messages, staff_home
+from shared.services import bookings, messages, staff_home
 from staff import bp
 
 
@@ -19,4 +19,5 @@ def home():
               else None)
     return render_template("staff/home.html", member=member, role_names=ROLE_NAMES,
                            work=staff_home.start_page(member=member), now=utcnow(),
+                           queue_counted=bookings.QUEUE_COUNTED,
                            unread_messages=unread)

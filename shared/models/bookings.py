@@ -37,6 +37,7 @@ ACTIVE = (REQUESTED, CONFIRMED, PROPOSED)
 _ACTIVE_SQL = "status IN ('requested', 'confirmed', 'proposed')"
 # Requests still waiting for an answer (a move request is one of them).
 _OPEN_SQL = "status IN ('requested', 'proposed')"
+_WAITING_SQL = "status = 'requested'"
 
 
 class Service(Base):
@@ -128,6 +129,14 @@ class Booking(Base):
             unique=True,
             sqlite_where=text(_OPEN_SQL),
             postgresql_where=text(_OPEN_SQL),
+        ),
+        # The booking queue: the waiting requests, oldest first, a page at a time.
+        Index(
+            "ix_bookings_waiting",
+            "created_at",
+            "id",
+            sqlite_where=text(_WAITING_SQL),
+            postgresql_where=text(_WAITING_SQL),
         ),
     )
 

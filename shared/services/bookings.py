@@ -482,8 +482,11 @@ def visible_to_staff(member: StaffMember):
     (admins, reception), otherwise their own appointments."""
     # Appointments of restricted clients (erasure requested, kept for a duty) are not
     # everyday work: they open only through the file, with a logged reason.
-    stmt = select(Booking).join(Client, Client.id == Booking.client_id) \
-        .where(Client.restricted_at.is_(None))
+    # As a NOT EXISTS, not a join: a join let PostgreSQL read every client to build a hash
+    # table (0.1 s at 100,000 clients) where a page needs 25 lookups by primary key.
+    restricted = select(Client.id).where(Client.id == Booking.client_id) \
+        .where(Client.restricted_at.is_not(None)).exists()
+    stmt = select(Booking).where(~restricted)
     if not policy.may(member.role, policy.SEE_ALL_BOOKINGS):
         stmt = stmt.where(Booking.staff_member_id == member.id)
     return stmt
@@ -514,9 +517,16 @@ def queue(member: StaffMember, *, page: int = 1) -> paging.Page:
     return paging.Page(rows, page, pages, total)
 
 
+# Waiting requests are counted up to this many: a count reads every one of them (0.05 s
+# for 10,000 at 100,000 clients); beyond it the pages say "more than" and page this far.
+QUEUE_COUNTED = 1000
+
+
 def queue_length(member: StaffMember) -> int:
-    """How many requests wait for the member's decision (counted, nobody's data read)."""
-    return db.session.scalar(select(func.count()).select_from(_waiting(member).subquery()))
+    """How many requests wait for the member's decision, up to ``QUEUE_COUNTED`` + 1
+    (more than that reads as "more than QUEUE_COUNTED"); counted, nobody's data read."""
+    return db.session.scalar(select(func.count()).select_from(
+        _waiting(member).limit(QUEUE_COUNTED + 1).subquery()))
 
 
 def calendar(member: StaffMember, *, staff_member_id: uuid.UUID, start: datetime,

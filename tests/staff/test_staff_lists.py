@@ -94,6 +94,26 @@ def test_the_queue_pages_25_requests_and_logs_only_those_shown(app, client, auth
     assert "Seite 1 von 2" in client.get("/staff/bookings?page=x").get_data(as_text=True)
 
 
+def test_a_long_queue_is_counted_up_to_a_limit_and_says_more_than(app, client, auth, team,
+                                                                 make_staff, monkeypatch):
+    # Counting reads every waiting request; past the limit the pages say "more than".
+    from shared.services import bookings
+
+    monkeypatch.setattr(bookings, "QUEUE_COUNTED", 20)
+    auth.login(make_staff(role="admin"), area="staff")
+    add_requests(app, team, 0, 30)
+    html = client.get("/staff/bookings").get_data(as_text=True)
+    assert "Mehr als 20 Anfragen warten, die ältesten zuerst." in html
+    assert "30 Anfragen" not in html
+    assert len(shown(html, r'<li class="kern-card card-list__item booking".*?</li>')) == PAGE
+    assert "Seite 1 von 1" not in html and 'data-testid="pager"' not in html
+    home = client.get("/staff/").get_data(as_text=True)
+    assert "Mehr als 20 Anfragen warten auf Antwort." in home
+    monkeypatch.setattr(bookings, "QUEUE_COUNTED", 1000)
+    home = client.get("/staff/").get_data(as_text=True)
+    assert "30 Anfragen warten auf Antwort." in home
+
+
 # -- the client search ---------------------------------------------------------------------
 def post_counting(app, client, url: str, data: dict):
     """Post a form (its CSRF token read first); returns the response and its statements."""
