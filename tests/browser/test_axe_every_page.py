@@ -40,6 +40,9 @@ NOT_REACHED = {
     "/staff/documents/<uuid:document_id>": "a download, not a page",
     "/messages/attachments/<uuid:attachment_id>": "a download, not a page",
     "/staff/messages/attachments/<uuid:attachment_id>": "a download, not a page",
+    "/messages/<uuid:thread_id>/since": "new messages for messages.js, a fragment, not a page",
+    "/staff/messages/<uuid:thread_id>/since": "new messages for messages.js, a fragment, "
+                                              "not a page",
 }
 
 
