@@ -252,3 +252,24 @@ def test_an_anonymous_first_contact_sees_the_answer_appear_on_the_open_page(
     assert_fits_phone(page)
     assert de.missing == []
     phone.close()
+
+
+def test_without_javascript_a_reload_shows_the_answer(browser, live_server, app, make_client,
+                                                       team, de):
+    from shared.models import StaffMember
+    from shared.services import messages
+
+    mia = make_client(full_name="Mia Demir")
+    phone = new_context(browser, live_server, java_script_enabled=False, **PHONE)
+    page = phone.new_page()
+    client_sign_in(page, mia)
+    path = write_first_message(page, de)
+    with app.test_request_context():
+        member = db.session.get(StaffMember, team.staff_member_id)
+        messages.reply_as_staff(member=member, thread_id=uuid.UUID(path.rsplit("/", 1)[1]),
+                                body=ANSWER)
+    expect(page.locator(".message")).to_have_count(1)  # nothing asks without JavaScript
+    page.reload()
+    expect(page.locator(".message--team")).to_contain_text(ANSWER)
+    expect(page.locator("[data-messages-status]")).to_have_text("")
+    phone.close()
