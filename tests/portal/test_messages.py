@@ -243,6 +243,16 @@ def test_an_empty_message_is_asked_for_again(app, auth, make_client, team):
     assert f'value="{TOPIC}"' in page
 
 
+def test_the_topic_stays_out_of_the_page_title(app, auth, make_client, team):
+    # The title is kept in the browser history, which a family may share.
+    browser = signed_in(app, auth, make_client(full_name="Mia Demir"))
+    html = browser.get(thread_path(write(browser, team.service_id))).get_data(as_text=True)
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert TOPIC not in title
+    assert title.startswith("Nachrichten")
+    assert TOPIC in html  # on the page itself
+
+
 def test_every_id_on_the_message_pages_is_unique(app, auth, make_client, team):
     browser = signed_in(app, auth, make_client(full_name="Mia Demir"))
     path = thread_path(write(browser, team.service_id))
