@@ -106,7 +106,7 @@ def test_a_long_queue_is_counted_up_to_a_limit_and_says_more_than(app, client, a
     assert "Mehr als 20 Anfragen warten, die ältesten zuerst." in html
     assert "30 Anfragen" not in html
     assert len(shown(html, r'<li class="kern-card card-list__item booking".*?</li>')) == PAGE
-    assert "Seite 1 von 1" not in html and 'data-testid="pager"' not in html
+    assert 'data-testid="pager"' not in html  # 21 counted: one page
     home = client.get("/staff/").get_data(as_text=True)
     assert "Mehr als 20 Anfragen warten auf Antwort." in home
     monkeypatch.setattr(bookings, "QUEUE_COUNTED", 1000)
