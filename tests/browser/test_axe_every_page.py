@@ -43,6 +43,10 @@ NOT_REACHED = {
     "/messages/<uuid:thread_id>/since": "new messages for messages.js, a fragment, not a page",
     "/staff/messages/<uuid:thread_id>/since": "new messages for messages.js, a fragment, "
                                               "not a page",
+    "/account/anonymous": "an anonymous contact's account page (the demo has none): axe "
+                          "checks it in tests/browser/test_anonymous_contact.py",
+    "/account/anonymous/email/<token>": "reached by an emailed link only: axe checks it in "
+                                        "tests/browser/test_anonymous_contact.py",
 }
 
 
