@@ -500,13 +500,10 @@ def may_answer(member: StaffMember | None) -> bool:
 
 def _visible_to(member: StaffMember):
     """The condition for the threads a staff member may read: those of the services they
-    work for, those they took and those they joined."""
-    return or_(
-        MessageThread.service_id.in_(select(StaffService.service_id)
-                                     .where(StaffService.staff_member_id == member.id)),
-        MessageThread.assigned_staff_id == member.id,
-        exists().where(ThreadStaff.thread_id == MessageThread.id)
-        .where(ThreadStaff.staff_member_id == member.id))
+    work for now. Having taken or joined a conversation gives nothing once they no longer
+    work for its service (security review: they kept reading, answering and hearing)."""
+    return MessageThread.service_id.in_(select(StaffService.service_id)
+                                        .where(StaffService.staff_member_id == member.id))
 
 
 def _mine(member: StaffMember):
@@ -580,7 +577,11 @@ def take(*, member: StaffMember, thread_id: uuid.UUID) -> MessageThread:
     it (a holder whose staff account was deactivated holds nothing). Taking one's own again
     changes nothing."""
     thread = _staff_thread(member, thread_id)
-    gone = select(StaffMember.id).where(StaffMember.active.is_(False))
+    # A holder whose account was deactivated, or who no longer works for the service.
+    gone = select(StaffMember.id).where(or_(
+        StaffMember.active.is_(False),
+        StaffMember.id.not_in(select(StaffService.staff_member_id)
+                              .where(StaffService.service_id == thread.service_id))))
     taken = db.session.execute(
         update(MessageThread).where(MessageThread.id == thread.id)
         .where(or_(MessageThread.assigned_staff_id.is_(None),
@@ -736,15 +737,18 @@ def set_notifications(*, member: StaffMember, choice: str) -> None:
 def _answering_staff(thread: MessageThread) -> list[StaffMember]:
     """Who on staff hears of a client's message: the holder and who joined; while nobody
     (still working here) took the conversation, every caseworker of its service."""
+    team = list(db.session.scalars(
+        select(StaffMember).join(StaffService, StaffService.staff_member_id == StaffMember.id)
+        .where(StaffService.service_id == thread.service_id)
+        .order_by(StaffMember.created_at, StaffMember.id)))
+    here = {person.id for person in team}  # who left the service hears nothing more
     joined = [row.staff_member for row in db.session.scalars(
         select(ThreadStaff).where(ThreadStaff.thread_id == thread.id))]
-    found = _answering([thread.assigned_staff, *joined])
-    if thread.assigned_staff is None or not may_answer(thread.assigned_staff):
-        found = _answering([*db.session.scalars(
-            select(StaffMember).join(StaffService,
-                                     StaffService.staff_member_id == StaffMember.id)
-            .where(StaffService.service_id == thread.service_id)
-            .order_by(StaffMember.created_at, StaffMember.id)), *found])
+    found = _answering(person for person in [thread.assigned_staff, *joined]
+                       if person is not None and person.id in here)
+    holder = thread.assigned_staff
+    if holder is None or holder.id not in here or not may_answer(holder):
+        found = _answering([*team, *found])
     return found
 
 

@@ -599,6 +599,29 @@ def test_a_conversation_held_by_someone_who_left_can_be_taken(app, team, make_cl
             messages.inbox(member=first)
 
 
+def test_who_leaves_the_service_no_longer_reads_answers_or_hears(app, team, make_client):
+    # Security review: having taken or joined a conversation gave access after leaving.
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"])
+        first, second = member(team["first"]), member(team["second"])
+        messages.take(member=first, thread_id=thread.id)
+        messages.join(member=second, thread_id=thread.id)
+        service = db.session.get(Service, team["service"])
+        service.staff.remove(first)
+        db.session.commit()
+        with pytest.raises(messages.ThreadNotFound):
+            messages.thread_for_staff(member=first, thread_id=thread.id)
+        with pytest.raises(messages.ThreadNotFound):
+            messages.reply_as_staff(member=first, thread_id=thread.id, body="Noch da?")
+        assert messages.inbox(member=first).total == 0
+        later = messages.reply(account=account_of(person), thread_id=thread.id, body="Hallo?")
+        assert [a.id for a in messages.recipients_for_new_message(later)] == [
+            second.account_id]
+        # The holder left: the team may take it over.
+        assert messages.take(member=second, thread_id=thread.id).assigned_staff_id == second.id
+
+
 def test_the_inbox_lists_newest_activity_first_and_filters_what_nobody_took(app, team,
                                                                            make_client):
     person = make_client()
