@@ -146,6 +146,15 @@ def _fill_mias_file(app) -> None:
 
 
 @pytest.fixture
+def config_overrides() -> dict:
+    """The sweep walks every page in two languages, for minutes on a busy machine: the
+    step-up and idle windows must not close half-way (a page would answer with the
+    sign-in confirmation instead of itself). What those windows guard is tested elsewhere
+    (tests/portal/test_erasure.py, tests/browser/test_idle_timeout.py)."""
+    return {"step_up_minutes": 120, "client_idle_minutes": 120, "staff_idle_minutes": 120}
+
+
+@pytest.fixture
 def demo_browsers(app, browser, live_server, outbox, make_young_person):
     """A signed-in page for every demo account, a new staff member before setting up a
     second factor, a client and a staff member half-way through signing in (their code
