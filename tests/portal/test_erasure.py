@@ -288,8 +288,13 @@ def test_admin_checks_erasures_within_a_month(app, client, auth, make_staff, res
     assert f'data-client="{own}"' in page
     assert "Kanarienvogel" not in page  # the queue reads no personal data
     with app.app_context():
-        deadline = db.session.get(Client, own).restricted_at + timedelta(days=30)
-    assert str(deadline.year) in re.search(r'data-testid="deadline">([^<]+)<', page).group(1)
+        restricted_at = db.session.get(Client, own).restricted_at
+    # the date as the organisation reads it: 30 days after 23:17 UTC on 1 December is
+    # already 1 January in Berlin
+    berlin = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])
+    local = (restricted_at + timedelta(days=30)).astimezone(berlin)
+    shown = re.search(r'data-testid="deadline">([^<]+)<', page).group(1)
+    assert local.strftime("%d.%m.%Y") in shown
     submit(client, f"/staff/erasures/{own}", {"decision": "keep"}, form_url="/staff/erasures")
     with app.app_context():
         assert db.session.get(Client, own).erasure_reviewed_at is not None
