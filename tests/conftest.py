@@ -18,6 +18,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from sqlalchemy import create_engine, text
+from werkzeug.routing.rules import Rule
 from werkzeug.serving import make_server
 
 from shared import crypto
@@ -30,6 +31,28 @@ TEST_KEYS = {
     "index_key": crypto.b64encode(b"\x02" * 32),
     "secret_key": "test-secret-key-not-for-production",
 }
+
+
+def _reuse_compiled_url_builders() -> None:
+    """Every test makes its own app, and Werkzeug compiles two URL builders per route for
+    each (about 0.55 s of the 0.58 s an app costs, ~8 minutes of a run). A builder is a
+    pure function of the rule's parsed parts and defaults, so the run compiles each once
+    and later apps reuse it. Tests only: production builds its app once per process."""
+    compiled: dict = {}
+    original = Rule._compile_builder
+
+    def cached(self, append_unknown: bool = True):
+        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())),
+               tuple((name, type(conv)) for name, conv in self._converters.items()),
+               append_unknown)
+        if key not in compiled:
+            compiled[key] = original(self, append_unknown)
+        return compiled[key]
+
+    Rule._compile_builder = cached
+
+
+_reuse_compiled_url_builders()
 
 
 def postgres_requested() -> bool:
