@@ -7,6 +7,8 @@ from __future__ import annotations
 import email
 import os
 import re
+import shutil
+import tempfile
 import threading
 import uuid
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 from werkzeug.routing.rules import Rule
 from werkzeug.serving import make_server
@@ -55,6 +58,33 @@ def _reuse_compiled_url_builders() -> None:
 _reuse_compiled_url_builders()
 
 
+class _RunBytecodeCache(BytecodeCache):
+    """Jinja compiles each template once per environment, and every test's app has its
+    own: about a seventh of a run. The run keeps the compiled code in memory and every app
+    loads it from here; Jinja checks the source's checksum, so an edited template is
+    compiled anew."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = _RunBytecodeCache()
+
+# Argon2 at production cost (19 MiB, 2 passes) is 0.1 s a hash, and the suite signs in and
+# creates accounts thousands of times. Tests hash at the lowest cost; the cost production
+# uses is tested in tests/portal/test_registration.py with PRODUCTION_ARGON2.
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+PRODUCTION_ARGON2 = {"argon2_time_cost": Config.argon2_time_cost,
+                     "argon2_memory_kib": Config.argon2_memory_kib}
+
+
 def postgres_requested() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith("postgres")
 
@@ -66,6 +96,8 @@ def create_postgres_database(base_url: str) -> str:
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # a test database need not wait for the disk at each commit
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     engine.dispose()
     return url.rsplit("/", 1)[0] + "/" + name
 
@@ -88,9 +120,14 @@ def fresh_database_url(tmp_path_factory):
             url = create_postgres_database(os.environ["DATABASE_URL"])
             created.append(url)
             return url
-        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "einblick.sqlite3")
+        return "sqlite:///" + str(Path(tempfile.mkdtemp(dir=memory)) / "einblick.sqlite3")
 
+    # SQLite files in memory where the machine has a tmpfs: each commit waited ~8 ms for
+    # the disk, and a run commits tens of thousands of times.
+    shm = "/dev/shm"  # noqa: S108 (mkdtemp makes a directory only this user may open)
+    memory = tempfile.mkdtemp(prefix="einblick-test-", dir=shm if os.path.isdir(shm) else None)
     yield make
+    shutil.rmtree(memory, ignore_errors=True)
     for url in created:
         drop_postgres_database(url)
 
@@ -104,7 +141,7 @@ def make_config(instance_path: Path, database_url: str, **overrides) -> Config:
         rp_id="localhost",
         origin="http://localhost",
         **TEST_KEYS,
-    ).with_(**overrides)
+    ).with_(**{**CHEAP_ARGON2, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +166,7 @@ def config_overrides() -> dict:
 @pytest.fixture
 def app(database_url, tmp_path, config_overrides):
     app = create_app(make_config(tmp_path / "instance", database_url, **config_overrides))
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     yield app
     with app.app_context():
         db.session.remove()

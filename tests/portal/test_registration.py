@@ -3,11 +3,12 @@ password (or a passkey, see test_passkeys)."""
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import Account, Client, UserSession
-from tests.conftest import STRONG_PASSWORD, submit
+from tests.conftest import PRODUCTION_ARGON2, STRONG_PASSWORD, submit
 
 
 def register(client, email):
@@ -139,6 +140,7 @@ def test_registration_is_rate_limited_per_address(client, outbox):
     assert len(outbox.to("flood@example.org")) == 5
 
 
+@pytest.mark.parametrize("config_overrides", [PRODUCTION_ARGON2])  # the suite's is cheap
 def test_passwords_are_stored_as_argon2id_with_at_least_owasp_cost(client, outbox, app):
     register(client, "argon@example.org")
     choose_password(client, outbox.link("argon@example.org", "/confirm/"))
