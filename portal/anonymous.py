@@ -34,6 +34,32 @@ from shared.services import accounts, anonymous, message_pages, messages
 # New anonymous contacts from one network: enough for a family or a counselling office's
 # guest computer, too few to fill the inbox.
 NEW_CONTACTS = "5 per hour; 20 per day"
+# Answers "this name is already used" per network: whether a pseudonym exists is what an
+# enumeration asks, so after this many the page refuses for a while (as sign-in counts wrong
+# passwords). Enough for a few tries at a name of one's own, also on a shared computer.
+TAKEN_NAMES = "10 per hour; 30 per day"
+
+
+def taken_names_key() -> str:
+    """Per network (as ``client_address`` counts it), in a count of its own."""
+    return "taken-names:" + client_address()
+
+
+def _too_many_taken_names(limit):
+    """The page again (status 429) with what was typed but the password, saying when
+    names can be tried again; no name is looked up meanwhile."""
+    from flask import current_app
+
+    from portal.my_data import _retry_time
+
+    form = AnonymousStartForm()
+    form.service.choices = _service_choices()
+    form.password.data = None
+    refused = _("You tried several names that are already used. For your safety you can try "
+                "another name from %(time)s. What you wrote is kept below.",
+                time=_retry_time(limit))
+    return current_app.make_response(
+        (render_template("portal/anonymous_start.html", form=form, refused=refused), 429))
 
 
 def submitted_pseudonym_key() -> str:
@@ -100,6 +126,8 @@ def _signed_in_elsewhere():
 @limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 @limiter.limit(NEW_CONTACTS, methods=["POST"], deduct_when=lambda response:
                response.status_code == 302)
+@limiter.limit(TAKEN_NAMES, methods=["POST"], key_func=taken_names_key,
+               deduct_when=ratelimits.only_failures, on_breach=_too_many_taken_names)
 def anonymous_start():
     """Write to a team without a name or an email address: a pseudonym and a password,
     the team and the message on one page. Afterwards the person is signed in and sees the
@@ -124,6 +152,7 @@ def anonymous_start():
             form.pseudonym.errors = [_("Please choose a name of 3 to 40 characters that is "
                                        "not an email address.")]
         except anonymous.PseudonymTaken:
+            ratelimits.mark_failure()  # counted against TAKEN_NAMES
             form.pseudonym.errors = [_("This name is already used. Please choose another "
                                        "one, for example with a number added.")]
         except accounts.WeakPassword as exc:
@@ -207,16 +236,23 @@ def anonymous_email():
     return redirect(url_for("portal.anonymous_account"))
 
 
+def _notification_link_invalid():
+    return render_template("portal/link_invalid.html", notification_email=True), 400
+
+
 @bp.route("/account/anonymous/email/<token>", methods=["GET", "POST"])
 @limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 def anonymous_email_confirm(token: str):
-    """The emailed link: a button confirms (a mail scanner opening the link does not)."""
+    """The emailed link: a button confirms (a mail scanner opening the link does not).
+    A link that is unknown, used, replaced or expired says so at once."""
+    if not anonymous.notification_link_valid(token):
+        return _notification_link_invalid()
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
             anonymous.confirm_notification_email(token=token)
         except anonymous.LinkInvalid:
-            return render_template("portal/link_invalid.html"), 400
+            return _notification_link_invalid()
         flash(_("Your address is confirmed. We will tell you there when there is an answer, "
                 "never what it says."), "success")
         if current_user.is_authenticated:

@@ -585,6 +585,11 @@ ENTRIES = ENTRIES + (
     Entry("accounts.pseudonym_bidx", ACCOUNT, _l("Search key of the name you sign in with"),
           _l("To find your account when you sign in, without decrypting every account."),
           _CONTRACT, _WHILE_ACCOUNT, None, _SYSTEM, _FROM_SYSTEM, BLIND_INDEX),
+    Entry("accounts.pending_email", CONTACT,
+          _l("Email address for notifications, not yet confirmed"),
+          _l("To send the link that confirms the address you gave for notifications."),
+          _CONTRACT, _l("Deleted when you confirm it, and at the latest when its link "
+                        "expires (24 hours)."), None, _YOU, _FROM_YOU, ENCRYPTED),
     Entry("clients.anonymous_at", ACCOUNT, _l("You first wrote to us anonymously on"),
           _ANONYMOUS_PURPOSE, _CONTRACT, _WHILE_ACCOUNT, None, _SEE_ACCOUNT, _FROM_SYSTEM,
           PLAIN),

@@ -1,4 +1,9 @@
-"""Single-use emailed link tokens: only their hash is stored."""
+"""Single-use emailed link tokens: only their hash is stored.
+
+A token is 32 random bytes (``secrets.token_urlsafe``); the row keeps its SHA-256, or, for
+the purposes in ``KEYED``, a keyed hash (the keyring's blind index of that SHA-256), so that
+the database alone neither gives a link back nor lets anyone who can write to it make one.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,30 @@ from sqlalchemy import delete, select, update
 from shared.crypto import hash_secret_token
 from shared.extensions import db
 from shared.models.accounts import Account, AccountToken
-from shared.models.base import utcnow
+from shared.models.base import current_keyring, utcnow
 
 CONFIRM_EMAIL = "confirm-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105 - a purpose name, not a secret
 STAFF_INVITATION = "staff-invitation"
+# An anonymous contact's address for notifications (shared/services/anonymous.py).
+NOTIFICATION_EMAIL = "notification-email"
+
+# Purposes stored as a keyed hash. The older purposes keep the plain SHA-256, so that links
+# sent before an upgrade still work.
+KEYED = frozenset({NOTIFICATION_EMAIL})
 
 
 class TokenInvalid(Exception):
     """The link is unknown, used, expired, or for another purpose."""
+
+
+def token_hash(token: str, purpose: str) -> bytes:
+    """What the row stores for ``token``. The blind index is taken of the SHA-256 in hex:
+    it casefolds what it is given, and a token must not match in another case."""
+    digest = hash_secret_token(token)
+    if purpose in KEYED:
+        return current_keyring().blind_index(f"account_tokens.{purpose}", digest.hex())
+    return digest
 
 
 def issue(account: Account, purpose: str, *, hours: int) -> str:
@@ -37,7 +57,7 @@ def issue(account: Account, purpose: str, *, hours: int) -> str:
         AccountToken(
             account_id=account.id,
             purpose=purpose,
-            token_hash=hash_secret_token(token),
+            token_hash=token_hash(token, purpose),
             created_at=now,
             expires_at=now + timedelta(hours=hours),
         )
@@ -48,7 +68,7 @@ def issue(account: Account, purpose: str, *, hours: int) -> str:
 def peek(token: str, purpose: str) -> Account:
     """The account a still-valid token belongs to, without using it up."""
     row = db.session.scalar(
-        select(AccountToken).where(AccountToken.token_hash == hash_secret_token(token))
+        select(AccountToken).where(AccountToken.token_hash == token_hash(token, purpose))
     )
     if row is None or row.purpose != purpose or row.used_at is not None:
         raise TokenInvalid
@@ -62,7 +82,7 @@ def consume(token: str, purpose: str) -> Account:
     account = peek(token, purpose)
     result = db.session.execute(
         update(AccountToken)
-        .where(AccountToken.token_hash == hash_secret_token(token))
+        .where(AccountToken.token_hash == token_hash(token, purpose))
         .where(AccountToken.used_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)

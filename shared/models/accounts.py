@@ -41,6 +41,13 @@ class Account(Base):
     pseudonym_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True,
                                                          index=True)
     pseudonym = encrypted(blind_index=True)
+    # An address an anonymous contact asked to be told of answers at, until the emailed
+    # link (an AccountToken of purpose "notification-email") confirms it: encrypted under
+    # the account's data key, gone when confirmed, replaced by a new request, and cleared by
+    # the purge once its link has expired (shared/services/anonymous.py).
+    pending_email_ciphertext: Mapped[bytes | None] = mapped_column("pending_email",
+                                                                   LargeBinary)
+    pending_email = encrypted()
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_secret_ciphertext: Mapped[bytes | None] = mapped_column("totp_secret", LargeBinary)

@@ -66,11 +66,24 @@ def find_account(*, email: str, kind: str) -> Account | None:
     )
 
 
-def check_new_password(password: str, *, email: str | None = None) -> None:
-    inputs = (email or "", (email or "").split("@")[0], "einblick")
+def check_new_password(password: str, *, email: str | None = None,
+                       pseudonym: str | None = None) -> None:
+    """Raises WeakPassword. The address and, for an anonymous contact, the pseudonym it
+    signs in with are words an attacker tries first: the pseudonym as a whole, run
+    together ("Sonnenblume 7" as "sonnenblume7") and word by word."""
+    inputs = (email or "", (email or "").split("@")[0], "einblick",
+              *pseudonym_inputs(pseudonym))
     problems = passwords.password_problems(password, user_inputs=inputs)
     if problems:
         raise WeakPassword(problems)
+
+
+def pseudonym_inputs(pseudonym: str | None) -> tuple[str, ...]:
+    """The forms of a pseudonym a new password must not be built from."""
+    words = (pseudonym or "").split()
+    if not words:
+        return ()
+    return (" ".join(words), "".join(words), *(word for word in words if len(word) >= 3))
 
 
 def register_client(*, email: str, locale: str) -> None:
@@ -152,7 +165,7 @@ def complete_registration(*, token: str, password: str | None) -> Account:
     ``password=None``) a passkey created next in the signed-in session."""
     account = tokens.peek(token, tokens.CONFIRM_EMAIL)
     if password is not None:
-        check_new_password(password, email=account.email)
+        check_new_password(password, email=account.email, pseudonym=account.pseudonym)
     account = tokens.consume(token, tokens.CONFIRM_EMAIL)
     if account.email_confirmed_at is None:
         # Nothing set before the address was proved may survive (pre-registration
@@ -318,7 +331,7 @@ def change_password(*, account: Account, current: str | None, new: str) -> None:
         raise WrongPassword
     if not account.has_password and not sessions.is_fresh(account):
         raise WrongPassword
-    check_new_password(new, email=account.email)
+    check_new_password(new, email=account.email, pseudonym=account.pseudonym)
     account.password_hash = passwords.hash_password(new)
     account.password_changed_at = utcnow()
     db.session.commit()
@@ -354,7 +367,7 @@ def reset_password(*, token: str, new: str) -> Account:
     """Set a new password from a reset link. Ends all sessions; the user then logs in,
     so a second factor still applies."""
     account = tokens.peek(token, tokens.RESET_PASSWORD)
-    check_new_password(new, email=account.email)
+    check_new_password(new, email=account.email, pseudonym=account.pseudonym)
     account = tokens.consume(token, tokens.RESET_PASSWORD)
     account.password_hash = passwords.hash_password(new)
     account.password_changed_at = utcnow()

@@ -21,16 +21,14 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared import mail, security_log
-from shared.auth import passwords, sessions
+from shared.auth import passwords, sessions, tokens
 from shared.extensions import db
-from shared.models.accounts import CLIENT, Account
+from shared.models.accounts import CLIENT, Account, AccountToken
 from shared.models.base import current_keyring, utcnow
 from shared.models.clients import Client
 from shared.models.keys import DataKey
@@ -54,8 +52,8 @@ class PseudonymTaken(AnonymousError):
 
 
 class LinkInvalid(AnonymousError):
-    """A link to confirm an address for notifications that is forged, too old, or for an
-    account that is gone."""
+    """A link to confirm an address for notifications that is unknown (mistyped, made up),
+    used, replaced by a newer one, too old, or for an account that is gone."""
 
 
 @dataclass
@@ -92,7 +90,7 @@ def start(*, pseudonym: str, password: str, service_id: uuid.UUID, topic: str, b
     accounts.WeakPassword, and what messages.start_thread raises (EmptyMessage,
     ServiceUnavailable, AttachmentRejected)."""
     pseudonym = clean_pseudonym(pseudonym)
-    accounts.check_new_password(password, email=pseudonym)
+    accounts.check_new_password(password, pseudonym=pseudonym)
     if find_account(pseudonym=pseudonym) is not None:
         raise PseudonymTaken
     now = utcnow()
@@ -153,50 +151,91 @@ def is_anonymous(account: Account) -> bool:
 
 # -- an address for notifications only --------------------------------------------------------
 EMAIL_LINK_HOURS = 24
-_EMAIL_SALT = "einblick-anonymous-notification-email"
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt=_EMAIL_SALT)
 
 
 def request_notification_email(*, account: Account, email: str) -> None:
     """Email a link to ``email`` that makes it the anonymous contact's address for
-    notifications ("you have a new message", never the content). Nothing is stored until
-    the link is used: the link itself carries the address, signed, so an address nobody
-    confirmed is never kept and never written to."""
+    notifications ("you have a new message", never the content). Until the link is used
+    the address is kept only encrypted under the account's data key (``pending_email``),
+    and the link carries a random token whose keyed hash alone is stored (an account
+    token: single use, EMAIL_LINK_HOURS long): the URL says nothing of the address or the
+    account to whoever sees it (mail logs, proxies, the browser's history). A new request
+    replaces the one before: its link stops working and its address is overwritten."""
     if not account.is_pseudonymous:
         raise LinkInvalid
-    token = _serializer().dumps({"account": str(account.id), "email": email})
+    token = tokens.issue(account, tokens.NOTIFICATION_EMAIL, hours=EMAIL_LINK_HOURS)
+    account.pending_email = email
+    db.session.commit()
     mail.send(to=email, subject=_l("Confirm your email address for notifications"),
               template="anonymous_email_confirm", locale=account.locale, token=token,
               hours=EMAIL_LINK_HOURS)
 
 
-def confirm_notification_email(*, token: str) -> Account:
-    """Make the address the link carries the account's address for notifications. It is
-    not a sign-in name: its search key stays random, so no one finds the account by it and
-    no password reset goes to it. Raises LinkInvalid."""
+def notification_link_valid(token: str) -> bool:
+    """Whether the link still confirms an address (without using it up)."""
     try:
-        data = _serializer().loads(token, max_age=EMAIL_LINK_HOURS * 3600)
-        account = db.session.get(Account, uuid.UUID(data["account"]))
-        email = str(data["email"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+        account = tokens.peek(token, tokens.NOTIFICATION_EMAIL)
+    except tokens.TokenInvalid:
+        return False
+    return account is not None and account.is_pseudonymous
+
+
+def confirm_notification_email(*, token: str) -> Account:
+    """Make the waiting address the account's address for notifications; the link works
+    once. It is not a sign-in name: its search key stays random, so no one finds the
+    account by it and no password reset goes to it. Raises LinkInvalid (unknown, used,
+    replaced or expired link, or an account that is gone)."""
+    try:
+        # Used up in one conditional UPDATE: of two requests racing, one goes on.
+        account = tokens.consume(token, tokens.NOTIFICATION_EMAIL)
+    except tokens.TokenInvalid:
         raise LinkInvalid from None
     if account is None or not account.is_pseudonymous:
+        db.session.rollback()
+        raise LinkInvalid
+    db.session.refresh(account)  # the address of the request this link belongs to
+    email = account.pending_email
+    if not email:
+        db.session.rollback()
         raise LinkInvalid
     bidx = account.email_bidx
     account.email = email
     account.email_bidx = bidx  # the setter indexed the address: keep the random key
     account.email_confirmed_at = utcnow()
+    account.pending_email = None
     db.session.commit()
     return account
 
 
+def _cancel_pending_email(account: Account) -> None:
+    db.session.execute(
+        update(AccountToken).where(AccountToken.account_id == account.id)
+        .where(AccountToken.purpose == tokens.NOTIFICATION_EMAIL)
+        .where(AccountToken.used_at.is_(None)).values(used_at=utcnow())
+        .execution_options(synchronize_session=False))
+    account.pending_email = None
+
+
+def purge_pending_emails(now) -> int:
+    """Forget the waiting addresses whose link has expired, was used or was replaced
+    (the retention purge runs it): an address nobody confirmed is kept no longer than its
+    link works."""
+    live = (select(AccountToken.id).where(AccountToken.account_id == Account.id)
+            .where(AccountToken.purpose == tokens.NOTIFICATION_EMAIL)
+            .where(AccountToken.used_at.is_(None))
+            .where(AccountToken.expires_at > now))
+    return db.session.execute(
+        update(Account).where(Account.pending_email_ciphertext.is_not(None))
+        .where(~live.exists()).values(pending_email_ciphertext=None)
+        .execution_options(synchronize_session=False)).rowcount
+
+
 def remove_notification_email(*, account: Account) -> None:
-    """No more emails: the address is deleted."""
+    """No more emails: the address is deleted, and a link still on its way no longer
+    works."""
     if not account.is_pseudonymous:
         return
+    _cancel_pending_email(account)
     bidx = account.email_bidx
     account.email = ""
     account.email_bidx = bidx

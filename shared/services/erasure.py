@@ -648,11 +648,13 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
     # and passkey challenges (whatever the cookie or link never came back for).
     from shared import security_log
     from shared.auth import drafts, sessions, tokens
+    from shared.services import anonymous
 
     days = current_app.extensions["einblick"].config.security_event_days
     for table, gone in (
             ("user_sessions", sessions.purge_expired(now)),
             ("security_events", security_log.purge_before(now - timedelta(days=days))),
+            ("accounts.pending_email", anonymous.purge_pending_emails(now)),
             ("account_tokens", tokens.purge_spent(now)),
             ("form_drafts", drafts.purge_expired(now)),
             ("passkey_challenges", db.session.execute(

@@ -677,6 +677,19 @@ def new_for_staff(*, member: StaffMember, thread_id: uuid.UUID,
     return _view(thread_id, Message.id.in_(ids))
 
 
+def _take_if_nobody_holds(thread: MessageThread, member: StaffMember) -> None:
+    """Take the conversation only if nobody holds it still: one conditional UPDATE, then
+    the holder read again. Of two staff answering at once (or a colleague taking it
+    between our read and this write) the first one holds it, on SQLite and PostgreSQL,
+    and the other joins instead of overwriting the colleague's take."""
+    db.session.execute(
+        update(MessageThread).where(MessageThread.id == thread.id)
+        .where(MessageThread.assigned_staff_id.is_(None))
+        .values(assigned_staff_id=member.id, assigned_at=utcnow())
+        .execution_options(synchronize_session=False))
+    db.session.refresh(thread, ["assigned_staff_id", "assigned_at", "assigned_staff"])
+
+
 def reply_as_staff(*, member: StaffMember, thread_id: uuid.UUID, body: str,
                    confidential_from_guardians: bool = False,
                    attachments: Sequence = ()) -> Message:
@@ -689,9 +702,8 @@ def reply_as_staff(*, member: StaffMember, thread_id: uuid.UUID, body: str,
         raise EmptyMessage("body")
     files = _checked(attachments)
     if thread.assigned_staff_id is None:
-        thread.assigned_staff_id = member.id
-        thread.assigned_at = utcnow()
-    elif thread.assigned_staff_id != member.id:
+        _take_if_nobody_holds(thread, member)
+    if thread.assigned_staff_id != member.id:
         _join(thread, member)
     client = db.session.get(Client, thread.client_id)
     message = _new_message(thread, client, body=body, member=member,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -269,7 +270,7 @@ def test_an_address_added_later_hears_of_answers_only_and_is_no_way_in(app, auth
     assert stored_email(app) == ""
     assert submit(app.test_client(), link, {}).status_code == 302
     assert stored_email(app) == "sonne@example.org"
-    assert submit(app.test_client(), link[:-3] + "abc", {}).status_code == 400  # forged
+    assert app.test_client().get(link[:-3] + "abc").status_code == 400  # forged
 
     caseworker = app.test_client()
     Auth(caseworker, auth.clock).login(team.staff, area="staff")
@@ -307,3 +308,323 @@ def test_an_anonymous_contact_may_add_a_passkey_and_sign_in_with_it(app, team):
                           page="/login")
     assert signed_in.status_code == 200, signed_in.get_data(as_text=True)
     assert BODY in phone.get(path).get_data(as_text=True)
+
+
+# -- security review of issue 17: the confirmation link, the password, "this name is taken" --
+ADDRESS = "sonne@example.org"
+LINK_PREFIX = "/account/anonymous/email/"
+LINK_GONE = "Dieser Link funktioniert nicht mehr"
+
+
+def ask_for_link(browser, email=ADDRESS):
+    asked = submit(browser, "/account/anonymous/email", {"email": email},
+                   form_url="/account/anonymous")
+    assert asked.status_code == 302
+    return asked
+
+
+def press_confirm(app, link):
+    """A fresh browser opens the link and presses the button; the answer to the press, or
+    the answer to opening it when the page refused at once."""
+    from tests.conftest import csrf_token
+
+    browser = app.test_client()
+    page = browser.get(link)
+    if page.status_code != 200:
+        return page
+    return browser.post(link, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+
+
+def token_rows(app):
+    from shared.auth import tokens
+    from shared.models import AccountToken
+
+    with app.app_context():
+        return list(db.session.scalars(select(AccountToken).where(
+            AccountToken.purpose == tokens.NOTIFICATION_EMAIL)
+            .order_by(AccountToken.created_at)))
+
+
+def test_the_confirmation_link_carries_no_address_and_no_account_and_nothing_is_plain(
+        app, team, outbox):
+    import base64
+    import hashlib
+
+    from shared.auth import tokens
+    from shared.models.base import current_keyring
+    from tests.portal.test_erasure import raw_database_bytes
+
+    browser = app.test_client()
+    write_anonymously(browser, team.service_id)
+    account = anonymous_account(app)
+    ask_for_link(browser)
+    link = outbox.link(ADDRESS, LINK_PREFIX)
+    token = link[len(LINK_PREFIX):]
+    # The link: a random token, nothing else; not the address, not the account in any form.
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token), token
+    for secret in (ADDRESS, "sonne", str(account.id), account.id.hex, PSEUDONYM):
+        assert secret.casefold() not in link.casefold()
+    padded = token + "=" * (-len(token) % 4)
+    decoded = base64.urlsafe_b64decode(padded)
+    assert ADDRESS.encode() not in decoded
+    assert account.id.bytes not in decoded
+    assert "." not in token  # no signed payload (itsdangerous joins its parts with dots)
+
+    with app.app_context():
+        # The address waits encrypted under the account's own data key ...
+        raw = db.session.execute(
+            text("SELECT * FROM accounts WHERE id = :id"),
+            {"id": account.id if db.engine.dialect.name == "postgresql" else account.id.hex},
+        ).mappings().one()
+        assert raw["pending_email"]
+        stored = b"".join(bytes(value) for value in raw.values()
+                          if isinstance(value, (bytes, memoryview)))
+        assert ADDRESS.encode() not in stored
+        from shared.crypto import ciphertext_key_id
+
+        assert ciphertext_key_id(bytes(raw["pending_email"])) == account.data_key_id
+        from shared.models import Account
+
+        assert db.session.get(Account, account.id).pending_email == ADDRESS
+        assert db.session.get(Account, account.id).email == ""  # not yet the address
+        # ... and of the token only a keyed hash is kept: not the token, not its SHA-256.
+        [row] = token_rows(app)
+        assert row.used_at is None
+        assert bytes(row.token_hash) != hashlib.sha256(token.encode()).digest()
+        assert bytes(row.token_hash) == current_keyring().blind_index(
+            f"account_tokens.{tokens.NOTIFICATION_EMAIL}",
+            hashlib.sha256(token.encode()).hexdigest())
+        assert row.expires_at - row.created_at == timedelta(hours=24)
+        disk = raw_database_bytes(app)
+        assert ADDRESS.encode() not in disk
+        assert token.encode() not in disk
+
+    assert press_confirm(app, link).status_code == 302
+    assert stored_email(app) == ADDRESS
+    with app.app_context():
+        from shared.models import Account
+
+        assert db.session.get(Account, account.id).pending_email is None
+        raw = db.session.execute(
+            text("SELECT pending_email FROM accounts WHERE id = :id"),
+            {"id": account.id if db.engine.dialect.name == "postgresql" else account.id.hex},
+        ).scalar_one()
+        assert raw is None
+
+
+def test_the_link_works_once_and_a_used_tampered_expired_or_replaced_one_says_so(
+        app, team, outbox):
+    from shared.models import AccountToken
+    from shared.services import erasure
+
+    browser = app.test_client()
+    write_anonymously(browser, team.service_id)
+    ask_for_link(browser)
+    link = outbox.link(ADDRESS, LINK_PREFIX)
+
+    # Tampered (one character changed, also only its case): refused at once, clearly.
+    last = link[-1]
+    for forged in (link[:-1] + ("A" if last != "A" else "B"),
+                   link[:-1] + (last.swapcase() if last.swapcase() != last else "x"),
+                   link + "x", LINK_PREFIX + "nothing-here"):
+        answer = app.test_client().get(forged)
+        assert answer.status_code == 400, forged
+        page = answer.get_data(as_text=True)
+        assert LINK_GONE in page
+        assert 'href="/account/anonymous"' in page  # where to ask for a new one
+        assert 'href="/register"' not in page  # not the registration's advice
+    assert stored_email(app) == ""
+
+    # Used once, then never again (opened or pressed).
+    from tests.conftest import csrf_token
+
+    second_tab = app.test_client()
+    form = second_tab.get(link)
+    assert form.status_code == 200
+    assert press_confirm(app, link).status_code == 302
+    assert stored_email(app) == ADDRESS
+    again = second_tab.post(link, data={"csrf_token": csrf_token(form.get_data(as_text=True))})
+    assert again.status_code == 400
+    assert LINK_GONE in again.get_data(as_text=True)
+    assert press_confirm(app, link).status_code == 400
+
+    # A new request replaces the one before: the older link stops working.
+    ask_for_link(browser, "erste@example.org")
+    first = outbox.link("erste@example.org", LINK_PREFIX)
+    ask_for_link(browser, "zweite@example.org")
+    second = outbox.link("zweite@example.org", LINK_PREFIX)
+    assert press_confirm(app, first).status_code == 400
+    assert stored_email(app) == ADDRESS  # the confirmed one stays until another is
+    assert press_confirm(app, second).status_code == 302
+    assert stored_email(app) == "zweite@example.org"
+
+    # Expired after 24 hours: refused, and the waiting address is forgotten by the purge.
+    ask_for_link(browser, "spaet@example.org")
+    late = outbox.link("spaet@example.org", LINK_PREFIX)
+    row = token_rows(app)[-1]
+    assert row.expires_at - row.created_at == timedelta(hours=24)
+    with app.app_context():
+        from shared.models.base import utcnow
+
+        # The link's 24 hours are over (moved back rather than waited for).
+        db.session.execute(
+            AccountToken.__table__.update().where(AccountToken.id == row.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        assert anonymous_account(app).pending_email == "spaet@example.org"
+    answer = press_confirm(app, late)
+    assert answer.status_code == 400
+    assert LINK_GONE in answer.get_data(as_text=True)
+    assert stored_email(app) == "zweite@example.org"
+    # Someone else's link, still valid, is left alone by the purge.
+    other = app.test_client()
+    write_anonymously(other, team.service_id, pseudonym="Mondschein 3")
+    ask_for_link(other, "mond@example.org")
+    with app.app_context():
+        result = erasure.purge()
+        db.session.commit()
+        assert result.counts.get("accounts.pending_email") == 1
+        from shared.models import Account
+
+        waiting = {a.pseudonym: a.pending_email for a in db.session.scalars(
+            select(Account).where(Account.pseudonym_bidx.is_not(None)))}
+        assert waiting == {PSEUDONYM: None, "Mondschein 3": "mond@example.org"}
+        assert len(token_rows(app)) == 1  # the spent links are gone, the other's stays
+    assert press_confirm(app, outbox.link("mond@example.org", LINK_PREFIX)).status_code == 302
+
+
+def test_a_waiting_link_stops_working_when_the_address_is_removed(app, team, outbox):
+    browser = app.test_client()
+    write_anonymously(browser, team.service_id)
+    ask_for_link(browser)
+    link = outbox.link(ADDRESS, LINK_PREFIX)
+    assert submit(browser, "/account/anonymous/email/remove", {},
+                  form_url="/account/anonymous").status_code == 302
+    assert press_confirm(app, link).status_code == 400
+    assert stored_email(app) == ""
+    assert anonymous_account(app).pending_email is None
+
+
+def test_a_password_made_of_the_pseudonym_is_refused_at_sign_up_and_at_change(app, team):
+    pseudonym = "Kastanie Nordlicht"
+    for weak in ("kastanienordlicht123", "Kastanie Nordlicht 123"):
+        refused = write_anonymously(app.test_client(), team.service_id, pseudonym=pseudonym,
+                                    password=weak)
+        assert refused.status_code == 400, weak
+        assert "zu leicht zu erraten" in refused.get_data(as_text=True)
+    browser = app.test_client()
+    assert write_anonymously(browser, team.service_id, pseudonym=pseudonym).status_code == 302
+    for weak in ("kastanienordlicht123", "Kastanie Nordlicht 123"):
+        changed = submit(browser, "/account/password", {"current": PASSWORD,
+                                                        "password": weak})
+        assert changed.status_code == 200, weak
+        assert "zu leicht zu erraten" in changed.get_data(as_text=True), weak
+    assert sign_in_with_name(app.test_client(), pseudonym).status_code == 302  # unchanged
+    fine = submit(browser, "/account/password", {"current": PASSWORD,
+                                                 "password": "Laterne über stillem Kanal"})
+    assert fine.status_code == 302
+    assert sign_in_with_name(app.test_client(), pseudonym,
+                             "Laterne über stillem Kanal").status_code == 302
+
+
+def test_the_pseudonym_is_among_the_words_a_new_password_must_not_use():
+    from shared.services.accounts import pseudonym_inputs
+
+    assert pseudonym_inputs("Sonnenblume 7") == ("Sonnenblume 7", "Sonnenblume7",
+                                                  "Sonnenblume")
+    assert pseudonym_inputs(None) == ()
+
+
+TAKEN = "Dieser Name ist schon vergeben."
+TOO_MANY_NAMES = "Sie haben mehrere Namen versucht, die schon vergeben sind."
+
+
+def try_taken_names(app, service_id, count):
+    """From one network, ``count`` tries of a name someone already uses (each its own
+    browser, the name written differently each time): the answers' status codes."""
+    answers = []
+    for i in range(count):
+        answer = write_anonymously(app.test_client(), service_id,
+                                   pseudonym=PSEUDONYM.upper() if i % 2 else PSEUDONYM)
+        answers.append(answer)
+    return answers
+
+
+def test_this_name_is_taken_is_answered_ten_times_an_hour_per_network_then_refused(
+        app, team):
+    from portal.anonymous import TAKEN_NAMES
+
+    assert TAKEN_NAMES.startswith("10 per hour")
+    assert write_anonymously(app.test_client(), team.service_id).status_code == 302
+    answers = try_taken_names(app, team.service_id, 10)
+    assert [a.status_code for a in answers] == [400] * 10
+    assert all(TAKEN in a.get_data(as_text=True) for a in answers)
+    # The eleventh is refused without looking the name up: also a name nobody uses.
+    for pseudonym in (PSEUDONYM, "Niemand hier 42"):
+        refused = write_anonymously(app.test_client(), team.service_id, pseudonym=pseudonym)
+        assert refused.status_code == 429
+        page = refused.get_data(as_text=True)
+        assert TOO_MANY_NAMES in page
+        assert TAKEN not in page  # says nothing of this name
+        assert BODY in page  # what was typed is kept
+        assert f'value="{pseudonym}"' in page
+        assert PASSWORD not in page
+    from shared.models import Account
+
+    with app.app_context():  # nothing was created meanwhile
+        assert db.session.scalar(select(func.count()).select_from(Account)
+                                 .where(Account.pseudonym_bidx.is_not(None))) == 1
+    # In the reader's language (here English, chosen on the start page).
+    english = app.test_client()
+    assert submit(english, "/language/en", {"next": "/messages/anonymous"},
+                  form_url="/").status_code == 302
+    refused = write_anonymously(english, team.service_id)
+    assert refused.status_code == 429
+    assert "You tried several names that are already used." in refused.get_data(as_text=True)
+
+
+def test_names_not_taken_and_refused_passwords_do_not_count(app, team):
+    assert write_anonymously(app.test_client(), team.service_id).status_code == 302
+    for i in range(12):  # weak passwords and invalid names are no answer about a name
+        weak = write_anonymously(app.test_client(), team.service_id,
+                                 pseudonym=f"Frei {i}", password="passwort")
+        assert weak.status_code == 400
+    assert try_taken_names(app, team.service_id, 1)[0].status_code == 400
+
+
+@pytest.mark.skipif(not __import__("tests.shared.test_redis_prefix",
+                                   fromlist=["redis_available"]).redis_available()
+                    and not __import__("os").environ.get("CI"), reason="no Redis")
+def test_the_taken_name_count_lives_in_redis_under_the_organisations_prefix(
+        database_url, tmp_path, team):
+    import redis
+
+    from shared.app import create_app
+    from tests.conftest import make_config
+    from tests.shared.test_redis_prefix import REDIS_URL
+
+    slug = f"names-{uuid.uuid4().hex[:6]}"
+    store = redis.Redis.from_url(REDIS_URL)
+    workers = [create_app(make_config(tmp_path / f"w{i}", database_url,
+                                      ratelimit_storage_uri=REDIS_URL,
+                                      organisation_slug=slug)) for i in range(2)]
+    try:
+        assert write_anonymously(workers[0].test_client(), team.service_id).status_code == 302
+        # Ten answers spread over two workers, then both refuse: the count is shared.
+        statuses = [write_anonymously(workers[i % 2].test_client(), team.service_id
+                                      ).status_code for i in range(11)]
+        assert statuses == [400] * 10 + [429]
+        refused = write_anonymously(workers[0].test_client(), team.service_id)
+        assert refused.status_code == 429
+        assert TOO_MANY_NAMES in refused.get_data(as_text=True)
+        keys = [key.decode() for key in store.scan_iter(f"einblick:{slug}:*")]
+        assert any("taken-names" in key for key in keys), keys
+        # Another organisation sharing the Redis is not limited by these counts.
+        other = create_app(make_config(tmp_path / "other", database_url,
+                                       ratelimit_storage_uri=REDIS_URL,
+                                       organisation_slug=slug + "-b"))
+        assert write_anonymously(other.test_client(), team.service_id).status_code == 400
+    finally:
+        for prefix in (slug, slug + "-b"):
+            for key in store.scan_iter(f"einblick:{prefix}:*"):
+                store.delete(key)

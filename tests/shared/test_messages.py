@@ -715,3 +715,66 @@ def test_an_open_page_asks_for_what_is_new(app, team, make_client):
         assert db.session.get(Message, later.id).read_by_staff_at is not None
         assert (visits(child_id)[-1].action, visits(child_id)[-1].category) == ("view",
                                                                                "messages")
+
+
+# -- security review of issue 17: two staff answering or taking at the same moment ----------
+def colleague_takes_after_our_read(monkeypatch, colleague_id):
+    """Between reading the conversation (nobody holds it) and writing, a colleague takes it,
+    in a transaction of their own (another worker) that commits first."""
+    read = messages._staff_thread
+
+    def read_then_colleague_takes(member, thread_id):
+        thread = read(member, thread_id)
+        assert thread.assigned_staff_id is None  # what we saw
+        with db.engine.begin() as other_worker:
+            other_worker.execute(
+                MessageThread.__table__.update().where(MessageThread.id == thread_id)
+                .values(assigned_staff_id=colleague_id, assigned_at=utcnow()))
+        return thread
+
+    monkeypatch.setattr(messages, "_staff_thread", read_then_colleague_takes)
+
+
+def test_answering_at_the_same_moment_as_a_colleague_takes_it_joins_instead(
+        app, team, make_client, monkeypatch):
+    person = make_client()
+    with app.app_context():
+        thread_id = start(person, team["service"]).id
+        colleague_takes_after_our_read(monkeypatch, team["second"])
+        messages.reply_as_staff(member=member(team["first"]), thread_id=thread_id,
+                                body="Ich schaue es mir an.")
+        monkeypatch.undo()
+        db.session.expire_all()
+        thread = db.session.get(MessageThread, thread_id)
+        assert thread.assigned_staff_id == team["second"]  # the first take stays
+        assert [row.staff_member_id for row in db.session.scalars(
+            select(ThreadStaff).where(ThreadStaff.thread_id == thread_id))] == [team["first"]]
+        assert [m.body for m in messages._view(thread_id).messages][-1] == (
+            "Ich schaue es mir an.")
+
+
+def test_answering_a_conversation_nobody_took_still_takes_it(app, team, make_client):
+    person = make_client()
+    with app.app_context():
+        thread_id = start(person, team["service"]).id
+        messages.reply_as_staff(member=member(team["first"]), thread_id=thread_id,
+                                body="Gern.")
+        db.session.expire_all()
+        thread = db.session.get(MessageThread, thread_id)
+        assert thread.assigned_staff_id == team["first"]
+        assert thread.assigned_at is not None
+        assert db.session.scalar(select(func.count()).select_from(ThreadStaff)) == 0
+
+
+def test_taking_at_the_same_moment_as_a_colleague_is_refused(app, team, make_client,
+                                                              monkeypatch):
+    person = make_client()
+    with app.app_context():
+        thread_id = start(person, team["service"]).id
+        colleague_takes_after_our_read(monkeypatch, team["second"])
+        with pytest.raises(messages.AlreadyTaken) as taken:
+            messages.take(member=member(team["first"]), thread_id=thread_id)
+        monkeypatch.undo()
+        assert taken.value.holder.id == team["second"]
+        db.session.expire_all()
+        assert db.session.get(MessageThread, thread_id).assigned_staff_id == team["second"]
