@@ -401,25 +401,26 @@ def _consents(cast: _Cast) -> Iterator[str]:
         yield "created: a consent of jonas@example.org"
 
 
-DEMO_TOPIC = "Frage zum Antrag"
+DEMO_TOPIC = "Emil schläft schlecht"
 
 
 def _conversation(cast: _Cast) -> Iterator[str]:
-    """Jonas asks the team of a service a question in writing (nobody on staff has read it
-    yet, so his access log stays as it was). Jonas, not Mia: her "my data" is the page the
-    demo's phone test holds to three screens, which a conversation would make longer."""
+    """Mia asks the team of her service a question in writing (nobody on staff has read
+    it yet, so her access log stays as it was). Her "my data" sums the conversation up in
+    one line, so the page stays within the three screens the demo's phone test holds it
+    to (tests/browser/test_demo_transparency.py)."""
     service = _demo_service(cast.caseworker)
-    if service is None or cast.jonas is None:
+    if service is None:
         return
-    if messages.threads_for(account=cast.jonas).total:
-        yield "exists: a message of jonas@example.org"
+    if messages.threads_for(account=cast.mia).total:
+        yield "exists: a message of mia@example.org"
         return
-    jonas = household.own_client(cast.jonas)
-    messages.start_thread(account=cast.jonas, client_id=jonas.id, service_id=service.id,
+    mia = household.own_client(cast.mia)
+    messages.start_thread(account=cast.mia, client_id=mia.id, service_id=service.id,
                           topic=DEMO_TOPIC,
-                          body="Guten Tag, ich habe den Antrag ausgefüllt, aber bei den "
-                               "Unterlagen bin ich unsicher. Können Sie mir helfen?")
-    yield "created: a message of jonas@example.org"
+                          body="Guten Tag, Emil wacht seit zwei Wochen jede Nacht auf und "
+                               "weint. Haben Sie einen Rat, bis wir uns sehen?")
+    yield "created: a message of mia@example.org"
 
 
 def _visits(cast: _Cast) -> Iterator[str]:

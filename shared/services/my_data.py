@@ -81,6 +81,10 @@ COUNTED = "counted"
 # Categories "my data" sums up with a count and a link to their own page instead of
 # listing each row's values: the access log (/my-data/access), which grows with every visit.
 SUMMARY_ONLY = frozenset({catalogue.ACCESS_LOG})
+# Categories summed up in one line, with who can see them and until when one tap away
+# alongside the values: conversations grow with every message, and one conversation's
+# summary and terms in full took a 360 px phone 250 px (Mia's page grew past three screens).
+ONE_LINE = frozenset({catalogue.MESSAGES})
 # Files and signature material: listed as present, delivered as files in the export, never
 # decrypted just to build this page (a document can be 20 MB).
 FILE_COLUMNS = frozenset({"documents.content", "consents.document", "consents.evidence",
@@ -411,6 +415,28 @@ class Category:
         return self.key in SUMMARY_ONLY
 
     @property
+    def one_line(self) -> bool:
+        """Summed up in one line (``in_one_line``); the values, who can see them and until
+        when are in the details."""
+        return self.key in ONE_LINE
+
+    @property
+    def in_one_line(self) -> str:
+        """The one-line summary of a conversations category: "2 conversations with 5
+        messages, the latest on 02.12.2026." (what is stored is named in the details)."""
+        def column(name: str) -> Item | None:
+            return next((item for item in self.items if item.entry.column == name), None)
+
+        threads, sent = column("message_threads.created_at"), column("messages.created_at")
+        if threads is None or sent is None or not sent.values:
+            return self.what
+        return _("%(conversations)s with %(messages)s, the latest on %(date)s.",
+                 conversations=ngettext("%(num)d conversation", "%(num)d conversations",
+                                        threads.count),
+                 messages=ngettext("%(num)d message", "%(num)d messages", sent.count),
+                 date=format_day(max(sent.values)))
+
+    @property
     def what(self) -> str:
         """What is stored, as the catalogue names it, the values people read first: "Email
         address, Full name and 4 more" (the details list them all). Search keys and
@@ -477,11 +503,13 @@ class Person:
     def runs(self) -> list[list[Category]]:
         """The categories in reading order, neighbours with the same terms (who can see
         them, until when) together, so the page says those once for the run and not in
-        the same words twice in a row. A category summed up with a count stands alone."""
+        the same words twice in a row. A category summed up with a count or in one line
+        stands alone."""
         runs: list[list[Category]] = []
         for category in self.categories:
-            if (runs and not category.summary_only and not runs[-1][0].summary_only
-                    and runs[-1][0].terms == category.terms):
+            alone = (category.summary_only or category.one_line
+                     or (runs and (runs[-1][0].summary_only or runs[-1][0].one_line)))
+            if runs and not alone and runs[-1][0].terms == category.terms:
                 runs[-1].append(category)
             else:
                 runs.append([category])

@@ -6,6 +6,8 @@ access log reads as visits. No page shows an id or an ISO timestamp."""
 import re
 from types import SimpleNamespace
 
+from playwright.sync_api import expect
+
 from shared.services import demo
 from tests.browser.conftest import (
     assert_accessible,
@@ -56,6 +58,8 @@ def test_the_demo_parent_reads_home_my_data_and_visits_on_a_phone(phone, app):
         height = page.evaluate("document.documentElement.scrollHeight")
         my_data = readable(page)
         assert child in my_data
+        # Her conversation counts towards the three screens, summed up in one line.
+        expect(page.locator("section[data-category='messages'] summary")).to_have_count(1)
         assert height <= 3 * 740, (language, height)
         each, shared = terms[language]
         assert each in my_data
