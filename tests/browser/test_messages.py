@@ -1,11 +1,13 @@
-"""Messages (issue 17), in German, as the people do it: on a 360×740 phone a mother writes to
-the team of Elternberatung; at a desk the caseworker of that service takes the
-conversation and answers; the answer appears on the mother's open page without a reload
-(shared/static/js/messages.js asks every few seconds: the test moves the page's clock,
-never waits for it) and is read there; her access log names the caseworker's read. Her
-next question appears the same way on the caseworker's open page. Both conversation
-pages: axe finds nothing, and nothing scrolls sideways at 320 px. When she deletes her
-account, no message text, topic or file is left in the database files."""
+"""Messages (issue 17), as the people do it: on a 360×740 phone a mother writes in German to
+the team of Elternberatung; at a desk the caseworker of that service, who works in English
+(chosen with the language switch), takes the conversation and answers: her pages say
+lang="en" and show no German of the catalogue, the mother's stay German. The answer
+appears on the mother's open page without a reload (shared/static/js/messages.js asks
+every few seconds: the test moves the page's clock, never waits for it) and is read there;
+her access log names the caseworker's read. Her next question appears the same way on the
+caseworker's open page. Both conversation pages: axe finds nothing, and nothing scrolls
+sideways at 320 px. When she deletes her account, no message text, topic or file is left
+in the database files. (An anonymous contact in English: test_anonymous_contact.py.)"""
 
 from __future__ import annotations
 
@@ -16,17 +18,19 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from shared.extensions import db
-from shared.models import Message, MessageAttachment, MessageThread
+from shared.models import Account, Message, MessageAttachment, MessageThread
 from tests.browser.conftest import (
     PHONE,
     Catalogue,
     assert_fits_phone,
     axe_violations,
+    choose_language,
     click_in_nav,
     client_sign_in,
     new_context,
     staff_sign_in,
 )
+from tests.helpers.languages import assert_reads_in_english
 from tests.portal.test_erasure import as_stored, raw_database_bytes
 
 TOPIC = "Frage zur Kita-Eingewöhnung"
@@ -34,6 +38,9 @@ BODY = "Meine Tochter weint jeden Morgen vor der Kita. Was können wir tun?"
 ANSWER = "Danke für Ihre Nachricht. Wir sprechen morgen in Ruhe darüber."
 AGAIN = "Danke! Geht es auch am Montag?"
 POLL_MS = 12_000  # shared/static/js/messages.js
+# What people wrote stays as written on the caseworker's English pages (and the service
+# has only its German name).
+WRITTEN = (TOPIC, BODY, ANSWER, AGAIN, "Mia Demir", "T. Tester", "Elternberatung")
 
 
 @pytest.fixture
@@ -47,11 +54,16 @@ def de(app) -> Catalogue:
     return Catalogue(app, "de")
 
 
-def new_messages_word(app, count: int) -> str:
-    """The catalogue's German for "%(num)d new message(s)" (a plural)."""
+@pytest.fixture
+def en(app) -> Catalogue:
+    return Catalogue(app, "en")
+
+
+def new_messages_word(app, count: int, locale: str = "de") -> str:
+    """The catalogue's words for "%(num)d new message(s)" (a plural) in ``locale``."""
     from flask_babel import force_locale, ngettext
 
-    with app.test_request_context(), force_locale("de"):
+    with app.test_request_context(), force_locale(locale):
         return ngettext("%(num)d new message", "%(num)d new messages", count)
 
 
@@ -94,7 +106,7 @@ def page_checks(page) -> None:
 
 
 def test_a_client_writes_a_caseworker_answers_and_the_answer_appears_without_a_reload(
-        browser, live_server, app, make_client, team, de):
+        browser, live_server, app, make_client, team, de, en):
     mia = make_client(full_name="Mia Demir")
     phone = new_context(browser, live_server, **PHONE)
     page = phone.new_page()
@@ -111,25 +123,35 @@ def test_a_client_writes_a_caseworker_answers_and_the_answer_appears_without_a_r
     staff = desk.new_page()
     hold_clock(staff)
     staff_sign_in(staff, team.staff)
-    staff.locator(".site-nav").get_by_role("link", name=de("Messages")).click()
+    choose_language(staff, "en")  # she works in English; the mother's pages stay German
+    staff.locator(".site-nav").get_by_role("link", name=en("Messages")).click()
     staff.wait_for_url("**/staff/messages")
     listed = staff.locator("main .message-row", has_text=TOPIC)
     expect(listed).to_contain_text("Mia Demir")
+    assert_reads_in_english(staff, written=WRITTEN)
     listed.get_by_role("link").click()
     staff.wait_for_url(f"**/staff{path}")
     expect(staff.locator(".message").first).to_contain_text(BODY)
-    staff.get_by_role("button", name=de("Take"), exact=True).click()
-    expect(staff.locator("[data-testid=taken-by]")).to_contain_text(de("Taken by you"))
+    assert_reads_in_english(staff, written=WRITTEN)
+    staff.get_by_role("button", name=en("Take"), exact=True).click()
+    expect(staff.locator("[data-testid=taken-by]")).to_contain_text(en("Taken by you"))
     staff.fill("#reply-body", ANSWER)
     staff.click("#reply-submit")
     expect(staff.locator(".message--team")).to_contain_text(ANSWER)
+    assert_reads_in_english(staff, written=WRITTEN)
     page_checks(staff)
     mark_page(staff)
+    with app.app_context():
+        thread = db.session.get(MessageThread, thread_id)
+        assert thread.assigned_staff_id == team.staff_member_id
+        assert db.session.get(Account, team.staff.account_id).locale == "en"
+        assert db.session.get(Account, mia.account_id).locale in (None, "de")
 
     # On her open page, without a reload: the next turn of the polling shows it.
     page.clock.fast_forward(POLL_MS)
     answer = page.locator(".message--team")
     expect(answer).to_contain_text(ANSWER)
+    expect(page.locator("html")).to_have_attribute("lang", "de")
     expect(answer).to_contain_text("T. Tester")
     expect(answer).to_have_attribute("id", "latest")  # the page's markup, moved on
     expect(page.locator("#latest")).to_have_count(1)
@@ -150,7 +172,9 @@ def test_a_client_writes_a_caseworker_answers_and_the_answer_appears_without_a_r
     staff.clock.fast_forward(POLL_MS)
     expect(staff.locator(".message").last).to_contain_text(AGAIN)
     expect(staff.locator(".message").last).to_contain_text("Mia Demir")
-    expect(staff.locator("[data-messages-status]")).to_have_text(new_messages_word(app, 1))
+    expect(staff.locator("[data-messages-status]")).to_have_text(
+        new_messages_word(app, 1, "en"))
+    assert_reads_in_english(staff, written=WRITTEN)
     assert staff.evaluate("window.notReloaded") is True
     desk.close()
 
