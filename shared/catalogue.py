@@ -723,6 +723,8 @@ TECHNICAL: frozenset[str] = frozenset(
         "thread_staff.thread_id", "thread_staff.client_id",
         "messages.id", "messages.thread_id", "messages.client_id", "messages.data_key_id",
         "messages.from_staff",
+        # The order of a conversation's messages (1, 2, …) and the number of its last.
+        "messages.seq", "message_threads.last_seq",
         "message_attachments.id", "message_attachments.message_id",
         "message_attachments.client_id", "message_attachments.data_key_id",
         "message_attachments.content_type", "message_attachments.size",

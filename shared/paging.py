@@ -42,8 +42,13 @@ def page_arg(name: str = "page") -> int:
     return max(1, min(page, LAST_PAGE))
 
 
-def count(stmt: Select) -> int:
-    """How many rows ``stmt`` selects: one statement, no row read."""
+def count(stmt: Select, *, up_to: int | None = None) -> int:
+    """How many rows ``stmt`` selects: one statement, no row read. With ``up_to``, counted
+    no further than ``up_to`` + 1 (a count reads every row it counts; more than ``up_to``
+    reads as "more than", as the booking queue says): a bounded cost however many there
+    are, and pages as far as counted."""
+    if up_to is not None:
+        stmt = stmt.limit(up_to + 1)
     return db.session.scalar(select(func.count()).select_from(
         stmt.order_by(None).subquery())) or 0
 

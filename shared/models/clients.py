@@ -54,7 +54,8 @@ class Client(Base):
     # An anonymous contact (shared/services/anonymous.py): known to staff only by the
     # pseudonym of its account, never found by the client search, never linked to a file.
     # When they first wrote; None for everyone else.
-    anonymous_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: the retention purge looks among the anonymous contacts only.
+    anonymous_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     @property
     def anonymous(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.models.base import Base, UTCDateTime, encrypted, new_id, utcnow
@@ -52,6 +52,10 @@ class MessageThread(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The retention (``message_retention_years``) runs from the last message.
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The number of the conversation's last message (``messages.seq``). Writing a message
+    # takes the next one with an UPDATE of this row, whose lock holds every other writer of
+    # the conversation until the transaction ends: the numbers follow the commits.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class ThreadStaff(Base):
@@ -84,6 +88,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __encryption_owner__ = "client_id"
+    __table_args__ = (Index("ix_messages_thread_seq", "thread_id", "seq", unique=True),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     thread_id: Mapped[uuid.UUID] = mapped_column(
@@ -107,6 +112,11 @@ class Message(Base):
     body_ciphertext: Mapped[bytes] = mapped_column("body", LargeBinary)
     body = encrypted()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Its place in the conversation, in the order the messages were committed (1, 2, …;
+    # ``MessageThread.last_seq``): the order pages show and the cursor an open page asks
+    # after. The time a message was begun is no such order: one begun earlier (a large
+    # file being checked) can be committed after a later one was already shown.
+    seq: Mapped[int] = mapped_column(Integer)
     read_by_client_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     read_by_staff_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confidential_from_guardians: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -114,4 +114,4 @@ def tell_of_new_message(message: Message) -> int:
 def first_message(thread_id: uuid.UUID) -> Message | None:
     """The message that started a conversation (to tell of a new one)."""
     return db.session.scalar(select(Message).where(Message.thread_id == thread_id)
-                             .order_by(Message.created_at, Message.id).limit(1))
+                             .order_by(Message.seq).limit(1))

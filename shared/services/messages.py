@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 import filetype
 from sqlalchemy import and_, delete, exists, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from shared import audit, catalogue, paging, policy
 from shared.extensions import db
@@ -45,6 +46,10 @@ MAX_TOPIC_CHARS = 200
 MAX_BODY_CHARS = 20_000
 MAX_ATTACHMENTS = 5  # files per message
 PER_PAGE = paging.PER_PAGE
+# The staff inbox counts conversations up to this many, as the booking queue counts its
+# requests (``bookings.QUEUE_COUNTED``): a count reads every one of them; beyond it the
+# page says "more than" and pages this far.
+INBOX_COUNTED = 1000
 DIGEST_EVERY = timedelta(hours=23)  # a daily digest, whenever in the day the job runs
 
 
@@ -142,6 +147,23 @@ def _text(value: str | None, limit: int) -> str:
     return (value or "").strip()[:limit]
 
 
+def _next_seq(thread: MessageThread, now: datetime) -> int:
+    """The next number of the conversation (and its last message's time), in one UPDATE
+    of its row. The row stays locked until this transaction ends: another writer of the
+    conversation waits at the same UPDATE and takes the number after ours only once ours
+    is committed (PostgreSQL; SQLite lets one writer in at a time anyway). So the numbers
+    follow the commits, and a page that asks for the messages after the last number it
+    shows misses none that committed late."""
+    seq = db.session.execute(
+        update(MessageThread).where(MessageThread.id == thread.id)
+        .values(last_seq=MessageThread.last_seq + 1, last_message_at=now)
+        .returning(MessageThread.last_seq)
+        .execution_options(synchronize_session=False)).scalar_one()
+    set_committed_value(thread, "last_seq", seq)
+    set_committed_value(thread, "last_message_at", now)
+    return seq
+
+
 def _new_message(thread: MessageThread, client: Client, *, body: str,
                  account: Account | None = None, member: StaffMember | None = None,
                  confidential: bool = False) -> Message:
@@ -150,11 +172,11 @@ def _new_message(thread: MessageThread, client: Client, *, body: str,
                       author_account_id=account.id if account else None,
                       author_staff_id=member.id if member else None,
                       from_staff=member is not None, created_at=now,
+                      seq=_next_seq(thread, now),
                       confidential_from_guardians=confidential
                       or thread.confidential_from_guardians)
     message.body = body
     db.session.add(message)
-    thread.last_message_at = now
     return message
 
 
@@ -307,8 +329,9 @@ class ThreadSummary:
         return self.thread.assigned_staff
 
 
-def _page(stmt, page: int) -> tuple[list[uuid.UUID], int, int, int]:
-    total = paging.count(stmt)
+def _page(stmt, page: int, *, up_to: int | None = None) -> tuple[list[uuid.UUID], int, int,
+                                                                 int]:
+    total = paging.count(stmt, up_to=up_to)
     page, pages, offset = paging.window(total, page, PER_PAGE)
     ids = list(db.session.scalars(stmt.with_only_columns(MessageThread.id)
                                   .offset(offset).limit(PER_PAGE))) if total else []
@@ -328,6 +351,21 @@ def _clients(client_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Client]:
     client_ids = sorted(set(client_ids), key=str)
     return {client.id: client for client in db.session.scalars(
         select(Client).where(Client.id.in_(client_ids)))} if client_ids else {}
+
+
+def _with_pseudonyms(clients: Iterable[Client]) -> None:
+    """Load the accounts of the anonymous contacts among ``clients`` (staff know them by
+    their account's pseudonym) in one statement, and set each as its client's ``account``:
+    a list shows them without a statement per row."""
+    anonymous = [client for client in clients
+                 if client.anonymous and client.account_id is not None]
+    if not anonymous:
+        return
+    accounts = {account.id: account for account in db.session.scalars(
+        select(Account).where(Account.id.in_(sorted({client.account_id for client in anonymous},
+                                                     key=str))))}
+    for client in anonymous:
+        set_committed_value(client, "account", accounts.get(client.account_id))
 
 
 def threads_for(*, account: Account, page: int = 1) -> paging.Page:
@@ -393,7 +431,7 @@ def _messages(thread: MessageThread, condition=None) -> tuple[list[Message], dic
     stmt = select(Message).where(Message.thread_id == thread.id)
     if condition is not None:
         stmt = stmt.where(condition)
-    messages = list(db.session.scalars(stmt.order_by(Message.created_at, Message.id)))
+    messages = list(db.session.scalars(stmt.order_by(Message.seq)))
     files: dict[uuid.UUID, list[MessageAttachment]] = {}
     ids = [message.id for message in messages]
     if ids:
@@ -428,17 +466,18 @@ def thread_for_client(*, account: Account, thread_id: uuid.UUID) -> ThreadView:
 
 
 def _later_than(thread: MessageThread, after_id: uuid.UUID, condition=None):
-    """The condition for the messages of ``thread`` after the message ``after_id`` (in the
-    order the page shows them: time, then id). Raises ThreadNotFound when ``after_id`` is
-    no message of the thread that this reader sees."""
-    stmt = select(Message.created_at).where(Message.id == after_id) \
+    """The condition for the messages of ``thread`` after the message ``after_id`` in the
+    order the page shows them, which is the order they were committed (``Message.seq``):
+    one begun before the last shown but committed after it is still new. Raises
+    ThreadNotFound when ``after_id`` is no message of the thread that this reader sees."""
+    stmt = select(Message.seq).where(Message.id == after_id) \
         .where(Message.thread_id == thread.id)
     if condition is not None:
         stmt = stmt.where(condition)
-    at = db.session.scalar(stmt)
-    if at is None:
+    seq = db.session.scalar(stmt)
+    if seq is None:
         raise ThreadNotFound
-    return or_(Message.created_at > at, and_(Message.created_at == at, Message.id > after_id))
+    return Message.seq > seq
 
 
 def _new_ids(thread: MessageThread, later, condition=None) -> list[uuid.UUID]:
@@ -528,13 +567,14 @@ def inbox(*, member: StaffMember, page: int = 1, mine: bool = False,
     client, who took it, who joined and how many of the client's messages no one on staff
     has read yet. ``mine``: only those taken or joined; ``unassigned``: only those nobody
     took. The clients shown (their names and topics) are visits in their access logs. The
-    same statements for every page."""
+    same statements for every page, anonymous contacts or not; counted up to
+    ``INBOX_COUNTED`` + 1 (``total`` beyond it: "more than")."""
     if not may_answer(member):
         raise NotAllowed
     stmt = select(MessageThread).where(_mine(member) if mine else _visible_to(member))
     if unassigned:
         stmt = stmt.where(MessageThread.assigned_staff_id.is_(None))
-    ids, page, pages, total = _page(_newest_first(stmt), page)
+    ids, page, pages, total = _page(_newest_first(stmt), page, up_to=INBOX_COUNTED)
     if not ids:
         return paging.Page([], page, pages, total)
     shown = db.session.execute(select(MessageThread.id, MessageThread.client_id)
@@ -553,6 +593,7 @@ def inbox(*, member: StaffMember, page: int = 1, mine: bool = False,
         .group_by(Message.thread_id)).all())
     joined = _joined(ids)
     clients = _clients(thread.client_id for thread in threads.values())
+    _with_pseudonyms(clients.values())
     rows = [ThreadSummary(threads[i], unread.get(i, 0), clients.get(threads[i].client_id),
                           joined=joined.get(i, []))
             for i in ids if i in threads]

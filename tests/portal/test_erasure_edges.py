@@ -153,6 +153,10 @@ def test_restoring_a_backup_older_than_the_erasure_schema(fresh_database_url, tm
     old = sqlite3.connect(path)  # what a backup from before migration 0007 looks like
     for name in FOREIGN_KEY_INDEXES:  # 0022 indexes on foreign keys
         old.execute(f"DROP INDEX IF EXISTS {name}")  # noqa: S608  (the constant names above)
+    old.execute("DROP INDEX ix_clients_anonymous_at")  # 0030 messages in commit order
+    old.execute("DROP INDEX ix_messages_thread_seq")
+    old.execute("ALTER TABLE messages DROP COLUMN seq")
+    old.execute("ALTER TABLE message_threads DROP COLUMN last_seq")
     old.execute("ALTER TABLE accounts DROP COLUMN pending_email")  # 0029 pending address
     old.execute("DROP INDEX ix_bookings_waiting")  # 0028 the booking queue's index
     old.execute("DROP INDEX ix_accounts_pseudonym_bidx")  # 0027 anonymous contacts

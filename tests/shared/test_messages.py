@@ -5,11 +5,13 @@ checked as documents are; erasure and the retention purge leave nothing behind."
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from shared.extensions import db
 from shared.models import (
@@ -778,3 +780,139 @@ def test_taking_at_the_same_moment_as_a_colleague_is_refused(app, team, make_cli
         assert taken.value.holder.id == team["second"]
         db.session.expire_all()
         assert db.session.get(MessageThread, thread_id).assigned_staff_id == team["second"]
+
+
+# -- an open page's polling and messages committed late ---------------------------------------
+class Poller:
+    """An open conversation page of a caseworker: asks for what came after the last
+    message it shows, as shared/static/js/messages.js does."""
+
+    def __init__(self, app, member_id, thread_id, last_shown) -> None:
+        self.app, self.member_id, self.thread_id = app, member_id, thread_id
+        self.last_shown, self.shown = last_shown, []
+
+    def poll(self) -> None:
+        with self.app.app_context():
+            new = messages.new_for_staff(member=member(self.member_id),
+                                         thread_id=self.thread_id, after_id=self.last_shown)
+            if new is not None:
+                self.shown += [message.body for message in new.messages]
+                self.last_shown = new.messages[-1].id
+
+
+def writing_in_the_background(app, name: str, write, errors: list) -> threading.Thread:
+    def run():
+        try:
+            with app.app_context():
+                write()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name=name)
+    worker.start()
+    return worker
+
+
+def wait_until_waiting_for_a_lock(app, worker: threading.Thread) -> None:
+    """On PostgreSQL: until the other transaction waits for a lock (or has finished).
+    SQLite: its writer waits in the busy handler, which nothing shows; it has one writer
+    at a time anyway."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return
+        deadline = time.monotonic() + 30
+        while worker.is_alive() and time.monotonic() < deadline:
+            with db.engine.connect() as conn:
+                if conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                                    " current_database() AND wait_event_type = 'Lock'")):
+                    return
+
+
+@pytest.fixture
+def conversation(app, team, make_client):
+    """A client's conversation with the team, its first message shown on a caseworker's
+    open page."""
+    person = make_client()
+    with app.app_context():
+        thread = start(person, team["service"])
+        first = db.session.scalar(select(Message.id).where(Message.thread_id == thread.id))
+        return person, thread.id, Poller(app, team["second"], thread.id, first)
+
+
+def test_a_message_begun_first_and_committed_last_still_reaches_the_open_page(
+        app, team, conversation, monkeypatch):
+    """The client's message is begun first (its time is taken; a 20 MB file is being
+    checked) but committed after the caseworker's, which the open page already showed: the
+    next poll brings it. By time it came before the one shown and was never fetched."""
+    person, thread_id, page = conversation
+    begun, go_on, errors = threading.Event(), threading.Event(), []
+    next_seq = messages._next_seq
+
+    def numbered_late(thread, now):
+        if threading.current_thread().name == "client":
+            begun.set()
+            assert go_on.wait(30)
+        return next_seq(thread, now)
+
+    monkeypatch.setattr(messages, "_next_seq", numbered_late)
+    client = writing_in_the_background(app, "client", lambda: messages.reply(
+        account=account_of(person), thread_id=thread_id, body="Hier ist der Bescheid.",
+        attachments=[("bescheid.pdf", PDF)]), errors)
+    assert begun.wait(30)
+    with app.app_context():
+        messages.reply_as_staff(member=member(team["first"]), thread_id=thread_id,
+                                body="Ich kümmere mich darum.")
+    page.poll()
+    assert page.shown == ["Ich kümmere mich darum."]
+    go_on.set()
+    client.join(60)
+    assert errors == []
+    page.poll()
+    assert page.shown == ["Ich kümmere mich darum.", "Hier ist der Bescheid."]
+    with app.app_context():
+        stored = db.session.execute(select(Message.body_ciphertext, Message.created_at,
+                                           Message.seq).where(Message.thread_id == thread_id)
+                                    .order_by(Message.seq)).all()
+        assert [seq for _body, _at, seq in stored] == [1, 2, 3]
+        assert stored[2].created_at < stored[1].created_at  # begun first, committed last
+        view = messages.thread_for_staff(member=member(team["first"]), thread_id=thread_id)
+        assert [m.body for m in view.messages][1:] == page.shown  # a reload: the same order
+        assert db.session.get(MessageThread, thread_id).last_seq == 3
+
+
+def test_two_people_writing_at_once_are_numbered_in_the_order_they_commit(
+        app, team, conversation, monkeypatch):
+    """The client's message has its number but is not committed yet (its file is still
+    being written) when a caseworker answers: the answer waits for the client's commit and
+    takes the number after it, so a page that asked in between and asks again misses
+    neither."""
+    person, thread_id, page = conversation
+    numbered, go_on, errors = threading.Event(), threading.Event(), []
+    attach = messages._attach
+
+    def attach_slowly(message, files, client):
+        attach(message, files, client)
+        if threading.current_thread().name == "client":
+            numbered.set()
+            assert go_on.wait(30)
+
+    monkeypatch.setattr(messages, "_attach", attach_slowly)
+    client = writing_in_the_background(app, "client", lambda: messages.reply(
+        account=account_of(person), thread_id=thread_id, body="Hier ist der Bescheid.",
+        attachments=[("bescheid.pdf", PDF)]), errors)
+    assert numbered.wait(30)
+    caseworker = writing_in_the_background(app, "caseworker", lambda: messages.reply_as_staff(
+        member=member(team["first"]), thread_id=thread_id, body="Ich kümmere mich darum."),
+        errors)
+    wait_until_waiting_for_a_lock(app, caseworker)
+    page.poll()
+    assert page.shown == []  # nothing committed yet
+    assert caseworker.is_alive()  # the answer waits for the client's commit
+    go_on.set()
+    client.join(60)
+    caseworker.join(60)
+    assert errors == []
+    page.poll()
+    assert page.shown == ["Hier ist der Bescheid.", "Ich kümmere mich darum."]
+    page.poll()
+    assert page.shown == ["Hier ist der Bescheid.", "Ich kümmere mich darum."]

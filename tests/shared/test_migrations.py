@@ -300,3 +300,83 @@ def test_accounts_invited_before_0010_keep_their_invitation_date(fresh_database_
             column["name"] for column in inspect(db.engine).get_columns("clients")}
         db.session.remove()
         db.engine.dispose()
+
+
+# -- 0030: messages numbered in the order they were committed -----------------------------
+BEFORE_MESSAGE_SEQUENCE = "9a4c2e7b5d13"
+
+
+def test_existing_messages_are_numbered_in_the_order_their_pages_showed(fresh_database_url,
+                                                                        tmp_path):
+    import sqlalchemy as sa
+
+    app = create_app(make_config(tmp_path, fresh_database_url()))
+    with app.app_context():
+        upgrade_database(BEFORE_MESSAGE_SEQUENCE)
+        at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        key_id, client_id = uuid.uuid4(), uuid.uuid4()
+        threads = {name: uuid.uuid4() for name in ("busy", "other", "empty")}
+        data_keys = sa.table("data_keys", sa.column("id", sa.Uuid()),
+                             sa.column("kek_id", sa.String()),
+                             sa.column("wrapped_key", sa.LargeBinary()),
+                             sa.column("created_at", DataKey.__table__.c.created_at.type))
+        clients = sa.table("clients", sa.column("id", sa.Uuid()),
+                           sa.column("data_key_id", sa.Uuid()),
+                           sa.column("created_at", Client.__table__.c.created_at.type),
+                           sa.column("updated_at", Client.__table__.c.updated_at.type))
+        stamp = Base.metadata.tables["messages"].c.created_at.type
+        message_threads = sa.table(
+            "message_threads", sa.column("id", sa.Uuid()), sa.column("client_id", sa.Uuid()),
+            sa.column("data_key_id", sa.Uuid()), sa.column("topic", sa.LargeBinary()),
+            sa.column("confidential_from_guardians", sa.Boolean()),
+            sa.column("created_at", stamp), sa.column("last_message_at", stamp))
+        messages = sa.table(
+            "messages", sa.column("id", sa.Uuid()), sa.column("thread_id", sa.Uuid()),
+            sa.column("client_id", sa.Uuid()), sa.column("data_key_id", sa.Uuid()),
+            sa.column("from_staff", sa.Boolean()), sa.column("body", sa.LargeBinary()),
+            sa.column("created_at", stamp),
+            sa.column("confidential_from_guardians", sa.Boolean()))
+        with db.engine.begin() as conn:
+            conn.execute(data_keys.insert().values(id=key_id, kek_id="k1", wrapped_key=b"w",
+                                                   created_at=at))
+            conn.execute(clients.insert().values(id=client_id, data_key_id=key_id,
+                                                 created_at=at, updated_at=at))
+            for thread_id in threads.values():
+                conn.execute(message_threads.insert().values(
+                    id=thread_id, client_id=client_id, data_key_id=key_id, topic=b"t",
+                    confidential_from_guardians=False, created_at=at, last_message_at=at))
+            # Two messages of the same moment: the page showed them by id.
+            same = sorted([uuid.uuid4(), uuid.uuid4()])
+            busy = [(uuid.uuid4(), at + timedelta(minutes=5)), (same[1], at),
+                    (uuid.uuid4(), at - timedelta(minutes=5)), (same[0], at)]
+            other = [(uuid.uuid4(), at + timedelta(days=1))]
+            for thread, rows in ((threads["busy"], busy), (threads["other"], other)):
+                for message_id, created_at in rows:
+                    conn.execute(messages.insert().values(
+                        id=message_id, thread_id=thread, client_id=client_id,
+                        data_key_id=key_id, from_staff=False, body=b"b",
+                        created_at=created_at, confidential_from_guardians=False))
+
+        command.upgrade(alembic_config(), "head")
+        with db.engine.connect() as conn:
+            numbered = dict(conn.execute(sa.select(
+                sa.column("id", sa.Uuid()), sa.column("seq", sa.Integer()))
+                .select_from(sa.table("messages"))).all())
+            last = dict(conn.execute(sa.select(
+                sa.column("id", sa.Uuid()), sa.column("last_seq", sa.Integer()))
+                .select_from(sa.table("message_threads"))).all())
+        in_order = [busy[2][0], same[0], same[1], busy[0][0]]
+        assert [numbered[message_id] for message_id in in_order] == [1, 2, 3, 4]
+        assert numbered[other[0][0]] == 1
+        assert last == {threads["busy"]: 4, threads["other"]: 1, threads["empty"]: 0}
+
+        command.downgrade(alembic_config(), BEFORE_MESSAGE_SEQUENCE)
+        inspector = inspect(db.engine)
+        assert "seq" not in {column["name"] for column in inspector.get_columns("messages")}
+        assert "last_seq" not in {column["name"]
+                                  for column in inspector.get_columns("message_threads")}
+        assert "ix_clients_anonymous_at" not in {
+            index["name"] for index in inspector.get_indexes("clients")}
+        with db.engine.connect() as conn:  # nothing else went
+            assert conn.scalar(text("SELECT count(*) FROM messages")) == 5
+        db.engine.dispose()

@@ -14,7 +14,18 @@ from sqlalchemy import select
 
 from shared.extensions import db
 from shared.i18n import format_when
-from shared.models import Booking, Client, DataKey, Document, Note, Service, StaffMember
+from shared.models import (
+    Account,
+    Booking,
+    Client,
+    DataKey,
+    Document,
+    Message,
+    MessageThread,
+    Note,
+    Service,
+    StaffMember,
+)
 from shared.models.base import utcnow
 from shared.services import availability
 from tests.conftest import assign_caseworker, get_counting_statements, submit
@@ -281,3 +292,93 @@ def test_a_parents_file_costs_the_same_with_one_or_four_children_and_consents(
     for number in range(4):
         assert re.search(rf'data-consent="einwilligung-{number}">Einwilligung {number}:\s*'
                          r'<span data-status="missing">', html)
+
+
+# -- the staff inbox of messages ---------------------------------------------------------
+def anonymous_contact(pseudonym: str) -> Client:
+    """An anonymous contact (shared/services/anonymous.py): a pseudonym on its account, no
+    name, no address; inside an app context."""
+    import secrets
+
+    data_key = DataKey.generate()
+    account = Account(kind="client", data_key=data_key, locale="de")
+    account.email = ""
+    account.email_bidx = secrets.token_bytes(32)
+    account.pseudonym = pseudonym
+    client = Client(data_key=data_key, account=account, anonymous_at=utcnow())
+    db.session.add_all([data_key, account, client])
+    return client
+
+
+def add_conversations(app, service_id, start: int, stop: int) -> list[tuple[str, str]]:
+    """Conversations number ``start`` to ``stop - 1`` with the service, every third from an
+    anonymous contact, the others from named clients; returns (who, topic) of each as the
+    inbox names them."""
+    shown = []
+    with app.app_context():
+        for number in range(start, stop):
+            if number % 3 == 0:
+                client = anonymous_contact(f"Wolke{number:03d}")
+                who = f"Wolke{number:03d} (anonymer Kontakt)"
+            else:
+                who = f"Klientin{number:03d} Muster"
+                client = new_client(who)
+            db.session.flush()
+            at = utcnow() - timedelta(minutes=number)
+            thread = MessageThread(client_id=client.id, data_key=client.data_key,
+                                   service_id=service_id, created_at=at, last_message_at=at,
+                                   last_seq=1)
+            thread.topic = f"Frage{number:03d}"
+            db.session.add(thread)
+            db.session.flush()
+            message = Message(thread_id=thread.id, client_id=client.id,
+                              data_key=client.data_key, author_account_id=client.account_id,
+                              created_at=at, seq=1)
+            message.body = "Ich habe eine Frage."
+            db.session.add(message)
+            shown.append((who, thread.topic))
+        db.session.commit()
+    return shown
+
+
+@pytest.mark.parametrize("view", ["/staff/messages", "/staff/messages/all"])
+def test_the_inbox_costs_the_same_with_3_or_20_conversations_anonymous_ones_too(
+        app, client, auth, team, view):
+    caseworker = team[0]
+    auth.login(caseworker.staff, area="staff")
+    conversations = add_conversations(app, caseworker.service_id, 0, 3)
+    few_page, few = get_counting_statements(app, client, view)
+    conversations += add_conversations(app, caseworker.service_id, 3, 20)
+    many_page, many = get_counting_statements(app, client, view)
+
+    assert few_page.status_code == many_page.status_code == 200
+    assert many == few, f"3 conversations: {few} statements, 20: {many}"
+    html = many_page.get_data(as_text=True)
+    rows = re.findall(r'<li class="kern-card card-list__item message-row.*?</li>', html, re.S)
+    assert len(rows) == 20
+    for who, topic in conversations:
+        row = one_containing(rows, topic)
+        assert f"<bdi>{who}</bdi>" in row
+    assert "20 Gespräche" in html
+
+
+def test_the_inbox_counts_up_to_a_limit_and_says_more_than(app, client, auth, team,
+                                                           monkeypatch):
+    """Counting reads every conversation of the services; past the limit the page says
+    "more than" and pages as far as counted, as the booking queue does."""
+    from shared.services import messages
+
+    caseworker = team[0]
+    auth.login(caseworker.staff, area="staff")
+    add_conversations(app, caseworker.service_id, 0, 30)
+    monkeypatch.setattr(messages, "INBOX_COUNTED", 20)
+    html = client.get("/staff/messages/all").get_data(as_text=True)
+    assert "Mehr als 20 Gespräche" in html
+    assert "30 Gespräche" not in html
+    rows = re.findall(r'<li class="kern-card card-list__item message-row.*?</li>', html, re.S)
+    assert len(rows) == 25  # a full page
+    assert 'data-testid="pager"' not in html  # 21 counted: one page
+    monkeypatch.setattr(messages, "INBOX_COUNTED", 1000)
+    html = client.get("/staff/messages/all").get_data(as_text=True)
+    assert "30 Gespräche" in html
+    assert "Seite 1 von 2" in html

@@ -1,7 +1,11 @@
 /* New messages without a reload, on an open conversation page (portal and staff).
 
    Every POLL_MS, while the page is visible, the page asks the server for the messages
-   after the last one it shows (GET …/since?after=…, data attributes on the list). The
+   after the last one it shows (GET …/since?after=…, data attributes on the list:
+   data-messages-since the address, data-messages-after the last message's id, which the
+   X-Messages-After header of each answer moves on). "After" is in the order the messages
+   were committed (their number in the conversation, messages.seq, never shown), so one
+   begun earlier but sent later (a large file being checked) still comes. The
    server answers 204 when there is none, or with the new messages as HTML in the page's
    own markup (the same Jinja macro renders both), which this file adds to the list and
    announces in the page's status line (role="status": read out politely). Reading them
