@@ -1,4 +1,5 @@
-"""Arabic on a 360×740 phone (issue 15, item 2): the main client pages are right to left
+"""Arabic on a 360×740 phone (issue 15, item 2): the main client pages (and since issue 17
+the conversations) are right to left
 and mirrored, nothing scrolls sideways, axe finds no WCAG 2.1 A/AA violation of any
 impact, and emails, phone numbers and names keep their place in a sentence. The language
 switch works by keyboard and without JavaScript."""
@@ -7,8 +8,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from shared.extensions import db
-from shared.models import Client
-from shared.services import consents
+from shared.models import Account, Client
+from shared.services import consents, messages
 from tests.browser.conftest import (
     PHONE,
     assert_fits_phone,
@@ -18,9 +19,11 @@ from tests.browser.conftest import (
     new_context,
 )
 
-VISITOR_PAGES = ["/", "/register", "/login", "/reset", "/contact", "/bookings/new"]
+VISITOR_PAGES = ["/", "/register", "/login", "/reset", "/contact", "/bookings/new",
+                 "/messages/anonymous", "/login/anonymous"]
 CLIENT_PAGES = ["/home", "/bookings", "/bookings/new", "/household", "/consents", "/my-data",
-                "/my-data/access", "/account", "/account/security"]
+                "/my-data/access", "/account", "/account/security", "/messages",
+                "/messages/new"]
 
 
 def publish_photo_consent(app) -> str:
@@ -68,6 +71,11 @@ def test_client_pages_in_arabic_are_right_to_left_fit_and_pass_axe(browser, live
     person = make_client(full_name="Mia Demir")
     with app.app_context():
         own = db.session.scalar(select(Client.id).where(Client.account_id == person.account_id))
+        thread = messages.start_thread(
+            account=db.session.get(Account, person.account_id), client_id=own,
+            service_id=bookable.service_id, topic="نوم الطفل",
+            body="ابني لا ينام جيداً منذ أسابيع.")
+        conversation = f"/messages/{thread.id}"
     problems: dict[str, list] = {}
 
     visitor = in_arabic(browser, live_server)
@@ -81,7 +89,7 @@ def test_client_pages_in_arabic_are_right_to_left_fit_and_pass_axe(browser, live
     page = context.new_page()
     client_sign_in(page, person)
     for path in CLIENT_PAGES + [f"/bookings/new/{bookable.service_id}",
-                                f"/consents/{template_id}/{own}"]:
+                                f"/consents/{template_id}/{own}", conversation]:
         check_right_to_left(page, path, problems)
     assert problems == {}
 
