@@ -684,6 +684,10 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
                 continue
             _delete_row(row)
             count(table, client_id=getattr(row, subject.key))
+    # Anonymous contacts whose conversations are all gone: nothing is left that they wrote
+    # to us for, only their sign-in. Erased as a deletion of the account erases them.
+    if erased := _erase_anonymous_contacts_without_conversations(now):
+        count("clients", erased)
     # Restricted clients: each kept item when its duty ends; the client when none is left.
     # A page of clients at a time (by id), their kept rows in one query per table.
     after: uuid.UUID | None = None
@@ -721,6 +725,55 @@ def purge(*, now: datetime | None = None) -> PurgeResult:
         _checkpoint()
     log.info("retention purge: %s", result.counts)
     return result
+
+
+def _without_conversations_or_kept_data(stmt, now: datetime):
+    """``stmt`` (client ids) narrowed to the anonymous contacts who have no conversation
+    left and nothing a duty keeps, and who first wrote longer ago than a conversation is
+    kept: someone who wrote since has a conversation the purge has not reached yet."""
+    from shared.models.messages import MessageThread
+    from shared.services import messages
+
+    stmt = (stmt.where(Client.anonymous_at.is_not(None))
+            .where(Client.anonymous_at <= years_after(now, -messages.retention_years()))
+            .where(Client.restricted_at.is_(None))
+            .where(~select(MessageThread.id).where(MessageThread.client_id == Client.id)
+                   .exists()))
+    for ref in kept_references():
+        stmt = stmt.where(~select(ref.attribute).where(ref.attribute == Client.id).exists())
+    return stmt
+
+
+def _erase_anonymous_contacts_without_conversations(now: datetime) -> int:
+    """Erase the anonymous contacts (shared/services/anonymous.py) whose conversations the
+    retention purge has all deleted and of whom no duty keeps anything: they came to
+    write, and what they wrote is gone, so their pseudonym, password and client row go too,
+    journalled and crypto-shredded as an account deletion is (``erase_client``). A page of
+    them at a time (by id): the same few statements for each page, whatever the
+    organisation's history, besides the erasure of each one due. Returns how many went."""
+    erased = 0
+    after: uuid.UUID | None = None
+    while True:
+        page = _without_conversations_or_kept_data(select(Client.id), now)
+        if after is not None:
+            page = page.where(Client.id > after)
+        ids = list(db.session.scalars(page.order_by(Client.id).limit(PAGE_SIZE)))
+        if not ids:
+            return erased
+        after = ids[-1]
+        # Someone may start a conversation at this moment: locked, a new conversation waits
+        # for this transaction (PostgreSQL; SQLite has one writer), and asked again under
+        # the lock, one started before it keeps its contact.
+        db.session.execute(select(Client.id).where(Client.id.in_(ids)).order_by(Client.id)
+                           .with_for_update())
+        ids = list(db.session.scalars(_without_conversations_or_kept_data(
+            select(Client.id).where(Client.id.in_(ids)), now).order_by(Client.id)))
+        if not ids:
+            continue
+        journal_append(ids, at=now)
+        for client_id in ids:
+            if erase_client(client_id, at=now) == "shredded":
+                erased += 1
 
 
 # -- staff: restricted files to review ----------------------------------------------------

@@ -628,3 +628,117 @@ def test_the_taken_name_count_lives_in_redis_under_the_organisations_prefix(
         for prefix in (slug, slug + "-b"):
             for key in store.scan_iter(f"einblick:{prefix}:*"):
                 store.delete(key)
+
+
+# -- the retention purge --------------------------------------------------------------------
+def months_ago(months: int):
+    from shared.models.base import utcnow
+
+    return utcnow() - timedelta(days=30 * months)
+
+
+def backdate_contact(app, pseudonym: str, *, wrote: int, last_message: int) -> uuid.UUID:
+    """The anonymous contact first wrote ``wrote`` months ago, and their conversations' last
+    message was ``last_message`` months ago; returns their client id."""
+    from shared.models import Client, MessageThread
+    from shared.services import anonymous
+
+    with app.app_context():
+        client = db.session.scalar(select(Client).where(
+            Client.account_id == anonymous.find_account(pseudonym=pseudonym).id))
+        client.anonymous_at = months_ago(wrote)
+        for thread in db.session.scalars(select(MessageThread)
+                                         .where(MessageThread.client_id == client.id)):
+            thread.created_at = thread.last_message_at = months_ago(last_message)
+        db.session.commit()
+        return client.id
+
+
+def test_the_purge_erases_an_anonymous_contact_once_their_conversations_are_gone(
+        app, team, runner):
+    """Someone wrote anonymously three years ago; the purge deletes the conversation two
+    years after its last message and with it the contact: pseudonym, password, client row
+    and data key go, journalled, and the pseudonym no longer signs in. Whoever still has a
+    conversation, or something a duty keeps, or is a named client, stays."""
+    from shared import erasure_journal
+    from shared.models import Account, Client, DataKey, MessageThread
+    from shared.models.base import utcnow
+    from shared.services import anonymous, erasure
+    from tests.conftest import add_booking
+
+    for pseudonym in ("Sonnenblume 7", "Regenbogen 3", "Nordlicht 5", "Morgentau 1"):
+        assert write_anonymously(app.test_client(), team.service_id,
+                                 pseudonym=pseudonym).status_code == 302
+    gone = backdate_contact(app, "Sonnenblume 7", wrote=37, last_message=36)
+    writes_still = backdate_contact(app, "Regenbogen 3", wrote=37, last_message=2)
+    kept_by_duty = backdate_contact(app, "Nordlicht 5", wrote=37, last_message=36)
+    new = backdate_contact(app, "Morgentau 1", wrote=1, last_message=1)
+    with app.app_context():
+        # An appointment that took place a year ago: kept 3 years after it (proof duty).
+        add_booking(db.session.get(Client, kept_by_duty), team, end=months_ago(12))
+        gone_key = db.session.get(Client, gone).data_key_id
+        gone_account = db.session.get(Client, gone).account_id
+        db.session.commit()
+
+    result = runner.invoke(args=["retention", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "message_threads: 2" in result.output
+    assert "clients: 1" in result.output
+
+    with app.app_context():
+        assert db.session.get(Client, gone) is None
+        assert db.session.get(Account, gone_account) is None
+        assert db.session.get(DataKey, gone_key) is None  # crypto-shredded
+        assert anonymous.find_account(pseudonym="Sonnenblume 7") is None
+        assert gone in erasure_journal.erased_clients()
+        for stays in (writes_still, kept_by_duty, new):
+            assert db.session.get(Client, stays).account is not None
+        assert db.session.scalar(select(func.count()).select_from(MessageThread)
+                                 .where(MessageThread.client_id == kept_by_duty)) == 0
+        # Three years on, nobody having written: the duty has ended, the other
+        # conversations have gone, and with them their contacts.
+        later = erasure.purge(now=utcnow() + timedelta(days=3 * 366))
+        assert later.counts.get("clients") == 3
+        for erased in (writes_still, kept_by_duty, new):
+            assert db.session.get(Client, erased) is None
+        assert db.session.scalar(select(func.count()).select_from(Account)
+                                 .where(Account.pseudonym_bidx.is_not(None))) == 0
+    again = runner.invoke(args=["retention", "purge"])
+    assert "clients:" not in again.output
+    refused = sign_in_with_name(app.test_client(), "Sonnenblume 7")
+    assert refused.status_code == 400
+    assert "Name oder Passwort ist nicht richtig." in refused.get_data(as_text=True)
+
+
+def test_the_purge_erases_anonymous_contacts_a_page_at_a_time_at_a_bounded_cost(
+        app, team, monkeypatch):
+    """Pages of contacts (here 2) until none is due; with nothing due, the purge costs the
+    same statements however many anonymous contacts still write."""
+    from shared.models import Client
+    from shared.services import erasure
+    from tests.conftest import counting_statements
+
+    def contacts(names, **dates):
+        from shared.services import anonymous
+
+        ids = []
+        for name in names:  # as the page does, without its limit per network
+            with app.test_request_context("/messages/anonymous", method="POST"):
+                anonymous.start(pseudonym=name, password=PASSWORD, service_id=team.service_id,
+                                topic=TOPIC, body=BODY, locale="de")
+            ids.append(backdate_contact(app, name, **dates))
+        return ids
+
+    monkeypatch.setattr(erasure, "PAGE_SIZE", 2)
+    due = contacts([f"Wolke {n}" for n in range(5)], wrote=40, last_message=30)
+    writing = contacts(["Stern 1", "Stern 2"], wrote=40, last_message=2)
+    with app.app_context():
+        assert erasure.purge().counts.get("clients") == 5
+        assert [db.session.get(Client, i) for i in due] == [None] * 5
+        assert all(db.session.get(Client, i) is not None for i in writing)
+        with counting_statements(app) as few:
+            assert "clients" not in erasure.purge().counts
+    contacts(["Stern 3", "Stern 4", "Stern 5", "Stern 6"], wrote=40, last_message=2)
+    with app.app_context(), counting_statements(app) as many:
+        assert "clients" not in erasure.purge().counts
+    assert len(many) == len(few)
