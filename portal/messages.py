@@ -200,7 +200,7 @@ def message_since(thread_id: uuid.UUID):
     except messages.NotAllowed:  # ThreadNotFound too
         abort(404)
     authors = message_pages.authors_for_client(view, current_user) if view else {}
-    return message_views.new_messages(view, authors, "portal/_messages_new.html",
+    return message_views.new_messages(view, authors, "portal",
                                       messages.download_name)
 
 

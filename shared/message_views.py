@@ -69,10 +69,11 @@ def after_arg() -> uuid.UUID:
         abort(404)
 
 
-def new_messages(view, authors: dict, template: str, download_name):
+def new_messages(view, authors: dict, area: str, download_name):
     """The answer to an open conversation page asking what came after its last message:
     204 when nothing did, else the new messages as an HTML fragment in the page's own
-    markup (``template``), with the message to continue after in a header.
+    markup (the client's or staff's, by ``area``), with the message to continue after in a
+    header.
 
     The page asks every few seconds (polling) instead of holding a connection open for
     server-sent events: production runs gunicorn with sync workers, where a held
@@ -82,6 +83,7 @@ def new_messages(view, authors: dict, template: str, download_name):
     page never keeps a session alive by itself."""
     if view is None:
         return "", 204, {"Cache-Control": "no-store"}
-    html = render_template(template, view=view, authors=authors, download_name=download_name)
+    html = render_template("_messages_new.html", view=view, authors=authors,
+                           download_name=download_name, area=area)
     return html, 200, {"Cache-Control": "no-store",
                        "X-Messages-After": str(view.messages[-1].id)}

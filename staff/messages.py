@@ -185,7 +185,7 @@ def message_since(thread_id: uuid.UUID):
     except messages.NotAllowed:
         security_log.deny()
     authors = message_pages.authors_for_staff(view, _member()) if view else {}
-    return message_views.new_messages(view, authors, "staff/_messages_new.html",
+    return message_views.new_messages(view, authors, "staff",
                                       messages.download_name)
 
 
