@@ -4,22 +4,23 @@ again with them, and the anonymous contact's account page. The rules are the ser
 
 from __future__ import annotations
 
+import base64
 import uuid
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, SubmitField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from portal import bp
 from portal.guards import client_required
 from portal.messages import MAX_TOPIC, _body_field
-from shared.auth import login_flow, ratelimits, sessions
+from shared.auth import login_flow, passkeys, ratelimits, sessions
 from shared.auth.forms import (
     ConfirmForm,
     current_password_field,
@@ -29,7 +30,8 @@ from shared.auth.forms import (
 from shared.content_i18n import service_text
 from shared.extensions import client_address, limiter
 from shared.models.base import current_keyring
-from shared.services import accounts, anonymous, message_pages, messages
+from shared.passkey_views import bp_json, failure_message
+from shared.services import accounts, anonymous, anonymous_passkey, message_pages, messages
 
 # New anonymous contacts from one network: enough for a family or a counselling office's
 # guest computer, too few to fill the inbox.
@@ -85,6 +87,11 @@ class AnonymousStartForm(FlaskForm):
     pseudonym = _pseudonym_field(_l(
         "Not your real name and not an email address, for example “Sonnenblume 7”. You sign "
         "in with it, and our team sees it."))
+    # Offered by static/js/anonymous_passkey.js where the device can make a passkey; the
+    # form then carries the new credential (a hidden field) instead of a password.
+    with_passkey = BooleanField(_l("Use a passkey instead of a password"),
+                                id="anonymous-with-passkey")
+    credential = HiddenField(id="anonymous-credential")
     password = new_password_field(_l("Choose a password"))
     service = SelectField(_l("To which team?"), id="anonymous-service", validate_choice=False,
                           validators=[InputRequired(_l("Please choose a team."))])
@@ -122,6 +129,25 @@ def _signed_in_elsewhere():
     return redirect(url_for("portal.messages_index"))
 
 
+def _start_form() -> AnonymousStartForm:
+    form = AnonymousStartForm()
+    form.service.choices = _service_choices()
+    if form.with_passkey.data:
+        form.password.validators = []  # the passkey is the way in: no password asked
+    return form
+
+
+def _chosen_service(form: AnonymousStartForm) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(form.service.data or "")
+    except ValueError:
+        return None
+
+
+# Until the first message is sent, the user handle the new passkey was made with.
+PASSKEY_USER_KEY = "anonymous_passkey_user"
+
+
 @bp.route("/messages/anonymous", methods=["GET", "POST"])
 @limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 @limiter.limit(NEW_CONTACTS, methods=["POST"], deduct_when=lambda response:
@@ -129,52 +155,112 @@ def _signed_in_elsewhere():
 @limiter.limit(TAKEN_NAMES, methods=["POST"], key_func=taken_names_key,
                deduct_when=ratelimits.only_failures, on_breach=_too_many_taken_names)
 def anonymous_start():
-    """Write to a team without a name or an email address: a pseudonym and a password,
-    the team and the message on one page. Afterwards the person is signed in and sees the
-    conversation. Refusals keep everything typed but the password."""
+    """Write to a team without a name or an email address: a pseudonym and a password (or
+    a passkey made just before, see anonymous_passkey_begin), the team and the message on
+    one page. Afterwards the person is signed in and sees the conversation. Refusals keep
+    everything typed but the password and the passkey."""
     if current_user.is_authenticated:
         return _signed_in_elsewhere()
-    form = AnonymousStartForm()
-    form.service.choices = _service_choices()
+    form = _start_form()
     if form.validate_on_submit():
+        service_id = _chosen_service(form)
         try:
-            service_id = uuid.UUID(form.service.data or "")
-        except ValueError:
-            service_id = None
-        try:
-            if service_id is None:
-                raise messages.ServiceUnavailable
-            thread = anonymous.start(
-                pseudonym=form.pseudonym.data, password=form.password.data,
-                service_id=service_id, topic=form.topic.data, body=form.body.data,
-                locale=str(get_locale()))
-        except anonymous.PseudonymInvalid:
-            form.pseudonym.errors = [_("Please choose a name of 3 to 40 characters that is "
-                                       "not an email address.")]
-        except anonymous.PseudonymTaken:
-            ratelimits.mark_failure()  # counted against TAKEN_NAMES
-            form.pseudonym.errors = [_("This name is already used. Please choose another "
-                                       "one, for example with a number added.")]
-        except accounts.WeakPassword as exc:
-            form.password.errors = list(exc.problems)
-        except messages.ServiceUnavailable:
-            form.service.errors = [_("This team takes no messages at the moment. Please "
-                                     "choose another one.")]
-        except messages.EmptyMessage as exc:
-            if exc.what == "topic":
-                form.topic.errors = [_("Please write a topic in a few words.")]
+            if form.with_passkey.data:
+                thread = anonymous_passkey.start(
+                    pseudonym=form.pseudonym.data, service_id=service_id,
+                    topic=form.topic.data, body=form.body.data, locale=str(get_locale()),
+                    response=form.credential.data or "",
+                    user_handle=_passkey_user_handle(), passkey_name="")
             else:
-                form.body.errors = [_("Please write your message.")]
+                if service_id is None:
+                    raise messages.ServiceUnavailable
+                thread = anonymous.start(
+                    pseudonym=form.pseudonym.data, password=form.password.data,
+                    service_id=service_id, topic=form.topic.data, body=form.body.data,
+                    locale=str(get_locale()))
+        except (anonymous.AnonymousError, accounts.WeakPassword, messages.MessagesError,
+                passkeys.PasskeyError) as exc:
+            _show_refusal(form, exc)
         else:
             first = message_pages.first_message(thread.id)
             if first is not None:
                 message_pages.tell_of_new_message(first)
-            flash(_("Your message is sent. Sign in again with your name and password to read "
-                    "the answer. Under “My account” you can add an email address to be told "
-                    "of answers."), "success")
+            if form.with_passkey.data:
+                # No recovery codes here, unlike the passkey sign-up: without a password
+                # (the first step they stand in for the passkey after) they open nothing.
+                flash(_("Your message is sent. To read the answer, sign in again with your "
+                        "passkey. Without this device nobody can open your conversation: "
+                        "under “My account” you can add another passkey, or a password and "
+                        "recovery codes."), "success")
+            else:
+                flash(_("Your message is sent. Sign in again with your name and password to "
+                        "read the answer. Under “My account” you can add an email address to "
+                        "be told of answers."), "success")
             return redirect(url_for("portal.message_thread", thread_id=thread.id))
+    form.credential.data = ""  # a refused passkey is never sent again
     status = 400 if form.is_submitted() else 200
     return render_template("portal/anonymous_start.html", form=form), status
+
+
+def _show_refusal(form: AnonymousStartForm, exc: Exception) -> None:
+    """The refusal as a message at the field it is about."""
+    if isinstance(exc, anonymous.PseudonymInvalid):
+        form.pseudonym.errors = [_("Please choose a name of 3 to 40 characters that is "
+                                   "not an email address.")]
+    elif isinstance(exc, anonymous.PseudonymTaken):
+        ratelimits.mark_failure()  # counted against TAKEN_NAMES
+        form.pseudonym.errors = [_("This name is already used. Please choose another "
+                                   "one, for example with a number added.")]
+    elif isinstance(exc, accounts.WeakPassword):
+        form.password.errors = list(exc.problems)
+    elif isinstance(exc, messages.ServiceUnavailable):
+        form.service.errors = [_("This team takes no messages at the moment. Please "
+                                 "choose another one.")]
+    elif isinstance(exc, messages.EmptyMessage):
+        if exc.what == "topic":
+            form.topic.errors = [_("Please write a topic in a few words.")]
+        else:
+            form.body.errors = [_("Please write your message.")]
+    elif isinstance(exc, passkeys.PasskeyError):
+        form.with_passkey.errors = [
+            failure_message(exc), _("Nothing was stored. Send the message again to create "
+                                    "a new passkey, or choose a password instead.")]
+    else:
+        raise exc
+
+
+def _passkey_user_handle() -> bytes | None:
+    kept = session.pop(PASSKEY_USER_KEY, None)
+    try:
+        return base64.urlsafe_b64decode(kept) if kept else None
+    except (ValueError, TypeError):
+        return None
+
+
+@bp.post("/messages/anonymous/passkey/begin")
+@limiter.limit(ratelimits.PER_ADDRESS)
+@limiter.limit(TAKEN_NAMES, key_func=taken_names_key, deduct_when=ratelimits.only_failures)
+def anonymous_passkey_begin():
+    """Options to create the passkey of a first contact, asked with the page's form
+    (static/js/anonymous_passkey.js) and only once the form would be accepted, so no
+    passkey is made for a message that is then refused. A refusal answers only that the
+    form must go the ordinary way: the page then shows what is wrong."""
+    if current_user.is_authenticated:
+        return jsonify({"error": "", "resubmit": True}), 400
+    form = _start_form()
+    if not form.validate_on_submit():
+        return jsonify({"error": "", "resubmit": True}), 400
+    try:
+        options, user_handle = anonymous_passkey.begin(
+            pseudonym=form.pseudonym.data, service_id=_chosen_service(form),
+            topic=form.topic.data, body=form.body.data)
+    except anonymous.PseudonymTaken:
+        ratelimits.mark_failure()  # whether a name is used is what enumeration asks
+        return jsonify({"error": "", "resubmit": True}), 400
+    except (anonymous.AnonymousError, messages.MessagesError):
+        return jsonify({"error": "", "resubmit": True}), 400
+    session[PASSKEY_USER_KEY] = base64.urlsafe_b64encode(user_handle).decode()
+    return bp_json(options)
 
 
 @bp.route("/login/anonymous", methods=["GET", "POST"])

@@ -74,6 +74,9 @@
     };
   }
 
+  /* For page scripts that run a ceremony of their own (anonymous_passkey.js). */
+  window.einblickPasskeys = { creationOptions: creationOptions, credentialJSON: credentialJSON };
+
   function status(box, message) {
     var target = box.querySelector("[data-passkey-status]");
     if (target) { target.textContent = message || ""; }

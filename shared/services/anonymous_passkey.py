@@ -1,0 +1,156 @@
+"""Anonymous first contact with a passkey instead of a password (issue 17, item 4).
+
+The order keeps a message from being stored for an account nobody can open:
+
+1. ``check`` and ``begin``: the page's form is checked as far as it can be without storing
+   anything (name free and well formed, team open, topic and message written); only then
+   are the creation options made, with a fresh random user handle and the pseudonym as
+   the name the device shows. The challenge is kept server-side like every other
+   ceremony's (``shared.auth.passkeys``: single use, bound to this browser session, five
+   minutes), under a purpose of its own so no other ceremony's challenge is accepted.
+2. ``start``: the form again with the new credential. The form is checked again (another
+   person may have taken the name meanwhile), the registration is verified, and only
+   then are the client, the account (without a password), its passkey and the first
+   conversation written, in one transaction. Any refusal stores nothing.
+
+The account is the ordinary anonymous contact of shared/services/anonymous.py, with a
+passkey instead of a password: it signs in again through the ordinary passkey sign-in
+(a discoverable credential carrying the account's user handle).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from webauthn import generate_registration_options, options_to_json, verify_registration_response
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    CredentialDeviceType,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from shared import security_log
+from shared.auth import passkeys, sessions
+from shared.extensions import db
+from shared.models.accounts import CLIENT, Account
+from shared.models.base import utcnow
+from shared.models.clients import Client
+from shared.models.keys import DataKey
+from shared.models.messages import MessageThread
+from shared.models.passkeys import PasskeyCredential
+from shared.services import anonymous, messages
+
+# A challenge for this ceremony is refused by every other one, and the other way round.
+PURPOSE = "anonymous-register"
+USER_HANDLE_BYTES = 32
+
+
+def check(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str) -> str:
+    """Everything about the first message that can be refused before a passkey exists;
+    returns the pseudonym as it is kept. Raises anonymous.PseudonymInvalid,
+    anonymous.PseudonymTaken, messages.ServiceUnavailable, messages.EmptyMessage."""
+    pseudonym = anonymous.clean_pseudonym(pseudonym)
+    if anonymous.find_account(pseudonym=pseudonym) is not None:
+        raise anonymous.PseudonymTaken
+    if service_id is None or service_id not in {s.id for s in messages.services_to_write_to()}:
+        raise messages.ServiceUnavailable
+    if not (topic or "").strip():
+        raise messages.EmptyMessage("topic")
+    if not (body or "").strip():
+        raise messages.EmptyMessage("body")
+    return pseudonym
+
+
+def begin(*, pseudonym: str, service_id: uuid.UUID | None, topic: str,
+          body: str) -> tuple[str, bytes]:
+    """Options (JSON) for navigator.credentials.create() and the user handle they carry,
+    for the caller to keep until ``start`` (the browser session). Raises what ``check``
+    raises; nothing is stored but the challenge."""
+    pseudonym = check(pseudonym=pseudonym, service_id=service_id, topic=topic, body=body)
+    user_handle = secrets.token_bytes(USER_HANDLE_BYTES)
+    challenge = secrets.token_bytes(passkeys.CHALLENGE_BYTES)
+    options = generate_registration_options(
+        rp_id=passkeys.rp_id(),
+        rp_name=passkeys._config().organisation_name,
+        user_id=user_handle,
+        user_name=pseudonym,
+        user_display_name=pseudonym,
+        challenge=challenge,
+        timeout=int(passkeys.CHALLENGE_LIFETIME.total_seconds() * 1000),
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+    )
+    passkeys._store_challenge(PURPOSE, challenge, None)
+    return options_to_json(options), user_handle
+
+
+def start(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str,
+          locale: str, response: str, user_handle: bytes | None,
+          passkey_name: str) -> MessageThread:
+    """Create the anonymous contact with its passkey and its first conversation, then sign
+    the person in (a verified passkey is a complete sign-in). Nothing is stored when
+    anything is refused. Raises what ``check`` raises, passkeys.ChallengeInvalid (none
+    begun in this session, used or expired) and passkeys.VerificationFailed /
+    DuplicateCredential (the new passkey does not verify, or is registered already)."""
+    pseudonym = check(pseudonym=pseudonym, service_id=service_id, topic=topic, body=body)
+    challenge = passkeys._take_challenge(PURPOSE, None)
+    if not user_handle or len(user_handle) != USER_HANDLE_BYTES:
+        raise passkeys.ChallengeInvalid
+    try:
+        verified = verify_registration_response(
+            credential=response,
+            expected_challenge=challenge,
+            expected_rp_id=passkeys.rp_id(),
+            expected_origin=passkeys.expected_origin(),
+            require_user_verification=True,
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        raise passkeys.VerificationFailed(str(exc)) from exc
+
+    now = utcnow()
+    data_key = DataKey.generate()
+    account = Account(kind=CLIENT, data_key=data_key, locale=locale,
+                      passkey_user_handle=user_handle)
+    account.email = ""
+    # As in anonymous.start: a random search key no address hashes to.
+    account.email_bidx = secrets.token_bytes(32)
+    account.pseudonym = pseudonym
+    client = Client(data_key=data_key, account=account, anonymous_at=now)
+    db.session.add_all([data_key, account, client])
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same pseudonym chosen at the same moment
+        db.session.rollback()
+        raise anonymous.PseudonymTaken from None
+    credential = PasskeyCredential(
+        account_id=account.id,
+        data_key=data_key,
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        transports=",".join(passkeys._transports(response)) or None,
+        backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+    )
+    credential.name = passkeys.clean_name(passkey_name)
+    db.session.add(credential)
+    try:
+        db.session.flush()
+    except IntegrityError:  # credential ids are unique across all accounts
+        db.session.rollback()
+        raise passkeys.DuplicateCredential from None
+    try:
+        # Commits the account, its passkey and the conversation together.
+        thread = messages.start_thread(account=account, client_id=client.id,
+                                       service_id=service_id, topic=topic, body=body)
+    except messages.MessagesError:
+        db.session.rollback()
+        raise
+    sessions.start(account, second_factor=True)
+    security_log.record("passkey.added", account=account)
+    return thread
