@@ -26,6 +26,10 @@ class Page:
     pages: int
     total: int
     clients: dict[Any, Any] = field(default_factory=dict)  # the rows' clients, by id
+    # Counted no further than ``counted_to`` (see counted_window): more rows follow, the
+    # page says "more than", and the last page counted still leads on.
+    more: bool = False
+    counted_to: int = 0
 
     @property
     def has_previous(self) -> bool:
@@ -33,7 +37,7 @@ class Page:
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.page < self.pages or self.more
 
 
 def page_arg(name: str = "page") -> int:
@@ -59,6 +63,29 @@ def window(total: int, page: int, per_page: int = PER_PAGE) -> tuple[int, int, i
     pages = max(1, -(-total // per_page))
     page = min(max(page, 1), pages)
     return page, pages, (page - 1) * per_page
+
+
+@dataclass(frozen=True)
+class CountedWindow:
+    page: int
+    pages: int
+    offset: int
+    total: int
+    more: bool
+    counted_to: int
+
+
+def counted_window(stmt: Select, page: int, *, beyond: int,
+                   per_page: int = PER_PAGE) -> CountedWindow:
+    """Where ``page`` lies in a list that may be too long to count: counted no further than
+    ``beyond`` rows past the page's start (a count reads every row it counts), so a page
+    costs the same whatever the organisation holds, and every row stays reachable: past
+    what was counted the page says "more than" and still leads on ("Next page")."""
+    counted_to = (max(page, 1) - 1) * per_page + beyond
+    total = count(stmt, up_to=counted_to)
+    more = total > counted_to
+    page, pages, offset = window(min(total, counted_to), page, per_page)
+    return CountedWindow(page, pages, offset, total, more, counted_to)
 
 
 def paged(stmt: Select, page: int, per_page: int = PER_PAGE) -> Page:

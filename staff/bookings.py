@@ -86,7 +86,6 @@ def bookings_queue():
     result = bookings.queue(member, page=paging.page_arg())
     return render_template("staff/bookings_queue.html", result=result, rows=result.rows,
                            form=DecisionForm(), member=member,
-                           queue_counted=bookings.QUEUE_COUNTED,
                            openable=_openable(member, result.rows))
 
 

@@ -65,8 +65,7 @@ def _inbox():
     except messages.NotAllowed:
         security_log.deny()
     return render_template("staff/messages.html", result=result, view=request.endpoint,
-                           action_form=ConfirmForm(), member=_member(),
-                           counted=messages.INBOX_COUNTED)
+                           action_form=ConfirmForm(), member=_member())
 
 
 @bp.get("/messages")

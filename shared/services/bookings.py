@@ -508,17 +508,19 @@ def _waiting(member: StaffMember):
 
 def queue(member: StaffMember, *, page: int = 1) -> paging.Page:
     """A page of the requests waiting for a decision, oldest first; every client shown on
-    it is logged (only those). The same statements for every page: the count, then the
-    page as ``_logged_lists`` reads it."""
-    total = queue_length(member)
-    page, pages, offset = paging.window(total, page)
-    rows = _logged(member, _waiting(member).order_by(Booking.created_at, Booking.id)
-                   .offset(offset).limit(paging.PER_PAGE)) if total else []
-    return paging.Page(rows, page, pages, total)
+    it is logged (only those). The same statements for every page: the count (no further
+    than ``QUEUE_COUNTED`` past the page), then the page as ``_logged_lists`` reads it."""
+    waiting = _waiting(member).order_by(Booking.created_at, Booking.id)
+    at = paging.counted_window(waiting, page, beyond=QUEUE_COUNTED)
+    rows = _logged(member, waiting.offset(at.offset).limit(paging.PER_PAGE)) \
+        if at.total else []
+    return paging.Page(rows, at.page, at.pages, at.total, more=at.more,
+                       counted_to=at.counted_to)
 
 
-# Waiting requests are counted up to this many: a count reads every one of them (0.05 s
-# for 10,000 at 100,000 clients); beyond it the pages say "more than" and page this far.
+# Waiting requests are counted up to this many (on the queue's pages: past the page's
+# start): a count reads every one of them (0.05 s for 10,000 at 100,000 clients); beyond
+# it the pages say "more than" and still lead on.
 QUEUE_COUNTED = 1000
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import filetype
@@ -47,8 +47,8 @@ MAX_BODY_CHARS = 20_000
 MAX_ATTACHMENTS = 5  # files per message
 PER_PAGE = paging.PER_PAGE
 # The staff inbox counts conversations up to this many, as the booking queue counts its
-# requests (``bookings.QUEUE_COUNTED``): a count reads every one of them; beyond it the
-# page says "more than" and pages this far.
+# requests (``bookings.QUEUE_COUNTED``), past the page's start: a count reads every one of
+# them; beyond it the page says "more than" and still leads on.
 INBOX_COUNTED = 1000
 DIGEST_EVERY = timedelta(hours=23)  # a daily digest, whenever in the day the job runs
 
@@ -329,13 +329,22 @@ class ThreadSummary:
         return self.thread.assigned_staff
 
 
-def _page(stmt, page: int, *, up_to: int | None = None) -> tuple[list[uuid.UUID], int, int,
-                                                                 int]:
-    total = paging.count(stmt, up_to=up_to)
-    page, pages, offset = paging.window(total, page, PER_PAGE)
+def _page(stmt, page: int, *, beyond: int | None = None) -> tuple[list[uuid.UUID],
+                                                                  paging.Page]:
+    """The ids on ``page`` and the page's numbers (no rows yet). With ``beyond``, counted
+    no further than that many past the page's start (paging.counted_window)."""
+    if beyond is None:
+        total = paging.count(stmt)
+        page, pages, offset = paging.window(total, page, PER_PAGE)
+        numbers = paging.Page([], page, pages, total)
+    else:
+        at = paging.counted_window(stmt, page, beyond=beyond, per_page=PER_PAGE)
+        offset = at.offset
+        numbers = paging.Page([], at.page, at.pages, at.total, more=at.more,
+                              counted_to=at.counted_to)
     ids = list(db.session.scalars(stmt.with_only_columns(MessageThread.id)
-                                  .offset(offset).limit(PER_PAGE))) if total else []
-    return ids, page, pages, total
+                                  .offset(offset).limit(PER_PAGE))) if numbers.total else []
+    return ids, numbers
 
 
 def _newest_first(stmt):
@@ -376,7 +385,7 @@ def threads_for(*, account: Account, page: int = 1) -> paging.Page:
     if scope.empty:
         return paging.Page([], 1, 1, 0)
     stmt = _newest_first(select(MessageThread).where(scope.threads()))
-    ids, page, pages, total = _page(stmt, page)
+    ids, numbers = _page(stmt, page)
     threads = _threads(ids)
     unread = dict(db.session.execute(
         select(Message.thread_id, func.count()).where(Message.thread_id.in_(ids))
@@ -386,7 +395,7 @@ def threads_for(*, account: Account, page: int = 1) -> paging.Page:
     rows = [ThreadSummary(threads[i], unread.get(i, 0), clients.get(threads[i].client_id),
                           scope.as_guardian(threads[i].client_id))
             for i in ids if i in threads]
-    return paging.Page(rows, page, pages, total, clients)
+    return replace(numbers, rows=rows, clients=clients)
 
 
 def unread_count(*, account: Account) -> int:
@@ -567,16 +576,16 @@ def inbox(*, member: StaffMember, page: int = 1, mine: bool = False,
     client, who took it, who joined and how many of the client's messages no one on staff
     has read yet. ``mine``: only those taken or joined; ``unassigned``: only those nobody
     took. The clients shown (their names and topics) are visits in their access logs. The
-    same statements for every page, anonymous contacts or not; counted up to
-    ``INBOX_COUNTED`` + 1 (``total`` beyond it: "more than")."""
+    same statements for every page, anonymous contacts or not; counted no further than
+    ``INBOX_COUNTED`` past the page (``more``: "more than")."""
     if not may_answer(member):
         raise NotAllowed
     stmt = select(MessageThread).where(_mine(member) if mine else _visible_to(member))
     if unassigned:
         stmt = stmt.where(MessageThread.assigned_staff_id.is_(None))
-    ids, page, pages, total = _page(_newest_first(stmt), page, up_to=INBOX_COUNTED)
+    ids, numbers = _page(_newest_first(stmt), page, beyond=INBOX_COUNTED)
     if not ids:
-        return paging.Page([], page, pages, total)
+        return numbers
     shown = db.session.execute(select(MessageThread.id, MessageThread.client_id)
                                .where(MessageThread.id.in_(ids))).all()
     audit.set_purpose(audit.MESSAGE_WORK)
@@ -597,7 +606,7 @@ def inbox(*, member: StaffMember, page: int = 1, mine: bool = False,
     rows = [ThreadSummary(threads[i], unread.get(i, 0), clients.get(threads[i].client_id),
                           joined=joined.get(i, []))
             for i in ids if i in threads]
-    return paging.Page(rows, page, pages, total, clients)
+    return replace(numbers, rows=rows, clients=clients)
 
 
 def unread_for_staff(*, member: StaffMember) -> int:

@@ -106,7 +106,15 @@ def test_a_long_queue_is_counted_up_to_a_limit_and_says_more_than(app, client, a
     assert "Mehr als 20 Anfragen warten, die ältesten zuerst." in html
     assert "30 Anfragen" not in html
     assert len(shown(html, r'<li class="kern-card card-list__item booking".*?</li>')) == PAGE
-    assert 'data-testid="pager"' not in html  # 21 counted: one page
+    # Counted from the page's start: what lies past the count is still reached.
+    assert "Seite 1 von mehr als 1" in html
+    following = re.search(r'rel="next" href="([^"]+)"', html).group(1)
+    assert following == "/staff/bookings?page=2"
+    second = client.get(following).get_data(as_text=True)
+    assert len(shown(second, r'<li class="kern-card card-list__item booking".*?</li>')) == 5
+    assert "Seite 2 von 2" in second
+    assert 'rel="next"' not in second
+    assert "Mehr als" not in second
     home = client.get("/staff/").get_data(as_text=True)
     assert "Mehr als 20 Anfragen warten auf Antwort." in home
     monkeypatch.setattr(bookings, "QUEUE_COUNTED", 1000)
