@@ -109,7 +109,11 @@ def test_a_first_contact_with_a_passkey_has_no_password_and_signs_in_with_the_pa
     assert BODY in phone.get(answer.headers["Location"]).get_data(as_text=True)
     account_page = phone.get("/account/anonymous")
     assert account_page.status_code == 200
-    assert "Pusteblume 13" in account_page.get_data(as_text=True)
+    html = account_page.get_data(as_text=True)
+    assert "Pusteblume 13" in html
+    # Not the password account's warning: the passkey is what must not be lost.
+    assert "Ohne das Gerät, auf dem er liegt" in html
+    assert "Wenn Sie Ihr Passwort vergessen" not in html
 
 
 @pytest.mark.parametrize(("overrides", "shown"), [
