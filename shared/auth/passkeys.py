@@ -104,16 +104,17 @@ class Assertion:
     signature: bytes
 
 
-def _config():
+def config():
+    """The app's typed configuration (rp id, origin, organisation name)."""
     return current_app.extensions["einblick"].config
 
 
 def rp_id() -> str:
-    return _config().rp_id
+    return config().rp_id
 
 
 def expected_origin() -> str:
-    return _config().origin
+    return config().origin
 
 
 def available_for_host(host: str) -> bool:
@@ -124,7 +125,9 @@ def available_for_host(host: str) -> bool:
 
 
 # -- challenges ---------------------------------------------------------------------------
-def _store_challenge(purpose: str, challenge: bytes, account: Account | None) -> None:
+def store_challenge(purpose: str, challenge: bytes, account: Account | None) -> None:
+    """Keep ``challenge`` for ``purpose`` (single use, this browser session, five minutes),
+    replacing the session's earlier one for the same purpose."""
     now = utcnow()
     db.session.execute(delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now))
     if account is not None:
@@ -153,7 +156,7 @@ def _store_challenge(purpose: str, challenge: bytes, account: Account | None) ->
     session[SESSION_KEY] = pending
 
 
-def _take_challenge(purpose: str, account: Account | None) -> bytes:
+def take_challenge(purpose: str, account: Account | None) -> bytes:
     """Use up this session's challenge for ``purpose``; only one request can win it."""
     pending = dict(session.get(SESSION_KEY) or {})
     row_id = pending.pop(purpose, None)
@@ -224,13 +227,13 @@ def begin_registration(account: Account, *, user_name: str, display_name: str) -
             PublicKeyCredentialDescriptor(id=c.credential_id) for c in account.passkeys
         ],
     )
-    _store_challenge(REGISTER, challenge, account)
+    store_challenge(REGISTER, challenge, account)
     return options_to_json(options)
 
 
 def finish_registration(account: Account, *, response: str, name: str) -> PasskeyCredential:
     """Verify the new credential and store it under the account."""
-    challenge = _take_challenge(REGISTER, account)
+    challenge = take_challenge(REGISTER, account)
     try:
         verified = verify_registration_response(
             credential=response,
@@ -241,14 +244,14 @@ def finish_registration(account: Account, *, response: str, name: str) -> Passke
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise VerificationFailed(str(exc)) from exc
-    transports = _transports(response)
+    reported = transports(response)
     credential = PasskeyCredential(
         account_id=account.id,
         data_key=account.data_key,
         credential_id=verified.credential_id,
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
-        transports=",".join(transports) or None,
+        transports=",".join(reported) or None,
         backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
     )
     credential.name = clean_name(name)
@@ -266,7 +269,8 @@ def clean_name(name: str) -> str:
     return name or "Passkey"
 
 
-def _transports(response: str) -> list[str]:
+def transports(response: str) -> list[str]:
+    """The transports a registration response reports, those WebAuthn knows only."""
     try:
         raw = json.loads(response).get("response", {}).get("transports") or []
     except (ValueError, AttributeError):
@@ -306,7 +310,7 @@ def begin_authentication(
         allow_credentials=allow,
         user_verification=UserVerificationRequirement.REQUIRED,
     )
-    _store_challenge(purpose, challenge, account)
+    store_challenge(purpose, challenge, account)
     return options_to_json(options)
 
 
@@ -314,7 +318,7 @@ def finish_authentication(
     *, purpose: str, response: str, account: Account | None = None
 ) -> Assertion:
     """Verify an assertion for this session's challenge; returns the account and evidence."""
-    challenge = _take_challenge(purpose, account)
+    challenge = take_challenge(purpose, account)
     try:
         parsed = parse_authentication_credential_json(response)
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:

@@ -82,6 +82,28 @@ def find_account(*, pseudonym: str) -> Account | None:
                              .where(Account.pseudonym_bidx == _pseudonym_index(pseudonym)))
 
 
+def new_contact(*, pseudonym: str, locale: str, **account_fields) -> tuple[Account, Client]:
+    """Add (flush, not commit) the anonymous contact's data key, account and client, for
+    the first conversation to be written in the same transaction; ``account_fields`` are
+    the way in (a password hash, or a passkey user handle). Raises PseudonymTaken when the
+    same pseudonym was chosen at the same moment (the session is rolled back)."""
+    data_key = DataKey.generate()
+    account = Account(kind=CLIENT, data_key=data_key, locale=locale, **account_fields)
+    account.email = ""
+    # Not the index of "" (every anonymous account would share it): a random value no
+    # address hashes to, so the account is found only by its pseudonym.
+    account.email_bidx = secrets.token_bytes(32)
+    account.pseudonym = pseudonym
+    client = Client(data_key=data_key, account=account, anonymous_at=utcnow())
+    db.session.add_all([data_key, account, client])
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same pseudonym chosen at the same moment
+        db.session.rollback()
+        raise PseudonymTaken from None
+    return account, client
+
+
 def start(*, pseudonym: str, password: str, service_id: uuid.UUID, topic: str, body: str,
           locale: str) -> MessageThread:
     """Create the anonymous contact (client, account, data key) and its first
@@ -93,23 +115,9 @@ def start(*, pseudonym: str, password: str, service_id: uuid.UUID, topic: str, b
     accounts.check_new_password(password, pseudonym=pseudonym)
     if find_account(pseudonym=pseudonym) is not None:
         raise PseudonymTaken
-    now = utcnow()
-    data_key = DataKey.generate()
-    account = Account(kind=CLIENT, data_key=data_key, locale=locale,
-                      password_hash=passwords.hash_password(password),
-                      password_changed_at=now)
-    account.email = ""
-    # Not the index of "" (every anonymous account would share it): a random value no
-    # address hashes to, so the account is found only by its pseudonym.
-    account.email_bidx = secrets.token_bytes(32)
-    account.pseudonym = pseudonym
-    client = Client(data_key=data_key, account=account, anonymous_at=now)
-    db.session.add_all([data_key, account, client])
-    try:
-        db.session.flush()
-    except IntegrityError:  # the same pseudonym chosen at the same moment
-        db.session.rollback()
-        raise PseudonymTaken from None
+    account, client = new_contact(pseudonym=pseudonym, locale=locale,
+                                  password_hash=passwords.hash_password(password),
+                                  password_changed_at=utcnow())
     try:
         thread = messages.start_thread(account=account, client_id=client.id,
                                        service_id=service_id, topic=topic, body=body)

@@ -36,10 +36,6 @@ from webauthn.helpers.structs import (
 from shared import security_log
 from shared.auth import passkeys, sessions
 from shared.extensions import db
-from shared.models.accounts import CLIENT, Account
-from shared.models.base import utcnow
-from shared.models.clients import Client
-from shared.models.keys import DataKey
 from shared.models.messages import MessageThread
 from shared.models.passkeys import PasskeyCredential
 from shared.services import anonymous, messages
@@ -75,7 +71,7 @@ def begin(*, pseudonym: str, service_id: uuid.UUID | None, topic: str,
     challenge = secrets.token_bytes(passkeys.CHALLENGE_BYTES)
     options = generate_registration_options(
         rp_id=passkeys.rp_id(),
-        rp_name=passkeys._config().organisation_name,
+        rp_name=passkeys.config().organisation_name,
         user_id=user_handle,
         user_name=pseudonym,
         user_display_name=pseudonym,
@@ -86,7 +82,7 @@ def begin(*, pseudonym: str, service_id: uuid.UUID | None, topic: str,
             user_verification=UserVerificationRequirement.REQUIRED,
         ),
     )
-    passkeys._store_challenge(PURPOSE, challenge, None)
+    passkeys.store_challenge(PURPOSE, challenge, None)
     return options_to_json(options), user_handle
 
 
@@ -99,7 +95,7 @@ def start(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str
     begun in this session, used or expired) and passkeys.VerificationFailed /
     DuplicateCredential (the new passkey does not verify, or is registered already)."""
     pseudonym = check(pseudonym=pseudonym, service_id=service_id, topic=topic, body=body)
-    challenge = passkeys._take_challenge(PURPOSE, None)
+    challenge = passkeys.take_challenge(PURPOSE, None)
     if not user_handle or len(user_handle) != USER_HANDLE_BYTES:
         raise passkeys.ChallengeInvalid
     try:
@@ -113,28 +109,15 @@ def start(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise passkeys.VerificationFailed(str(exc)) from exc
 
-    now = utcnow()
-    data_key = DataKey.generate()
-    account = Account(kind=CLIENT, data_key=data_key, locale=locale,
-                      passkey_user_handle=user_handle)
-    account.email = ""
-    # As in anonymous.start: a random search key no address hashes to.
-    account.email_bidx = secrets.token_bytes(32)
-    account.pseudonym = pseudonym
-    client = Client(data_key=data_key, account=account, anonymous_at=now)
-    db.session.add_all([data_key, account, client])
-    try:
-        db.session.flush()
-    except IntegrityError:  # the same pseudonym chosen at the same moment
-        db.session.rollback()
-        raise anonymous.PseudonymTaken from None
+    account, client = anonymous.new_contact(pseudonym=pseudonym, locale=locale,
+                                            passkey_user_handle=user_handle)
     credential = PasskeyCredential(
         account_id=account.id,
-        data_key=data_key,
+        data_key=account.data_key,
         credential_id=verified.credential_id,
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
-        transports=",".join(passkeys._transports(response)) or None,
+        transports=",".join(passkeys.transports(response)) or None,
         backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
     )
     credential.name = passkeys.clean_name(passkey_name)
