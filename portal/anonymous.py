@@ -48,20 +48,41 @@ def taken_names_key() -> str:
 
 
 def _too_many_taken_names(limit):
-    """The page again (status 429) with what was typed but the password, saying when
-    names can be tried again; no name is looked up meanwhile."""
+    """The page again (status 429) with what was typed but the password and the passkey,
+    saying when names can be tried again; no name is looked up meanwhile. The begin
+    endpoint answers only that the form must go the ordinary way, which then lands
+    here."""
     from flask import current_app
 
     from portal.my_data import _retry_time
 
+    if request.endpoint == "portal.anonymous_passkey_begin":
+        return current_app.make_response((jsonify({"error": "", "resubmit": True}), 429))
     form = AnonymousStartForm()
     form.service.choices = _service_choices()
     form.password.data = None
+    form.credential.data = ""  # hidden_tag() would write it back: the script would resend it
     refused = _("You tried several names that are already used. For your safety you can try "
                 "another name from %(time)s. What you wrote is kept below.",
                 time=_retry_time(limit))
     return current_app.make_response(
         (render_template("portal/anonymous_start.html", form=form, refused=refused), 429))
+
+
+# One count for the start page and the passkey's begin endpoint: both answer whether a
+# name is taken, so an enumerator must not get the allowance twice.
+taken_names_limit = limiter.shared_limit(
+    TAKEN_NAMES, scope="taken-names", key_func=taken_names_key, methods=["POST"],
+    deduct_when=ratelimits.only_failures, on_breach=_too_many_taken_names)
+
+# The name the begin endpoint just counted as taken (its blind index): the script then
+# sends the form the ordinary way to show why, the same answer, which must not count again.
+TAKEN_COUNTED_KEY = "anonymous_taken_counted"
+
+
+def _taken_name_mark(pseudonym: str) -> str:
+    return current_keyring().blind_index("ratelimit.pseudonym",
+                                         anonymous.clean_pseudonym(pseudonym)).hex()
 
 
 def submitted_pseudonym_key() -> str:
@@ -152,8 +173,7 @@ PASSKEY_USER_KEY = "anonymous_passkey_user"
 @limiter.limit(ratelimits.PER_ADDRESS, methods=["POST"])
 @limiter.limit(NEW_CONTACTS, methods=["POST"], deduct_when=lambda response:
                response.status_code == 302)
-@limiter.limit(TAKEN_NAMES, methods=["POST"], key_func=taken_names_key,
-               deduct_when=ratelimits.only_failures, on_breach=_too_many_taken_names)
+@taken_names_limit
 def anonymous_start():
     """Write to a team without a name or an email address: a pseudonym and a password (or
     a passkey made just before, see anonymous_passkey_begin), the team and the message on
@@ -162,6 +182,7 @@ def anonymous_start():
     if current_user.is_authenticated:
         return _signed_in_elsewhere()
     form = _start_form()
+    counted = session.pop(TAKEN_COUNTED_KEY, None) if form.is_submitted() else None
     if form.validate_on_submit():
         service_id = _chosen_service(form)
         try:
@@ -180,6 +201,9 @@ def anonymous_start():
                     locale=str(get_locale()))
         except (anonymous.AnonymousError, accounts.WeakPassword, messages.MessagesError,
                 passkeys.PasskeyError) as exc:
+            if isinstance(exc, anonymous.PseudonymTaken) and (
+                    counted != _taken_name_mark(form.pseudonym.data)):
+                ratelimits.mark_failure()  # counted against TAKEN_NAMES
             _show_refusal(form, exc)
         else:
             first = message_pages.first_message(thread.id)
@@ -208,7 +232,6 @@ def _show_refusal(form: AnonymousStartForm, exc: Exception) -> None:
         form.pseudonym.errors = [_("Please choose a name of 3 to 40 characters that is "
                                    "not an email address.")]
     elif isinstance(exc, anonymous.PseudonymTaken):
-        ratelimits.mark_failure()  # counted against TAKEN_NAMES
         form.pseudonym.errors = [_("This name is already used. Please choose another "
                                    "one, for example with a number added.")]
     elif isinstance(exc, accounts.WeakPassword):
@@ -239,7 +262,7 @@ def _passkey_user_handle() -> bytes | None:
 
 @bp.post("/messages/anonymous/passkey/begin")
 @limiter.limit(ratelimits.PER_ADDRESS)
-@limiter.limit(TAKEN_NAMES, key_func=taken_names_key, deduct_when=ratelimits.only_failures)
+@taken_names_limit
 def anonymous_passkey_begin():
     """Options to create the passkey of a first contact, asked with the page's form
     (static/js/anonymous_passkey.js) and only once the form would be accepted, so no
@@ -256,6 +279,7 @@ def anonymous_passkey_begin():
             topic=form.topic.data, body=form.body.data)
     except anonymous.PseudonymTaken:
         ratelimits.mark_failure()  # whether a name is used is what enumeration asks
+        session[TAKEN_COUNTED_KEY] = _taken_name_mark(form.pseudonym.data)
         return jsonify({"error": "", "resubmit": True}), 400
     except (anonymous.AnonymousError, messages.MessagesError):
         return jsonify({"error": "", "resubmit": True}), 400

@@ -255,3 +255,80 @@ def test_a_passkey_contact_can_add_a_way_in_that_does_not_need_the_device(app, t
     second_step = submit(lost_phone, "/login/code", {"recovery_code": code})
     assert second_step.status_code == 302, second_step.get_data(as_text=True)
     assert BODY in lost_phone.get(path).get_data(as_text=True)
+
+
+# -- security review of the passkey way: "this name is taken" counts once, spent passkeys --
+TAKEN = "Dieser Name ist schon vergeben."
+TOO_MANY_NAMES = "Sie haben mehrere Namen versucht, die schon vergeben sind."
+PASSWORD = "leise Wolken über dem Hafen"
+
+
+def taken_on_the_page(app, service_id):
+    """The password way with a name someone uses, from a browser of its own."""
+    browser = app.test_client()
+    fields = form_fields(browser, service_id, password=PASSWORD)
+    del fields["with_passkey"]
+    return browser.post(PAGE, data=fields)
+
+
+def test_taken_names_are_one_count_for_the_page_and_the_begin_endpoint(app, team):
+    answer, _ = write_with_passkey(app.test_client(), team.service_id)
+    assert answer.status_code == 302
+    for i in range(10):  # ten answers "taken", spread over both ways of asking
+        if i % 2:
+            page = taken_on_the_page(app, team.service_id)
+            assert page.status_code == 400
+            assert TAKEN in page.get_data(as_text=True)
+        else:
+            browser = app.test_client()
+            refused = begin(browser, form_fields(browser, team.service_id))
+            assert refused.status_code == 400
+            assert refused.get_json()["resubmit"] is True
+    # Then both refuse without looking a name up, also a name nobody uses.
+    browser = app.test_client()
+    refused = begin(browser, form_fields(browser, team.service_id, pseudonym="Niemand 42"))
+    assert refused.status_code == 429
+    assert refused.get_json()["resubmit"] is True  # the script shows the page's refusal
+    page = taken_on_the_page(app, team.service_id)
+    assert page.status_code == 429
+    html = page.get_data(as_text=True)
+    assert TOO_MANY_NAMES in html
+    assert TAKEN not in html
+
+
+def test_a_passkey_users_taken_name_counts_once(app, team):
+    """The begin endpoint answers "taken", then the script sends the form the ordinary way
+    to show why: one answer about one name, counted once."""
+    answer, _ = write_with_passkey(app.test_client(), team.service_id)
+    assert answer.status_code == 302
+    for _i in range(5):
+        browser = app.test_client()
+        fields = form_fields(browser, team.service_id)
+        assert begin(browser, fields).status_code == 400
+        shown = browser.post(PAGE, data=fields)
+        assert shown.status_code == 400
+        assert TAKEN in shown.get_data(as_text=True)
+    # Five names counted, not ten: five more answers, then the refusal.
+    assert [taken_on_the_page(app, team.service_id).status_code
+            for _i in range(6)] == [400] * 5 + [429]
+
+
+def test_the_too_many_names_page_does_not_carry_the_spent_passkey(app, team):
+    answer, _ = write_with_passkey(app.test_client(), team.service_id)
+    assert answer.status_code == 302
+    browser = app.test_client()
+    fields = form_fields(browser, team.service_id, pseudonym="Löwenzahn 3")
+    options = begin(browser, fields)
+    assert options.status_code == 200
+    credential = SoftAuthenticator(origin="http://localhost").create(
+        options.get_data(as_text=True))
+    for _i in range(10):  # meanwhile the network's allowance is used up
+        assert taken_on_the_page(app, team.service_id).status_code == 400
+    page = browser.post(PAGE, data={**fields, "credential": json.dumps(credential)})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 429
+    assert TOO_MANY_NAMES in html
+    assert BODY in html  # what was typed is kept
+    assert credential["id"] not in html
+    assert credential["response"]["attestationObject"] not in html
+    assert 'id="anonymous-credential" name="credential" type="hidden" value=""' in html
