@@ -23,7 +23,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from shared import security_log
+from shared import paging, security_log
 from shared.auth import ratelimits
 from shared.auth.forms import ConfirmForm, NormalisedEmail
 from shared.extensions import limiter
@@ -141,7 +141,9 @@ def _case_file_page(client_id: uuid.UUID, *, invite_form: InviteForm | None = No
     try:
         case = casefile.open_file(member=_member(), client_id=client_id,
                                   session_id=current_session_id(),
-                                  log_page=request.args.get("page", 1, type=int))
+                                  log_page=request.args.get("page", 1, type=int),
+                                  list_pages={name: paging.page_arg(name)
+                                              for name in ("notes", "documents", "bookings")})
     except casefile.NeedsBreakGlass:
         return redirect(url_for("staff.client_break_glass", client_id=client_id))
     except casefile.NoAccess:

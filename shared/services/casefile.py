@@ -504,15 +504,18 @@ class CaseFile:
     access: FileAccess
     guardians: list[Guardianship]
     dependants: list[Guardianship]
-    bookings: list[Booking]
-    documents: list[Document]
-    notes: list[Note]
+    bookings: paging.Page  # each list a page at a time, newest first (FILE_LIST rows)
+    documents: paging.Page
+    notes: paging.Page
     assignments: list[Assignment]
     events: transparency.VisitPage | None  # None: the member's level does not show it
     own_account: OwnAccountState | None = None
     invitable: bool = False  # old enough for an account of their own, none yet or invited
     invitation_open: bool = False  # sent and not yet confirmed: it can be withdrawn
     invited_at: datetime | None = None  # when the (open or used) invitation was sent
+
+
+_NOTHING = paging.Page([], 1, 1, 0)
 
 
 def _own_account_state(client: Client, member: StaffMember) -> OwnAccountState | None:
@@ -528,13 +531,22 @@ def _own_account_state(client: Client, member: StaffMember) -> OwnAccountState |
                         and invitation_sender(client.id) == member.id))
 
 
+# Rows of each of the file's own lists (notes, documents, appointments) on one page: a
+# client of many years has hundreds; the page shows the newest and leads to older ones.
+FILE_LIST = 20
+
+
 def open_file(*, member: StaffMember, client_id: uuid.UUID,
-              session_id: uuid.UUID | None, log_page: int = 1) -> CaseFile:
+              session_id: uuid.UUID | None, log_page: int = 1,
+              list_pages: dict[str, int] | None = None) -> CaseFile:
     """Load the parts of the file the member may see, and log each category read.
 
-    The log is committed first and the file loaded afterwards, each list in one statement
-    with what its rows name (service, staff member, author, uploader): rows loaded before
-    the commit would be expired by it and read again one by one while the page is drawn."""
+    The log is committed first and the file loaded afterwards, each list a page at a time
+    (``list_pages``: the page of "notes", "documents" and "bookings", 1 when not given)
+    in two statements, its count and its rows with what they name (service, staff member,
+    author, uploader): rows loaded before the commit would be expired by it and read
+    again one by one while the page is drawn."""
+    list_pages = list_pages or {}
     access = access_for(member, client_id, session_id)
     full = access.notes_and_documents
     _log_file_read(member, client_id, access)
@@ -554,15 +566,18 @@ def open_file(*, member: StaffMember, client_id: uuid.UUID,
         access=access,
         guardians=guardians,
         dependants=dependants,
-        bookings=list(db.session.scalars(
+        bookings=paging.paged(
             select(Booking).where(Booking.client_id == client.id)
-            .order_by(Booking.start_at.desc()))),
-        documents=list(db.session.scalars(
+            .order_by(Booking.start_at.desc(), Booking.id), list_pages.get("bookings", 1),
+            FILE_LIST),
+        documents=paging.paged(
             select(Document).where(Document.client_id == client.id)
-            .order_by(Document.created_at.desc()))) if full else [],
-        notes=list(db.session.scalars(
+            .order_by(Document.created_at.desc(), Document.id), list_pages.get("documents", 1),
+            FILE_LIST) if full else _NOTHING,
+        notes=paging.paged(
             select(Note).where(Note.client_id == client.id)
-            .order_by(Note.created_at.desc()))) if full else [],
+            .order_by(Note.created_at.desc(), Note.id), list_pages.get("notes", 1),
+            FILE_LIST) if full else _NOTHING,
         assignments=list(db.session.scalars(
             select(Assignment).where(Assignment.client_id == client.id))),
         events=(transparency.file_visits_page(client, page=log_page)

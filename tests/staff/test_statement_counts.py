@@ -219,7 +219,12 @@ def test_the_case_file_costs_the_same_statements_with_few_or_many_entries(app, c
 
     assert few_page.status_code == many_page.status_code == 200
     assert many == few, f"3 entries each: {few} statements, 40 each: {many}"
-    html = many_page.get_data(as_text=True)
+    # Each list shows its newest 20 (casefile.FILE_LIST); the older ones are a page on, at
+    # the same cost.
+    older_page, older = get_counting_statements(app, client,
+                                                f"{url}?notes=2&documents=2&bookings=2")
+    assert older == few, f"the second pages: {older} statements, the first: {few}"
+    html = many_page.get_data(as_text=True) + older_page.get_data(as_text=True)
     assert "<h1 class=\"kern-heading-large\">Mia Demir</h1>" in html
     notes = re.findall(r'<article class="note".*?</article>', html, re.S)
     items = re.findall(r"<li>.*?</li>", html, re.S)
