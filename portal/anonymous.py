@@ -244,6 +244,11 @@ def _show_refusal(form: AnonymousStartForm, exc: Exception) -> None:
             form.topic.errors = [_("Please write a topic in a few words.")]
         else:
             form.body.errors = [_("Please write your message.")]
+    elif isinstance(exc, anonymous_passkey.PasskeyNotDiscoverable):
+        form.with_passkey.errors = [_(
+            "This device made a passkey that it cannot offer when you sign in again: you "
+            "could not open your conversation with it. Nothing was stored. Please choose a "
+            "password instead.")]
     elif isinstance(exc, passkeys.PasskeyError):
         form.with_passkey.errors = [
             failure_message(exc), _("Nothing was stored. Send the message again to create "

@@ -20,6 +20,7 @@ passkey instead of a password: it signs in again through the ordinary passkey si
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 
@@ -43,6 +44,12 @@ from shared.services import anonymous, messages
 # A challenge for this ceremony is refused by every other one, and the other way round.
 PURPOSE = "anonymous-register"
 USER_HANDLE_BYTES = 32
+
+
+class PasskeyNotDiscoverable(passkeys.PasskeyError):
+    """The device made a passkey it cannot offer at sign-in (not discoverable, as the
+    browser reports in the credProps extension): the ordinary passkey sign-in, the only
+    way back in, would never find it."""
 
 
 def check(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str) -> str:
@@ -83,7 +90,11 @@ def begin(*, pseudonym: str, service_id: uuid.UUID | None, topic: str,
         ),
     )
     passkeys.store_challenge(PURPOSE, challenge, None)
-    return options_to_json(options), user_handle
+    # py_webauthn makes no extensions: credProps asks the browser to say whether the
+    # passkey is discoverable, which ``start`` checks.
+    options_json = json.loads(options_to_json(options))
+    options_json["extensions"] = {"credProps": True}
+    return json.dumps(options_json), user_handle
 
 
 def start(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str,
@@ -93,7 +104,8 @@ def start(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str
     the person in (a verified passkey is a complete sign-in). Nothing is stored when
     anything is refused. Raises what ``check`` raises, passkeys.ChallengeInvalid (none
     begun in this session, used or expired) and passkeys.VerificationFailed /
-    DuplicateCredential (the new passkey does not verify, or is registered already)."""
+    DuplicateCredential (the new passkey does not verify, or is registered already),
+    PasskeyNotDiscoverable (the browser says the device could not offer it at sign-in)."""
     pseudonym = check(pseudonym=pseudonym, service_id=service_id, topic=topic, body=body)
     challenge = passkeys.take_challenge(PURPOSE, None)
     if not user_handle or len(user_handle) != USER_HANDLE_BYTES:
@@ -108,6 +120,8 @@ def start(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise passkeys.VerificationFailed(str(exc)) from exc
+    if _reported_not_discoverable(response):
+        raise PasskeyNotDiscoverable
 
     account, client = anonymous.new_contact(pseudonym=pseudonym, locale=locale,
                                             passkey_user_handle=user_handle)
@@ -137,3 +151,14 @@ def start(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str
     sessions.start(account, second_factor=True)
     security_log.record("passkey.added", account=account)
     return thread
+
+
+def _reported_not_discoverable(response: str) -> bool:
+    """Whether the browser says the new passkey is not discoverable. A browser without the
+    credProps extension says nothing; the options required a discoverable passkey, and
+    such a passkey is accepted."""
+    try:
+        results = json.loads(response).get("clientExtensionResults") or {}
+        return (results.get("credProps") or {}).get("rk") is False
+    except (ValueError, AttributeError):
+        return False

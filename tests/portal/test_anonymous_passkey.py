@@ -7,6 +7,7 @@ the ordinary passkey sign-in."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -63,8 +64,8 @@ def test_a_first_contact_with_a_passkey_has_no_password_and_signs_in_with_the_pa
 
     before = counts(app)
     browser = app.test_client()
-    options = json.loads(begin(browser, form_fields(browser, team.service_id))
-                         .get_data(as_text=True))
+    options_text = begin(browser, form_fields(browser, team.service_id)).get_data(as_text=True)
+    options = json.loads(options_text)
     # The device shows the chosen name; the user handle is random, not the name.
     assert options["user"]["name"] == PSEUDONYM
     assert options["user"]["displayName"] == PSEUDONYM
@@ -229,8 +230,6 @@ def test_a_passkey_contact_can_add_a_way_in_that_does_not_need_the_device(app, t
     """What the message after sending promises: under “My account” the person can add a
     password and recovery codes; with them the conversation opens without the device
     (the password, then a recovery code in place of the passkey)."""
-    import re
-
     from tests.conftest import submit
 
     browser = app.test_client()
@@ -332,3 +331,34 @@ def test_the_too_many_names_page_does_not_carry_the_spent_passkey(app, team):
     assert credential["id"] not in html
     assert credential["response"]["attestationObject"] not in html
     assert 'id="anonymous-credential" name="credential" type="hidden" value=""' in html
+
+
+def test_a_passkey_the_device_cannot_offer_at_sign_in_is_refused(app, team):
+    """The ordinary passkey sign-in finds only discoverable passkeys: one the browser
+    reports as not discoverable (credProps) would lock the person out, so nothing is
+    stored and the page suggests the password."""
+    browser = app.test_client()
+    fields = form_fields(browser, team.service_id)
+    options = begin(browser, fields)
+    assert json.loads(options.get_data(as_text=True))["extensions"] == {"credProps": True}
+    credential = SoftAuthenticator(origin="http://localhost").create(
+        options.get_data(as_text=True))
+    credential["clientExtensionResults"] = {"credProps": {"rk": False}}
+    before = counts(app)
+    page = browser.post(PAGE, data={**fields, "credential": json.dumps(credential)})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "den es bei der nächsten Anmeldung nicht anbieten kann" in html
+    assert "Bitte wählen Sie stattdessen ein Passwort." in html
+    for typed in (BODY, TOPIC, PSEUDONYM):
+        assert typed in html
+    assert counts(app) == before
+
+    # A browser that says the passkey is discoverable is accepted, as one that says nothing.
+    fields = form_fields(browser, team.service_id)
+    options = begin(browser, fields)
+    credential = SoftAuthenticator(origin="http://localhost").create(
+        options.get_data(as_text=True))
+    credential["clientExtensionResults"] = {"credProps": {"rk": True}}
+    answer = browser.post(PAGE, data={**fields, "credential": json.dumps(credential)})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
