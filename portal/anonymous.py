@@ -281,7 +281,8 @@ def anonymous_passkey_begin():
     try:
         options, user_handle = anonymous_passkey.begin(
             pseudonym=form.pseudonym.data, service_id=_chosen_service(form),
-            topic=form.topic.data, body=form.body.data)
+            topic=form.topic.data, body=form.body.data,
+            device_label=_("Anonymous contact"))
     except anonymous.PseudonymTaken:
         ratelimits.mark_failure()  # whether a name is used is what enumeration asks
         session[TAKEN_COUNTED_KEY] = _taken_name_mark(form.pseudonym.data)

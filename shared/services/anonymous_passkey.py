@@ -4,10 +4,11 @@ The order keeps a message from being stored for an account nobody can open:
 
 1. ``check`` and ``begin``: the page's form is checked as far as it can be without storing
    anything (name free and well formed, team open, topic and message written); only then
-   are the creation options made, with a fresh random user handle and the pseudonym as
-   the name the device shows. The challenge is kept server-side like every other
-   ceremony's (``shared.auth.passkeys``: single use, bound to this browser session, five
-   minutes), under a purpose of its own so no other ceremony's challenge is accepted.
+   are the creation options made, with a fresh random user handle and a neutral name for
+   the device to show (``device_names``), never the pseudonym. The challenge is kept
+   server-side like every other ceremony's (``shared.auth.passkeys``: single use, bound to
+   this browser session, five minutes), under a purpose of its own so no other ceremony's
+   challenge is accepted.
 2. ``start``: the form again with the new credential. The form is checked again (another
    person may have taken the name meanwhile), the registration is verified, and only
    then are the client, the account (without a password), its passkey and the first
@@ -20,6 +21,7 @@ passkey instead of a password: it signs in again through the ordinary passkey si
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import uuid
@@ -68,20 +70,35 @@ def check(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str
     return pseudonym
 
 
-def begin(*, pseudonym: str, service_id: uuid.UUID | None, topic: str,
-          body: str) -> tuple[str, bytes]:
+def device_names(label: str, user_handle: bytes) -> tuple[str, str]:
+    """The user name and display name the device keeps with the passkey: ``label`` (a
+    neutral word such as "Anonymous contact" in the person's language) and, in the user
+    name, a short code from the random user handle, so that two such passkeys on one device
+    can be told apart.
+
+    Not the pseudonym: the device lists its passkeys (the password list, the sign-in
+    picker), and whoever can unlock a shared device would read there the name the person
+    writes under. The code tells nothing: the handle is random."""
+    code = base64.b32encode(user_handle[:5]).decode()[:4]
+    return f"{label} {code}", label
+
+
+def begin(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str,
+          device_label: str) -> tuple[str, bytes]:
     """Options (JSON) for navigator.credentials.create() and the user handle they carry,
-    for the caller to keep until ``start`` (the browser session). Raises what ``check``
-    raises; nothing is stored but the challenge."""
-    pseudonym = check(pseudonym=pseudonym, service_id=service_id, topic=topic, body=body)
+    for the caller to keep until ``start`` (the browser session); ``device_label`` is the
+    neutral name the device shows (``device_names``). Raises what ``check`` raises;
+    nothing is stored but the challenge."""
+    check(pseudonym=pseudonym, service_id=service_id, topic=topic, body=body)
     user_handle = secrets.token_bytes(USER_HANDLE_BYTES)
+    user_name, display_name = device_names(device_label, user_handle)
     challenge = secrets.token_bytes(passkeys.CHALLENGE_BYTES)
     options = generate_registration_options(
         rp_id=passkeys.rp_id(),
         rp_name=passkeys.config().organisation_name,
         user_id=user_handle,
-        user_name=pseudonym,
-        user_display_name=pseudonym,
+        user_name=user_name,
+        user_display_name=display_name,
         challenge=challenge,
         timeout=int(passkeys.CHALLENGE_LIFETIME.total_seconds() * 1000),
         authenticator_selection=AuthenticatorSelectionCriteria(

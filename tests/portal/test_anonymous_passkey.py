@@ -66,9 +66,12 @@ def test_a_first_contact_with_a_passkey_has_no_password_and_signs_in_with_the_pa
     browser = app.test_client()
     options_text = begin(browser, form_fields(browser, team.service_id)).get_data(as_text=True)
     options = json.loads(options_text)
-    # The device shows the chosen name; the user handle is random, not the name.
-    assert options["user"]["name"] == PSEUDONYM
-    assert options["user"]["displayName"] == PSEUDONYM
+    # The device lists its passkeys under a neutral name, never the chosen one (a parent
+    # who can unlock the family tablet would read it there); a short code from the random
+    # user handle tells two such passkeys apart.
+    assert PSEUDONYM not in options_text
+    assert options["user"]["displayName"] == "Anonymer Kontakt"
+    assert re.fullmatch(r"Anonymer Kontakt [A-Z2-7]{4}", options["user"]["name"])
     assert options["authenticatorSelection"]["residentKey"] == "required"
     assert options["authenticatorSelection"]["userVerification"] == "required"
     assert counts(app) == before  # asking for options stores nothing
@@ -115,6 +118,16 @@ def test_a_first_contact_with_a_passkey_has_no_password_and_signs_in_with_the_pa
     # Not the password account's warning: the passkey is what must not be lost.
     assert "Ohne das Gerät, auf dem er liegt" in html
     assert "Wenn Sie Ihr Passwort vergessen" not in html
+
+
+def test_where_the_passkey_is_offered_the_page_says_who_else_can_read(app):
+    """Whoever can unlock the device (a parent who knows the family tablet's PIN), or has
+    a device with the same Apple or Google account, opens the conversation with it."""
+    html = app.test_client().get(PAGE).get_data(as_text=True)
+    assert "Wer dieses Gerät entsperren kann" in html
+    assert "demselben Apple- oder Google-Konto" in html
+    assert "Auf einem Gerät, das Sie mit anderen teilen, wählen Sie ein Passwort." in html
+    assert "Sie müssen sich nichts merken" not in html
 
 
 @pytest.mark.parametrize(("overrides", "shown"), [
