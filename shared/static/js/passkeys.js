@@ -74,7 +74,7 @@
     };
   }
 
-  /* For page scripts that run a ceremony of their own (anonymous_passkey.js). */
+  /* for anonymous_passkey.js */
   window.einblickPasskeys = { creationOptions: creationOptions, credentialJSON: credentialJSON };
 
   function status(box, message) {
@@ -82,7 +82,7 @@
     if (target) { target.textContent = message || ""; }
   }
 
-  var pendingAutofill = null;  /* the autofill request, to abort when the button is used */
+  var pendingAutofill = null;  /* the autofill request, aborted when the button is used */
   var autofillBegin = null;    /* its options request while in flight */
   var buttonUsed = false;
   var formSent = false;        /* a form of the page went off: no autofill after it */
