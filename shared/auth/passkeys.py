@@ -231,11 +231,11 @@ def begin_registration(account: Account, *, user_name: str, display_name: str) -
     return options_to_json(options)
 
 
-def finish_registration(account: Account, *, response: str, name: str) -> PasskeyCredential:
-    """Verify the new credential and store it under the account."""
-    challenge = take_challenge(REGISTER, account)
+def verify_new(response: str, challenge: bytes):
+    """The browser's answer to a registration, verified against ``challenge`` (user
+    verification required). Raises VerificationFailed."""
     try:
-        verified = verify_registration_response(
+        return verify_registration_response(
             credential=response,
             expected_challenge=challenge,
             expected_rp_id=rp_id(),
@@ -244,18 +244,29 @@ def finish_registration(account: Account, *, response: str, name: str) -> Passke
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise VerificationFailed(str(exc)) from exc
-    reported = transports(response)
+
+
+def new_credential(account: Account, verified, *, response: str,
+                   name: str) -> PasskeyCredential:
+    """The verified passkey as the account's row (added to the session, not flushed)."""
     credential = PasskeyCredential(
         account_id=account.id,
         data_key=account.data_key,
         credential_id=verified.credential_id,
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
-        transports=",".join(reported) or None,
+        transports=",".join(transports(response)) or None,
         backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
     )
     credential.name = clean_name(name)
     db.session.add(credential)
+    return credential
+
+
+def finish_registration(account: Account, *, response: str, name: str) -> PasskeyCredential:
+    """Verify the new credential and store it under the account."""
+    verified = verify_new(response, take_challenge(REGISTER, account))
+    credential = new_credential(account, verified, response=response, name=name)
     try:
         db.session.commit()
     except IntegrityError as exc:  # credential ids are unique across all accounts

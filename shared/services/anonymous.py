@@ -118,14 +118,23 @@ def start(*, pseudonym: str, password: str, service_id: uuid.UUID, topic: str, b
     account, client = new_contact(pseudonym=pseudonym, locale=locale,
                                   password_hash=passwords.hash_password(password),
                                   password_changed_at=utcnow())
+    thread = first_conversation(account, client, service_id=service_id, topic=topic,
+                                body=body)
+    sessions.start(account, second_factor=False)
+    return thread
+
+
+def first_conversation(account: Account, client: Client, *, service_id: uuid.UUID,
+                       topic: str, body: str) -> MessageThread:
+    """The new contact's first conversation, committed with the contact's rows; a refused
+    message stores nothing of either (rolled back). Raises what messages.start_thread
+    raises."""
     try:
-        thread = messages.start_thread(account=account, client_id=client.id,
-                                       service_id=service_id, topic=topic, body=body)
+        return messages.start_thread(account=account, client_id=client.id,
+                                     service_id=service_id, topic=topic, body=body)
     except messages.MessagesError:
         db.session.rollback()
         raise
-    sessions.start(account, second_factor=False)
-    return thread
 
 
 def authenticate(*, pseudonym: str, password: str) -> SignInResult:

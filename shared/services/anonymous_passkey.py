@@ -27,11 +27,9 @@ import secrets
 import uuid
 
 from sqlalchemy.exc import IntegrityError
-from webauthn import generate_registration_options, options_to_json, verify_registration_response
-from webauthn.helpers.exceptions import WebAuthnException
+from webauthn import generate_registration_options, options_to_json
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
-    CredentialDeviceType,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
@@ -40,7 +38,6 @@ from shared import security_log
 from shared.auth import passkeys, sessions
 from shared.extensions import db
 from shared.models.messages import MessageThread
-from shared.models.passkeys import PasskeyCredential
 from shared.services import anonymous, messages
 
 # A challenge for this ceremony is refused by every other one, and the other way round.
@@ -127,44 +124,21 @@ def start(*, pseudonym: str, service_id: uuid.UUID | None, topic: str, body: str
     challenge = passkeys.take_challenge(PURPOSE, None)
     if not user_handle or len(user_handle) != USER_HANDLE_BYTES:
         raise passkeys.ChallengeInvalid
-    try:
-        verified = verify_registration_response(
-            credential=response,
-            expected_challenge=challenge,
-            expected_rp_id=passkeys.rp_id(),
-            expected_origin=passkeys.expected_origin(),
-            require_user_verification=True,
-        )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise passkeys.VerificationFailed(str(exc)) from exc
+    verified = passkeys.verify_new(response, challenge)
     if _reported_not_discoverable(response):
         raise PasskeyNotDiscoverable
 
     account, client = anonymous.new_contact(pseudonym=pseudonym, locale=locale,
                                             passkey_user_handle=user_handle)
-    credential = PasskeyCredential(
-        account_id=account.id,
-        data_key=account.data_key,
-        credential_id=verified.credential_id,
-        public_key=verified.credential_public_key,
-        sign_count=verified.sign_count,
-        transports=",".join(passkeys.transports(response)) or None,
-        backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
-    )
-    credential.name = passkeys.clean_name(passkey_name)
-    db.session.add(credential)
+    passkeys.new_credential(account, verified, response=response, name=passkey_name)
     try:
         db.session.flush()
     except IntegrityError:  # credential ids are unique across all accounts
         db.session.rollback()
         raise passkeys.DuplicateCredential from None
-    try:
-        # Commits the account, its passkey and the conversation together.
-        thread = messages.start_thread(account=account, client_id=client.id,
-                                       service_id=service_id, topic=topic, body=body)
-    except messages.MessagesError:
-        db.session.rollback()
-        raise
+    # Commits the account, its passkey and the conversation together.
+    thread = anonymous.first_conversation(account, client, service_id=service_id,
+                                          topic=topic, body=body)
     sessions.start(account, second_factor=True)
     security_log.record("passkey.added", account=account)
     return thread
