@@ -89,6 +89,20 @@ def postgres_requested() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith("postgres")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``markup`` judge what the pages are made of (accessibility, layout on a
+    phone, ids, catalogues, script size): the same whichever database holds the rows.
+    They run in the SQLite run; the PostgreSQL run of CI, on the same two cores beside
+    it, skips them (the axe sweep alone takes minutes)."""
+    if not postgres_requested():
+        return
+    skip = pytest.mark.skip(reason="markup only, the same on every database: checked in the "
+                                   "SQLite run")
+    for item in items:
+        if item.get_closest_marker("markup"):
+            item.add_marker(skip)
+
+
 def create_postgres_database(base_url: str) -> str:
     """A fresh database on the server in DATABASE_URL, so runs never collide."""
     name = "einblick_test_" + uuid.uuid4().hex[:12]

@@ -78,6 +78,7 @@ def test_emails_are_sent_in_the_users_language(client, outbox):
     assert outbox.last_to("deutsch@example.org")["Subject"] != "Confirm your email address"
 
 
+@pytest.mark.markup
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 def test_catalogue_is_complete_and_has_no_fuzzy_entries(locale):
     with (ROOT / f"translations/{locale}/LC_MESSAGES/messages.po").open("rb") as fh:
@@ -104,6 +105,7 @@ def test_catalogue_is_complete_and_has_no_fuzzy_entries(locale):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.markup
 def test_every_text_in_the_code_is_in_the_catalogue(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
@@ -122,6 +124,7 @@ def test_every_text_in_the_code_is_in_the_catalogue(tmp_path):
     assert not missing, f"run `make extract` and translate: {missing}"
 
 
+@pytest.mark.markup
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 def test_pybabel_statistics_show_every_language_complete(locale, tmp_path):
     """What a translator's tool reports: every message of the catalogue translated."""

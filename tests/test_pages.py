@@ -18,6 +18,7 @@ CLIENT_PAGES = ["/home", "/account", "/account/security", "/account/password",
                 "/bookings"]
 
 
+@pytest.mark.markup
 def test_templates_have_no_inline_script_style_or_handlers():
     for path in TEMPLATES.rglob("*.html"):
         source = path.read_text()
@@ -146,6 +147,7 @@ def test_stylesheets_are_compressed_but_pages_are_not(client):
     assert "Content-Encoding" not in page.headers
 
 
+@pytest.mark.markup
 def test_passkey_script_is_small_static_and_self_contained():
     script = (TEMPLATES.parent / "static" / "js" / "passkeys.js").read_text()
     assert len(script.encode()) < 10 * 1024
@@ -209,6 +211,7 @@ def visible_text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
 
+@pytest.mark.markup
 @pytest.mark.parametrize("language", ["de", "en"])
 def test_every_page_of_the_url_map_has_unique_ids_and_readable_dates(app, demo_world,
                                                                      language):

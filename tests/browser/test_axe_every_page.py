@@ -21,6 +21,8 @@ import pytest
 from tests.browser.conftest import PHONE, axe_violations, new_context, staff_sign_in
 from tests.helpers.pages import SLOT_LINK, page_urls_by_route
 
+pytestmark = pytest.mark.markup  # the same on every database (tests/conftest.py)
+
 DESK = {"viewport": {"width": 1280, "height": 800}}
 LANGUAGES = ("de", "en")
 

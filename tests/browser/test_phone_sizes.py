@@ -5,6 +5,8 @@ import pytest
 
 from tests.browser.conftest import PHONE, client_sign_in, new_context, staff_sign_in
 
+pytestmark = pytest.mark.markup  # the same on every database (tests/conftest.py)
+
 PORTAL_PAGES = ["/home", "/bookings", "/bookings/new", "/household", "/account",
                 "/account/security", "/my-data", "/consents"]
 PUBLIC_PAGES = ["/login", "/register", "/reset", "/contact"]

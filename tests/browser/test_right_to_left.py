@@ -4,6 +4,7 @@ and mirrored, nothing scrolls sideways, axe finds no WCAG 2.1 A/AA violation of 
 impact, and emails, phone numbers and names keep their place in a sentence. The language
 switch works by keyboard and without JavaScript."""
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -18,6 +19,8 @@ from tests.browser.conftest import (
     client_sign_in,
     new_context,
 )
+
+pytestmark = pytest.mark.markup  # the same on every database (tests/conftest.py)
 
 VISITOR_PAGES = ["/", "/register", "/login", "/reset", "/contact", "/bookings/new",
                  "/messages/anonymous", "/login/anonymous"]
