@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from shared import audit, catalogue, erasure_journal
 from shared.erasure_journal import ERASE, SHRED
@@ -159,9 +160,13 @@ def _retained_rows(client_id: uuid.UUID) -> list:
 
 
 def _retained_statements() -> list:
+    """The kept rows of a client, each table's own columns only: the relationships its
+    model joins for pages (staff member, account, their keys, the service) made PostgreSQL
+    plan a seven-table join for every statement (2.6 ms of planning for 0.9 ms of work);
+    the rows' data key is the client's, already in the session."""
     client = bindparam("client_id")
     return [select(ref.attribute.class_).where(ref.attribute == client)
-            for ref in kept_references()]
+            .options(lazyload("*")) for ref in kept_references()]
 
 
 def _retained_rows_of(client_ids: list[uuid.UUID]) -> dict[uuid.UUID, list]:
@@ -470,7 +475,7 @@ def _rekey(client: Client, rows: list) -> None:
     keyed = {column.table.name for column in client_tables.key_columns()}
     for ref in client_tables.select_references(catalogue.KEEP_WITH_FILE, of=CLIENTS):
         if ref.table.name in keyed:  # e.g. the reasons given for opening the file
-            rows += db.session.scalars(select(ref.attribute.class_)
+            rows += db.session.scalars(select(ref.attribute.class_).options(lazyload("*"))
                                        .where(ref.attribute == client.id))
     rows = [row for row in rows if row.data_key_id == old_key_id]
     if not rows:
