@@ -54,8 +54,6 @@ def _too_many_taken_names(limit):
     here."""
     from flask import current_app
 
-    from portal.my_data import _retry_time
-
     if request.endpoint == "portal.anonymous_passkey_begin":
         return current_app.make_response((jsonify({"error": "", "resubmit": True}), 429))
     form = AnonymousStartForm()
@@ -64,7 +62,7 @@ def _too_many_taken_names(limit):
     form.credential.data = ""  # hidden_tag() would write it back: the script would resend it
     refused = _("You tried several names that are already used. For your safety you can try "
                 "another name from %(time)s. What you wrote is kept below.",
-                time=_retry_time(limit))
+                time=ratelimits.retry_time(limit))
     return current_app.make_response(
         (render_template("portal/anonymous_start.html", form=form, refused=refused), 429))
 

@@ -125,13 +125,11 @@ def _too_many_children(limit):
     """The form again (status 429), with what was typed, saying when adding works again."""
     from flask import current_app
 
-    from portal.my_data import _retry_time
-
     form = DependantForm()
     form.mark_required()
     flash(_("You added many children in a short while. For your safety you can add another "
             "from %(time)s; what you typed is kept below. If you need to add one sooner, "
-            "please call us: %(phone)s", time=_retry_time(limit),
+            "please call us: %(phone)s", time=ratelimits.retry_time(limit),
             phone=household.organisation_phone()), "warning")
     return current_app.make_response(
         (render_template("portal/dependant_form.html", form=form, editing=False), 429))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, current_app, flash, g, render_template, request
+from flask import abort, current_app, flash, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
@@ -19,8 +19,6 @@ from portal.guards import client_required, fresh_required
 from shared import security_log
 from shared.auth import ratelimits
 from shared.extensions import limiter
-from shared.i18n import format_clock, format_day
-from shared.models.base import utcnow
 from shared.services import transparency
 
 
@@ -33,18 +31,6 @@ class CorrectionForm(FlaskForm):
                     Length(max=2000)],
         render_kw={"rows": 4, "maxlength": 2000})
     submit = SubmitField(_l("Send request"))
-
-
-def _retry_time(limit: RequestLimit) -> str:
-    """When the fullest of the limits breached by this request frees up again, as the
-    reader says it ("15:40", or "Mittwoch, 03:15" on another day)."""
-    from datetime import UTC, datetime
-
-    g.retry_at = max(g.get("retry_at", 0), limit.reset_at)
-    at = datetime.fromtimestamp(g.retry_at, UTC)
-    if format_day(at) == format_day(utcnow()):
-        return format_clock(at, "short")
-    return f"{format_day(at, 'EEEE')}, {format_clock(at, 'short')}"
 
 
 @bp.get("/my-data")
@@ -97,7 +83,7 @@ def _too_many_exports(limit: RequestLimit):
         "portal/my_data_export.html", form=ConfirmForm(),
         refused=_("You downloaded your data several times in a short while. For your "
                   "safety you can download it again from %(time)s.",
-                  time=_retry_time(limit))), 429))
+                  time=ratelimits.retry_time(limit))), 429))
 
 
 @bp.route("/my-data/export", methods=["GET", "POST"])
@@ -148,7 +134,7 @@ def _too_many_corrections(limit: RequestLimit):
     return current_app.make_response((_corrections_page(_correction_form(), refused=_(
         "You sent many correction requests in a short while. We answer each one; you can "
         "send this one from %(time)s. Your text is kept below.",
-        time=_retry_time(limit))), 429))
+        time=ratelimits.retry_time(limit))), 429))
 
 
 @bp.route("/my-data/corrections", methods=["GET", "POST"])

@@ -20,6 +20,22 @@ SECOND_FACTOR = "5 per 5 minutes; 20 per day"
 MAIL_SENDING = "5 per 15 minutes"
 
 
+def retry_time(limit) -> str:
+    """For a page that answers a breached limit (``on_breach``): when the fullest of the
+    limits this request breached frees up again, as the reader says it ("15:40", or
+    "Mittwoch, 03:15" on another day)."""
+    from datetime import UTC, datetime
+
+    from shared.i18n import format_clock, format_day
+    from shared.models.base import utcnow
+
+    g.retry_at = max(g.get("retry_at", 0), limit.reset_at)
+    at = datetime.fromtimestamp(g.retry_at, UTC)
+    if format_day(at) == format_day(utcnow()):
+        return format_clock(at, "short")
+    return f"{format_day(at, 'EEEE')}, {format_clock(at, 'short')}"
+
+
 def submitted_email_key() -> str:
     """The blind index of the submitted address in its one normal form
     (``email_identity``), so every way of writing it shares one budget."""
