@@ -5,7 +5,7 @@ together), and links that say "Older" / "Newer" or "Page 2 of 7" in words."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import request
@@ -26,7 +26,7 @@ class Page:
     pages: int
     total: int
     clients: dict[Any, Any] = field(default_factory=dict)  # the rows' clients, by id
-    # Counted no further than ``counted_to`` (see counted_window): more rows follow, the
+    # Counted no further than ``counted_to`` (see locate): more rows follow, the
     # page says "more than", and the last page counted still leads on.
     more: bool = False
     counted_to: int = 0
@@ -65,36 +65,30 @@ def window(total: int, page: int, per_page: int = PER_PAGE) -> tuple[int, int, i
     return page, pages, (page - 1) * per_page
 
 
-@dataclass(frozen=True)
-class CountedWindow:
-    page: int
-    pages: int
-    offset: int
-    total: int
-    more: bool
-    counted_to: int
-
-
-def counted_window(stmt: Select, page: int, *, beyond: int,
-                   per_page: int = PER_PAGE) -> CountedWindow:
-    """Where ``page`` lies in a list that may be too long to count: counted no further than
+def locate(stmt: Select, page: int, *, per_page: int = PER_PAGE,
+           beyond: int | None = None) -> tuple[Page, int]:
+    """The numbers of ``page`` (a Page without rows yet) and the offset of its first row.
+    With ``beyond``, for a list that may be too long to count: counted no further than
     ``beyond`` rows past the page's start (a count reads every row it counts), so a page
     costs the same whatever the organisation holds, and every row stays reachable: past
     what was counted the page says "more than" and still leads on ("Next page")."""
+    if beyond is None:
+        total = count(stmt)
+        page, pages, offset = window(total, page, per_page)
+        return Page([], page, pages, total), offset
     counted_to = (max(page, 1) - 1) * per_page + beyond
     total = count(stmt, up_to=counted_to)
-    more = total > counted_to
     page, pages, offset = window(min(total, counted_to), page, per_page)
-    return CountedWindow(page, pages, offset, total, more, counted_to)
+    return Page([], page, pages, total, more=total > counted_to, counted_to=counted_to), offset
 
 
 def paged(stmt: Select, page: int, per_page: int = PER_PAGE) -> Page:
     """The rows of ``stmt`` (ordered, ending on a unique column) on ``page``: two
     statements, the count and the page."""
-    total = count(stmt)
-    page, pages, offset = window(total, page, per_page)
-    rows = list(db.session.scalars(stmt.offset(offset).limit(per_page))) if total else []
-    return Page(rows, page, pages, total)
+    numbers, offset = locate(stmt, page, per_page=per_page)
+    rows = list(db.session.scalars(stmt.offset(offset).limit(per_page))) if numbers.total \
+        else []
+    return replace(numbers, rows=rows)
 
 
 def logged_page(stmt: Select, model: type, page: int, log: Callable[[list], None],
@@ -106,10 +100,9 @@ def logged_page(stmt: Select, model: type, page: int, log: Callable[[list], None
     it and read again one by one while the page is drawn."""
     from shared.models.clients import Client
 
-    total = count(stmt)
-    page, pages, offset = window(total, page, per_page)
-    if not total:
-        return Page([], page, pages, total)
+    numbers, offset = locate(stmt, page, per_page=per_page)
+    if not numbers.total:
+        return numbers
     shown = db.session.execute(stmt.with_only_columns(model.id, model.client_id)
                                .offset(offset).limit(per_page)).all()
     client_ids = sorted({client_id for _id, client_id in shown}, key=str)
@@ -119,5 +112,5 @@ def logged_page(stmt: Select, model: type, page: int, log: Callable[[list], None
         select(model).where(model.id.in_([row_id for row_id, _client in shown])))}
     clients = {client.id: client for client in db.session.scalars(
         select(Client).where(Client.id.in_(client_ids)))}
-    return Page([loaded[row_id] for row_id, _client in shown if row_id in loaded], page,
-                pages, total, clients)
+    return replace(numbers, rows=[loaded[row_id] for row_id, _client in shown
+                                  if row_id in loaded], clients=clients)

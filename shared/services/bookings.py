@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -511,11 +512,10 @@ def queue(member: StaffMember, *, page: int = 1) -> paging.Page:
     it is logged (only those). The same statements for every page: the count (no further
     than ``QUEUE_COUNTED`` past the page), then the page as ``_logged_lists`` reads it."""
     waiting = _waiting(member).order_by(Booking.created_at, Booking.id)
-    at = paging.counted_window(waiting, page, beyond=QUEUE_COUNTED)
-    rows = _logged(member, waiting.offset(at.offset).limit(paging.PER_PAGE)) \
-        if at.total else []
-    return paging.Page(rows, at.page, at.pages, at.total, more=at.more,
-                       counted_to=at.counted_to)
+    numbers, offset = paging.locate(waiting, page, beyond=QUEUE_COUNTED)
+    rows = _logged(member, waiting.offset(offset).limit(paging.PER_PAGE)) \
+        if numbers.total else []
+    return replace(numbers, rows=rows)
 
 
 # Waiting requests are counted up to this many (on the queue's pages: past the page's
@@ -527,8 +527,7 @@ QUEUE_COUNTED = 1000
 def queue_length(member: StaffMember) -> int:
     """How many requests wait for the member's decision, up to ``QUEUE_COUNTED`` + 1
     (more than that reads as "more than QUEUE_COUNTED"); counted, nobody's data read."""
-    return db.session.scalar(select(func.count()).select_from(
-        _waiting(member).limit(QUEUE_COUNTED + 1).subquery()))
+    return paging.count(_waiting(member), up_to=QUEUE_COUNTED)
 
 
 def calendar(member: StaffMember, *, staff_member_id: uuid.UUID, start: datetime,

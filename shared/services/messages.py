@@ -331,17 +331,9 @@ class ThreadSummary:
 
 def _page(stmt, page: int, *, beyond: int | None = None) -> tuple[list[uuid.UUID],
                                                                   paging.Page]:
-    """The ids on ``page`` and the page's numbers (no rows yet). With ``beyond``, counted
-    no further than that many past the page's start (paging.counted_window)."""
-    if beyond is None:
-        total = paging.count(stmt)
-        page, pages, offset = paging.window(total, page, PER_PAGE)
-        numbers = paging.Page([], page, pages, total)
-    else:
-        at = paging.counted_window(stmt, page, beyond=beyond, per_page=PER_PAGE)
-        offset = at.offset
-        numbers = paging.Page([], at.page, at.pages, at.total, more=at.more,
-                              counted_to=at.counted_to)
+    """The ids on ``page`` and the page's numbers (no rows yet); ``beyond``: see
+    paging.locate."""
+    numbers, offset = paging.locate(stmt, page, per_page=PER_PAGE, beyond=beyond)
     ids = list(db.session.scalars(stmt.with_only_columns(MessageThread.id)
                                   .offset(offset).limit(PER_PAGE))) if numbers.total else []
     return ids, numbers
